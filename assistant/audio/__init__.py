@@ -1,0 +1,1 @@
+"""Audio: files, capture, playback and earcons."""

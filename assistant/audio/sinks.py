@@ -1,0 +1,48 @@
+"""Audio sinks that do not need a sound device: collect the reply, or write it to a WAV file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..engines.base import Audio, AudioChunk
+from .files import concat, write_wav
+
+
+class CollectingSink:
+    """Keeps every chunk in memory; all handed-over audio counts as played."""
+
+    def __init__(self) -> None:
+        self.chunks: list[AudioChunk] = []
+        self._sentences = 0
+
+    async def play(self, chunk: AudioChunk, sentence: int) -> None:
+        self.chunks.append(chunk)
+        self._sentences = max(self._sentences, sentence)
+
+    async def finish(self) -> None:
+        if self.chunks:
+            self._sentences += 1
+
+    def played_sentences(self) -> int:
+        return self._sentences
+
+    @property
+    def sample_rate(self) -> int:
+        return self.chunks[0].sample_rate if self.chunks else 22050
+
+    def audio(self) -> Audio:
+        return concat([c.samples for c in self.chunks]) if self.chunks else np.zeros(0, dtype=np.float32)
+
+
+class WavSink(CollectingSink):
+    """Writes the whole reply to one WAV file when the turn finishes."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    async def finish(self) -> None:
+        await super().finish()
+        write_wav(self.path, self.audio(), self.sample_rate)

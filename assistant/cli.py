@@ -1,0 +1,177 @@
+"""The `assistant` command: thin typer commands that parse, call and print.
+
+Domain errors become one clean line and a non-zero exit here, at the CLI boundary, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from .config import Config
+from .errors import AssistantError
+
+T = TypeVar("T")
+
+app = typer.Typer(help="A local, offline push-to-talk voice assistant.", no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="The model catalog (models.toml).", no_args_is_help=True)
+vram_app = typer.Typer(help="The VRAM arbiter.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(vram_app, name="vram")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a command body, turning domain errors (and Ctrl+C) into one line and an exit code."""
+    try:
+        return fn()
+    except AssistantError as exc:
+        raise fail(exc.message) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return guarded(lambda: asyncio.run(coro_fn()))
+
+
+def load_config() -> Config:
+    return guarded(Config.load)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@app.callback()
+def main_options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens.")) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# ---------------------------------------------------------------- offline commands (no daemon needed)
+
+
+@app.command()
+def transcribe(file: Path = typer.Argument(..., help="A WAV, FLAC or MP3 file, any sample rate.")) -> None:
+    """Transcribe an audio file with the ASR model."""
+    from . import offline
+
+    config = load_config()
+    transcript = run_async(lambda: offline.transcribe(config, file))
+    typer.echo(transcript.text)
+
+
+@app.command()
+def say(
+    text: str = typer.Argument(..., help="What to say."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write a WAV file instead of playing (offline mode)."),
+) -> None:
+    """Speak TEXT: through a running daemon, or into --out FILE.wav without one."""
+    if out is None:
+        from .cli_remote import remote_say
+
+        remote_say(text)
+        return
+    from . import offline
+
+    config = load_config()
+    seconds = run_async(lambda: offline.say(config, text, out))
+    typer.echo(f"wrote {out} ({seconds:.1f} s of audio)")
+
+
+@app.command()
+def converse(
+    audio: Path = typer.Option(..., "--audio", help="The spoken question (WAV, FLAC or MP3)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the spoken reply (WAV)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """One full voice turn from a file, without the daemon: transcript, reply and timings."""
+    from . import offline
+
+    config = load_config()
+    result = run_async(lambda: offline.converse(config, audio, out))
+    if as_json:
+        print_json({"transcript": result.transcript, "reply": result.reply, "timings": result.timings.as_dict()})
+        return
+    if result.nothing_heard:
+        typer.echo("nothing heard")
+        return
+    typer.echo(f"you said:  {result.transcript}")
+    typer.echo(f"assistant: {result.reply}")
+    typer.echo(offline.format_timings(result.timings.as_dict()))
+    typer.echo(f"reply audio: {out}")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the catalog's models."""
+    from . import offline
+
+    rows = offline.model_rows(load_config())
+    if as_json:
+        print_json(rows)
+        return
+    offline.print_table(rows, ["id", "kind", "engine", "vram_gb", "default", "present", "source"])
+
+
+@models_app.command("check")
+def models_check() -> None:
+    """Validate the catalog and show which model files are present."""
+    from . import offline
+
+    config = load_config()
+    rows = offline.model_rows(config)
+    typer.echo("catalog files: " + ", ".join(str(p) for p in config.catalog.files))
+    for row in rows:
+        mark = "ok " if row["present"] else "-- "
+        typer.echo(f"{mark} {row['id']:<24} {row['problem'] or 'present'}")
+    missing_defaults = [r["id"] for r in rows if r["default"] and not r["present"]]
+    if missing_defaults:
+        raise fail(f"default models missing: {', '.join(missing_defaults)}; run scripts/install.sh")
+
+
+@models_app.command("fetch")
+def models_fetch(model_id: str = typer.Argument(..., help="A catalog id with an hf_repo.")) -> None:
+    """Download a model of the catalog from the Hugging Face Hub (needs network access)."""
+    from .model_files import fetch
+
+    config = load_config()
+    spec = guarded(lambda: config.catalog.get(model_id))
+    target = guarded(lambda: fetch(spec, config.paths.models_dir))
+    typer.echo(f"fetched {model_id} into {target}")
+
+
+@vram_app.command("simulate")
+def vram_simulate(trace: Path = typer.Argument(..., help="A trace JSON file.")) -> None:
+    """Run the VRAM policy on a trace, with no processes, GPUs or clocks: one JSON line per step."""
+    from .simulate import TraceError, load_trace, simulate
+
+    try:
+        steps = simulate(load_trace(trace))
+    except TraceError as exc:
+        raise fail(str(exc)) from None
+    for step in steps:
+        typer.echo(json.dumps(step))
+
+
+def main() -> None:
+    from . import cli_remote  # noqa: F401  (registers the daemon commands)
+
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(0)  # `assistant history --json | head` is not an error

@@ -1,0 +1,173 @@
+"""The control API's methods: each takes validated params and returns a JSON-able result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .audio.sinks import WavSink
+from .config import Config
+from .errors import AssistantError, ConfigError
+from .model_files import problem
+from .protocol import Request
+from .server import Connection
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class Control:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "status": self.status,
+            "llm.list": self.llm_list,
+            "llm.current": self.llm_current,
+            "llm.use": self.llm_use,
+            "ptt.press": lambda p: self.turns.press(),
+            "ptt.release": lambda p: self.turns.release(),
+            "ptt.toggle": lambda p: self.turns.toggle(),
+            "ptt.cancel": lambda p: self.turns.cancel(),
+            "ask": lambda p: self.turns.ask(p["text"], speak=p.get("speak", True)),
+            "say": self.say,
+            "history": self.history,
+            "new": self.new_conversation,
+            "vram.status": self.vram_status,
+            "config.reload": self.config_reload,
+            "devices": self.devices,
+            "shutdown": self.shutdown,
+        }
+
+    @property
+    def assistant(self) -> Any:
+        return self.daemon.assistant
+
+    @property
+    def turns(self) -> Any:
+        return self.daemon.turns
+
+    async def handle(self, request: Request, conn: Connection) -> Any:
+        if request.method == "subscribe":
+            conn.subscribe()
+            return {"subscribed": True, "state": self.turns.state}
+        return await self._methods[request.method](request.params)
+
+    async def status(self, params: dict[str, Any]) -> dict[str, Any]:
+        snapshot = self.assistant.arbiter.snapshot()
+        audio = self.daemon.audio
+        return {
+            "state": self.turns.state,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.daemon.started, 1),
+            "models": dict(self.assistant.models.__dict__),
+            "llm": self.assistant.models.llm,
+            "vram": {k: snapshot[k] for k in ("meter", "total_gb", "used_gb", "free_gb", "reserve_gb", "budget_gb")},
+            "resident": [m for m in snapshot["models"] if m["state"] != "unloaded"],
+            "last_turn": self.turns.last_turn,
+            "audio": {
+                "input": audio.input_name if audio else None,
+                "output": audio.output_name if audio else None,
+                "input_problem": audio.input_problem if audio else "audio disabled",
+                "output_problem": audio.output_problem if audio else "audio disabled",
+            },
+            "conversation": self.assistant.history.conversation,
+        }
+
+    async def llm_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        catalog = self.assistant.config.catalog
+        states = {m["id"]: m for m in self.assistant.arbiter.snapshot()["models"]}
+        return [
+            {
+                "id": spec.id,
+                "current": spec.id == self.assistant.models.llm,
+                "vram_gb": spec.vram_gb,
+                "measured_gb": states[spec.id]["measured_gb"],
+                "state": states[spec.id]["state"],
+                "present": problem(spec, self.assistant.config.paths.models_dir) is None,
+                "description": spec.description,
+            }
+            for spec in catalog.of_kind("llm")
+        ]
+
+    async def llm_current(self, params: dict[str, Any]) -> dict[str, Any]:
+        model_id = self.assistant.models.llm
+        spec = self.assistant.config.catalog.get(model_id)
+        return {"id": model_id, "description": spec.description, "vram_gb": spec.vram_gb}
+
+    async def llm_use(self, params: dict[str, Any]) -> dict[str, Any]:
+        model_id = params["id"]
+        spec = self.assistant.config.catalog.get(model_id)
+        if spec.kind != "llm":
+            raise AssistantError(f"{model_id} is a {spec.kind} model, not an LLM; see `assistant llm list`", "bad_params")
+        previous = self.assistant.models.llm
+        # Taking the turn lock makes a switch during a turn wait for that turn to end.
+        async with self.turns.lock:
+            try:
+                await self.assistant.arbiter.ensure(model_id)
+            except AssistantError as exc:
+                raise AssistantError(f"could not switch to {model_id}, keeping {previous}: {exc.message}", exc.code)
+            self.assistant.select("llm", model_id)
+        self.daemon.emit("llm", {"id": model_id, "previous": previous})
+        self.daemon.desktop.send("Assistant", f"LLM switched to {model_id}")
+        return {"id": model_id, "previous": previous}
+
+    async def say(self, params: dict[str, Any]) -> dict[str, Any]:
+        text = params["text"].strip()
+        if not text:
+            raise AssistantError("nothing to say: the text is empty", "bad_params")
+        audio = self.daemon.audio
+        async with self.turns.lock:
+            speaking = audio is not None and not audio.output_problem
+            sink = audio.sink() if speaking else WavSink(self.assistant.config.paths.replies_dir / f"say-{time.time_ns()}.wav")
+            self.turns.set_state("speaking")
+            try:
+                async with self.assistant.arbiter.use(self.assistant.models.tts) as tts:
+                    async for chunk in tts.stream("synthesize", text=text):
+                        await sink.play(chunk, 0)
+                await sink.finish()
+            finally:
+                self.turns.set_state("idle")
+        return {"spoken": speaking, "audio_path": None if speaking else str(sink.path)}
+
+    async def history(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        history = self.assistant.history
+        conversation = None if params.get("all") else history.conversation
+        result: list[dict[str, Any]] = await asyncio.to_thread(history.turns, params.get("limit"), conversation)
+        return result
+
+    async def new_conversation(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.assistant.conversation.clear()
+        return {"conversation": self.assistant.history.new_conversation()}
+
+    async def vram_status(self, params: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.assistant.arbiter.snapshot()
+        return result
+
+    async def config_reload(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            config = await asyncio.to_thread(Config.load, self.assistant.config.paths)
+        except ConfigError as exc:
+            raise ConfigError(f"config not reloaded, the old one stays: {exc.message}") from None
+        for kind in ("asr", "llm", "tts"):
+            if getattr(self.assistant.models, kind) not in config.catalog.models:
+                setattr(self.assistant.models, kind, config.catalog.defaults[kind])
+        self.assistant.config = config
+        self.assistant.arbiter.catalog = config.catalog
+        self.assistant.conversation.system_prompt = config.settings.system_prompt
+        self.assistant.conversation.budget_tokens = config.settings.history_tokens
+        return {"reloaded": [str(p) for p in config.catalog.files], "models": dict(self.assistant.models.__dict__)}
+
+    async def devices(self, params: dict[str, Any]) -> dict[str, Any]:
+        from .audio.devices import list_devices
+
+        return {"devices": await asyncio.to_thread(list_devices)}
+
+    async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.daemon.stopping.set()
+        return {"stopping": True}

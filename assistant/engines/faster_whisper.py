@@ -1,0 +1,70 @@
+"""Transcriber on faster-whisper (CTranslate2), with the Silero VAD it ships to trim silence."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import SAMPLE_RATE, Audio, Segment, Transcript
+from .device import cuda_or_cpu, load_error
+
+log = logging.getLogger(__name__)
+
+
+def _cuda_available() -> bool:
+    import ctranslate2
+
+    return bool(ctranslate2.get_cuda_device_count() > 0)
+
+
+class WhisperTranscriber:
+    def __init__(self, path: Path, device: str, options: Mapping[str, Any], model_id: str = "asr") -> None:
+        from faster_whisper import WhisperModel
+
+        self.device = cuda_or_cpu(device, _cuda_available, model_id)
+        compute_type = str(options.get("compute_type", "default"))
+        if self.device == "cpu" and compute_type in ("float16", "int8_float16", "bfloat16"):
+            # CTranslate2 has no fp16 kernels on x86 CPUs; int8 is the fast CPU choice.
+            log.warning("%s: compute_type %s needs a GPU; using int8 on cpu", model_id, compute_type)
+            compute_type = "int8"
+        self.beam_size = int(options.get("beam_size", 1))
+        self.language: str | None = options.get("language")
+        self.vad = bool(options.get("vad", True))
+        try:
+            self.model = WhisperModel(
+                str(path),
+                device=self.device,
+                compute_type=compute_type,
+                cpu_threads=int(options.get("cpu_threads", 0)),
+            )
+        except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with its own text
+            raise load_error(model_id, path, exc) from None
+
+    def transcribe(self, audio: Audio) -> Transcript:
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        duration = len(audio) / SAMPLE_RATE
+        if duration < 0.1:
+            return Transcript(text="", audio_seconds=duration)
+        segments, info = self.model.transcribe(
+            audio,
+            beam_size=self.beam_size,
+            language=self.language,
+            vad_filter=self.vad,
+            # Short push-to-talk utterances gain nothing from conditioning, and it invites loops.
+            condition_on_previous_text=False,
+            without_timestamps=False,
+        )
+        parts = tuple(Segment(float(s.start), float(s.end), s.text.strip()) for s in segments)
+        text = " ".join(p.text for p in parts if p.text).strip()
+        speech = float(getattr(info, "duration_after_vad", duration) or 0.0)
+        return Transcript(
+            text=text,
+            segments=parts,
+            language=str(info.language),
+            audio_seconds=duration,
+            speech_seconds=speech,
+        )

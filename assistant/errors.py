@@ -1,0 +1,54 @@
+"""Domain errors: every failure carries a code and one sentence a person can act on."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """An error meant for a person: `message` is one line that says what to do."""
+
+    code = "error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AssistantError):
+    code = "config"
+
+
+class ModelError(AssistantError):
+    """A model file is missing, corrupt, or cannot be loaded."""
+
+    code = "model"
+
+
+class AudioError(AssistantError):
+    code = "audio"
+
+
+class WorkerCrashed(AssistantError):
+    """A worker process died while loading or serving a request."""
+
+    code = "worker_crashed"
+
+
+class Cancelled(AssistantError):
+    code = "cancelled"
+
+
+class VramError(AssistantError):
+    """The arbiter could not place a model on the GPU."""
+
+    code = "vram"
+
+
+class OutOfMemory(ModelError):
+    """A load ran out of device memory; the arbiter may evict further and retry."""
+
+    code = "oom"

@@ -1,0 +1,131 @@
+"""The conversation the LLM sees (bounded by tokens) and the log of every turn (JSONL in the state dir)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engines.base import Message
+
+log = logging.getLogger(__name__)
+
+
+def estimate_tokens(text: str) -> int:
+    # Used until the LLM's own tokenizer has counted a message; English averages ~4 chars a token.
+    return max(1, len(text) // 3)
+
+
+@dataclass
+class Conversation:
+    system_prompt: str
+    budget_tokens: int
+    _turns: list[tuple[Message, int]] = field(default_factory=list)
+
+    def messages(self, user_text: str, count: Callable[[str], int] = estimate_tokens) -> list[Message]:
+        """System prompt, then as many recent turns as fit the budget, then the new user message."""
+        used = count(self.system_prompt) + count(user_text)
+        kept: list[Message] = []
+        # Walk back from the newest turn; stop at the first that does not fit, so no gap appears.
+        for message, tokens in reversed(self._turns):
+            if used + tokens > self.budget_tokens:
+                break
+            used += tokens
+            kept.append(message)
+        if kept and kept[-1]["role"] == "assistant":
+            kept.pop()  # never start the kept history with a reply to a question that was cut
+        kept.reverse()
+        return [{"role": "system", "content": self.system_prompt}, *kept, {"role": "user", "content": user_text}]
+
+    def add(self, user_text: str, reply: str, count: Callable[[str], int] = estimate_tokens) -> None:
+        self._turns.append(({"role": "user", "content": user_text}, count(user_text)))
+        if reply:
+            self._turns.append(({"role": "assistant", "content": reply}, count(reply)))
+
+    def clear(self) -> None:
+        self._turns.clear()
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+
+@dataclass
+class TurnRecord:
+    id: str
+    started: float
+    transcript: str
+    reply: str
+    timings: dict[str, float | None]
+    llm: str = ""
+    interrupted: bool = False
+    nothing_heard: bool = False
+    error: str | None = None
+    error_code: str | None = None
+    audio_path: str | None = None
+    source: str = "voice"
+    conversation: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class HistoryLog:
+    """Append-only JSONL: one line per finished turn, and a marker line when a new conversation starts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conversation = 0
+        for entry in self._entries():
+            if entry.get("event") == "new_conversation":
+                self.conversation = int(entry.get("conversation", self.conversation + 1))
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        entries = []
+        with self.path.open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash mid-write; the rest is intact
+                if isinstance(entry, dict):
+                    entries.append(entry)
+        return entries
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        # One write() of one line, flushed and synced: a kill loses at most the turn in flight.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def append(self, record: TurnRecord) -> None:
+        record.conversation = self.conversation
+        self._append(record.to_dict())
+
+    def new_conversation(self) -> int:
+        self.conversation += 1
+        self._append({"event": "new_conversation", "conversation": self.conversation, "time": time.time()})
+        return self.conversation
+
+    def turns(self, limit: int | None = None, conversation: int | None = None) -> list[dict[str, Any]]:
+        turns = [e for e in self._entries() if "event" not in e]
+        if conversation is not None:
+            turns = [t for t in turns if t.get("conversation") == conversation]
+        return turns[-limit:] if limit else turns
+
+    def restore(self, conversation: Conversation) -> None:
+        """Refill the LLM's context from the current conversation's turns after a restart."""
+        for turn in self.turns(conversation=self.conversation):
+            if turn.get("transcript") and not turn.get("error"):
+                conversation.add(turn["transcript"], turn.get("reply", ""))

@@ -1,0 +1,88 @@
+"""Commands that run the engines directly, without a daemon: transcribe, say, converse, models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .audio.files import load_speech
+from .audio.sinks import WavSink
+from .config import Config
+from .engines.base import Transcript
+from .model_files import problem
+from .pipeline import TurnResult
+from .session import Assistant
+
+
+async def transcribe(config: Config, file: Path) -> Transcript:
+    audio = load_speech(file)
+    assistant = Assistant.create(config, persist=False)
+    try:
+        return await assistant.pipeline.transcribe(audio, assistant.models.asr)
+    finally:
+        await assistant.close()
+
+
+async def say(config: Config, text: str, out: Path) -> float:
+    assistant = Assistant.create(config, persist=False)
+    sink = WavSink(out)
+    try:
+        async with assistant.arbiter.use(assistant.models.tts) as tts:
+            async for chunk in tts.stream("synthesize", text=text):
+                await sink.play(chunk, 0)
+        await sink.finish()
+    finally:
+        await assistant.close()
+    return len(sink.audio()) / sink.sample_rate
+
+
+async def converse(config: Config, audio_file: Path, out: Path) -> TurnResult:
+    audio = load_speech(audio_file)
+    assistant = Assistant.create(config, persist=False)
+    try:
+        return await assistant.pipeline.turn(assistant.models, WavSink(out), audio=audio)
+    finally:
+        await assistant.close()
+
+
+def model_rows(config: Config) -> list[dict[str, Any]]:
+    rows = []
+    for spec in config.catalog.models.values():
+        issue = problem(spec, config.paths.models_dir)
+        rows.append(
+            {
+                "id": spec.id,
+                "kind": spec.kind,
+                "engine": spec.engine,
+                "vram_gb": spec.vram_gb,
+                "default": config.catalog.defaults[spec.kind] == spec.id,
+                "present": issue is None,
+                "problem": issue,
+                "source": spec.source.describe(),
+                "description": spec.description,
+            }
+        )
+    return rows
+
+
+def format_timings(timings: dict[str, float | None]) -> str:
+    parts = [f"{k.removesuffix('_s')}={v:.2f}s" for k, v in timings.items() if v is not None]
+    return "timings: " + " ".join(parts)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    def cell(value: Any) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "-"
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return "-" if value is None else str(value)
+
+    table = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in table)) if table else len(c) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in table:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())

@@ -1,0 +1,192 @@
+"""One conversation turn, streamed end to end: audio → transcript → reply tokens → sentences → audio chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .arbiter import Arbiter
+from .engines.base import Audio, AudioChunk, Transcript
+from .history import Conversation
+from .sentences import SentenceSplitter, speakable
+
+log = logging.getLogger(__name__)
+
+# Below this RMS the audio is silence (or a mic that is muted); skip even the ASR.
+SILENCE_RMS = 1e-4
+
+
+class AudioSink(Protocol):
+    """Where reply audio goes: a sound device, a WAV file, a test's list."""
+
+    async def play(self, chunk: AudioChunk, sentence: int) -> None: ...
+
+    async def finish(self) -> None:
+        """Wait until everything handed to play() has been heard."""
+        ...
+
+    def played_sentences(self) -> int:
+        """How many sentences were played to their end (for barge-in)."""
+        ...
+
+
+@dataclass
+class Models:
+    """The model ids a turn uses, one per kind."""
+
+    asr: str
+    llm: str
+    tts: str
+
+
+@dataclass
+class Timings:
+    asr_s: float | None = None
+    llm_first_token_s: float | None = None
+    llm_first_sentence_s: float | None = None
+    tts_first_chunk_s: float | None = None
+    first_audio_s: float | None = None
+    total_s: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class TurnResult:
+    id: str
+    transcript: str = ""
+    reply: str = ""  # what was spoken (all of it, unless interrupted)
+    full_reply: str = ""  # what the LLM wrote
+    sentences: list[str] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    nothing_heard: bool = False
+    interrupted: bool = False
+    llm: str = ""
+
+
+def is_silent(audio: Audio) -> bool:
+    return len(audio) == 0 or float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS
+
+
+class Pipeline:
+    def __init__(self, arbiter: Arbiter, conversation: Conversation) -> None:
+        self.arbiter = arbiter
+        self.conversation = conversation
+
+    async def transcribe(self, audio: Audio, asr: str) -> Transcript:
+        async with self.arbiter.use(asr) as worker:
+            result: Transcript = await worker.request("transcribe", audio=audio)
+            return result
+
+    async def turn(
+        self,
+        models: Models,
+        sink: AudioSink,
+        audio: Audio | None = None,
+        text: str | None = None,
+        on_state: Callable[[str], None] = lambda state: None,
+        result: TurnResult | None = None,
+    ) -> TurnResult:
+        """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
+
+        Pass `result` to keep a handle on partial progress if the turn is cancelled (barge-in).
+        """
+        result = result or TurnResult(id=uuid.uuid4().hex[:12])
+        result.llm = models.llm
+        started = time.perf_counter()
+        if text is None:
+            assert audio is not None
+            on_state("thinking")
+            if is_silent(audio):
+                result.nothing_heard = True
+                return result
+            transcript = await self.transcribe(audio, models.asr)
+            result.timings.asr_s = time.perf_counter() - started
+            text = transcript.text
+            if not text.strip():
+                result.nothing_heard = True
+                return result
+        result.transcript = text.strip()
+        on_state("thinking")
+        completed = False
+        try:
+            await self._respond(models, sink, result, started, on_state)
+            completed = True
+        finally:
+            result.timings.total_s = time.perf_counter() - started
+            spoken = min(sink.played_sentences(), len(result.sentences))
+            result.interrupted = not completed or spoken < len(result.sentences)
+            # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
+            result.reply = " ".join(result.sentences[:spoken])
+            self.conversation.add(result.transcript, result.reply)
+        return result
+
+    async def _respond(
+        self, models: Models, sink: AudioSink, result: TurnResult, started: float, on_state: Callable[[str], None]
+    ) -> None:
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        messages = self.conversation.messages(result.transcript)
+        timings = result.timings
+
+        async def write() -> None:
+            splitter = SentenceSplitter()
+            try:
+                async with self.arbiter.use(models.llm) as llm:
+                    async for delta in llm.stream("chat", messages=messages):
+                        if timings.llm_first_token_s is None:
+                            timings.llm_first_token_s = time.perf_counter() - started
+                        result.full_reply += delta
+                        for piece in splitter.feed(delta):
+                            await _queue_sentence(piece)
+                for piece in splitter.flush():
+                    await _queue_sentence(piece)
+            finally:
+                sentences.put_nowait(None)
+
+        async def _queue_sentence(piece: str) -> None:
+            piece = speakable(piece)
+            if not piece:
+                return
+            if timings.llm_first_sentence_s is None:
+                timings.llm_first_sentence_s = time.perf_counter() - started
+            result.sentences.append(piece)
+            sentences.put_nowait(piece)
+
+        async def speak() -> None:
+            index = 0
+            lease: Any = None
+            try:
+                while (sentence := await sentences.get()) is not None:
+                    if lease is None:
+                        lease = self.arbiter.use(models.tts)
+                        tts = await lease.__aenter__()
+                        on_state("speaking")
+                    async for chunk in tts.stream("synthesize", text=sentence):
+                        if timings.tts_first_chunk_s is None:
+                            timings.tts_first_chunk_s = time.perf_counter() - started
+                        await sink.play(chunk, index)
+                        if timings.first_audio_s is None:
+                            timings.first_audio_s = time.perf_counter() - started
+                    index += 1
+                await sink.finish()
+            finally:
+                if lease is not None:
+                    await lease.__aexit__(None, None, None)
+
+        writer = asyncio.create_task(write())
+        speaker = asyncio.create_task(speak())
+        try:
+            await asyncio.gather(writer, speaker)
+        finally:
+            for task in (writer, speaker):
+                task.cancel()
+            await asyncio.gather(writer, speaker, return_exceptions=True)
+        result.full_reply = result.full_reply.strip()

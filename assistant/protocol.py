@@ -1,0 +1,145 @@
+"""The control API: JSON lines over a Unix socket, as dataclasses with one codec.
+
+Request  {"id": 1, "method": "status", "params": {}}
+Reply    {"id": 1, "result": {...}}
+Error    {"id": 1, "error": {"code": "bad_params", "message": "..."}}
+Event    {"event": "state", "data": {...}}          (only after `subscribe`)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+# method → {param: (type, required)}. The daemon implements exactly these.
+METHODS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "status": {},
+    "llm.list": {},
+    "llm.current": {},
+    "llm.use": {"id": (str, True)},
+    "ptt.press": {},
+    "ptt.release": {},
+    "ptt.toggle": {},
+    "ptt.cancel": {},
+    "ask": {"text": (str, True), "speak": (bool, False)},
+    "say": {"text": (str, True)},
+    "history": {"limit": (int, False), "all": (bool, False)},
+    "new": {},
+    "vram.status": {},
+    "config.reload": {},
+    "devices": {},
+    "subscribe": {},
+    "shutdown": {},
+}
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Request:
+    id: Any
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    id: Any
+    result: Any
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    id: Any
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Event:
+    event: str
+    data: dict[str, Any]
+
+
+Message = Union[Request, Reply, ErrorReply, Event]
+
+
+def encode(message: Message) -> bytes:
+    if isinstance(message, Request):
+        obj: dict[str, Any] = {"id": message.id, "method": message.method, "params": message.params}
+    elif isinstance(message, Reply):
+        obj = {"id": message.id, "result": message.result}
+    elif isinstance(message, ErrorReply):
+        obj = {"id": message.id, "error": {"code": message.code, "message": message.message}}
+    else:
+        obj = {"event": message.event, "data": message.data}
+    return json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    if len(line) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"message over {MAX_MESSAGE_BYTES} bytes; send less")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("bad_encoding", "message is not valid UTF-8") from None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise ProtocolError("bad_json", "message is not valid JSON; send one JSON object per line") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_request", "message must be a JSON object with id, method and params")
+    return obj
+
+
+def decode_request(line: bytes) -> Request:
+    obj = _parse(line)
+    request_id = obj.get("id")
+    if not isinstance(request_id, (int, str, type(None))) or isinstance(request_id, bool):
+        raise ProtocolError("bad_request", "'id' must be a number or a string")
+    unknown = set(obj) - {"id", "method", "params"}
+    if unknown:
+        raise ProtocolError("bad_request", f"unknown key {sorted(unknown)[0]!r}; use id, method, params", request_id)
+    method = obj.get("method")
+    if not isinstance(method, str):
+        raise ProtocolError("bad_request", "'method' must be a string", request_id)
+    if method not in METHODS:
+        raise ProtocolError("unknown_method", f"unknown method {method!r}; known: {', '.join(METHODS)}", request_id)
+    params = obj.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ProtocolError("bad_params", "'params' must be an object", request_id)
+    schema = METHODS[method]
+    for name, value in params.items():
+        if name not in schema:
+            raise ProtocolError("bad_params", f"{method} takes no parameter {name!r}", request_id)
+        expected = schema[name][0]
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            type_name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            raise ProtocolError("bad_params", f"{method}: {name!r} must be {type_name}", request_id)
+    for name, (_, required) in schema.items():
+        if required and name not in params:
+            raise ProtocolError("bad_params", f"{method} needs parameter {name!r}", request_id)
+    return Request(request_id, method, params)
+
+
+def decode_response(line: bytes) -> Reply | ErrorReply | Event:
+    obj = _parse(line)
+    if "event" in obj:
+        return Event(str(obj["event"]), dict(obj.get("data") or {}))
+    if "error" in obj and isinstance(obj["error"], dict):
+        err = obj["error"]
+        return ErrorReply(obj.get("id"), str(err.get("code", "error")), str(err.get("message", "")))
+    if "result" in obj:
+        return Reply(obj.get("id"), obj["result"])
+    raise ProtocolError("bad_reply", "reply has neither result, error nor event")

@@ -1,0 +1,310 @@
+"""Each loaded model lives in its own spawned child process: start, request, stream, stop.
+
+Why a process per model: a model unloaded in-process keeps its CUDA context and allocator caches
+(llama-cpp-python #1442, faster-whisper #680), and a native crash would take the daemon down.
+Ending the process returns every byte; a crash becomes a WorkerCrashed error for the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .catalog import ModelSpec
+from .errors import AssistantError, Cancelled, ModelError, OutOfMemory, WorkerCrashed
+from .model_files import ModelFiles
+
+log = logging.getLogger(__name__)
+
+LOAD_TIMEOUT_S = 600.0
+_END = object()
+
+
+# ---------------------------------------------------------------- child side
+
+
+def _child_main(conn: Connection, spec_data: dict[str, Any], files: ModelFiles, device: str) -> None:
+    """Load the engine, then serve requests until told to exit or the parent goes away."""
+    # The daemon handles Ctrl+C for the whole group; a worker must not die of it mid-request.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format=f"worker[{spec_data['id']}] %(levelname)s %(message)s")
+    from .engines.loader import load_engine
+
+    spec = ModelSpec.from_dict(spec_data)
+    started = time.perf_counter()
+    try:
+        engine = load_engine(spec, files, device)
+    except AssistantError as exc:
+        conn.send(("load_error", {"code": exc.code, "message": exc.message, "oom": isinstance(exc, OutOfMemory)}))
+        return
+    except Exception as exc:  # an engine bug still has to reach the daemon as one line
+        conn.send(("load_error", {"code": "model", "message": f"{spec.id}: {exc}".splitlines()[0], "oom": False}))
+        return
+    info = {
+        "device": engine.device,
+        "load_s": time.perf_counter() - started,
+        "sample_rate": getattr(engine, "sample_rate", 0),
+    }
+    conn.send(("ready", info))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "exit":
+            return
+        if msg[0] == "cancel":
+            continue  # arrived after its request finished
+        _serve(conn, engine, msg)
+
+
+def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
+    _, req_id, op, args = msg
+    try:
+        if op == "transcribe":
+            conn.send(("result", req_id, engine.transcribe(args["audio"])))
+        elif op == "count_tokens":
+            conn.send(("result", req_id, engine.count_tokens(args["text"])))
+        elif op in ("chat", "synthesize"):
+            items = engine.chat(args["messages"], args.get("max_tokens")) if op == "chat" else engine.synthesize(
+                args["text"]
+            )
+            for item in items:
+                conn.send(("item", req_id, item))
+                if _cancelled(conn, req_id):
+                    close = getattr(items, "close", None)
+                    if close:
+                        close()
+                    break
+            conn.send(("done", req_id, None))
+        elif op == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)  # used to exercise crash handling on real processes
+        else:
+            conn.send(("error", req_id, {"code": "bad_request", "message": f"unknown worker op {op!r}"}))
+    except AssistantError as exc:
+        conn.send(("error", req_id, {"code": exc.code, "message": exc.message}))
+    except Exception as exc:
+        conn.send(("error", req_id, {"code": "engine", "message": f"{op} failed: {exc}".splitlines()[0]}))
+
+
+def _cancelled(conn: Connection, req_id: int) -> bool:
+    while conn.poll():
+        msg = conn.recv()
+        if msg[0] == "cancel" and msg[1] == req_id:
+            return True
+        if msg[0] == "exit":
+            raise SystemExit(0)
+    return False
+
+
+# ---------------------------------------------------------------- parent side
+
+
+class Worker:
+    """The daemon's handle on one model process. One request at a time; a stream can be cancelled."""
+
+    def __init__(self, spec: ModelSpec, files: ModelFiles, device: str) -> None:
+        self.spec = spec
+        self.files = files
+        self.requested_device = device
+        self.device = device
+        self.load_seconds = 0.0
+        self.sample_rate = 0
+        self.exit_reason: str | None = None
+        self.on_exit: Callable[[Worker], None] | None = None
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queues: dict[int, asyncio.Queue[Any]] = {}
+        self._ready: asyncio.Future[Any] | None = None
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive() and self.exit_reason is None
+
+    async def start(self, timeout: float = LOAD_TIMEOUT_S) -> None:
+        """Spawn the process and wait until the model is loaded; raise ModelError/OutOfMemory/WorkerCrashed."""
+        self._loop = asyncio.get_running_loop()
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._conn = parent
+        self._ready = self._loop.create_future()
+        proc = ctx.Process(
+            target=_child_main,
+            args=(child, self.spec.to_dict(), self.files, self.requested_device),
+            name=f"assistant-{self.spec.id}",
+            daemon=True,
+        )
+        started = time.perf_counter()
+        await asyncio.to_thread(proc.start)
+        child.close()
+        self._proc = proc
+        threading.Thread(target=self._reader, name=f"reader-{self.spec.id}", daemon=True).start()
+        try:
+            kind, info = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+        except asyncio.TimeoutError:
+            await self.stop()
+            raise ModelError(f"{self.spec.id}: loading took longer than {timeout:.0f} s; gave up") from None
+        except BaseException:
+            await self.stop()
+            raise
+        if kind == "load_error":
+            await self.stop()
+            error_type = OutOfMemory if info.get("oom") else ModelError
+            raise error_type(info["message"], code=info["code"])
+        self.device = info["device"]
+        self.sample_rate = int(info["sample_rate"])
+        # Wall time from spawn to ready: what a user waits for, interpreter start included.
+        self.load_seconds = time.perf_counter() - started
+
+    def _reader(self) -> None:
+        """Runs in a thread: forwards every message to the loop; EOF means the process is gone."""
+        assert self._conn is not None and self._loop is not None
+        while True:
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # an unpicklable reply must not kill the reader
+                log.error("%s: bad message from worker: %s", self.spec.id, exc)
+                continue
+            self._post(self._dispatch, msg)
+        self._post(self._died)
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass  # the loop is closed: the daemon is exiting
+
+    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        if msg[0] in ("ready", "load_error"):
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(msg)
+            return
+        queue = self._queues.get(msg[1])
+        if queue is not None:
+            queue.put_nowait(msg)
+
+    def _died(self) -> None:
+        proc = self._proc
+        if proc is not None:
+            proc.join(timeout=1.0)
+        code = proc.exitcode if proc is not None else None
+        if self._stopping:
+            self.exit_reason = "stopped"
+        elif code is not None and code < 0:
+            self.exit_reason = f"killed by {signal.Signals(-code).name}"
+        else:
+            self.exit_reason = f"exited with code {code}"
+        error = WorkerCrashed(f"the {self.spec.id} worker {self.exit_reason}; it will be restarted on next use")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(error)
+        for queue in self._queues.values():
+            queue.put_nowait(("crash", 0, error))
+        if not self._stopping and self.on_exit is not None:
+            self.on_exit(self)
+
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        if self._conn is None or not self.alive:
+            raise WorkerCrashed(f"the {self.spec.id} worker is not running ({self.exit_reason or 'not started'})")
+        try:
+            self._conn.send(msg)
+        except (OSError, ValueError):
+            raise WorkerCrashed(f"the {self.spec.id} worker went away") from None
+
+    async def request(self, op: str, **args: Any) -> Any:
+        async with self._lock:
+            req_id = next(self._ids)
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            self._queues[req_id] = queue
+            try:
+                self._send(("req", req_id, op, args))
+                kind, _, payload = await queue.get()
+                return _unwrap(kind, payload)
+            finally:
+                self._queues.pop(req_id, None)
+
+    async def stream(self, op: str, **args: Any) -> AsyncIterator[Any]:
+        """Yield items as the worker produces them; leaving early tells the worker to stop."""
+        async with self._lock:
+            req_id = next(self._ids)
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            self._queues[req_id] = queue
+            finished = False
+            try:
+                self._send(("req", req_id, op, args))
+                while True:
+                    kind, _, payload = await queue.get()
+                    if kind == "item":
+                        yield payload
+                        continue
+                    finished = True
+                    if kind == "done":
+                        return
+                    _unwrap(kind, payload)
+            finally:
+                if not finished and self.alive:
+                    await self._cancel(req_id, queue)
+                self._queues.pop(req_id, None)
+
+    async def _cancel(self, req_id: int, queue: asyncio.Queue[Any]) -> None:
+        """Tell the worker to stop and drain until it confirms, so the next request starts clean."""
+        try:
+            self._send(("cancel", req_id))
+            while True:
+                kind, _, _ = await asyncio.wait_for(queue.get(), 30.0)
+                if kind != "item":
+                    return
+        except (WorkerCrashed, asyncio.TimeoutError, asyncio.CancelledError):
+            # A worker that will not stop is killed: the next use starts a fresh one.
+            await self.stop(timeout=0.5)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """End the process: ask politely, then SIGKILL. Safe to call twice or on a dead worker."""
+        self._stopping = True
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.is_alive() and self._conn is not None:
+            try:
+                self._conn.send(("exit",))
+            except (OSError, ValueError):
+                pass
+        await asyncio.to_thread(proc.join, timeout)
+        if proc.is_alive():
+            proc.kill()
+            await asyncio.to_thread(proc.join, 2.0)
+        if self.exit_reason is None:
+            self.exit_reason = "stopped"
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _unwrap(kind: str, payload: Any) -> Any:
+    if kind == "result":
+        return payload
+    if kind == "crash":
+        raise payload
+    if kind == "error":
+        if payload["code"] == "cancelled":
+            raise Cancelled(payload["message"])
+        raise AssistantError(payload["message"], code=payload["code"])
+    raise WorkerCrashed(f"unexpected worker message {kind!r}")
