@@ -1,0 +1,1 @@
+"""assistant: a local, offline push-to-talk voice assistant daemon for the Linux desktop."""

@@ -32,14 +32,14 @@ if command -v dpkg-query >/dev/null; then
     done
 fi
 if ((${#missing[@]})); then
-    if [[ $(id -u) == 0 ]]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=none; fi
-    if [[ $sudo == none ]]; then
+    if [[ $(id -u) == 0 ]]; then as_root=env; elif sudo -n true 2>/dev/null; then as_root="sudo -n env"; else as_root=""; fi
+    if [[ -z $as_root ]]; then
         say "missing Debian packages: ${missing[*]}"
         say "install them with: sudo apt-get install -y ${missing[*]}"
     else
         say "installing Debian packages: ${missing[*]}"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        $as_root DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        $as_root DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 fi
 

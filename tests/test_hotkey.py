@@ -452,6 +452,110 @@ def test_source_cancel_closes_every_device() -> None:
     run(body)
 
 
+# --- the real device wrapper and /dev/input scan, without real devices ------------------------
+
+
+class PipeInputDevice:
+    """Looks like evdev.InputDevice to the reader: a pipe makes its fd readable."""
+
+    def __init__(self) -> None:
+        self.fd, self._wake = os.pipe()
+        os.set_blocking(self.fd, False)
+        self.path = "/dev/input/event42"
+        self.pending: list[Any] = []
+        self.gone = False
+        self.closed = False
+
+    def capabilities(self) -> dict[int, list[int]]:
+        return {E.EV_KEY: [RCTRL, A], E.EV_MSC: [E.MSC_SCAN]}
+
+    def active_keys(self) -> list[int]:
+        return [RCTRL]
+
+    def push(self, *events: tuple[int, int, int]) -> None:
+        from evdev import InputEvent
+
+        self.pending.extend(InputEvent(0, 0, t, c, v) for t, c, v in events)
+        os.write(self._wake, b"x")
+
+    def read(self) -> Iterable[Any]:
+        if self.gone:
+            raise OSError(errno.ENODEV, "No such device")
+        try:
+            os.read(self.fd, 4096)
+        except BlockingIOError:
+            pass
+        if not self.pending:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        batch, self.pending = self.pending, []
+        return iter(batch)
+
+    def close(self) -> None:
+        self.closed = True
+        os.close(self.fd)
+        os.close(self._wake)
+
+
+def test_evdev_keyboard_wrapper_reads_until_unplugged() -> None:
+    from assistant.hotkey.evdev_source import _EvdevKeyboard
+
+    async def body() -> None:
+        device = PipeInputDevice()
+        keyboard = _EvdevKeyboard(device)  # type: ignore[arg-type]
+        assert keyboard.path == device.path
+        assert keyboard.key_codes == {RCTRL, A}
+        assert list(keyboard.held_keys()) == [RCTRL]
+        got: list[tuple[int, int, int]] = []
+        failure: list[OSError] = []
+
+        async def consume() -> None:
+            try:
+                async for event in keyboard.events():
+                    got.append(event)
+            except OSError as exc:
+                failure.append(exc)
+
+        task = asyncio.create_task(consume())
+        os.write(device._wake, b"x")  # readable but nothing to read: EAGAIN is not an error
+        await asyncio.sleep(0.02)
+        device.push((E.EV_KEY, RCTRL, 1), (E.EV_SYN, E.SYN_REPORT, 0))
+        await eventually(lambda: len(got) == 2)
+        assert got == [(E.EV_KEY, RCTRL, 1), (E.EV_SYN, E.SYN_REPORT, 0)]
+        device.gone = True
+        os.write(device._wake, b"x")
+        await task
+        assert failure and failure[0].errno == errno.ENODEV
+        # The reader left the loop's selector, so the fd may be closed and reused safely.
+        assert not asyncio.get_running_loop().remove_reader(device.fd)
+        keyboard.close()
+        assert device.closed
+
+    run(body)
+
+
+def test_dev_input_scan_lists_only_event_character_devices(tmp_path: Any) -> None:
+    import stat
+
+    try:
+        # Major 13 is the kernel's input subsystem; nothing is bound to these numbers here.
+        os.mknod(tmp_path / "event0", stat.S_IFCHR | 0o600, os.makedev(13, 90))
+    except PermissionError:
+        pytest.skip("creating device nodes needs root (CAP_MKNOD)")
+    (tmp_path / "event1").write_text("not a device")
+    os.mknod(tmp_path / "mouse0", stat.S_IFCHR | 0o600, os.makedev(13, 91))
+    hardware = DevInputHardware(str(tmp_path))
+    nodes = hardware.scan()
+    assert list(nodes) == [str(tmp_path / "event0")]
+    first = nodes[str(tmp_path / "event0")]
+    os.unlink(tmp_path / "event0")
+    os.mknod(tmp_path / "event0", stat.S_IFCHR | 0o600, os.makedev(13, 92))
+    assert hardware.scan()[str(tmp_path / "event0")] != first  # recreated node, new identity
+    with pytest.raises(OSError):
+        hardware.open(str(tmp_path / "event0"))
+    reason = EvdevSource("rightctrl", hardware=hardware).check()
+    assert reason is not None and reason.startswith("No readable keyboard")
+
+
 # --- check() -----------------------------------------------------------------------
 
 
@@ -539,19 +643,21 @@ def _uinput_skip_reason() -> str | None:
 def test_real_virtual_keyboard_through_dev_input() -> None:
     from evdev import UInput
 
+    try:
+        ui = UInput({E.EV_KEY: [LCTRL, E.KEY_F9]}, name="assistant-hotkey-test")
+    except Exception as exc:  # e.g. a container whose /dev/input never shows the new node
+        pytest.skip(f"/dev/uinput is there but no virtual keyboard could be made: {exc}")
+
+    async def key(code: int, value: int) -> None:
+        ui.write(E.EV_KEY, code, value)
+        ui.syn()
+        await asyncio.sleep(0.05)
+
     async def body() -> None:
         actions: list[Action] = []
-        source = EvdevSource("ctrl+F9", rescan_seconds=0.1)
-        ui = UInput({E.EV_KEY: [LCTRL, E.KEY_F9]}, name="assistant-hotkey-test")
-        task = asyncio.create_task(source.run(actions.append))
+        task = asyncio.create_task(EvdevSource("ctrl+F9", rescan_seconds=0.1).run(actions.append))
         try:
-            await asyncio.sleep(0.5)  # one rescan to find the new node
-
-            async def key(code: int, value: int) -> None:
-                ui.write(E.EV_KEY, code, value)
-                ui.syn()
-                await asyncio.sleep(0.05)
-
+            await asyncio.sleep(0.5)  # a few rescans to find the new node
             await key(LCTRL, 1)
             await key(E.KEY_F9, 1)
             await key(E.KEY_F9, 0)
@@ -562,8 +668,10 @@ def test_real_virtual_keyboard_through_dev_input() -> None:
             await asyncio.sleep(0.5)
             assert actions == ["press", "release", "press", "release"]
         finally:
-            ui.close()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    run(body)
+    try:
+        run(body)
+    finally:
+        ui.close()

