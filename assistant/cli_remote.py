@@ -15,6 +15,7 @@ from .cli import app, fail, guarded, load_config, print_json, vram_app
 from .client import NOT_RUNNING, NotRunning, call
 from .errors import AssistantError
 from .offline import format_timings, print_table
+from .paths import Paths
 
 llm_app = typer.Typer(help="Choose the LLM.", no_args_is_help=True)
 ptt_app = typer.Typer(help="Push-to-talk: bind these to keys in your compositor.", no_args_is_help=True)
@@ -30,9 +31,9 @@ JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 def remote(method: str, timeout: float | None = 600.0, **params: Any) -> Any:
     """Call the daemon; not running is exit code 2, any other error exit code 1."""
-    config = load_config()
+    # Only the socket's path is needed: a broken config file must not stop `config reload` or `status`.
     try:
-        return call(config.paths.socket, method, timeout=timeout, **params)
+        return call(Paths.from_env().socket, method, timeout=timeout, **params)
     except NotRunning:
         raise fail(NOT_RUNNING, 2) from None
     except AssistantError as exc:
@@ -188,13 +189,12 @@ def new_conversation() -> None:
 @vram_app.command("status")
 def vram_status(as_json: bool = JSON) -> None:
     """Per model: state, device, declared vs measured GB, leases, loads; then recent loads and evictions."""
-    config = load_config()
     try:
-        snap = call(config.paths.socket, "vram.status", timeout=10)
+        snap = call(Paths.from_env().socket, "vram.status", timeout=10)
     except NotRunning:
         from .offline import model_rows
 
-        rows = model_rows(config)
+        rows = model_rows(load_config())
         print_json(rows) if as_json else print_table(rows, ["id", "kind", "vram_gb", "present"])
         raise fail(f"catalog view only: {NOT_RUNNING}", 2) from None
     except AssistantError as exc:

