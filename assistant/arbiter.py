@@ -263,7 +263,7 @@ class Arbiter:
         self._event("oom", spec.id, reason=oom.message)
         async with self._lock:
             order = eviction_order(self._slots(), self._active, self._request(spec))
-            victims = self._take_victims(order[:1], spec)
+            victims = self._take_victims(tuple(order[:1]), spec)
         if victims:
             await self._stop_all(victims)
             try:

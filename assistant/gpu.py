@@ -43,7 +43,9 @@ class NvmlMeter:
 
     def __init__(self, index: int = 0, nvml: Any = None) -> None:
         if nvml is None:
-            import pynvml as nvml
+            import pynvml
+
+            nvml = pynvml
         self._nvml = nvml
         nvml.nvmlInit()
         self._handle = nvml.nvmlDeviceGetHandleByIndex(index)

@@ -21,7 +21,7 @@ def pick_source(key: str, wanted: tuple[str, ...]) -> tuple[Any, list[str]]:
         sources = [s for s in available_sources(key) if s.name in wanted]
     except ValueError as exc:
         return None, [f"hotkey: {exc}"]
-    reasons = []
+    reasons: list[str] = []
     for source in sources:
         problem = source.check()
         if problem is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -13,7 +14,7 @@ class Notifier:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
-        self._conn = None
+        self._conn: Any = None
 
     def send(self, summary: str, body: str = "") -> None:
         if not self.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ HOP_LENGTH = 256  # must equal the product of the decoder's upsample rates below
 
 @dataclass(frozen=True)
 class BuiltModel:
-    path: Path  # model.pth
+    path: Path  # what models.toml's 'path' names: the checkpoint (VITS) or the model directory (XTTS)
     config_path: Path  # config.json
     sample_rate: int
     speakers: tuple[str, ...]
@@ -91,7 +92,10 @@ def build_vits(
         test_sentences=[],
     )
     torch.manual_seed(seed)
-    model = Vits.init_from_config(config)
+    with warnings.catch_warnings():
+        # coqui-tts 0.28 prefers Vits(config); init_from_config still works and is what 0.27 needs.
+        warnings.simplefilter("ignore", UserWarning)
+        model = Vits.init_from_config(config)
     model.eval()
     path = directory / "model.pth"
     config_path = directory / "config.json"
@@ -99,3 +103,66 @@ def build_vits(
     torch.save({"model": model.state_dict(), "config": config.to_dict()}, path)
     model.config.save_json(str(config_path))
     return BuiltModel(path, config_path, SAMPLE_RATE, tuple(speakers), tuple(model.config.languages))
+
+
+# XTTS's text tokens: its control tokens, a token per language it should accept, then single characters.
+XTTS_CONTROL = ("[STOP]", "[UNK]", "[SPACE]", "[START]")
+XTTS_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-:;\"()"
+XTTS_OUTPUT_RATE = 24_000  # XttsAudioConfig's output rate, as for the real XTTS-v2
+
+
+def build_xtts(
+    directory: Path,
+    languages: tuple[str, ...] = ("en", "fr"),
+    speakers: tuple[str, ...] = ("Test Voice",),
+    max_audio_tokens: int = 40,
+    seed: int = 1234,
+) -> BuiltModel:
+    """A randomly initialised XTTS laid out as the XTTS-v2 download is: config.json, model.pth, vocab.json,
+    speakers_xtts.pth. Its GPT is one layer wide enough to run; its HiFi-GAN decoder and speaker encoder
+    are XTTS's fixed ones (about 22 M parameters, 90 MB). A random GPT never says stop, so every
+    sentence runs to max_audio_tokens: that bounds the time a test takes.
+    """
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokens = [*XTTS_CONTROL, *(f"[{lang}]" for lang in languages), *XTTS_CHARS]
+    tokenizer = Tokenizer(models.WordLevel({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated")  # one token per character
+    tokenizer.add_special_tokens([t for t in tokens if t.startswith("[")])
+    vocab = directory / "vocab.json"
+    tokenizer.save(str(vocab))
+    model_dim = 32
+    args = XttsArgs(
+        gpt_layers=1,
+        gpt_n_model_channels=model_dim,
+        gpt_n_heads=2,
+        gpt_max_audio_tokens=max_audio_tokens,
+        gpt_max_text_tokens=200,
+        gpt_max_prompt_tokens=20,
+        gpt_num_audio_tokens=66,
+        gpt_start_audio_token=64,
+        gpt_stop_audio_token=65,
+        decoder_input_dim=model_dim,
+        tokenizer_file=str(vocab),
+    )
+    config = XttsConfig(model_args=args, languages=list(languages))
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = Xtts.init_from_config(config)
+    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(vocab))
+    model.init_models()  # the GPT's text embedding is sized from the tokenizer
+    torch.save({"model": model.state_dict(), "config": config.to_dict()}, directory / "model.pth")
+    config_path = directory / "config.json"
+    config.save_json(str(config_path))
+    voices = {
+        name: {"gpt_cond_latent": torch.randn(1, 32, model_dim), "speaker_embedding": torch.randn(1, 512, 1)}
+        for name in speakers
+    }
+    torch.save(voices, directory / "speakers_xtts.pth")
+    return BuiltModel(directory, config_path, XTTS_OUTPUT_RATE, tuple(speakers), tuple(languages))

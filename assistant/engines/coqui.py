@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import textwrap
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -218,6 +219,13 @@ class CoquiSynthesizer:
                 vocoder_config_path=str(vocoder[1]) if vocoder[1] else None,
                 progress_bar=False,
             ).to(self.device)
+        except ImportError as exc:  # Coqui imports per model class: a dependency broken or at a wrong version
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(
+                f"{model_id}: the Coqui TTS extra is incomplete ({first}); "
+                "reinstall with scripts/install.sh --with-coqui",
+                code="extra_missing",
+            ) from None
         except Exception as exc:  # torch, pickle, JSON and Coqui's own errors alike mean a bad model
             raise load_error(model_id, path, exc) from None
         synthesizer = self.tts.synthesizer
@@ -256,8 +264,10 @@ class CoquiSynthesizer:
             return None
         listing = f"supported: {_names(supported, 20)}"
         if not language:
-            raise ModelError(f"{self.model_id}: the model speaks several languages; set options.language ({listing})",
-                             code="bad_option")
+            raise ModelError(
+                f"{self.model_id}: the model speaks several languages; set options.language ({listing})",
+                code="bad_option",
+            )
         for name in supported:
             if language.lower() == name.lower() or (language.lower() == "zh" and name.lower() == "zh-cn"):
                 return name
@@ -284,8 +294,9 @@ class CoquiSynthesizer:
         names = list(self.tts.speakers or [])
         self.speaker_wav = self._speaker_wav(speaker_wav) if clones else None
         if speaker_wav and not clones:
-            raise ModelError(f"{self.model_id}: the model cannot clone a voice; remove options.speaker_wav",
-                             code="bad_option")
+            raise ModelError(
+                f"{self.model_id}: the model cannot clone a voice; remove options.speaker_wav", code="bad_option"
+            )
         if self.speaker_wav:
             self.speaker = None  # the WAV says which voice; a name would only be a cache key to Coqui
             return
@@ -307,13 +318,16 @@ class CoquiSynthesizer:
         manager = getattr(self.model, "speaker_manager", None)
         builtin: dict[str, Any] = dict(manager.speakers) if manager is not None else {}
         if wav is None and speaker and speaker in builtin:
-            voice = builtin[speaker]
-            return voice["gpt_cond_latent"], voice["speaker_embedding"]
+            # By position, as Xtts.synthesize reads them: the key names are not part of the file format.
+            latents, embedding = builtin[speaker].values()
+            return latents, embedding
         if wav is None:
-            known = f"or options.speaker, one of its voices: {_names(list(builtin))}" if builtin else "(it has no built-in voices)"
+            voices = f"or options.speaker to one of: {_names(list(builtin))}" if builtin else "(it has none built in)"
             first = f"unknown speaker {speaker!r}" if speaker else "no voice chosen"
-            raise ModelError(f"{self.model_id}: {first}; set options.speaker_wav to a WAV of the voice {known}",
-                             code="bad_option")
+            raise ModelError(
+                f"{self.model_id}: {first}; set options.speaker_wav to a WAV of the voice to clone {voices}",
+                code="bad_option",
+            )
         try:
             latents, embedding = self._clone(wav)
         except Exception as exc:  # soundfile and torch raise many types for a file they cannot use
@@ -379,19 +393,20 @@ class CoquiSynthesizer:
         assert self._latents is not None and self.language is not None
         latents, embedding = self._latents
         sampling = {key: self.model.config[key] for key in XTTS_SAMPLING}
-        if self.stream:
-            # enable_text_splitting cuts a sentence past XTTS's per-language character limit, as Coqui's tts() does.
-            chunks = self.model.inference_stream(
-                sentence, self.language, latents, embedding,
-                stream_chunk_size=XTTS_STREAM_CHUNK_TOKENS, enable_text_splitting=True, **sampling,
-            )
-        else:
-            result = self.model.inference(sentence, self.language, latents, embedding,
-                                          enable_text_splitting=True, **sampling)
-            chunks = iter([result["wav"]])
+        # XTTS garbles text past its per-language character limit. Coqui's own cut needs spaCy, which
+        # the extra does not install; a sentence that long is rare, so wrapping at spaces is enough.
+        limit = int(self.model.tokenizer.char_limits.get(_base(self.language), 250))
+        pieces = textwrap.wrap(sentence, width=limit, break_on_hyphens=False) if len(sentence) > limit else [sentence]
         text = sentence
-        for chunk in chunks:
-            samples = np.asarray(chunk.cpu().numpy() if hasattr(chunk, "cpu") else chunk, dtype=np.float32).reshape(-1)
-            if samples.size:
-                yield AudioChunk(samples, self.sample_rate, text)
-                text = ""  # the sentence belongs to its first chunk only
+        for piece in pieces:
+            if self.stream:
+                chunks: Iterator[Any] = self.model.inference_stream(
+                    piece, self.language, latents, embedding, stream_chunk_size=XTTS_STREAM_CHUNK_TOKENS, **sampling
+                )
+            else:
+                chunks = iter([self.model.inference(piece, self.language, latents, embedding, **sampling)["wav"]])
+            for chunk in chunks:
+                samples = np.asarray(chunk.cpu().numpy() if hasattr(chunk, "cpu") else chunk, dtype=np.float32)
+                if samples.size:
+                    yield AudioChunk(samples.reshape(-1), self.sample_rate, text)
+                    text = ""  # the sentence belongs to its first chunk only

@@ -41,8 +41,8 @@ class LlamaChatModel:
             raise load_error(model_id, path, exc) from None
 
     def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
-        stream = self.llm.create_chat_completion(
-            messages=[dict(m) for m in messages],
+        stream: Any = self.llm.create_chat_completion(
+            messages=[dict(m) for m in messages],  # type: ignore[misc]
             stream=True,
             max_tokens=max_tokens or self.max_tokens,
             temperature=self.temperature,
@@ -50,7 +50,7 @@ class LlamaChatModel:
         for chunk in stream:
             delta = chunk["choices"][0].get("delta", {}).get("content")
             if delta:
-                yield delta
+                yield str(delta)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))

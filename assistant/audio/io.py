@@ -1,0 +1,247 @@
+"""The daemon's sound devices: push-to-talk capture, reply playback and earcons, surviving devices that come and go."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..config import AudioSettings
+from ..engines.base import Audio
+from ..errors import AudioError
+from .capture import Capture, to_16k
+from .devices import Device, Kind, Scanner, portaudio
+from .earcons import EarconPlayer
+from .playback import PlaybackSink
+
+log = logging.getLogger(__name__)
+
+RECHECK_S = 2.0  # how often a missing device is looked for
+
+
+class AudioIO:
+    """Owns the input and output device for the daemon.
+
+    A missing or failing device never raises out of open() or the watcher: it becomes
+    `input_problem` / `output_problem` (one sentence), one log line and an "audio" event, and
+    the watcher looks for it every RECHECK_S until it is back.
+    """
+
+    def __init__(
+        self, settings: AudioSettings, emit: Callable[[str, dict[str, Any]], None], recheck_s: float = RECHECK_S
+    ) -> None:
+        self.settings = settings
+        self.emit = emit
+        self.recheck_s = recheck_s
+        self.input_name: str | None = None
+        self.output_name: str | None = None
+        self.input_problem: str | None = None
+        self.output_problem: str | None = None
+        self._scanner: Scanner | None = None
+        self._input: Device | None = None
+        self._output: Device | None = None
+        self._capture: Capture | None = None
+        self._earcons: EarconPlayer | None = None
+        self._sinks: weakref.WeakSet[PlaybackSink] = weakref.WeakSet()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._changing = asyncio.Lock()  # a re-scan and a press never overlap
+        self._lost = False  # a device failed: re-scan at the next check, whatever the fingerprint says
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "input": self.input_name,
+            "output": self.output_name,
+            "input_problem": self.input_problem,
+            "output_problem": self.output_problem,
+        }
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(portaudio)  # the import runs Pa_Initialize, which probes every device
+        except AudioError as exc:
+            self._set("input", None, exc.message)
+            self._set("output", None, exc.message)
+            self.emit("audio", self.status())
+            return  # a missing library does not come back by itself: no watcher
+        self._scanner = Scanner()
+        self._earcons = EarconPlayer(self._scanner, self.settings.earcon_volume)
+        await self._resolve()
+        self.emit("audio", self.status())
+        self._watcher = self._loop.create_task(self._watch())
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for sink in list(self._sinks):
+            sink.stop()
+        if self._capture is not None:
+            self._capture.close()
+        if self._earcons is not None:
+            self._earcons.close()
+
+    # ------------------------------------------------------------------ capture
+
+    async def start_capture(self) -> None:
+        async with self._changing:
+            capture = self._capture
+            if capture is None or self.input_problem:
+                raise AudioError(f"cannot listen: {self.input_problem or 'no microphone'}")
+            if not capture.is_open:
+                try:
+                    await asyncio.to_thread(capture.open)
+                except AudioError as exc:
+                    self._device_lost("input", exc.message)
+                    raise
+            capture.start()
+
+    async def stop_capture(self) -> Audio:
+        capture = self._capture
+        if capture is None or not capture.recording:
+            return np.zeros(0, dtype=np.float32)
+        audio, rate, capped = capture.take()
+        if not capture.keeps_open:
+            capture.close()
+        if capped:
+            log.info("utterance cut at %.0f s (audio.max_utterance_s)", self.settings.max_utterance_s)
+        if not rate:
+            return np.zeros(0, dtype=np.float32)
+        return await asyncio.to_thread(to_16k, audio, rate, self.settings.max_utterance_s)
+
+    def cancel_capture(self) -> None:
+        capture = self._capture
+        if capture is not None and capture.recording:
+            capture.cancel()
+            if not capture.keeps_open:
+                capture.close()
+
+    # ------------------------------------------------------------------ playback
+
+    def sink(self) -> PlaybackSink:
+        if self._output is None or self._scanner is None:
+            raise AudioError(f"cannot play: {self.output_problem or 'no output device'}")
+        sink = PlaybackSink(self._scanner, self._output, self._threadsafe("output"))
+        self._sinks.add(sink)
+        return sink
+
+    def earcon(self, name: str) -> None:
+        if self.settings.earcons and self._earcons is not None:
+            self._earcons.play(name)
+
+    # ------------------------------------------------------------------ devices
+
+    def _threadsafe(self, kind: Kind) -> Callable[[str], None]:
+        """A device-failure report that PortAudio's threads can call."""
+        loop = self._loop
+        assert loop is not None
+
+        def report(reason: str) -> None:
+            try:
+                loop.call_soon_threadsafe(self._device_lost, kind, reason)
+            except RuntimeError:  # the loop is closed: the daemon is going away anyway
+                pass
+
+        return report
+
+    def _device_lost(self, kind: Kind, reason: str) -> None:
+        device = self._input if kind == "input" else self._output
+        if device is None:
+            return
+        self._lost = True
+        if kind == "input":
+            self._input = None
+            if self._capture is not None:
+                self._capture.close()  # an utterance in progress keeps its audio for stop_capture
+        else:
+            self._output = None
+            if self._earcons is not None:
+                self._earcons.device = None
+        problem = f'the {kind} device "{device.name}" failed ({reason}); it is picked up again when it comes back'
+        if self._set(kind, None, problem):
+            self.emit("audio", self.status())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.recheck_s)
+            if self.input_problem or self.output_problem:
+                try:
+                    await self._recheck()
+                except Exception:  # a dead watcher would leave the daemon deaf for good
+                    log.exception("looking for audio devices failed")
+
+    async def _recheck(self) -> None:
+        scanner = self._scanner
+        if scanner is None or (not self._lost and not scanner.due()):
+            return
+        if self._capture is not None and self._capture.recording:
+            return  # not while the user speaks; the next check comes soon
+        async with self._changing:
+            # The idle pre-roll stream is ours to close for the re-scan; a reply or an earcon
+            # playing makes rescan() decline, and the next check tries again.
+            if self._capture is not None:
+                self._capture.close()
+            if await asyncio.to_thread(scanner.rescan):
+                self._lost = False
+            if await self._resolve():
+                self.emit("audio", self.status())
+
+    async def _resolve(self) -> bool:
+        """Find both devices again and (re)open the pre-roll stream; whether anything changed."""
+        scanner = self._scanner
+        assert scanner is not None
+        device, problem = await asyncio.to_thread(_find, scanner, self.settings.input_device, "input")
+        capture = self._capture
+        if capture is not None and not capture.recording and capture.device != device:
+            capture.close()
+            self._capture = capture = None
+        if device is not None:
+            if capture is None:
+                capture = self._capture = Capture(
+                    scanner, device, self.settings.preroll_s, self.settings.max_utterance_s, self._threadsafe("input")
+                )
+            if capture.keeps_open and not capture.is_open and not capture.recording:
+                try:
+                    await asyncio.to_thread(capture.open)
+                except AudioError as exc:
+                    device, problem = None, exc.message
+        self._input = device
+        changed = self._set("input", device, problem)
+
+        device, problem = await asyncio.to_thread(_find, scanner, self.settings.output_device, "output")
+        self._output = device
+        if self._earcons is not None:
+            self._earcons.device = device
+        return self._set("output", device, problem) or changed
+
+    def _set(self, kind: Kind, device: Device | None, problem: str | None) -> bool:
+        """Record a device's state, logging a line when it changes; whether it changed."""
+        name = device.name if device is not None else None
+        old_name, old_problem = (
+            (self.input_name, self.input_problem) if kind == "input" else (self.output_name, self.output_problem)
+        )
+        if kind == "input":
+            self.input_name, self.input_problem = name, problem
+        else:
+            self.output_name, self.output_problem = name, problem
+        if (name, problem) == (old_name, old_problem):
+            return False
+        if problem is not None:
+            if problem != old_problem:
+                log.warning("audio %s: %s", kind, problem)
+        elif old_problem is not None:
+            log.info("audio %s: %s is back", kind, name)
+        else:
+            log.info("audio %s: %s", kind, name)
+        return True
+
+
+def _find(scanner: Scanner, spec: str | int | None, kind: Kind) -> tuple[Device | None, str | None]:
+    try:
+        return scanner.find(spec, kind), None
+    except AudioError as exc:
+        return None, exc.message

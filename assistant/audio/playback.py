@@ -1,0 +1,243 @@
+"""Speaking the reply: a sink that plays TTS chunks as they arrive and falls silent at once on barge-in."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..engines.base import Audio, AudioChunk
+from ..errors import AudioError
+from .devices import Device, Scanner, portaudio
+from .files import to_mono
+
+# How often the sink looks whether the task feeding it was cancelled while it awaits something
+# else (the TTS, say): the done-callback alone would wait for that task's cleanup to finish.
+POLL_S = 0.02
+# Device buffer. Barge-in does not wait for it (abort drops it), so it can be roomy enough that
+# a Python callback on a busy machine does not underrun.
+LATENCY_S = 0.1
+
+
+class PlaybackSink:
+    """One reply on one output device; implements the pipeline's AudioSink.
+
+    play() queues and returns; a PortAudio callback hands the queue to the device. finish()
+    waits until the stream drained. Cancelling the task that called play() or finish() (or
+    that task failing) aborts the stream and drops the queue. Sentence k counts as played
+    once sentence k+1's first sample goes to the device, or when finish() returns.
+    """
+
+    def __init__(self, scanner: Scanner, device: Device, on_lost: Callable[[str], None]) -> None:
+        self.scanner = scanner
+        self.device = device
+        self.on_lost = on_lost
+        self.rate = 0
+        self.first_sample_time: float | None = None  # perf_counter() when reply audio first went to the device
+        self.last_sample_time: float | None = None  # ... and last
+        self.stopped_time: float | None = None  # perf_counter() when stop() had silenced the stream
+        self._stream: Any = None
+        self._sd: Any = None
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[Audio, int]] = deque()
+        self._offset = 0
+        self._played = 0
+        self._last_sentence = -1
+        self._resamplers: dict[int, Any] = {}
+        self._draining = False  # finish() was called (or its task ended): stop when the queue is empty
+        self._drained = False  # the callback handed over the last sample after _draining
+        self._stopping = False
+        self._closed = False
+        self._error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._owners: set[asyncio.Task[Any]] = set()
+        self._poll_handle: asyncio.TimerHandle | None = None
+
+    def played_sentences(self) -> int:
+        return self._played
+
+    async def play(self, chunk: AudioChunk, sentence: int) -> None:
+        self._check()
+        self._adopt()
+        if self._stream is None:
+            self._open(chunk.sample_rate)
+        samples = self._convert(chunk.samples, chunk.sample_rate)
+        with self._lock:
+            if len(samples):
+                self._queue.append((samples, sentence))
+            self._last_sentence = max(self._last_sentence, sentence)
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self.stop()
+            raise
+
+    async def finish(self) -> None:
+        self._check()
+        self._adopt()
+        if self._stream is None and not self._closed:
+            return  # nothing was played
+        tails = [rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True) for rs in self._resamplers.values()]
+        with self._lock:
+            self._queue.extend((np.asarray(t, dtype=np.float32), self._last_sentence) for t in tails if len(t))
+            self._draining = True
+        assert self._done is not None
+        try:
+            await self._done
+        except asyncio.CancelledError:
+            self.stop()
+            raise
+        self._check()
+        self._played = max(self._played, self._last_sentence + 1)
+
+    def stop(self) -> None:
+        """Silence now and drop what is queued (barge-in); idempotent."""
+        if self._closed:
+            return
+        with self._lock:
+            self._stopping = True
+            self._queue.clear()
+        self._close()
+        self.stopped_time = time.perf_counter()
+
+    # ------------------------------------------------------------------ internals
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise AudioError(self._error)
+        if self._stopping:
+            raise AudioError("this reply's playback was stopped; a new reply needs a new sink")
+
+    def _adopt(self) -> None:
+        """Watch the calling task: its cancellation or failure stops playback."""
+        task = asyncio.current_task()
+        if task is None or task in self._owners:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._owners.add(task)
+        task.add_done_callback(self._owner_done)
+        if self._poll_handle is None:
+            self._poll_handle = self._loop.call_later(POLL_S, self._poll)
+
+    def _poll(self) -> None:
+        self._poll_handle = None
+        if self._closed:
+            return
+        if any(task.cancelling() for task in self._owners if not task.done()):
+            self.stop()
+            return
+        assert self._loop is not None
+        self._poll_handle = self._loop.call_later(POLL_S, self._poll)
+
+    def _owner_done(self, task: asyncio.Task[Any]) -> None:
+        if self._closed:
+            return
+        if task.cancelled() or task.exception() is not None:
+            self.stop()
+        elif not self._draining:
+            # The task handed over audio and ended without finish(): let it play out, then close.
+            with self._lock:
+                self._draining = True
+
+    def _open(self, rate: int) -> None:
+        sd = self._sd = portaudio()
+        self._loop = asyncio.get_running_loop()
+        self._done = self._loop.create_future()
+        try:
+            # Devices that refuse the synthesizer's rate (many hw: devices take only 44.1/48 kHz)
+            # get the device's own rate, and _convert resamples.
+            self.rate, channels = self.scanner.pick_format(self.device, "output", rate)
+            self._stream = self.scanner.open(
+                lambda: sd.OutputStream(
+                    device=self.device.index,
+                    samplerate=self.rate,
+                    channels=channels,
+                    dtype="float32",
+                    latency=LATENCY_S,
+                    callback=self._callback,
+                    finished_callback=self._finished,
+                )
+            )
+            self._stream.start()
+        except (AudioError, sd.PortAudioError) as exc:
+            self._fail(f'cannot play on the output device "{self.device.name}": {exc}')
+            raise AudioError(self._error or "") from None
+
+    def _convert(self, samples: Audio, rate: int) -> Audio:
+        mono = np.ascontiguousarray(to_mono(samples))
+        if rate == self.rate:
+            return mono
+        # A stream resampler rather than files.resample per chunk: it carries filter state across
+        # chunk edges, which would otherwise click.
+        resampler = self._resamplers.get(rate)
+        if resampler is None:
+            import soxr
+
+            resampler = self._resamplers[rate] = soxr.ResampleStream(rate, self.rate, 1, dtype="float32", quality="HQ")
+        return np.asarray(resampler.resample_chunk(mono), dtype=np.float32)
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        filled = 0
+        with self._lock:
+            if self._stopping:
+                outdata.fill(0)
+                raise self._sd.CallbackAbort
+            while filled < frames and self._queue:
+                samples, sentence = self._queue[0]
+                if self._offset == 0:
+                    self._played = max(self._played, sentence)
+                n = min(frames - filled, len(samples) - self._offset)
+                outdata[filled : filled + n] = samples[self._offset : self._offset + n, None]
+                filled += n
+                self._offset += n
+                if self._offset == len(samples):
+                    self._queue.popleft()
+                    self._offset = 0
+            outdata[filled:] = 0
+            if filled:
+                now = time.perf_counter()
+                if self.first_sample_time is None:
+                    self.first_sample_time = now
+                self.last_sample_time = now
+            if self._draining and not self._queue:
+                self._drained = True
+                raise self._sd.CallbackStop  # PortAudio plays out what it buffered, then calls _finished
+
+    def _finished(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._on_finished)
+            except RuntimeError:  # the loop closed in between
+                pass
+
+    def _on_finished(self) -> None:
+        if self._closed:
+            return
+        if self._drained:
+            self._close()
+        else:
+            # PortAudio ended the stream by itself: the device went away or failed.
+            self._fail(f'the output device "{self.device.name}" stopped working mid-reply')
+
+    def _fail(self, message: str) -> None:
+        self._error = message
+        self._close()
+        self.on_lost(message)
+
+    def _close(self) -> None:
+        self._closed = True
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            self.scanner.close(stream)
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
