@@ -224,8 +224,14 @@ class Pulse:
     @contextlib.contextmanager
     def record(self, path: Path) -> Iterator[Recording]:
         recording = Recording(self, path)
-        # parecord connects asynchronously; a little head start keeps the first samples.
-        time.sleep(0.3)
+        # Wait for samples to flow: parecord connects asynchronously, and right after the server
+        # starts the null sink's 2 s idle block holds the monitor back too.
+        deadline = time.monotonic() + 10
+        while not (path.exists() and path.stat().st_size > 44 + 3200):  # the WAV header and 0.1 s
+            if recording.proc.poll() is not None or time.monotonic() > deadline:
+                recording.stop()
+                pytest.fail(f"parecord of spk.monitor did not start: {recording.proc.stderr.read().decode() if recording.proc.stderr else ''}")
+            time.sleep(0.02)
         try:
             yield recording
         finally:

@@ -22,6 +22,7 @@ POLL_S = 0.02
 # Device buffer. Barge-in does not wait for it (abort drops it), so it can be roomy enough that
 # a Python callback on a busy machine does not underrun.
 LATENCY_S = 0.1
+PAD = -1  # the sentence index of the silence that finish() appends
 
 
 class PlaybackSink:
@@ -86,6 +87,10 @@ class PlaybackSink:
         tails = [rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True) for rs in self._resamplers.values()]
         with self._lock:
             self._queue.extend((np.asarray(t, dtype=np.float32), self._last_sentence) for t in tails if len(t))
+            # PortAudio's drain (CallbackStop) only empties its own buffer: behind it the ALSA
+            # plugin (PulseAudio's, at least) still holds about one latency's worth, which closing
+            # the stream throws away. Silence pushed after the reply carries its tail through.
+            self._queue.append((np.zeros(int((self._stream_latency() + 0.05) * self.rate), dtype=np.float32), PAD))
             self._draining = True
         assert self._done is not None
         try:
@@ -169,6 +174,10 @@ class PlaybackSink:
             self._fail(f'cannot play on the output device "{self.device.name}": {exc}')
             raise AudioError(self._error or "") from None
 
+    def _stream_latency(self) -> float:
+        latency = self._stream.latency if self._stream is not None else LATENCY_S
+        return float(latency) if latency else LATENCY_S
+
     def _convert(self, samples: Audio, rate: int) -> Audio:
         mono = np.ascontiguousarray(to_mono(samples))
         if rate == self.rate:
@@ -188,11 +197,13 @@ class PlaybackSink:
             if self._stopping:
                 outdata.fill(0)
                 raise self._sd.CallbackAbort
+            heard = 0  # reply samples, not padding
             while filled < frames and self._queue:
                 samples, sentence = self._queue[0]
-                if self._offset == 0:
-                    self._played = max(self._played, sentence)
                 n = min(frames - filled, len(samples) - self._offset)
+                if sentence != PAD:
+                    self._played = max(self._played, sentence)
+                    heard += n
                 outdata[filled : filled + n] = samples[self._offset : self._offset + n, None]
                 filled += n
                 self._offset += n
@@ -200,7 +211,7 @@ class PlaybackSink:
                     self._queue.popleft()
                     self._offset = 0
             outdata[filled:] = 0
-            if filled:
+            if heard:
                 now = time.perf_counter()
                 if self.first_sample_time is None:
                     self.first_sample_time = now

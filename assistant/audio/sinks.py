@@ -33,7 +33,11 @@ class CollectingSink:
         return self.chunks[0].sample_rate if self.chunks else 22050
 
     def audio(self) -> Audio:
-        return concat([c.samples for c in self.chunks]) if self.chunks else np.zeros(0, dtype=np.float32)
+        return self.join(self.chunks)
+
+    @staticmethod
+    def join(chunks: list[AudioChunk]) -> Audio:
+        return concat([c.samples for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
 
 
 class WavSink(CollectingSink):

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..audio.files import read_audio, resample
+from ..errors import AssistantError, ModelError
 from ..model_files import ModelFiles
 from .base import Audio, AudioChunk
 from .device import cuda_or_cpu, load_error
@@ -330,27 +331,24 @@ class CoquiSynthesizer:
             )
         try:
             latents, embedding = self._clone(wav)
-        except Exception as exc:  # soundfile and torch raise many types for a file they cannot use
+        except AssistantError as exc:
+            raise ModelError(f"{self.model_id}: cannot clone the voice: {exc.message}", code="bad_option") from None
+        except Exception as exc:  # torch on a clip too short or too odd to condition on
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"{self.model_id}: cannot clone the voice in {wav} ({first})", code="bad_option") from None
         return latents, embedding
 
     def _clone(self, wav: str) -> tuple[Any, Any]:
-        """Xtts.get_conditioning_latents for one file, but reading it with soundfile.
+        """Xtts.get_conditioning_latents for one file, but read with the assistant's own audio reader.
 
         Coqui reads it with torchaudio.load, which on torch 2.9 needs torchcodec and FFmpeg's
-        libraries; soundfile is what the rest of the assistant already reads audio with.
+        libraries; soundfile and soxr are already here and read WAV, FLAC and MP3.
         """
-        import soundfile
-        import torchaudio
-
         torch, config = self._torch, self.model.config
-        data, rate = soundfile.read(wav, dtype="float32", always_2d=True)
-        audio = torch.from_numpy(data.mean(axis=1)).unsqueeze(0)
+        samples, rate = read_audio(Path(wav))
         load_rate = 22050  # the rate Coqui loads references at, whatever the model's output rate
-        if rate != load_rate:
-            audio = torchaudio.functional.resample(audio, rate, load_rate)
-        audio = audio[:, : load_rate * int(config.max_ref_len)].clamp(-1.0, 1.0).to(self.model.device)
+        samples = resample(samples, rate, load_rate)[: load_rate * int(config.max_ref_len)]
+        audio = torch.from_numpy(np.clip(samples, -1.0, 1.0)).unsqueeze(0).to(self.model.device)
         if config.sound_norm_refs:
             audio = audio / audio.abs().max() * 0.75
         with torch.inference_mode():

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Benchmark one voice turn: streamed pipeline vs naive sequential vs the floor, on the real embedded models.
+
+    .venv/bin/python scripts/bench_turn.py [--runs 3] [--out bench-results/bench_turn.json]
+
+Per spoken question and run it measures, on warm workers:
+  streamed   the real pipeline: time to first audio, per-stage timings
+  naive      full transcript, then the full reply, then the full synthesis (first audio = the end)
+  floor      ASR alone + LLM alone to its first sentence + TTS alone of that sentence
+Prints one table of medians and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant.audio.files import resample  # noqa: E402
+from assistant.audio.sinks import CollectingSink  # noqa: E402
+from assistant.config import Config  # noqa: E402
+from assistant.engines.base import SAMPLE_RATE  # noqa: E402
+from assistant.gpu import SimulatedMeter  # noqa: E402
+from assistant.sentences import SentenceSplitter  # noqa: E402
+from assistant.session import Assistant  # noqa: E402
+
+QUESTIONS = [
+    "Why is the sky blue?",
+    "How do I make a cup of tea?",
+    "Tell me something about the moon.",
+    "What should I cook for dinner tonight?",
+    "How far away is the sun?",
+]
+
+
+async def speak_questions(assistant: Assistant) -> list[Any]:
+    clips = []
+    async with assistant.arbiter.use(assistant.models.tts) as tts:
+        for question in QUESTIONS:
+            chunks = [c async for c in tts.stream("synthesize", text=question)]
+            audio = resample(CollectingSink.join(chunks), chunks[0].sample_rate, SAMPLE_RATE)
+            clips.append(audio)
+    return clips
+
+
+async def streamed(assistant: Assistant, audio: Any) -> dict[str, Any]:
+    assistant.conversation.clear()
+    result = await assistant.pipeline.turn(assistant.models, CollectingSink(), audio=audio)
+    return {"first_audio_s": result.timings.first_audio_s, **result.timings.as_dict(), "reply": result.reply}
+
+
+async def naive(assistant: Assistant, audio: Any) -> dict[str, Any]:
+    assistant.conversation.clear()
+    started = time.perf_counter()
+    transcript = await assistant.pipeline.transcribe(audio, assistant.models.asr)
+    asr = time.perf_counter() - started
+    messages = assistant.conversation.messages(transcript.text)
+    async with assistant.arbiter.use(assistant.models.llm) as llm:
+        reply = "".join([d async for d in llm.stream("chat", messages=messages)])
+    llm_s = time.perf_counter() - started - asr
+    async with assistant.arbiter.use(assistant.models.tts) as tts:
+        chunks = [c async for c in tts.stream("synthesize", text=reply)]
+    total = time.perf_counter() - started
+    return {"first_audio_s": total, "asr_s": asr, "llm_s": llm_s, "tts_s": total - asr - llm_s, "chunks": len(chunks)}
+
+
+async def floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
+    assistant.conversation.clear()
+    started = time.perf_counter()
+    transcript = await assistant.pipeline.transcribe(audio, assistant.models.asr)
+    asr = time.perf_counter() - started
+    messages = assistant.conversation.messages(transcript.text)
+    splitter = SentenceSplitter()
+    first = ""
+    started = time.perf_counter()
+    async with assistant.arbiter.use(assistant.models.llm) as llm:
+        async for delta in llm.stream("chat", messages=messages):
+            pieces = splitter.feed(delta)
+            if pieces:
+                first = pieces[0]
+                break
+    first = first or (splitter.flush() or [""])[0]
+    llm_first = time.perf_counter() - started
+    started = time.perf_counter()
+    async with assistant.arbiter.use(assistant.models.tts) as tts:
+        async for _ in tts.stream("synthesize", text=first):
+            break  # the first chunk is when audio could start
+    tts_first = time.perf_counter() - started
+    return {"first_audio_s": asr + llm_first + tts_first, "asr_s": asr, "llm_first_sentence_s": llm_first, "tts_s": tts_first}
+
+
+def median(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+async def main(runs: int, out: Path) -> dict[str, Any]:
+    config = Config.load()
+    assistant = Assistant.create(config, SimulatedMeter(total_gb=16), persist=False)
+    try:
+        for kind in ("asr", "llm", "tts"):
+            await assistant.arbiter.ensure(getattr(assistant.models, kind))
+        clips = await speak_questions(assistant)
+        await floor(assistant, clips[0])  # warm-up: first inference allocates buffers
+        rows: dict[str, list[dict[str, Any]]] = {"streamed": [], "naive": [], "floor": []}
+        for _ in range(runs):
+            for clip in clips:
+                # Interleave the three modes so drift on a noisy machine hits them alike.
+                rows["floor"].append(await floor(assistant, clip))
+                rows["streamed"].append(await streamed(assistant, clip))
+                rows["naive"].append(await naive(assistant, clip))
+    finally:
+        await assistant.close()
+    summary = {mode: {k: median(r, k) for k in r[0] if k not in ("reply", "chunks")} for mode, r in rows.items()}
+    first = {mode: summary[mode]["first_audio_s"] for mode in rows}
+    report = {
+        "runs": runs,
+        "questions": QUESTIONS,
+        "models": dict(assistant.models.__dict__),
+        "median": summary,
+        "ratio_streamed_to_naive": first["streamed"] / first["naive"],
+        "ratio_streamed_to_floor": first["streamed"] / first["floor"],
+        "rows": rows,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    med = report["median"]
+    print(f"{'mode':<10} {'first audio':>12} {'asr':>8} {'llm 1st tok':>12} {'llm 1st sent':>13} {'tts 1st':>8}")
+    s = med["streamed"]
+    print(
+        f"{'streamed':<10} {s['first_audio_s']:>11.3f}s {s['asr_s']:>7.3f}s {s['llm_first_token_s']:>11.3f}s"
+        f" {s['llm_first_sentence_s']:>12.3f}s {s['tts_first_chunk_s']:>7.3f}s"
+    )
+    n = med["naive"]
+    print(f"{'naive':<10} {n['first_audio_s']:>11.3f}s {n['asr_s']:>7.3f}s {'':>12} {'':>13} {'':>8}")
+    f = med["floor"]
+    print(f"{'floor':<10} {f['first_audio_s']:>11.3f}s {f['asr_s']:>7.3f}s {'':>12} {f['llm_first_sentence_s']:>12.3f}s {f['tts_s']:>7.3f}s")
+    print(
+        f"streamed/naive = {report['ratio_streamed_to_naive']:.2f} (target <= 0.60)   "
+        f"streamed/floor = {report['ratio_streamed_to_floor']:.2f} (target <= 1.20)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/bench_turn.json"))
+    args = parser.parse_args()
+    print_table(asyncio.run(main(args.runs, args.out)))
+    print(f"wrote {args.out}")
