@@ -78,6 +78,7 @@ class Arbiter:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition(self._lock)
         self._ttl_task: asyncio.Task[None] | None = None
+        self._workers: set[Worker] = set()  # every worker started and not yet stopped
 
     # ------------------------------------------------------------ public API
 
@@ -170,6 +171,14 @@ class Arbiter:
             residents = list(self._residents.values())
             self._residents.clear()
         await asyncio.gather(*(self._stop(r) for r in residents), return_exceptions=True)
+        for worker in list(self._workers):  # loading when the shutdown came, or orphaned by a crash path
+            await worker.stop(timeout=1.0)
+        self._workers.clear()
+
+    def kill_all(self) -> None:
+        """Last resort at shutdown: SIGKILL every worker, loading ones included."""
+        for worker in list(self._workers):
+            worker.kill()
 
     def budget_gb(self) -> float:
         mem = self.meter.memory()
@@ -287,7 +296,12 @@ class Arbiter:
             requested = "auto"  # the simulated card is not a real one: the engine picks what it has
         worker = Worker(spec, files, requested)
         worker.on_exit = self._on_worker_exit
-        await worker.start()
+        self._workers.add(worker)
+        try:
+            await worker.start()
+        except BaseException:
+            self._workers.discard(worker)
+            raise
         stats = self.stats.setdefault(spec.id, ModelStats())
         stats.load_count += 1
         stats.load_seconds += worker.load_seconds
@@ -309,6 +323,7 @@ class Arbiter:
 
     def _on_worker_exit(self, worker: Worker) -> None:
         """A worker died on its own (crash, OOM kill): forget it so the next use starts a fresh one."""
+        self._workers.discard(worker)
         if worker.pid is not None:
             self.meter.detach(worker.pid)
         self._event("crash", worker.spec.id, reason=worker.exit_reason or "exited")
@@ -331,6 +346,7 @@ class Arbiter:
             return
         pid = worker.pid
         await worker.stop()
+        self._workers.discard(worker)
         if pid is not None:
             self.meter.detach(pid)
             await self._wait_returned(pid, resident.spec.id)

@@ -78,10 +78,20 @@ class Daemon:
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
             self._hotkey_tasks = _start_hotkeys(self)
+        models = self.assistant.models
         try:
-            await self.assistant.arbiter.ensure(self.assistant.models.asr)  # warm: the first press is not slow
+            await self.assistant.arbiter.ensure(models.asr)  # warm: the first press is not slow
         except AssistantError as exc:
             log.error("could not load the ASR model: %s", exc)
+        # Then the LLM and the voice, where they fit beside it, so the first answer is not slow either.
+        loop.create_task(self._warm([models.llm, models.tts]))
+
+    async def _warm(self, model_ids: list[str]) -> None:
+        for model_id in model_ids:
+            try:
+                await self.assistant.arbiter.ensure(model_id, evict=False)  # type: ignore[union-attr]
+            except AssistantError as exc:
+                log.warning("could not preload %s: %s", model_id, exc)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -100,6 +110,8 @@ class Daemon:
             await asyncio.wait_for(self._stop_work(), SHUTDOWN_TIMEOUT_S)
         except asyncio.TimeoutError:
             log.error("shutdown took longer than %.0f s; killing workers", SHUTDOWN_TIMEOUT_S)
+            if self.assistant is not None:
+                self.assistant.arbiter.kill_all()
         if self.audio is not None:
             self.audio.close()
         log.info("stopped")

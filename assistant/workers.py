@@ -154,9 +154,10 @@ class Worker:
             daemon=True,
         )
         started = time.perf_counter()
-        await asyncio.to_thread(proc.start)
-        child.close()
+        # Started inline (a fork and exec, a few ms): in a thread, a cancel could orphan the process.
+        proc.start()
         self._proc = proc
+        child.close()
         threading.Thread(target=self._reader, name=f"reader-{self.spec.id}", daemon=True).start()
         try:
             kind, info = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
@@ -278,6 +279,12 @@ class Worker:
         except (WorkerCrashed, asyncio.TimeoutError, asyncio.CancelledError):
             # A worker that will not stop is killed: the next use starts a fresh one.
             await self.stop(timeout=0.5)
+
+    def kill(self) -> None:
+        """End the process now, without asking (shutdown ran out of time)."""
+        self._stopping = True
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """End the process: ask politely, then SIGKILL. Safe to call twice or on a dead worker."""

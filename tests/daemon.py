@@ -95,7 +95,9 @@ class DaemonProcess:
             return client.call(method, **params)
 
     def worker_pids(self) -> list[int]:
-        return children(self.proc.pid) if self.proc else []
+        """The model workers (spawned children), not multiprocessing's resource tracker."""
+        pids = children(self.proc.pid) if self.proc else []
+        return [pid for pid in pids if b"--multiprocessing-fork" in _cmdline(pid)]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> float:
         """Signal the daemon and return how long it took to exit."""
@@ -136,6 +138,13 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry.name))
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def alive(pid: int) -> bool:

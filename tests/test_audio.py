@@ -318,7 +318,7 @@ def test_device_lost_mid_capture_keeps_serving_and_recovers(pulse: Pulse, caplog
             await asyncio.sleep(0.2)
             pulse.kill()
             await eventually(lambda: io.input_problem is not None)
-            assert io.input_problem is not None and "failed" in io.input_problem
+            assert io.input_problem is not None and "stopped working" in io.input_problem
             state["partial"] = await io.stop_capture()  # what came before the loss, no exception
             with pytest.raises(AudioError, match="cannot listen"):
                 await io.start_capture()
@@ -348,7 +348,8 @@ def test_device_lost_mid_capture_keeps_serving_and_recovers(pulse: Pulse, caplog
     problems = [data["input_problem"] for _, data in events]
     assert problems[0] is None and any(problems) and problems[-1] is None
     assert events[-1][1]["output_problem"] is None
-    assert len([r for r in caplog.records if "failed" in r.getMessage() and r.levelno == logging.WARNING]) == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sorted(w.split(":")[0] for w in warnings) == ["audio input", "audio output"]  # one line each
     assert "is back" in caplog.text
 
 
@@ -401,7 +402,7 @@ def test_earcon_is_heard_only_when_enabled(pulse: Pulse, tmp_path: Path, enabled
     audio = recording.audio()
     if enabled:
         start, end = loud_span(audio)
-        assert 0.08 < end - start < 0.3
+        assert 0.1 < end - start < 0.2  # the 0.12 s tone, tail included
         assert 600 < dominant_hz(audio[int(start * 16_000) : int(end * 16_000)]) < 1000
     else:
         assert rms(audio) < 1e-3

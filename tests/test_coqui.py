@@ -7,8 +7,9 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -25,8 +26,7 @@ from assistant.paths import Paths
 from assistant.session import Assistant
 from assistant.workers import Worker
 
-sys.path.insert(0, str(Path(__file__).parent))
-from coqui_model import BuiltModel, build_vits, build_xtts  # noqa: E402
+from .coqui_model import BuiltModel, build_vits, build_xtts
 
 try:
     import TTS  # noqa: F401
@@ -190,7 +190,7 @@ def test_coqui_engine_runs_in_its_worker_and_stop_ends_the_process(vits: BuiltMo
             assert len(chunks) == 3
             check_audio(chunks, vits.sample_rate)
             # Leaving a stream early (barge-in) stops the worker's synthesis; the next request is served.
-            stream = worker.stream("synthesize", text=LONG)
+            stream = cast(AsyncGenerator[AudioChunk, None], worker.stream("synthesize", text=LONG))
             async with contextlib.aclosing(stream):
                 async for _ in stream:
                     break
@@ -239,16 +239,10 @@ description = "a tiny random VITS built by the tests"
 
 
 @needs_coqui
-def test_coqui_voices_a_pipeline_turn_placed_by_the_arbiter(vits: BuiltModel, tmp_path: Path) -> None:
-    paths = Paths(
-        config_dir=tmp_path / "config" / "assistant",
-        state_dir=tmp_path / "state" / "assistant",
-        data_dir=tmp_path / "data" / "assistant",
-        runtime_dir=tmp_path / "run" / "assistant",
-    )
-    paths.config_dir.mkdir(parents=True)
-    paths.user_catalog.write_text(_user_catalog(vits))
-    config = Config.load(paths)
+def test_coqui_voices_a_pipeline_turn_placed_by_the_arbiter(vits: BuiltModel, xdg: Paths) -> None:
+    # The user's models.toml in $XDG_CONFIG_HOME adds the model and makes it the default voice.
+    xdg.user_catalog.write_text(_user_catalog(vits))
+    config = Config.load(xdg)
     assert config.catalog.defaults["tts"] == "coqui-test"
     meter = SimulatedMeter(total_gb=16)
     assistant = Assistant.create(config, meter=meter, persist=False)
@@ -257,7 +251,8 @@ def test_coqui_voices_a_pipeline_turn_placed_by_the_arbiter(vits: BuiltModel, tm
     async def run() -> None:
         sink = CollectingSink()
         try:
-            result = await assistant.pipeline.turn(assistant.models, sink, text="Say hello to me in one short sentence.")
+            prompt = "Say hello to me in one short sentence."
+            result = await assistant.pipeline.turn(assistant.models, sink, text=prompt)
             assert result.full_reply and result.reply and not result.interrupted
             audio = sink.audio()
             assert len(audio) > 0 and np.isfinite(audio).all()

@@ -33,7 +33,7 @@ def test_every_cli_command_and_its_json(daemon: DaemonProcess) -> None:
     status = daemon.json("status")
     assert status["state"] == "idle" and status["llm"] == "smollm2-135m"
     assert status["vram"]["meter"] == "simulated" and status["vram"]["total_gb"] == 16
-    assert [m["id"] for m in status["resident"]] == ["whisper-tiny-en"]  # warmed at startup
+    assert "whisper-tiny-en" in [m["id"] for m in status["resident"]]  # warmed at startup
     human = daemon.cli("status")
     assert human.returncode == 0 and "state:   idle" in human.stdout and "whisper-tiny-en" in human.stdout
 
@@ -233,7 +233,7 @@ def test_sigterm_mid_turn(xdg: Paths) -> None:
     asker.join(30)
     assert daemon.proc is not None and daemon.proc.returncode == 0
     assert took <= 5.0, f"shutdown took {took:.1f} s"
-    assert not [pid for pid in workers if alive(pid)]
+    assert not [pid for pid in workers if alive(pid)], daemon.log.read_text()
     assert not xdg.socket.exists()
     turns = [json.loads(line) for line in xdg.history_file.read_text().splitlines()]
     assert turns[0]["transcript"] == "Hello." and turns[0]["reply"]

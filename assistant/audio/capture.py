@@ -66,11 +66,12 @@ class Capture:
         return self.preroll_s > 0
 
     def open(self) -> None:
-        """Open and start the stream (blocking: call it off the event loop); AudioError if the device refuses."""
+        """Open and start the stream (blocking: call it off the event loop); AudioError with PortAudio's reason."""
         if self._stream is not None:
             return
         sd = portaudio()
         rate, channels = self.scanner.pick_format(self.device, "input", self.device.rate)
+        self.rate = rate  # before the first callback, which sizes the ring with it
         self._closing = False
         try:
             stream = self.scanner.open(
@@ -84,14 +85,13 @@ class Capture:
                 )
             )
         except sd.PortAudioError as exc:
-            raise AudioError(f'cannot open the microphone "{self.device.name}": {exc}; is another program holding it?') from None
+            raise AudioError(str(exc)) from None
         try:
             stream.start()
         except sd.PortAudioError as exc:
             self._closing = True
             self.scanner.close(stream)
-            raise AudioError(f'cannot start the microphone "{self.device.name}": {exc}') from None
-        self.rate = rate
+            raise AudioError(str(exc)) from None
         self._stream = stream
 
     def close(self) -> None:
@@ -155,7 +155,7 @@ class Capture:
         # PortAudio ends a stream by itself only when the device failed (unplugged, the sound
         # server went away); our own abort/close sets _closing first.
         if not self._closing:
-            self.on_lost("the input stream ended on its own")
+            self.on_lost("its stream stopped by itself")
 
 
 def to_16k(audio: Audio, rate: int, max_utterance_s: float) -> Audio:

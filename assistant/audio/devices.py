@@ -101,9 +101,9 @@ def find_device(spec: Spec, kind: Kind) -> Device:
         index = spec
     else:
         wanted = spec.casefold()
-        usable = [(i, str(d["name"])) for i, d in enumerate(devices) if d[key] > 0]
-        exact = [i for i, name in usable if name.casefold() == wanted]
-        partial = [i for i, name in usable if wanted in name.casefold()]
+        named = [(i, str(d["name"]).casefold()) for i, d in enumerate(devices) if d[key] > 0]
+        exact = [i for i, name in named if name == wanted]
+        partial = [i for i, name in named if wanted in name]
         if not exact and not partial:
             raise AudioError(
                 f'{kind} device "{spec}" not found; plug it in, or set {setting} in config.toml '
@@ -215,7 +215,10 @@ class Scanner:
             # sounddevice's _initialize points fd 2 at /dev/null for the duration, to hide ALSA's
             # probe noise; lines other threads write to stderr meanwhile are lost, which is one
             # reason this runs only when due() says the hardware changed.
-            sd._terminate()
+            try:
+                sd._terminate()
+            except sd.PortAudioError:  # not initialised: an earlier _initialize failed
+                pass
             sd._initialize()
             self._seen = seen
             self._scanned_at = time.monotonic()

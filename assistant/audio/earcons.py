@@ -86,8 +86,11 @@ class EarconPlayer:
                 lambda: sd.OutputStream(device=device.index, samplerate=rate, channels=channels, dtype="float32")
             )
             stream.start()
-            stream.write(np.repeat(samples[:, None], channels, axis=1))
-            stream.stop()  # returns once the tone has played out
+            # Silence after the tone: stop() drains only PortAudio's buffer, and the ALSA plugin's
+            # own (about one latency) would be dropped by close(), clipping the tone's end.
+            pad = np.zeros(int((float(stream.latency) + 0.05) * rate), dtype=np.float32)
+            stream.write(np.repeat(np.concatenate([samples, pad])[:, None], channels, axis=1))
+            stream.stop()
         except Exception as exc:  # a lost beep must never take the daemon down
             # An exclusive ALSA device that is busy with the reply refuses a second stream.
             log.info("earcon %r not played on %s: %s", name, device.name, exc)

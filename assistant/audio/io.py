@@ -97,7 +97,7 @@ class AudioIO:
                     await asyncio.to_thread(capture.open)
                 except AudioError as exc:
                     self._device_lost("input", exc.message)
-                    raise
+                    raise AudioError(f"cannot listen: {self.input_problem}") from None
             capture.start()
 
     async def stop_capture(self) -> Audio:
@@ -161,8 +161,7 @@ class AudioIO:
             self._output = None
             if self._earcons is not None:
                 self._earcons.device = None
-        problem = f'the {kind} device "{device.name}" failed ({reason}); it is picked up again when it comes back'
-        if self._set(kind, None, problem):
+        if self._set(kind, None, _failed(kind, device, reason)):
             self.emit("audio", self.status())
 
     async def _watch(self) -> None:
@@ -176,17 +175,18 @@ class AudioIO:
 
     async def _recheck(self) -> None:
         scanner = self._scanner
-        if scanner is None or (not self._lost and not scanner.due()):
-            return
-        if self._capture is not None and self._capture.recording:
+        if scanner is None or (self._capture is not None and self._capture.recording):
             return  # not while the user speaks; the next check comes soon
         async with self._changing:
-            # The idle pre-roll stream is ours to close for the re-scan; a reply or an earcon
-            # playing makes rescan() decline, and the next check tries again.
-            if self._capture is not None:
-                self._capture.close()
-            if await asyncio.to_thread(scanner.rescan):
-                self._lost = False
+            # A re-scan only when something may have changed: each one costs 0.1-0.5 s of probing.
+            # Without one, looking again still catches a device that was busy and is free now.
+            if self._lost or scanner.due():
+                # The idle pre-roll stream is ours to close for it; a reply or an earcon playing
+                # makes rescan() decline, and the next check tries again.
+                if self._capture is not None:
+                    self._capture.close()
+                if await asyncio.to_thread(scanner.rescan):
+                    self._lost = False
             if await self._resolve():
                 self.emit("audio", self.status())
 
@@ -208,7 +208,8 @@ class AudioIO:
                 try:
                     await asyncio.to_thread(capture.open)
                 except AudioError as exc:
-                    device, problem = None, exc.message
+                    problem = _failed("input", device, exc.message)
+                    device = None
         self._input = device
         changed = self._set("input", device, problem)
 
@@ -224,6 +225,8 @@ class AudioIO:
         old_name, old_problem = (
             (self.input_name, self.input_problem) if kind == "input" else (self.output_name, self.output_problem)
         )
+        if problem is not None and old_problem is not None:
+            problem = old_problem  # still missing: one sentence (and one log line) per outage
         if kind == "input":
             self.input_name, self.input_problem = name, problem
         else:
@@ -231,8 +234,7 @@ class AudioIO:
         if (name, problem) == (old_name, old_problem):
             return False
         if problem is not None:
-            if problem != old_problem:
-                log.warning("audio %s: %s", kind, problem)
+            log.warning("audio %s: %s", kind, problem)
         elif old_problem is not None:
             log.info("audio %s: %s is back", kind, name)
         else:
@@ -245,3 +247,10 @@ def _find(scanner: Scanner, spec: str | int | None, kind: Kind) -> tuple[Device 
         return scanner.find(spec, kind), None
     except AudioError as exc:
         return None, exc.message
+
+
+def _failed(kind: Kind, device: Device, reason: str) -> str:
+    return (
+        f'the {kind} device "{device.name}" stopped working ({reason}); '
+        "check that it is plugged in and free, and it is picked up again within seconds"
+    )

@@ -35,6 +35,7 @@ class PlaybackSink:
     """
 
     def __init__(self, scanner: Scanner, device: Device, on_lost: Callable[[str], None]) -> None:
+        """`on_lost(reason)` hears of a device failure; it is called on the event loop."""
         self.scanner = scanner
         self.device = device
         self.on_lost = on_lost
@@ -171,8 +172,8 @@ class PlaybackSink:
             )
             self._stream.start()
         except (AudioError, sd.PortAudioError) as exc:
-            self._fail(f'cannot play on the output device "{self.device.name}": {exc}')
-            raise AudioError(self._error or "") from None
+            self._fail(f"cannot open it: {exc}")
+            raise AudioError(f'cannot play on the output device "{self.device.name}": {exc}') from None
 
     def _stream_latency(self) -> float:
         latency = self._stream.latency if self._stream is not None else LATENCY_S
@@ -235,12 +236,12 @@ class PlaybackSink:
             self._close()
         else:
             # PortAudio ended the stream by itself: the device went away or failed.
-            self._fail(f'the output device "{self.device.name}" stopped working mid-reply')
+            self._fail("its stream stopped by itself mid-reply")
 
-    def _fail(self, message: str) -> None:
-        self._error = message
+    def _fail(self, reason: str) -> None:
+        self._error = f'the output device "{self.device.name}" failed: {reason}'
         self._close()
-        self.on_lost(message)
+        self.on_lost(reason)
 
     def _close(self) -> None:
         self._closed = True
