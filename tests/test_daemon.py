@@ -307,3 +307,31 @@ def _ignore(fn: Any, *args: Any, **kwargs: Any) -> None:
         fn(*args, **kwargs)
     except Exception:
         pass
+
+
+def test_subscribe_streams_state_turn_and_model_events(daemon: DaemonProcess) -> None:
+    events: list[Any] = []
+    client = Client(daemon.paths.socket, timeout=120)
+    client.connect()
+
+    def listen() -> None:
+        try:
+            for event in client.events():
+                events.append(event)
+                if event.event == "turn":
+                    return
+        except Exception as exc:
+            events.append(exc)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.3)
+    daemon.call("llm.use", id="smollm2-alt")  # a load and an eviction
+    daemon.call("ask", text="Hello there.", speak=False)
+    listener.join(120)
+    client.close()
+    kinds = [(e.event, e.data.get("state") or e.data.get("event")) for e in events if hasattr(e, "event")]
+    assert ("state", "thinking") in kinds and ("state", "idle") in kinds
+    assert ("vram", "load") in kinds and ("vram", "evict") in kinds
+    assert ("llm", None) in kinds
+    assert events[-1].event == "turn" and events[-1].data["transcript"] == "Hello there."
