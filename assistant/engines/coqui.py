@@ -195,6 +195,10 @@ def cached_model(
 
 
 class CoquiSynthesizer:
+    """options: model_name (a Coqui zoo model fetched earlier, when models.toml gives no path), language,
+    speaker (a named voice), speaker_wav (a voice to clone), stream (XTTS: chunks within a sentence; default on).
+    """
+
     def __init__(self, files: ModelFiles, device: str, options: Mapping[str, Any], model_id: str = "tts") -> None:
         torch, tts_class = _import_coqui(model_id)
         self._torch = torch
@@ -236,14 +240,15 @@ class CoquiSynthesizer:
             # Moving the model does not tell the speaker encoder where its inputs must go.
             manager.use_cuda = self.device == "cuda"
         self.sample_rate = int(synthesizer.output_sample_rate)
-        # XTTS streams audio while its GPT still generates; other models return a sentence at a time.
-        self.streams = hasattr(self.model, "inference_stream") and hasattr(self.model, "get_conditioning_latents")
+        # XTTS (and models built like it) streams audio while its GPT still generates, from conditioning
+        # latents computed once; other models return a sentence at a time.
+        self.xtts_like = hasattr(self.model, "inference_stream") and hasattr(self.model, "get_conditioning_latents")
         self.stream = bool(options.get("stream", True))
         self.language = self._check_language(options.get("language"))
         self.speaker: str | None = None
         self.speaker_wav: str | None = None
         self._latents: tuple[Any, Any] | None = None
-        if self.streams:
+        if self.xtts_like:
             self._latents = self._xtts_voice(options.get("speaker"), options.get("speaker_wav"))
         else:
             self._check_speaker(options.get("speaker"), options.get("speaker_wav"))
@@ -251,14 +256,14 @@ class CoquiSynthesizer:
     # ------------------------------------------------------------ checks at load time
 
     def _languages(self) -> list[str]:
-        if self.streams:
+        if self.xtts_like:
             return [str(lang) for lang in self.model.config.languages]
         manager = getattr(self.model, "language_manager", None)
         return [str(lang) for lang in manager.language_names] if manager is not None else []
 
     def _check_language(self, language: str | None) -> str | None:
         supported = self._languages()
-        if not self.streams and not self.tts.is_multi_lingual:
+        if not self.xtts_like and not self.tts.is_multi_lingual:
             # One-language models often do not record which (Coqui then says "en"), so never refuse one.
             if language and supported and _base(language) != _base(supported[0]):
                 log.warning("%s: speaks only %s; ignoring language %r", self.model_id, supported[0], language)
@@ -368,7 +373,7 @@ class CoquiSynthesizer:
         for sentence in sentences:
             if not sentence:
                 continue
-            if self.streams:
+            if self.xtts_like:
                 yield from self._xtts_sentence(sentence)
             else:
                 yield AudioChunk(self._sentence(sentence), self.sample_rate, sentence)
