@@ -59,8 +59,9 @@ class TurnRecord:
     id: str
     started: float
     transcript: str
-    reply: str
+    reply: str  # what the user heard
     timings: dict[str, float | None]
+    full_reply: str = ""  # what the LLM wrote; longer than reply when interrupted
     llm: str = ""
     interrupted: bool = False
     nothing_heard: bool = False

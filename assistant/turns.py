@@ -155,6 +155,7 @@ class Turns:
             started=started,
             transcript=result.transcript,
             reply=result.reply,
+            full_reply=result.full_reply,
             timings=result.timings.as_dict(),
             llm=result.llm,
             interrupted=result.interrupted,

@@ -42,7 +42,10 @@ def coqui_spec(directory: Path) -> tuple[ModelSpec | None, str]:
 
         built = build_vits(directory)
     except Exception as exc:  # the extra may be absent: report it, check the rest
-        return None, f"Coqui TTS not usable here: {exc}".splitlines()[0]
+        import traceback
+
+        traceback.print_exc()
+        return None, f"Coqui TTS not usable here: {exc!r}".splitlines()[0]
     spec = ModelSpec(
         id="coqui-vits-check", kind="tts", engine="coqui", vram_gb=0.5,
         source=Source(path=str(built.path), config_path=str(built.config_path)), device="cuda",

@@ -133,3 +133,46 @@ def _pid(assistant: Assistant, model_id: str) -> int:
 
 def _state(assistant: Assistant, model_id: str) -> str:
     return next(m["state"] for m in assistant.arbiter.snapshot()["models"] if m["id"] == model_id)
+
+
+class InterruptingSink:
+    """Plays the first sentence, then interrupts the turn as a push-to-talk press would."""
+
+    def __init__(self) -> None:
+        self.sentences: set[int] = set()
+        self._done = 0
+
+    async def play(self, chunk: object, sentence: int) -> None:
+        self.sentences.add(sentence)
+        if sentence >= 1:
+            self._done = 1
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(0)
+
+    async def finish(self) -> None:
+        self._done = len(self.sentences)
+
+    def played_sentences(self) -> int:
+        return self._done
+
+
+def test_interrupted_turn_keeps_only_the_heard_part_in_the_conversation(config: Config) -> None:
+    async def main() -> tuple[TurnResult, list[dict[str, str]]]:
+        assistant = make(config)
+        result = TurnResult(id="t")
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await assistant.pipeline.turn(
+                    assistant.models, InterruptingSink(), text="Tell me a long story about a dragon.", result=result
+                )
+            return result, [dict(m) for m in assistant.conversation.messages("And then?")]
+        finally:
+            await assistant.close()
+
+    result, messages = asyncio.run(main())
+    assert result.interrupted and len(result.sentences) >= 2
+    assert result.reply == result.sentences[0]
+    assert messages[-2] == {"role": "assistant", "content": result.sentences[0]}
+    assert result.sentences[1] not in " ".join(m["content"] for m in messages)
