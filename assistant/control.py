@@ -166,7 +166,9 @@ class Control:
     async def devices(self, params: dict[str, Any]) -> dict[str, Any]:
         from .audio.devices import list_devices
 
-        return {"devices": await asyncio.to_thread(list_devices)}
+        # Through AudioIO when it is open: it serialises device re-scans with its own watcher.
+        lister = self.daemon.audio.list_devices if self.daemon.audio is not None else list_devices
+        return {"devices": await asyncio.to_thread(lister)}
 
     async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
         self.daemon.stopping.set()

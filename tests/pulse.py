@@ -118,13 +118,15 @@ class Recording:
 
     def __init__(self, pulse: Pulse, path: Path) -> None:
         self.path = path
-        self.proc = subprocess.Popen(
-            ["parecord", "--device=spk.monitor", "--rate=16000", "--channels=1", "--format=s16le",
-             "--file-format=wav", "--latency-msec=20", str(path)],
-            env={**os.environ, **pulse.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.log = path.with_suffix(".log")
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                ["parecord", "--device=spk.monitor", "--rate=16000", "--channels=1", "--format=s16le",
+                 "--file-format=wav", "--latency-msec=20", str(path)],
+                env={**os.environ, **pulse.env},
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -144,6 +146,12 @@ class Recording:
 
 
 class Pulse:
+    """The server and its helpers: `env` for clients, `mic` to speak into it, `record` to hear spk.
+
+    `kill()` then `start()` simulates a sound device that vanishes and comes back; the mic
+    feeder reconnects to the new fifo by itself.
+    """
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.runtime = root / "pulse"
@@ -175,16 +183,17 @@ class Pulse:
             "PULSE_RUNTIME_PATH": str(self.runtime),
             "PULSE_STATE_PATH": str(self.root / "state"),
         }
-        self.server = subprocess.Popen(
-            [
-                "pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-                "--log-target=stderr", "--load=module-native-protocol-unix", "--load=module-null-sink sink_name=spk",
-                f"--load=module-pipe-source source_name=mic file={self.fifo} format=s16le rate={MIC_RATE} channels=1",
-            ],
-            env=server_env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-        )
+        with self.log.open("ab") as log:
+            self.server = subprocess.Popen(
+                [
+                    "pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+                    "--log-target=stderr", "--load=module-native-protocol-unix", "--load=module-null-sink sink_name=spk",
+                    f"--load=module-pipe-source source_name=mic file={self.fifo} format=s16le rate={MIC_RATE} channels=1",
+                ],
+                env=server_env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + 15
         while not self._pactl_ok("info"):
             if self.server.poll() is not None or time.monotonic() > deadline:
@@ -199,6 +208,9 @@ class Pulse:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # Return only once the sink runs: until the monitor delivers, output streams would stall.
+        with self.record(self.root / "warmup.wav"):
+            pass
 
     def kill(self) -> None:
         """SIGKILL the server, as when a USB sound card is yanked: streams die without a goodbye."""
@@ -230,7 +242,7 @@ class Pulse:
         while not (path.exists() and path.stat().st_size > 44 + 3200):  # the WAV header and 0.1 s
             if recording.proc.poll() is not None or time.monotonic() > deadline:
                 recording.stop()
-                pytest.fail(f"parecord of spk.monitor did not start: {recording.proc.stderr.read().decode() if recording.proc.stderr else ''}")
+                pytest.fail(f"parecord of spk.monitor did not start: {recording.log.read_text()}")
             time.sleep(0.02)
         try:
             yield recording

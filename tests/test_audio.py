@@ -92,6 +92,15 @@ def test_list_devices_shows_the_pulse_device_and_defaults(pulse: Pulse) -> None:
     defaults = [row["default"] for row in rows if row["default"]]
     assert any("input" in d for d in defaults) and any("output" in d for d in defaults)
 
+    async def body() -> None:
+        io = await opened(AudioSettings(earcons=False))
+        try:
+            assert await asyncio.to_thread(io.list_devices) == rows  # the daemon's way: under the scan lock
+        finally:
+            io.close()
+
+    run(body)
+
 
 # ---------------------------------------------------------------------- capture
 
@@ -295,10 +304,10 @@ def test_missing_input_device_is_a_problem_not_an_error(
             io.close()
 
     run(body)
-    assert events == [
-        ("audio", {"input": None, "output": events[0][1]["output"], "input_problem": events[0][1]["input_problem"],
-                   "output_problem": None})
-    ]
+    assert [event for event, _ in events] == ["audio"]  # at open; the watcher rounds changed nothing
+    status = events[0][1]
+    assert status["input"] is None and str(spec) in status["input_problem"]
+    assert status["output"] is not None and status["output_problem"] is None
     lines = [r for r in caplog.records if r.levelno == logging.WARNING and str(spec) in r.getMessage()]
     assert len(lines) == 1
 

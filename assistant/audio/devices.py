@@ -146,7 +146,7 @@ def hardware_fingerprint() -> tuple[object, ...]:
         pass
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     server = os.environ.get("PULSE_SERVER", "")
-    sockets = [server[len("unix:") :] if server.startswith("unix:") else ""]
+    sockets = [server[len("unix:") :]] if server.startswith("unix:") else []
     sockets += [os.path.join(runtime, "pulse", "native"), os.path.join(runtime, "pipewire-0")] if runtime else []
     for path in sockets:
         try:
@@ -173,6 +173,10 @@ class Scanner:
         self._seen = hardware_fingerprint()
         self._scanned_at = time.monotonic()
 
+    def devices(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list_devices()
+
     def find(self, spec: Spec, kind: Kind) -> Device:
         with self._lock:
             return find_device(spec, kind)
@@ -196,10 +200,6 @@ class Scanner:
                 stream.close(ignore_errors=True)
             finally:
                 self._open -= 1
-
-    @property
-    def streams_open(self) -> int:
-        return self._open
 
     def due(self) -> bool:
         """Whether a re-scan could find something new: the hardware looks different, or it has been a while."""

@@ -14,8 +14,8 @@ from ..config import AudioSettings
 from ..engines.base import Audio
 from ..errors import AudioError
 from .capture import Capture, to_16k
-from .devices import Device, Kind, Scanner, portaudio
-from .earcons import EarconPlayer
+from .devices import Device, Kind, Scanner, list_devices, portaudio
+from .earcons import NAMES, EarconPlayer
 from .playback import PlaybackSink
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,10 @@ class AudioIO:
         if self._earcons is not None:
             self._earcons.close()
 
+    def list_devices(self) -> list[dict[str, Any]]:
+        """devices.list_devices, but never during a re-scan (blocking: call it off the event loop)."""
+        return self._scanner.devices() if self._scanner is not None else list_devices()
+
     # ------------------------------------------------------------------ capture
 
     async def start_capture(self) -> None:
@@ -130,6 +134,8 @@ class AudioIO:
         return sink
 
     def earcon(self, name: str) -> None:
+        if name not in NAMES:
+            raise ValueError(f"unknown earcon {name!r}; one of {', '.join(NAMES)}")
         if self.settings.earcons and self._earcons is not None:
             self._earcons.play(name)
 

@@ -29,9 +29,9 @@ class PlaybackSink:
     """One reply on one output device; implements the pipeline's AudioSink.
 
     play() queues and returns; a PortAudio callback hands the queue to the device. finish()
-    waits until the stream drained. Cancelling the task that called play() or finish() (or
-    that task failing) aborts the stream and drops the queue. Sentence k counts as played
-    once sentence k+1's first sample goes to the device, or when finish() returns.
+    waits until the stream drained. Cancelling the task that called play() or finish() aborts
+    the stream and drops the queue, whatever that task awaits at the time. Sentence k counts
+    as played once sentence k+1's first sample goes to the device, or when finish() returns.
     """
 
     def __init__(self, scanner: Scanner, device: Device, on_lost: Callable[[str], None]) -> None:
@@ -66,6 +66,8 @@ class PlaybackSink:
 
     async def play(self, chunk: AudioChunk, sentence: int) -> None:
         self._check()
+        if self._closed:
+            raise AudioError("this reply has finished playing; a new reply needs a new sink")
         self._adopt()
         if self._stream is None:
             self._open(chunk.sample_rate)
@@ -85,14 +87,7 @@ class PlaybackSink:
         self._adopt()
         if self._stream is None and not self._closed:
             return  # nothing was played
-        tails = [rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True) for rs in self._resamplers.values()]
-        with self._lock:
-            self._queue.extend((np.asarray(t, dtype=np.float32), self._last_sentence) for t in tails if len(t))
-            # PortAudio's drain (CallbackStop) only empties its own buffer: behind it the ALSA
-            # plugin (PulseAudio's, at least) still holds about one latency's worth, which closing
-            # the stream throws away. Silence pushed after the reply carries its tail through.
-            self._queue.append((np.zeros(int((self._stream_latency() + 0.05) * self.rate), dtype=np.float32), PAD))
-            self._draining = True
+        self._drain()
         assert self._done is not None
         try:
             await self._done
@@ -100,7 +95,6 @@ class PlaybackSink:
             self.stop()
             raise
         self._check()
-        self._played = max(self._played, self._last_sentence + 1)
 
     def stop(self) -> None:
         """Silence now and drop what is queued (barge-in); idempotent."""
@@ -133,8 +127,8 @@ class PlaybackSink:
 
     def _poll(self) -> None:
         self._poll_handle = None
-        if self._closed:
-            return
+        if self._closed or all(task.done() for task in self._owners):
+            return  # the done-callbacks take it from here
         if any(task.cancelling() for task in self._owners if not task.done()):
             self.stop()
             return
@@ -144,12 +138,28 @@ class PlaybackSink:
     def _owner_done(self, task: asyncio.Task[Any]) -> None:
         if self._closed:
             return
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
             self.stop()
-        elif not self._draining:
-            # The task handed over audio and ended without finish(): let it play out, then close.
-            with self._lock:
-                self._draining = True
+        elif self._stream is None:
+            self._close()  # nothing was ever played
+        else:
+            # The task ended without finish() (the synthesizer failed mid-reply, say): what was
+            # handed over plays out, then the stream closes instead of idling on silence.
+            # (Not task.exception(): reading it would hide the error from asyncio's own report.)
+            self._drain()
+
+    def _drain(self) -> None:
+        """Let the queue run dry, then stop the stream; idempotent."""
+        if self._draining:
+            return
+        tails = [rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True) for rs in self._resamplers.values()]
+        with self._lock:
+            self._queue.extend((np.asarray(t, dtype=np.float32), self._last_sentence) for t in tails if len(t))
+            # PortAudio's drain (CallbackStop) only empties its own buffer: behind it the ALSA
+            # plugin (PulseAudio's, at least) still holds about one latency's worth, which closing
+            # the stream throws away. Silence pushed after the reply carries its tail through.
+            self._queue.append((np.zeros(int((self._stream_latency() + 0.05) * self.rate), dtype=np.float32), PAD))
+            self._draining = True
 
     def _open(self, rate: int) -> None:
         sd = self._sd = portaudio()
@@ -233,6 +243,7 @@ class PlaybackSink:
         if self._closed:
             return
         if self._drained:
+            self._played = max(self._played, self._last_sentence + 1)
             self._close()
         else:
             # PortAudio ended the stream by itself: the device went away or failed.
