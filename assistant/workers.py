@@ -37,6 +37,7 @@ def _child_main(conn: Connection, spec_data: dict[str, Any], files: ModelFiles, 
     # The daemon handles Ctrl+C for the whole group; a worker must not die of it mid-request.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format=f"worker[{spec_data['id']}] %(levelname)s %(message)s")
+    _thread_lock_for_tqdm()
     from .engines.loader import load_engine
 
     spec = ModelSpec.from_dict(spec_data)
@@ -67,6 +68,17 @@ def _child_main(conn: Connection, spec_data: dict[str, Any], files: ModelFiles, 
         if msg[0] == "cancel":
             continue  # arrived after its request finished
         _serve(conn, engine, msg)
+
+
+def _thread_lock_for_tqdm() -> None:
+    """faster-whisper's tqdm makes a multiprocessing lock (a named semaphore) on first use. A worker
+    ends with os._exit, so the semaphore would be left to the resource tracker, which warns about it
+    in the parent. A worker has one request thread: a thread lock is all tqdm needs here."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    tqdm.set_lock(threading.RLock())
 
 
 def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:

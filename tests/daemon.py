@@ -80,6 +80,17 @@ class DaemonProcess:
             time.sleep(0.2)
         raise RuntimeError(f"daemon did not start in {timeout} s:\n{self.log.read_text()}")
 
+    def wait_warm(self, timeout: float = 120) -> None:
+        """Wait until the startup preload of the default models is over."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.call("status")
+            wanted = set(status["models"].values())
+            if wanted <= {m["id"] for m in status["resident"] if m["state"] == "idle"}:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the default models did not finish loading")
+
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "assistant", *args], capture_output=True, text=True, timeout=timeout, env=self.env

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.audio
 @pytest.fixture
 def voice(xdg: Paths, pulse: Pulse) -> Any:  # noqa: F811
     with DaemonProcess(xdg, env=pulse.env) as daemon:
+        daemon.wait_warm()
         status = daemon.call("status")
         assert status["audio"]["input_problem"] is None, status["audio"]
         assert status["audio"]["output_problem"] is None, status["audio"]
@@ -53,7 +54,7 @@ def speak_into_mic(pulse: Pulse, text: str) -> None:  # noqa: F811
 
 
 def test_press_speak_release_answers_out_loud(voice: DaemonProcess, pulse: Pulse, tmp_path: Path) -> None:  # noqa: F811
-    question = "What is the capital of France?"
+    question = "Why is the sky blue?"
     press = voice.cli("ptt", "press")
     assert press.returncode == 0 and press.stdout.strip() == "listening", press.stderr
     speak_into_mic(pulse, question)
