@@ -45,6 +45,12 @@ class Daemon:
     def emit(self, event: str, data: dict[str, Any]) -> None:
         if self.server is not None:
             self.server.broadcast(Event(event, data))
+        if event == "turn" and data.get("error"):
+            self.desktop.send("Assistant: the turn failed", str(data["error"]))
+        elif event == "audio":
+            for problem in (data.get("input_problem"), data.get("output_problem")):
+                if problem:
+                    self.desktop.send("Assistant: audio device", str(problem))
 
     async def run(self) -> int:
         try:

@@ -181,12 +181,15 @@ class Pipeline:
                 if lease is not None:
                     await lease.__aexit__(None, None, None)
 
-        writer = asyncio.create_task(write())
-        speaker = asyncio.create_task(speak())
+        tasks = (asyncio.create_task(write()), asyncio.create_task(speak()))
         try:
-            await asyncio.gather(writer, speaker)
+            await asyncio.gather(*tasks)
         finally:
-            for task in (writer, speaker):
-                task.cancel()
-            await asyncio.gather(writer, speaker, return_exceptions=True)
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                # A cancelled gather has already cancelled its children. A second cancel would land in
+                # the worker stream's clean-up, which then kills the worker instead of stopping it.
+                if not task.cancelling():
+                    task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         result.full_reply = result.full_reply.strip()

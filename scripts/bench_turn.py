@@ -7,6 +7,8 @@ Per spoken question and run it measures, on warm workers:
   streamed   the real pipeline: time to first audio, per-stage timings
   naive      full transcript, then the full reply, then the full synthesis (first audio = the end)
   floor      ASR alone + LLM alone to its first sentence + TTS alone of that sentence
+  voice      with --pulse: through a private PulseAudio, from `ptt release` (speech already in the
+             virtual mic) to the first reply sample handed to the sound device
 Prints one table of medians and writes JSON.
 """
 
@@ -96,12 +98,60 @@ async def floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
     return {"first_audio_s": asr + llm_first + tts_first, "asr_s": asr, "llm_first_sentence_s": llm_first, "tts_s": tts_first}
 
 
+async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> list[dict[str, Any]]:
+    """Real audio: the mic is a fifo-fed PulseAudio source, the speaker a null sink."""
+    import os
+    import tempfile
+
+    from assistant.audio.io import AudioIO
+    from assistant.turns import Turns
+    from tests.pulse import Pulse, reinit_portaudio
+
+    pulse = Pulse(Path(tempfile.mkdtemp(prefix="bench-pulse-")))
+    os.environ.update(pulse.env)
+    reinit_portaudio()
+    audio = AudioIO(assistant.config.settings.audio, lambda event, data: None)
+    await audio.open()
+    sinks: list[Any] = []
+    make_sink = audio.sink
+
+    def recording_sink() -> Any:
+        sinks.append(make_sink())
+        return sinks[-1]
+
+    audio.sink = recording_sink  # type: ignore[method-assign]
+    turns = Turns(assistant, audio, lambda event, data: None)
+    rows = []
+    try:
+        for _ in range(runs):
+            for clip in clips:
+                assistant.conversation.clear()
+                await turns.press()
+                pulse.mic.feed(clip)
+                await asyncio.to_thread(pulse.mic.wait)
+                await asyncio.sleep(0.3)
+                released = time.perf_counter()
+                await turns.release()
+                assert turns._task is not None
+                result = await turns._task
+                first = sinks[-1].first_sample_time
+                rows.append({
+                    "first_audio_s": first - released if first else None,
+                    "pipeline_first_audio_s": result.timings.first_audio_s,
+                    "asr_s": result.timings.asr_s,
+                })
+    finally:
+        audio.close()
+        pulse.close()
+    return rows
+
+
 def median(rows: list[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in rows if r.get(key) is not None]
     return statistics.median(values) if values else None
 
 
-async def main(runs: int, out: Path) -> dict[str, Any]:
+async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]:
     config = Config.load()
     assistant = Assistant.create(config, SimulatedMeter(total_gb=16), persist=False)
     try:
@@ -116,6 +166,8 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
                 rows["floor"].append(await floor(assistant, clip))
                 rows["streamed"].append(await streamed(assistant, clip))
                 rows["naive"].append(await naive(assistant, clip))
+        if with_pulse:
+            rows["voice"] = await voice_rows(assistant, clips, runs)
     finally:
         await assistant.close()
     summary = {mode: {k: median(r, k) for k in r[0] if k not in ("reply", "chunks")} for mode, r in rows.items()}
@@ -127,6 +179,7 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
         "median": summary,
         "ratio_streamed_to_naive": first["streamed"] / first["naive"],
         "ratio_streamed_to_floor": first["streamed"] / first["floor"],
+        "ratio_voice_to_floor": first["voice"] / first["floor"] if "voice" in first else None,
         "rows": rows,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +199,10 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"{'naive':<10} {n['first_audio_s']:>11.3f}s {n['asr_s']:>7.3f}s {'':>12} {'':>13} {'':>8}")
     f = med["floor"]
     print(f"{'floor':<10} {f['first_audio_s']:>11.3f}s {f['asr_s']:>7.3f}s {'':>12} {f['llm_first_sentence_s']:>12.3f}s {f['tts_s']:>7.3f}s")
+    if "voice" in med:
+        v = med["voice"]
+        print(f"{'voice':<10} {v['first_audio_s']:>11.3f}s {v['asr_s']:>7.3f}s   (release → first sample at the sink)")
+        print(f"voice/floor = {report['ratio_voice_to_floor']:.2f}")
     print(
         f"streamed/naive = {report['ratio_streamed_to_naive']:.2f} (target <= 0.60)   "
         f"streamed/floor = {report['ratio_streamed_to_floor']:.2f} (target <= 1.20)"
@@ -156,6 +213,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench_turn.json"))
+    parser.add_argument("--pulse", action="store_true", help="also measure voice to voice through PulseAudio")
     args = parser.parse_args()
-    print_table(asyncio.run(main(args.runs, args.out)))
+    print_table(asyncio.run(main(args.runs, args.out, args.pulse)))
     print(f"wrote {args.out}")

@@ -73,6 +73,7 @@ def test_press_speak_release_answers_out_loud(voice: DaemonProcess, pulse: Pulse
 
 
 def test_barge_in_stops_playback_and_keeps_only_what_was_heard(voice: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    llm_pid = next(m["pid"] for m in voice.call("vram.status")["models"] if m["id"] == "smollm2-135m")
     asker = threading.Thread(
         target=lambda: voice.call("ask", text="Tell me a long story about a brave knight and a dragon.")
     )
@@ -89,6 +90,8 @@ def test_barge_in_stops_playback_and_keeps_only_what_was_heard(voice: DaemonProc
     assert voice.call("status")["state"] == "idle"
     after = voice.call("ask", text="Say hello.")
     assert after["reply"] and not after["interrupted"]
+    # Generation was stopped, not the model: the LLM worker survives a barge-in.
+    assert next(m["pid"] for m in voice.call("vram.status")["models"] if m["id"] == "smollm2-135m") == llm_pid
 
 
 def test_silent_utterance_makes_no_llm_call(voice: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
