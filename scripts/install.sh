@@ -90,6 +90,12 @@ if [[ -e .venv && ! -L .venv ]]; then
 fi
 ln -sfn "$venv" .venv
 
+# Each venv is several GB: keep the two most recently built, which covers a checkout on the
+# previous dependency list, and drop older ones.
+ls -1dt "$cache"/*/ 2>/dev/null | tail -n +3 | while read -r old; do
+    [[ "${old%/}" == "$venv" ]] || { say "removing old $old"; rm -rf "$old"; }
+done
+
 # The cached venv may hold an editable install of another checkout: point it at this one.
 here="$(.venv/bin/python -c 'import assistant, pathlib; print(pathlib.Path(assistant.__file__).resolve().parent.parent)' 2>/dev/null || true)"
 if [[ "$here" != "$root" ]]; then
