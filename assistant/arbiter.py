@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, ModelSpec
-from .errors import OutOfMemory, VramError
+from .errors import AssistantError, OutOfMemory, VramError
 from .footprints import Footprints
 from .gpu import Meter, SimulatedMeter
 from .model_files import resolve
@@ -79,6 +79,7 @@ class Arbiter:
         self._changed = asyncio.Condition(self._lock)
         self._ttl_task: asyncio.Task[None] | None = None
         self._workers: set[Worker] = set()  # every worker started and not yet stopped
+        self._closed = False
 
     # ------------------------------------------------------------ public API
 
@@ -86,6 +87,7 @@ class Arbiter:
     async def use(self, model_id: str) -> AsyncIterator[Worker]:
         """Hold a lease on a loaded model for the duration of the block."""
         resident = await self.acquire(model_id)
+        assert resident is not None  # with evict=True, acquire loads or raises
         try:
             assert resident.worker is not None
             yield resident.worker
@@ -93,23 +95,22 @@ class Arbiter:
             await self.release(resident)
 
     async def ensure(self, model_id: str, evict: bool = True) -> bool:
-        """Make a model resident without holding it. With evict=False, only if it fits as things are."""
-        if not evict:
-            async with self._lock:
-                if model_id in self._residents:
-                    return True
-                spec = self.catalog.get(model_id)
-                plan = self._plan(spec)
-                if plan.action != "load" or any(v.pass_no > 0 for v in plan.evict):
-                    return False
-        await self.release(await self.acquire(model_id))
+        """Make a model resident without holding it. With evict=False, only if it fits as things are:
+        nothing is evicted and nothing waited for. Returns whether the model is resident."""
+        resident = await self.acquire(model_id, evict=evict)
+        if resident is None:
+            return False
+        await self.release(resident)
         return True
 
-    async def acquire(self, model_id: str) -> Resident:
+    async def acquire(self, model_id: str, evict: bool = True) -> Resident | None:
+        """A lease on the model, loading it first if needed. None only when evict=False and it does not fit."""
         spec = self.catalog.get(model_id)
         deadline = time.monotonic() + self.wait_timeout_s
         while True:
             async with self._lock:
+                if self._closed:
+                    raise AssistantError("the daemon is shutting down", code="shutting_down")
                 resident = self._residents.get(model_id)
                 if resident is not None and resident.worker is not None and resident.loaded.is_set():
                     if resident.ready and resident.worker.alive:
@@ -118,9 +119,12 @@ class Arbiter:
                         self._active[spec.kind] = model_id
                         return resident
                     self._forget(resident, "worker gone")
+                    self._gone(resident.worker)
                     resident = None
                 if resident is None:
                     plan = self._plan(spec)
+                    if not evict and (plan.action != "load" or plan.evict):
+                        return None
                     if plan.action == "blocked":
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
@@ -136,8 +140,7 @@ class Arbiter:
                 else:
                     loader = False  # someone else is loading it: wait below, outside the lock
             if loader:
-                await self._stop_all(victims)
-                await self._load(resident)
+                await self._load(resident, victims)
             else:
                 await resident.loaded.wait()
             if resident.error is not None and not loader:
@@ -150,8 +153,8 @@ class Arbiter:
 
     async def release(self, resident: Resident) -> None:
         async with self._lock:
-            self._remeasure(resident)
             resident.leases = max(0, resident.leases - 1)
+            self._remeasure(resident)
             resident.last_used = time.monotonic()
             self.stats.setdefault(resident.spec.id, ModelStats()).last_used = time.time()
             self._changed.notify_all()
@@ -169,6 +172,7 @@ class Arbiter:
         if self._ttl_task is not None:
             self._ttl_task.cancel()
         async with self._lock:
+            self._closed = True
             residents = list(self._residents.values())
             self._residents.clear()
         await asyncio.gather(*(self._stop(r) for r in residents), return_exceptions=True)
@@ -182,15 +186,18 @@ class Arbiter:
             worker.kill()
 
     def budget_gb(self) -> float:
+        """The card's total, less the reserve, less what processes other than our workers hold."""
         mem = self.meter.memory()
-        own = sum(r.gb for r in self._residents.values() if r.on_gpu)
         if isinstance(self.meter, SimulatedMeter):
-            others = self.meter.other_gb
+            return mem.total_gb - self.reserve_gb - self.meter.other_gb
+        # Every worker counts, loading ones too: they allocate before they are in the table.
+        readings = [self.meter.process_gb(w.pid) for w in self._workers if w.pid is not None]
+        if any(r is not None for r in readings):
+            own = sum(r or 0.0 for r in readings)
         else:
-            pids = [r.worker.pid for r in self._residents.values() if r.worker and r.worker.pid]
-            measured_own = sum(self.meter.process_gb(p) or 0.0 for p in pids if p is not None)
-            # Memory used by processes that are not our workers (a game, a browser) is off limits.
-            others = max(0.0, mem.used_gb - max(own, measured_own))
+            # No per-process numbers (some drivers and containers withhold them): trust the plans.
+            own = sum(r.gb for r in self._residents.values() if r.on_gpu and r.worker is not None)
+        others = max(0.0, mem.used_gb - own)
         return mem.total_gb - self.reserve_gb - others
 
     def start_idle_ttl(self) -> None:
@@ -230,7 +237,6 @@ class Arbiter:
         resident = Resident(spec=spec, gb=self._footprint(spec) if on_gpu else 0.0, on_gpu=on_gpu, leases=1)
         resident.last_used = time.monotonic()
         self._residents[spec.id] = resident
-        self._active[spec.kind] = spec.id
         return resident
 
     def _take_victims(self, victims: tuple[Victim, ...], requester: ModelSpec) -> list[Resident]:
@@ -249,22 +255,26 @@ class Arbiter:
 
     # ------------------------------------------------------------ loading
 
-    async def _load(self, resident: Resident) -> None:
+    async def _load(self, resident: Resident, victims: list[Resident]) -> None:
+        """Evict the victims, then load. Any failure or cancel frees the reserved slot for others."""
         spec = resident.spec
         try:
+            await self._stop_all(victims)
             try:
                 await self._start_worker(resident, "cuda" if resident.on_gpu else "cpu")
             except OutOfMemory as oom:
                 await self._after_oom(resident, oom)
         except BaseException as exc:
-            resident.error = exc
+            resident.error = exc if isinstance(exc, Exception) else AssistantError("the load was cancelled")
             async with self._lock:
                 if self._residents.get(spec.id) is resident:
                     del self._residents[spec.id]
                 self._changed.notify_all()
-            self._event("load_failed", spec.id, reason=str(exc))
+            self._event("load_failed", spec.id, reason=str(resident.error))
             resident.loaded.set()
             raise
+        # Only a model that loaded becomes its kind's active one: a failed switch leaves the old one current.
+        self._active[spec.kind] = spec.id
         resident.loaded.set()
 
     async def _after_oom(self, resident: Resident, oom: OutOfMemory) -> None:
@@ -312,15 +322,12 @@ class Arbiter:
             except OutOfMemory:
                 await worker.stop()
                 raise
-            measured = await self._measure(worker.pid)
+            measured = self.meter.process_gb(worker.pid)
             if measured is not None:
                 self.footprints.record(spec.id, measured)
                 resident.gb = measured
         resident.worker = worker
         self._event("load", spec.id, reason=f"on {worker.device} in {worker.load_seconds:.2f} s")
-
-    async def _measure(self, pid: int) -> float | None:
-        return self.meter.process_gb(pid)
 
     def _remeasure(self, resident: Resident) -> None:
         """Keep the high-water mark: inference allocates workspace beyond what loading took.
@@ -337,9 +344,7 @@ class Arbiter:
 
     def _on_worker_exit(self, worker: Worker) -> None:
         """A worker died on its own (crash, OOM kill): forget it so the next use starts a fresh one."""
-        self._workers.discard(worker)
-        if worker.pid is not None:
-            self.meter.detach(worker.pid)
+        self._gone(worker)
         self._event("crash", worker.spec.id, reason=worker.exit_reason or "exited")
 
         async def forget() -> None:
@@ -350,6 +355,14 @@ class Arbiter:
                     self._changed.notify_all()
 
         asyncio.get_running_loop().create_task(forget())
+
+    def _gone(self, worker: Worker | None) -> None:
+        """A worker process is over: its memory is no longer ours to count."""
+        if worker is None:
+            return
+        self._workers.discard(worker)
+        if worker.pid is not None:
+            self.meter.detach(worker.pid)
 
     async def _stop_all(self, residents: list[Resident]) -> None:
         await asyncio.gather(*(self._stop(r) for r in residents))
@@ -364,6 +377,8 @@ class Arbiter:
         if pid is not None:
             self.meter.detach(pid)
             await self._wait_returned(pid, resident.spec.id)
+            async with self._lock:
+                self._changed.notify_all()  # the memory is back: wake acquires waiting for room
 
     async def _wait_returned(self, pid: int, model_id: str) -> None:
         """Count memory as free only once the meter shows the process gone from the GPU."""

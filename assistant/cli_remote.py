@@ -283,7 +283,9 @@ def doctor(as_json: bool = JSON) -> None:
 
 def remote_say(text: str) -> None:
     result = remote("say", text=text)
-    if result.get("audio_path"):
+    if result.get("interrupted"):
+        typer.echo("(interrupted)")
+    elif result.get("audio_path"):
         typer.echo(f"(no output device: audio in {result['audio_path']})")
 
 

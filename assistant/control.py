@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .audio.sinks import WavSink
 from .config import Config
 from .errors import AssistantError, ConfigError
 from .model_files import problem
@@ -121,19 +120,8 @@ class Control:
         text = params["text"].strip()
         if not text:
             raise AssistantError("nothing to say: the text is empty", "bad_params")
-        audio = self.daemon.audio
-        async with self.turns.lock:
-            speaking = audio is not None and not audio.output_problem
-            sink = audio.sink() if speaking else WavSink(self.assistant.config.paths.replies_dir / f"say-{time.time_ns()}.wav")
-            self.turns.set_state("speaking")
-            try:
-                async with self.assistant.arbiter.use(self.assistant.models.tts) as tts:
-                    async for chunk in tts.stream("synthesize", text=text):
-                        await sink.play(chunk, 0)
-                await sink.finish()
-            finally:
-                self.turns.set_state("idle")
-        return {"spoken": speaking, "audio_path": None if speaking else str(sink.path)}
+        result: dict[str, Any] = await self.turns.say(text)
+        return result
 
     async def history(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         history = self.assistant.history

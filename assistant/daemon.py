@@ -40,6 +40,7 @@ class Daemon:
         self.turns: Turns | None = None
         self.audio: Any = None
         self._hotkey_tasks: list[asyncio.Task[None]] = []
+        self._warming: asyncio.Task[None] | None = None
         self._signals = 0
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
@@ -55,10 +56,11 @@ class Daemon:
     async def run(self) -> int:
         try:
             await self.startup()
-        except AssistantError as exc:
+        except Exception as exc:  # AssistantError, or an OSError binding the socket: still one line
             # One line and exit 1, so systemd's Restart= can do its job.
-            log.error("startup failed: %s", exc)
-            print(f"error: {exc.message}", flush=True)
+            message = exc.message if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
+            log.debug("startup failed", exc_info=True)
+            print(f"error: {message}", flush=True)
             await self.shutdown()
             return 1
         self.systemd.notify("READY=1\nSTATUS=listening on " + str(self.config.paths.socket))
@@ -84,18 +86,16 @@ class Daemon:
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
             self._hotkey_tasks = _start_hotkeys(self)
-        models = self.assistant.models
-        try:
-            await self.assistant.arbiter.ensure(models.asr)  # warm: the first press is not slow
-        except AssistantError as exc:
-            log.error("could not load the ASR model: %s", exc)
-        # Then the LLM and the voice, where they fit beside it, so the first answer is not slow either.
-        loop.create_task(self._warm([models.llm, models.tts]))
+        # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
+        self._warming = loop.create_task(self._warm())
 
-    async def _warm(self, model_ids: list[str]) -> None:
-        for model_id in model_ids:
+    async def _warm(self) -> None:
+        """The ASR first, so the first press is not slow; then the LLM and the voice where they fit."""
+        assert self.assistant is not None
+        models = self.assistant.models
+        for model_id, evict in ((models.asr, True), (models.llm, False), (models.tts, False)):
             try:
-                await self.assistant.arbiter.ensure(model_id, evict=False)  # type: ignore[union-attr]
+                await self.assistant.arbiter.ensure(model_id, evict=evict)
             except AssistantError as exc:
                 log.warning("could not preload %s: %s", model_id, exc)
 
@@ -108,8 +108,9 @@ class Daemon:
         self.stopping.set()
 
     async def shutdown(self) -> None:
-        for task in self._hotkey_tasks:
-            task.cancel()
+        for task in [*self._hotkey_tasks, self._warming]:
+            if task is not None:
+                task.cancel()
         if self.server is not None:
             await self.server.close()  # the socket goes first: clients see "not running" at once
         try:
@@ -126,7 +127,7 @@ class Daemon:
         if self.turns is not None:
             if self.audio is not None:
                 self.audio.cancel_capture()
-            await self.turns.interrupt()
+            await self.turns.close()
         if self.assistant is not None:
             await self.assistant.close()
 

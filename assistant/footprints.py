@@ -29,4 +29,7 @@ class Footprints:
     def record(self, model_id: str, gb: float) -> None:
         self._gb[model_id] = round(gb, 3)
         if self.path is not None:
-            write_json_atomic(self.path, self._gb)
+            try:
+                write_json_atomic(self.path, self._gb)
+            except OSError as exc:  # a full disk costs the cache, never a lease or a loaded model
+                log.warning("cannot save measured footprints to %s: %s", self.path, exc)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import OutOfMemory
+from .errors import ConfigError, OutOfMemory
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
@@ -117,10 +117,6 @@ class SimulatedMeter:
         self._placed.pop(pid, None)
 
 
-def own_usage_gb(meter: Meter, pids: Iterable[int]) -> float:
-    return sum(meter.process_gb(pid) or 0.0 for pid in pids)
-
-
 def open_meter(kind: str, simulated_gb: float) -> Meter:
     """kind is auto | nvml | simulated; auto takes NVML when a GPU answers, else the simulated card."""
     if kind in ("auto", "nvml"):
@@ -128,6 +124,9 @@ def open_meter(kind: str, simulated_gb: float) -> Meter:
             return NvmlMeter()
         except Exception as exc:  # ImportError, NVMLError_LibraryNotFound, NVMLError_DriverNotLoaded...
             if kind == "nvml":
-                raise
+                raise ConfigError(
+                    f"[gpu] meter = \"nvml\" but NVML does not answer ({exc}); install the NVIDIA driver"
+                    " or set meter = \"auto\""
+                ) from None
             log.info("no NVIDIA GPU answered (%s); using a simulated %.0f GB GPU", exc, simulated_gb)
     return SimulatedMeter(total_gb=simulated_gb)

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def estimate_tokens(text: str) -> int:
-    # Used until the LLM's own tokenizer has counted a message; English averages ~4 chars a token.
+    # English averages about 4 characters a token; dividing by 3 over-counts on purpose, so the
+    # kept history stays inside the budget whichever LLM's tokenizer is in use.
     return max(1, len(text) // 3)
 
 

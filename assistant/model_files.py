@@ -95,9 +95,13 @@ def problem(spec: ModelSpec, models_dir: Path) -> str | None:
     if spec.engine == "llama-cpp":
         if files.path.is_dir():
             return f"model {spec.id}: {files.path} is a directory, expected a .gguf file; {hint}"
-        with files.path.open("rb") as f:
-            if f.read(4) != GGUF_MAGIC:
-                return f"model {spec.id}: {files.path} is not a GGUF file; replace it with a valid .gguf"
+        try:
+            with files.path.open("rb") as f:
+                magic = f.read(4)
+        except OSError as exc:
+            return f"model {spec.id}: cannot read {files.path} ({exc.strerror}); check its permissions"
+        if magic != GGUF_MAGIC:
+            return f"model {spec.id}: {files.path} is not a GGUF file; replace it with a valid .gguf"
     return None
 
 

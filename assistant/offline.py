@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ async def say(config: Config, text: str, out: Path) -> float:
     assistant = Assistant.create(config, persist=False)
     sink = WavSink(out)
     try:
-        async with assistant.arbiter.use(assistant.models.tts) as tts:
-            async for chunk in tts.stream("synthesize", text=text):
+        async with assistant.arbiter.use(assistant.models.tts) as tts, aclosing(tts.stream("synthesize", text=text)) as s:
+            async for chunk in s:
                 await sink.play(chunk, 0)
         await sink.finish()
     finally:

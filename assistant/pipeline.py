@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,6 +83,7 @@ class Pipeline:
         self.conversation = conversation
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
+        """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
         async with self.arbiter.use(asr) as worker:
             result: Transcript = await worker.request("transcribe", audio=audio)
             return result
@@ -89,7 +91,7 @@ class Pipeline:
     async def turn(
         self,
         models: Models,
-        sink: AudioSink,
+        sink: AudioSink | None,
         audio: Audio | None = None,
         text: str | None = None,
         on_state: Callable[[str], None] = lambda state: None,
@@ -98,6 +100,7 @@ class Pipeline:
         """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
         Pass `result` to keep a handle on partial progress if the turn is cancelled (barge-in).
+        With no sink the reply is text only: no TTS is loaded.
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
@@ -120,17 +123,25 @@ class Pipeline:
         try:
             await self._respond(models, sink, result, started, on_state)
             completed = True
-        finally:
+        except asyncio.CancelledError:
+            self._conclude(result, sink, started, completed=False)
+            raise
+        except BaseException:
             result.timings.total_s = time.perf_counter() - started
-            spoken = min(sink.played_sentences(), len(result.sentences))
-            result.interrupted = not completed or spoken < len(result.sentences)
-            # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
-            result.reply = " ".join(result.sentences[:spoken])
-            self.conversation.add(result.transcript, result.reply)
+            raise  # a failed turn stays out of the conversation: the next one starts clean
+        self._conclude(result, sink, started, completed=True)
         return result
 
+    def _conclude(self, result: TurnResult, sink: AudioSink | None, started: float, completed: bool) -> None:
+        result.timings.total_s = time.perf_counter() - started
+        heard = len(result.sentences) if sink is None else min(sink.played_sentences(), len(result.sentences))
+        result.interrupted = not completed or heard < len(result.sentences)
+        # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
+        result.reply = " ".join(result.sentences[:heard])
+        self.conversation.add(result.transcript, result.reply)
+
     async def _respond(
-        self, models: Models, sink: AudioSink, result: TurnResult, started: float, on_state: Callable[[str], None]
+        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         messages = self.conversation.messages(result.transcript)
@@ -139,8 +150,8 @@ class Pipeline:
         async def write() -> None:
             splitter = SentenceSplitter()
             try:
-                async with self.arbiter.use(models.llm) as llm:
-                    async for delta in llm.stream("chat", messages=messages):
+                async with self.arbiter.use(models.llm) as llm, aclosing(llm.stream("chat", messages=messages)) as deltas:
+                    async for delta in deltas:
                         if timings.llm_first_token_s is None:
                             timings.llm_first_token_s = time.perf_counter() - started
                         result.full_reply += delta
@@ -158,9 +169,12 @@ class Pipeline:
             if timings.llm_first_sentence_s is None:
                 timings.llm_first_sentence_s = time.perf_counter() - started
             result.sentences.append(piece)
-            sentences.put_nowait(piece)
+            if sink is not None:
+                sentences.put_nowait(piece)
 
         async def speak() -> None:
+            if sink is None:
+                return
             index = 0
             lease: Any = None
             try:
@@ -169,12 +183,13 @@ class Pipeline:
                         lease = self.arbiter.use(models.tts)
                         tts = await lease.__aenter__()
                         on_state("speaking")
-                    async for chunk in tts.stream("synthesize", text=sentence):
-                        if timings.tts_first_chunk_s is None:
-                            timings.tts_first_chunk_s = time.perf_counter() - started
-                        await sink.play(chunk, index)
-                        if timings.first_audio_s is None:
-                            timings.first_audio_s = time.perf_counter() - started
+                    async with aclosing(tts.stream("synthesize", text=sentence)) as chunks:
+                        async for chunk in chunks:
+                            if timings.tts_first_chunk_s is None:
+                                timings.tts_first_chunk_s = time.perf_counter() - started
+                            await sink.play(chunk, index)
+                            if timings.first_audio_s is None:
+                                timings.first_audio_s = time.perf_counter() - started
                     index += 1
                 await sink.finish()
             finally:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .audio.sinks import WavSink
@@ -28,30 +29,44 @@ class Turns:
         self.state: State = "idle"
         self.last_turn: dict[str, Any] | None = None
         self.lock = asyncio.Lock()  # one turn at a time; also held while switching models
-        self._task: asyncio.Task[TurnResult] | None = None
-        self._current: asyncio.Task[Any] | None = None  # the turn holding the lock
-        self._asr_warm: asyncio.Task[Any] | None = None
+        # Everything that will speak (turns, `say`), queued or running: a press interrupts all of it.
+        self._speaking: set[asyncio.Task[Any]] = set()
+        self._closed = False
 
     def set_state(self, state: State) -> None:
         if state != self.state:
             self.state = state
             self.emit("state", {"state": state})
 
+    def _settle(self) -> None:
+        """Back to idle after a turn, unless a barge-in already started listening."""
+        if self.state != "listening":
+            self.set_state("idle")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._speaking.add(task)
+        task.add_done_callback(self._speaking.discard)
+        return task
+
     # ---------------------------------------------------------------- push-to-talk
 
     async def press(self) -> dict[str, Any]:
         if self.state == "listening":
             return {"state": self.state}
-        await self.interrupt()  # barge-in: a press while the assistant speaks stops it first
         if self.audio is None or self.audio.input_problem:
             problem = self.audio.input_problem if self.audio else "the daemon runs without audio"
             self._earcon("error")
             raise AudioError(f"cannot listen: {problem}")
+        # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
+        # so the first words after the press are not lost.
+        stopping = self._cancel_speaking()
         await self.audio.start_capture()
         self._earcon("start")
         self.set_state("listening")
         # Load the ASR while the user speaks, so it is ready when the key goes up.
-        self._asr_warm = asyncio.get_running_loop().create_task(self._warm_asr())
+        asyncio.get_running_loop().create_task(self._warm_asr())
+        await asyncio.gather(*stopping, return_exceptions=True)
         return {"state": self.state}
 
     async def release(self) -> dict[str, Any]:
@@ -61,7 +76,7 @@ class Turns:
         self._earcon("stop")
         self.set_state("thinking")
         turn_id = uuid.uuid4().hex[:12]
-        self._task = asyncio.get_running_loop().create_task(self.run_turn(turn_id, audio=audio))
+        self._spawn(self.run_turn(turn_id, audio=audio))
         return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
 
     async def toggle(self) -> dict[str, Any]:
@@ -75,12 +90,19 @@ class Turns:
         self.set_state("idle")
         return {"cancelled": was != "idle"}
 
-    async def interrupt(self) -> None:
-        """Stop the turn in flight (generation, synthesis and playback) and wait until it has stopped."""
-        task = self._current
-        if task is not None and not task.done():
+    def _cancel_speaking(self) -> list[asyncio.Task[Any]]:
+        tasks = [task for task in self._speaking if not task.done()]
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        return tasks
+
+    async def interrupt(self) -> None:
+        """Stop every turn in flight or queued (generation, synthesis, playback) and wait until they have."""
+        await asyncio.gather(*self._cancel_speaking(), return_exceptions=True)
+
+    async def close(self) -> None:
+        self._closed = True
+        await self.interrupt()
 
     async def _warm_asr(self) -> None:
         try:
@@ -96,24 +118,47 @@ class Turns:
 
     async def ask(self, text: str, speak: bool = True) -> dict[str, Any]:
         turn_id = uuid.uuid4().hex[:12]
-        self._task = asyncio.get_running_loop().create_task(self.run_turn(turn_id, text=text, speak=speak))
+        task = self._spawn(self.run_turn(turn_id, text=text, speak=speak))
         try:
-            await asyncio.shield(self._task)
+            record: dict[str, Any] = await asyncio.shield(task)
         except asyncio.CancelledError:
-            if not self._task.cancelled():
-                raise
-        assert self.last_turn is not None
-        if self.last_turn.get("error"):
-            raise AssistantError(self.last_turn["error"], code=self.last_turn.get("error_code") or "turn_failed")
-        return self.last_turn
+            if not task.cancelled():
+                raise  # our caller went away (shutdown); the turn was not cancelled
+            raise AssistantError("the turn was cancelled before it started", code="cancelled") from None
+        if record.get("error"):
+            raise AssistantError(record["error"], code=record.get("error_code") or "turn_failed")
+        return record
 
-    async def run_turn(self, turn_id: str, audio: Any = None, text: str | None = None, speak: bool = True) -> TurnResult:
+    async def say(self, text: str) -> dict[str, Any]:
+        task = self._spawn(self._say(text))
+        try:
+            result: dict[str, Any] = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            return {"spoken": True, "interrupted": True, "audio_path": None}
+        return result
+
+    async def _say(self, text: str) -> dict[str, Any]:
+        sink, wav = self._sink(f"say-{time.time_ns()}", speak=True)
+        async with self.lock:
+            self.set_state("speaking")
+            try:
+                async with self.assistant.arbiter.use(self.assistant.models.tts) as tts:
+                    async with contextlib.aclosing(tts.stream("synthesize", text=text)) as chunks:
+                        async for chunk in chunks:
+                            await sink.play(chunk, 0)
+                await sink.finish()
+            finally:
+                self._settle()
+        return {"spoken": wav is None, "interrupted": False, "audio_path": str(wav.path) if wav else None}
+
+    async def run_turn(self, turn_id: str, audio: Any = None, text: str | None = None, speak: bool = True) -> dict[str, Any]:
         started = time.time()
         result = TurnResult(id=turn_id)
-        sink, wav = self._sink(turn_id, speak)
+        sink, wav = self._sink(turn_id, speak) if speak else (None, None)
         error: AssistantError | None = None
         async with self.lock:
-            self._current = asyncio.current_task()
             self.set_state("thinking")
             try:
                 await self.assistant.pipeline.turn(
@@ -126,13 +171,17 @@ class Turns:
             except AssistantError as exc:
                 error = exc
                 self._earcon("error")
+            except Exception as exc:  # a bug or an OS error must still end as a recorded, failed turn
+                log.exception("turn %s failed", turn_id)
+                error = AssistantError(f"internal error: {exc}".splitlines()[0], code="internal")
+                self._earcon("error")
             finally:
-                self._current = None
-                self.set_state("idle")
-                self._record(result, started, error, wav, "text" if text is not None else "voice")
-        # Keep the ASR ready for the next press, if it fits without evicting what is in use.
-        asyncio.get_running_loop().create_task(self._keep_asr())
-        return result
+                self._settle()
+                record = self._record(result, started, error, wav, "text" if text is not None else "voice")
+        if not self._closed:
+            # Keep the ASR ready for the next press, if it fits without evicting anything.
+            asyncio.get_running_loop().create_task(self._keep_asr())
+        return record
 
     async def _keep_asr(self) -> None:
         try:
@@ -140,15 +189,15 @@ class Turns:
         except AssistantError as exc:
             log.info("ASR not kept resident: %s", exc)
 
-    def _sink(self, turn_id: str, speak: bool) -> tuple[AudioSink, WavSink | None]:
+    def _sink(self, name: str, speak: bool) -> tuple[AudioSink, WavSink | None]:
         if speak and self.audio is not None and not self.audio.output_problem:
             return self.audio.sink(), None
-        wav = WavSink(self.assistant.config.paths.replies_dir / f"{turn_id}.wav")
-        return wav, wav if speak else None
+        wav = WavSink(self.assistant.config.paths.replies_dir / f"{name}.wav")
+        return wav, wav
 
     def _record(
         self, result: TurnResult, started: float, error: AssistantError | None, wav: WavSink | None, source: str
-    ) -> None:
+    ) -> dict[str, Any]:
         audio_path = str(wav.path) if wav is not None and wav.path.exists() else None
         record = TurnRecord(
             id=result.id,
@@ -171,3 +220,4 @@ class Turns:
             log.error("cannot append to the history file: %s", exc)
         self.last_turn = record.to_dict()
         self.emit("turn", self.last_turn)
+        return self.last_turn

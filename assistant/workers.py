@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -26,6 +26,7 @@ from .model_files import ModelFiles
 log = logging.getLogger(__name__)
 
 LOAD_TIMEOUT_S = 600.0
+LLM_NICENESS = 5
 _END = object()
 
 
@@ -41,6 +42,10 @@ def _child_main(conn: Connection, spec_data: dict[str, Any], files: ModelFiles, 
     from .engines.loader import load_engine
 
     spec = ModelSpec.from_dict(spec_data)
+    if spec.kind == "llm":
+        # While the LLM writes ahead, the voice speaks the sentence before: on a CPU the two compete,
+        # and a late first sentence is heard, a late tenth token is not. Let the voice go first.
+        os.nice(LLM_NICENESS)
     started = time.perf_counter()
     try:
         engine = load_engine(spec, files, device)
@@ -257,7 +262,7 @@ class Worker:
             finally:
                 self._queues.pop(req_id, None)
 
-    async def stream(self, op: str, **args: Any) -> AsyncIterator[Any]:
+    async def stream(self, op: str, **args: Any) -> AsyncGenerator[Any, None]:
         """Yield items as the worker produces them; leaving early tells the worker to stop."""
         async with self._lock:
             req_id = next(self._ids)

@@ -132,13 +132,12 @@ async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> list[
                 await asyncio.sleep(0.3)
                 released = time.perf_counter()
                 await turns.release()
-                assert turns._task is not None
-                result = await turns._task
+                record = await next(iter(turns._speaking))
                 first = sinks[-1].first_sample_time
                 rows.append({
                     "first_audio_s": first - released if first else None,
-                    "pipeline_first_audio_s": result.timings.first_audio_s,
-                    "asr_s": result.timings.asr_s,
+                    "pipeline_first_audio_s": record["timings"]["first_audio_s"],
+                    "asr_s": record["timings"]["asr_s"],
                 })
     finally:
         audio.close()
