@@ -373,3 +373,24 @@ def test_idle_ttl_unloads_an_idle_model(xdg: Paths) -> None:
             await arbiter.shutdown()
 
     asyncio.run(main())
+
+
+def test_a_cancelled_load_frees_its_slot(xdg: Paths) -> None:
+    async def main() -> None:
+        arbiter = make_arbiter(desktop_config(xdg))
+        try:
+            await arbiter.ensure("smollm2-135m")
+            # Cancel while the switch is evicting the old LLM or starting the new one.
+            switch = asyncio.create_task(arbiter.ensure("smollm2-alt"))
+            await asyncio.sleep(0.05)
+            switch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await switch
+            assert "loading" not in {m["state"] for m in arbiter.snapshot()["models"]}
+            assert await asyncio.wait_for(arbiter.ensure("smollm2-alt"), 60)
+            assert resident(arbiter) == ["smollm2-alt"]
+            assert not [w for w in arbiter._workers if not w.alive]  # no half-started worker left behind
+        finally:
+            await arbiter.shutdown()
+
+    asyncio.run(main())
