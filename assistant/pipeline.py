@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -176,12 +176,12 @@ class Pipeline:
             if sink is None:
                 return
             index = 0
-            lease: Any = None
-            try:
+            tts: Any = None
+            # The voice is leased at the first sentence and held to the end of the turn.
+            async with AsyncExitStack() as stack:
                 while (sentence := await sentences.get()) is not None:
-                    if lease is None:
-                        lease = self.arbiter.use(models.tts)
-                        tts = await lease.__aenter__()
+                    if tts is None:
+                        tts = await stack.enter_async_context(self.arbiter.use(models.tts))
                         on_state("speaking")
                     async with aclosing(tts.stream("synthesize", text=sentence)) as chunks:
                         async for chunk in chunks:
@@ -192,9 +192,6 @@ class Pipeline:
                                 timings.first_audio_s = time.perf_counter() - started
                     index += 1
                 await sink.finish()
-            finally:
-                if lease is not None:
-                    await lease.__aexit__(None, None, None)
 
         tasks = (asyncio.create_task(write()), asyncio.create_task(speak()))
         try:
