@@ -335,3 +335,26 @@ def test_subscribe_streams_state_turn_and_model_events(daemon: DaemonProcess) ->
     assert ("vram", "load") in kinds and ("vram", "evict") in kinds
     assert ("llm", None) in kinds
     assert events[-1].event == "turn" and events[-1].data["transcript"] == "Hello there."
+
+
+def test_systemd_notify_ready_watchdog_and_stopping(xdg: Paths, tmp_path: Path) -> None:
+    """The daemon speaks sd_notify to whatever NOTIFY_SOCKET names, as it would to systemd."""
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(60)
+    daemon = DaemonProcess(
+        xdg, "--no-audio", env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"}
+    ).start()
+    try:
+        messages = []
+        while sum("WATCHDOG=1" in m for m in messages) < 2:
+            messages.append(notify.recv(4096).decode())
+        assert messages[0].startswith("READY=1")
+        assert sum("WATCHDOG=1" in m for m in messages) >= 2  # pinged every WatchdogSec / 2
+        daemon.stop(signal.SIGTERM)
+        while "STOPPING=1" not in messages[-1]:
+            messages.append(notify.recv(4096).decode())
+        assert daemon.proc is not None and daemon.proc.returncode == 0
+    finally:
+        daemon.stop()
+        notify.close()

@@ -215,3 +215,39 @@ def test_non_finite_numbers_are_rejected(tmp_path: Path) -> None:
     path.write_text('{"gpu_gb": NaN, "models": {}, "steps": []}')
     with pytest.raises(TraceError, match="finite"):
         load_trace(path)
+
+
+def test_vram_simulate_cli_prints_one_json_line_per_step(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    trace = tmp_path / "trace.json"
+    trace.write_text(json.dumps(EXAMPLE_CLI_TRACE))
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant", "vram", "simulate", str(trace)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0] == {
+        "step": 0, "op": "acquire", "model": "llm-9b", "loaded": ["llm-9b"], "evicted": [],
+        "resident": ["llm-9b"], "error": None,
+    }
+    assert [line["op"] for line in lines] == ["acquire", "release", "use"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant", "vram", "simulate", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
+
+
+EXAMPLE_CLI_TRACE = {
+    "gpu_gb": 16,
+    "reserve_gb": 0.5,
+    "models": {"asr": {"kind": "asr", "vram_gb": 4.0}, "llm-9b": {"kind": "llm", "vram_gb": 9.4, "priority": 0}},
+    "steps": [
+        {"op": "acquire", "model": "llm-9b", "lease": "g1"},
+        {"op": "release", "lease": "g1"},
+        {"op": "use", "model": "asr"},
+    ],
+}
