@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
@@ -43,9 +44,13 @@ async def say(config: Config, text: str, out: Path) -> float:
 async def converse(config: Config, audio_file: Path, out: Path) -> TurnResult:
     audio = load_speech(audio_file)
     assistant = Assistant.create(config, persist=False)
+    models = assistant.models
+    # Cold start: load the LLM and the voice in their own processes while the ASR listens.
+    warming = [asyncio.create_task(assistant.arbiter.ensure(m, evict=False)) for m in (models.llm, models.tts)]
     try:
-        return await assistant.pipeline.turn(assistant.models, WavSink(out), audio=audio)
+        return await assistant.pipeline.turn(models, WavSink(out), audio=audio)
     finally:
+        await asyncio.gather(*warming, return_exceptions=True)
         await assistant.close()
 
 
