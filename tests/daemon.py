@@ -49,9 +49,9 @@ def write_catalog(paths: Paths, llm_gb: float = 9.0) -> None:
 
 
 class DaemonProcess:
-    def __init__(self, paths: Paths, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, paths: Paths, *args: str, env: dict[str, str] | None = None, hotkeys: bool = False) -> None:
         self.paths = paths
-        self.args = ["--simulate-gpu", "16", "--no-hotkeys", *args]
+        self.args = ["--simulate-gpu", "16", *([] if hotkeys else ["--no-hotkeys"]), *args]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.log = paths.state_dir.parent / f"daemon-{time.monotonic_ns()}.log"

@@ -127,3 +127,28 @@ def test_missing_input_device_keeps_text_turns_working(xdg: Paths, pulse: Pulse)
         assert answer["reply"] and answer["audio_path"] is None  # spoken through the sink
     log = daemon.log.read_text()
     assert log.count("no-such-mic") >= 1
+
+
+def test_holding_the_hotkey_on_x11_runs_a_turn(xdg: Paths, pulse: Pulse) -> None:  # noqa: F811
+    import os
+    import subprocess
+
+    from .test_hotkey_x11 import MISSING, Xvfb
+
+    if MISSING:
+        pytest.skip(f"{' and '.join(MISSING)} not installed (Debian packages xvfb, xdotool)")
+    xvfb = Xvfb()
+    key = {**os.environ, "DISPLAY": xvfb.display}
+    try:
+        with DaemonProcess(xdg, env={**pulse.env, "DISPLAY": xvfb.display}, hotkeys=True) as daemon:
+            daemon.wait_warm()
+            wait_for(lambda: "listening to X display" in daemon.log.read_text(), timeout=30)
+            subprocess.run(["xdotool", "keydown", "Control_R"], env=key, check=True)
+            wait_for(lambda: daemon.call("status")["state"] == "listening", timeout=10, interval=0.02)
+            speak_into_mic(pulse, "How far away is the sun?")
+            subprocess.run(["xdotool", "keyup", "Control_R"], env=key, check=True)
+            turn = last_turn(daemon, 1)
+            assert wer("How far away is the sun?", turn["transcript"]) <= 0.25, turn["transcript"]
+            assert turn["reply"]
+    finally:
+        xvfb.stop()
