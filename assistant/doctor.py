@@ -44,7 +44,11 @@ def audio_checks(config: Config) -> list[dict[str, Any]]:
             info = sd.query_devices(wanted, kind=kind)
             checks.append(_check(f"audio {kind}", True, f"{info['name']} at {info['default_samplerate']:.0f} Hz"))
         except Exception as exc:  # sounddevice raises ValueError / PortAudioError for absent devices
-            checks.append(_check(f"audio {kind}", False, f"no {kind} device {wanted or '(default)'}: {exc}"))
+            if wanted is None:
+                detail = f"no default {kind} device; check that PulseAudio or PipeWire runs (`pactl info`)"
+            else:
+                detail = f"no {kind} device {wanted!r} ({exc}); see `assistant devices`"
+            checks.append(_check(f"audio {kind}", False, detail))
     return checks
 
 
