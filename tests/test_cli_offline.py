@@ -45,3 +45,15 @@ def test_models_list_json(xdg: Paths) -> None:
     rows = {r["id"]: r for r in json.loads(proc.stdout)}
     assert rows["smollm2-135m"]["default"] and rows["smollm2-135m"]["present"]
     assert not rows["gpt-oss-20b"]["present"]
+
+
+def test_doctor_reports_what_works_here(xdg: Paths) -> None:
+    proc = cli("doctor", "--json")
+    assert proc.returncode == 0, proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert all(checks[f"model {k}"]["ok"] for k in ("asr", "llm", "tts"))
+    assert checks["hotkey cli"]["ok"]
+    assert not checks["daemon"]["ok"] and "assistant run" in checks["daemon"]["detail"]
+    assert "not installed" in checks["systemd unit"]["detail"]
+    # No NVIDIA GPU on this machine; on one with a GPU the check names it.
+    assert checks["gpu"]["detail"].startswith("no NVIDIA GPU") != checks["gpu"]["ok"]
