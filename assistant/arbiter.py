@@ -12,7 +12,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +21,13 @@ from .footprints import Footprints
 from .gpu import Meter, SimulatedMeter
 from .model_files import resolve
 from .policy import PRIORITY, Plan, Request, Slot, Victim, eviction_order, plan_acquire
+from .residency import ModelStats, Resident, describe
 from .workers import Worker
 
 log = logging.getLogger(__name__)
 
 RETURN_TIMEOUT_S = 10.0
 PASS_NAMES = {0: "stale", 1: "same or lower priority", 2: "higher priority, last resort"}
-
-
-@dataclass
-class Resident:
-    spec: ModelSpec
-    gb: float  # what the policy counts: measured footprint when known, else the catalog's estimate
-    on_gpu: bool = True
-    worker: Worker | None = None
-    loaded: asyncio.Event = field(default_factory=asyncio.Event)
-    error: BaseException | None = None
-    leases: int = 0
-    last_used: float = 0.0
-
-    @property
-    def ready(self) -> bool:
-        return self.worker is not None and self.loaded.is_set() and self.error is None
-
-
-@dataclass
-class ModelStats:
-    load_count: int = 0
-    load_seconds: float = 0.0
-    last_used: float | None = None
 
 
 class Arbiter:
@@ -409,32 +386,11 @@ class Arbiter:
 
     def snapshot(self) -> dict[str, Any]:
         mem = self.meter.memory()
-        models = []
-        for spec in self.catalog.models.values():
-            resident = self._residents.get(spec.id)
-            stats = self.stats.get(spec.id, ModelStats())
-            if resident is None:
-                state = "unloaded"
-            elif not resident.loaded.is_set():
-                state = "loading"
-            else:
-                state = "in use" if resident.leases else "idle"
-            models.append(
-                {
-                    "id": spec.id,
-                    "kind": spec.kind,
-                    "state": state,
-                    "device": resident.worker.device if resident and resident.worker else None,
-                    "declared_gb": spec.vram_gb,
-                    "measured_gb": self.footprints.get(spec.id),
-                    "leases": resident.leases if resident else 0,
-                    "pid": resident.worker.pid if resident and resident.worker else None,
-                    "active": self._active.get(spec.kind) == spec.id,
-                    "last_used": stats.last_used,
-                    "load_count": stats.load_count,
-                    "load_seconds": round(stats.load_seconds, 3),
-                }
-            )
+        models = [
+            describe(spec, self._residents.get(spec.id), self.stats.get(spec.id, ModelStats()), self._active,
+                     self.footprints.get(spec.id))
+            for spec in self.catalog.models.values()
+        ]
         return {
             "meter": self.meter.name,
             "total_gb": mem.total_gb,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -290,6 +290,3 @@ def load_catalog(paths: Iterable[Path]) -> Catalog:
             raise _fail(default_origin[kind], "[defaults]", f"{kind} = {model_id!r} is a {models[model_id].kind} model")
     return Catalog(models=models, defaults=defaults, files=tuple(files))
 
-
-def with_device(spec: ModelSpec, device: Literal["auto", "cuda", "cpu"]) -> ModelSpec:
-    return replace(spec, device=device)

@@ -149,7 +149,7 @@ async def _open_audio(config: Config, emit: Any) -> Any:
 
 
 def _start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:
-    from .hotkeys import start_hotkeys
+    from .hotkey.ptt import start_hotkeys
 
     return start_hotkeys(daemon)
 

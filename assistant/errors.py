@@ -38,10 +38,6 @@ class WorkerCrashed(AssistantError):
     code = "worker_crashed"
 
 
-class Cancelled(AssistantError):
-    code = "cancelled"
-
-
 class VramError(AssistantError):
     """The arbiter could not place a model on the GPU."""
 

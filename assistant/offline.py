@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,7 @@ async def say(config: Config, text: str, out: Path) -> float:
     assistant = Assistant.create(config, persist=False)
     sink = WavSink(out)
     try:
-        async with assistant.arbiter.use(assistant.models.tts) as tts, aclosing(tts.stream("synthesize", text=text)) as s:
-            async for chunk in s:
-                await sink.play(chunk, 0)
-        await sink.finish()
+        await assistant.pipeline.say(text, assistant.models.tts, sink)
     finally:
         await assistant.close()
     return len(sink.audio()) / sink.sample_rate

@@ -9,7 +9,7 @@ from pathlib import Path
 APP = "assistant"
 
 
-def _xdg(var: str, fallback: str) -> Path:
+def xdg_dir(var: str, fallback: str) -> Path:
     value = os.environ.get(var, "")
     # The XDG spec says relative values are invalid and must be ignored.
     if value and os.path.isabs(value):
@@ -29,9 +29,9 @@ class Paths:
         runtime = os.environ.get("XDG_RUNTIME_DIR", "")
         runtime_root = Path(runtime) if runtime and os.path.isabs(runtime) else Path(f"/tmp/{APP}-{os.getuid()}")
         return cls(
-            config_dir=_xdg("XDG_CONFIG_HOME", ".config") / APP,
-            state_dir=_xdg("XDG_STATE_HOME", ".local/state") / APP,
-            data_dir=_xdg("XDG_DATA_HOME", ".local/share") / APP,
+            config_dir=xdg_dir("XDG_CONFIG_HOME", ".config") / APP,
+            state_dir=xdg_dir("XDG_STATE_HOME", ".local/state") / APP,
+            data_dir=xdg_dir("XDG_DATA_HOME", ".local/share") / APP,
             runtime_dir=runtime_root / APP,
         )
 

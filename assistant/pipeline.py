@@ -88,6 +88,13 @@ class Pipeline:
             result: Transcript = await worker.request("transcribe", audio=audio)
             return result
 
+    async def say(self, text: str, tts: str, sink: AudioSink) -> None:
+        """Speak text as it is, no LLM: `assistant say`."""
+        async with self.arbiter.use(tts) as voice, aclosing(voice.stream("synthesize", text=text)) as chunks:
+            async for chunk in chunks:
+                await sink.play(chunk, 0)
+        await sink.finish()
+
     async def turn(
         self,
         models: Models,
@@ -105,9 +112,9 @@ class Pipeline:
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
         started = time.perf_counter()
+        on_state("thinking")
         if text is None:
             assert audio is not None
-            on_state("thinking")
             if is_silent(audio):
                 result.nothing_heard = True
                 return result
@@ -118,7 +125,6 @@ class Pipeline:
                 result.nothing_heard = True
                 return result
         result.transcript = text.strip()
-        on_state("thinking")
         completed = False
         try:
             await self._respond(models, sink, result, started, on_state)

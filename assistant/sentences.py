@@ -50,10 +50,6 @@ class SentenceSplitter:
             return [piece]
         return []
 
-    def reset(self) -> None:
-        self._buf = ""
-        self._emitted = 0
-
     def _find_cut(self) -> int | None:
         buf = self._buf
         for i, ch in enumerate(buf):

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from .errors import AssistantError
-from .paths import _xdg
+from .paths import xdg_dir
 
 UNIT_NAME = "assistant.service"
 
 
 def unit_path() -> Path:
-    return _xdg("XDG_CONFIG_HOME", ".config") / "systemd" / "user" / UNIT_NAME
+    return xdg_dir("XDG_CONFIG_HOME", ".config") / "systemd" / "user" / UNIT_NAME
 
 
 def render_unit(python: str | None = None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -144,11 +143,7 @@ class Turns:
         async with self.lock:
             self.set_state("speaking")
             try:
-                async with self.assistant.arbiter.use(self.assistant.models.tts) as tts:
-                    async with contextlib.aclosing(tts.stream("synthesize", text=text)) as chunks:
-                        async for chunk in chunks:
-                            await sink.play(chunk, 0)
-                await sink.finish()
+                await self.assistant.pipeline.say(text, self.assistant.models.tts, sink)
             finally:
                 self._settle()
         return {"spoken": wav is None, "interrupted": False, "audio_path": str(wav.path) if wav else None}

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .catalog import ModelSpec
-from .errors import AssistantError, Cancelled, ModelError, OutOfMemory, WorkerCrashed
+from .errors import AssistantError, ModelError, OutOfMemory, WorkerCrashed
 from .model_files import ModelFiles
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,6 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
     try:
         if op == "transcribe":
             conn.send(("result", req_id, engine.transcribe(args["audio"])))
-        elif op == "count_tokens":
-            conn.send(("result", req_id, engine.count_tokens(args["text"])))
         elif op in ("chat", "synthesize"):
             items = engine.chat(args["messages"], args.get("max_tokens")) if op == "chat" else engine.synthesize(
                 args["text"]
@@ -330,7 +328,5 @@ def _unwrap(kind: str, payload: Any) -> Any:
     if kind == "crash":
         raise payload
     if kind == "error":
-        if payload["code"] == "cancelled":
-            raise Cancelled(payload["message"])
         raise AssistantError(payload["message"], code=payload["code"])
     raise WorkerCrashed(f"unexpected worker message {kind!r}")

@@ -20,6 +20,7 @@ import json
 import statistics
 import sys
 import time
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,17 @@ async def streamed(assistant: Assistant, audio: Any) -> dict[str, Any]:
     return {"first_audio_s": result.timings.first_audio_s, **result.timings.as_dict(), "reply": result.reply}
 
 
-async def naive(assistant: Assistant, audio: Any) -> dict[str, Any]:
+async def asr_alone(assistant: Assistant, audio: Any) -> tuple[float, list[Any]]:
+    """ASR seconds, and the messages the LLM gets for what was heard, in a fresh conversation."""
     assistant.conversation.clear()
     started = time.perf_counter()
     transcript = await assistant.pipeline.transcribe(audio, assistant.models.asr)
-    asr = time.perf_counter() - started
-    messages = assistant.conversation.messages(transcript.text)
+    return time.perf_counter() - started, assistant.conversation.messages(transcript.text)
+
+
+async def naive(assistant: Assistant, audio: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    asr, messages = await asr_alone(assistant, audio)
     async with assistant.arbiter.use(assistant.models.llm) as llm:
         reply = "".join([d async for d in llm.stream("chat", messages=messages)])
     llm_s = time.perf_counter() - started - asr
@@ -74,16 +80,12 @@ async def naive(assistant: Assistant, audio: Any) -> dict[str, Any]:
 
 
 async def floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
-    assistant.conversation.clear()
-    started = time.perf_counter()
-    transcript = await assistant.pipeline.transcribe(audio, assistant.models.asr)
-    asr = time.perf_counter() - started
-    messages = assistant.conversation.messages(transcript.text)
+    asr, messages = await asr_alone(assistant, audio)
     splitter = SentenceSplitter()
     first = ""
     started = time.perf_counter()
-    async with assistant.arbiter.use(assistant.models.llm) as llm:
-        async for delta in llm.stream("chat", messages=messages):
+    async with assistant.arbiter.use(assistant.models.llm) as llm, aclosing(llm.stream("chat", messages=messages)) as deltas:
+        async for delta in deltas:
             pieces = splitter.feed(delta)
             if pieces:
                 first = pieces[0]
@@ -91,8 +93,8 @@ async def floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
     first = first or (splitter.flush() or [""])[0]
     llm_first = time.perf_counter() - started
     started = time.perf_counter()
-    async with assistant.arbiter.use(assistant.models.tts) as tts:
-        async for _ in tts.stream("synthesize", text=first):
+    async with assistant.arbiter.use(assistant.models.tts) as tts, aclosing(tts.stream("synthesize", text=first)) as chunks:
+        async for _ in chunks:
             break  # the first chunk is when audio could start
     tts_first = time.perf_counter() - started
     return {"first_audio_s": asr + llm_first + tts_first, "asr_s": asr, "llm_first_sentence_s": llm_first, "tts_s": tts_first}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
@@ -46,10 +46,6 @@ class AudioChunk:
         return len(self.samples) / self.sample_rate
 
 
-# Engines poll this between steps so a long generation can stop early.
-ShouldStop = Callable[[], bool]
-
-
 class Transcriber(Protocol):
     device: str
 
@@ -62,8 +58,6 @@ class ChatModel(Protocol):
     def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
         """Yield text deltas; the caller stops iterating to cancel."""
         ...
-
-    def count_tokens(self, text: str) -> int: ...
 
 
 class Synthesizer(Protocol):

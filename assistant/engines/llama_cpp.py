@@ -51,6 +51,3 @@ class LlamaChatModel:
             delta = chunk["choices"][0].get("delta", {}).get("content")
             if delta:
                 yield str(delta)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .errors import AssistantError
-from .hotkey import Action, available_sources
+from ..errors import AssistantError
+from . import Action, available_sources
 
 if TYPE_CHECKING:
-    from .daemon import Daemon
+    from ..daemon import Daemon
 
 log = logging.getLogger(__name__)
 
