@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .arbiter import Arbiter
-from .engines.base import Audio, AudioChunk, Transcript
+from .engines.base import Audio, AudioChunk, TextDelta, Transcript
 from .history import Conversation
 from .sentences import SentenceSplitter, speakable
 
@@ -157,7 +157,10 @@ class Pipeline:
             splitter = SentenceSplitter()
             try:
                 async with self.arbiter.use(models.llm) as llm, aclosing(llm.stream("chat", messages=messages)) as deltas:
-                    async for delta in deltas:
+                    async for event in deltas:
+                        if not isinstance(event, TextDelta):
+                            continue
+                        delta = event.text
                         if timings.llm_first_token_s is None:
                             timings.llm_first_token_s = time.perf_counter() - started
                         result.full_reply += delta

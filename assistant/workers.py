@@ -92,8 +92,10 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
         if op == "transcribe":
             conn.send(("result", req_id, engine.transcribe(args["audio"])))
         elif op in ("chat", "synthesize"):
-            items = engine.chat(args["messages"], args.get("max_tokens")) if op == "chat" else engine.synthesize(
-                args["text"]
+            items = (
+                engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))
+                if op == "chat"
+                else engine.synthesize(args["text"])
             )
             for item in items:
                 conn.send(("item", req_id, item))

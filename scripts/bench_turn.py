@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.audio.files import resample  # noqa: E402
 from assistant.audio.sinks import CollectingSink  # noqa: E402
 from assistant.config import Config  # noqa: E402
-from assistant.engines.base import SAMPLE_RATE  # noqa: E402
+from assistant.engines.base import SAMPLE_RATE, TextDelta  # noqa: E402
 from assistant.gpu import SimulatedMeter  # noqa: E402
 from assistant.sentences import SentenceSplitter  # noqa: E402
 from assistant.session import Assistant  # noqa: E402
@@ -71,7 +71,7 @@ async def naive(assistant: Assistant, audio: Any) -> dict[str, Any]:
     started = time.perf_counter()
     asr, messages = await asr_alone(assistant, audio)
     async with assistant.arbiter.use(assistant.models.llm) as llm:
-        reply = "".join([d async for d in llm.stream("chat", messages=messages)])
+        reply = "".join([e.text async for e in llm.stream("chat", messages=messages) if isinstance(e, TextDelta)])
     llm_s = time.perf_counter() - started - asr
     async with assistant.arbiter.use(assistant.models.tts) as tts:
         chunks = [c async for c in tts.stream("synthesize", text=reply)]
@@ -85,8 +85,10 @@ async def floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
     first = ""
     started = time.perf_counter()
     async with assistant.arbiter.use(assistant.models.llm) as llm, aclosing(llm.stream("chat", messages=messages)) as deltas:
-        async for delta in deltas:
-            pieces = splitter.feed(delta)
+        async for event in deltas:
+            if not isinstance(event, TextDelta):
+                continue
+            pieces = splitter.feed(event.text)
             if pieces:
                 first = pieces[0]
                 break

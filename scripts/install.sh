@@ -24,7 +24,7 @@ done
 say() { echo "install.sh: $*" >&2; }
 
 # ---- Debian packages, only when missing and only with permission -----------------------------
-debs=(libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins systemd dbus-daemon xvfb xdotool)
+debs=(libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins systemd dbus-daemon xvfb xdotool espeak-ng)
 missing=()
 if command -v dpkg-query >/dev/null; then
     for pkg in "${debs[@]}"; do

@@ -52,6 +52,20 @@ class Capture:
         self._chunks: list[Audio] | None = None  # not None between start() and take()
         self._frames = 0
         self._capped = False
+        self._listeners: list[Callable[[Audio, int], None]] = []
+
+    def add_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        """Also hand every block the device delivers (mono, at `rate`) to `listener`.
+
+        It runs on PortAudio's real-time thread: it must only copy or queue, never block. This is how
+        one input stream feeds more than the utterance (a wake-word detector, a transcriber that works
+        while the user is still speaking) without opening the device twice.
+        """
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     @property
     def is_open(self) -> bool:
@@ -150,6 +164,8 @@ class Capture:
                 keep = int(self.preroll_s * self.rate)
                 while self._ring and self._ring_frames - len(self._ring[0]) >= keep:
                     self._ring_frames -= len(self._ring.popleft())
+        for listener in self._listeners:
+            listener(mono, self.rate)
 
     def _finished(self) -> None:
         # PortAudio ends a stream by itself only when the device failed (unplugged, the sound

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import Message
+from .base import ChatEvent, Message, TextDelta, ToolSpec
 from .device import cuda_or_cpu, load_error
 
 
@@ -40,7 +40,9 @@ class LlamaChatModel:
         except Exception as exc:  # llama-cpp-python raises ValueError("Failed to load model from file")
             raise load_error(model_id, path, exc) from None
 
-    def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> Iterator[str]:
+    def chat(
+        self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
+    ) -> Iterator[ChatEvent]:
         stream: Any = self.llm.create_chat_completion(
             messages=[dict(m) for m in messages],  # type: ignore[misc]
             stream=True,
@@ -50,4 +52,4 @@ class LlamaChatModel:
         for chunk in stream:
             delta = chunk["choices"][0].get("delta", {}).get("content")
             if delta:
-                yield str(delta)
+                yield TextDelta(str(delta))
