@@ -1,0 +1,1 @@
+"""What the assistant can do besides talk: tool families, their registry, the local intents and MCP servers."""

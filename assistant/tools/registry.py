@@ -1,0 +1,109 @@
+"""Every tool the assistant can run, builtin or from an MCP server, gathered in one place."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engines.base import ToolSpec
+from ..errors import AssistantError
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool did, in words: `text` is shown and spoken (numbers as digits; the voice reads them out).
+
+    `data` is the machine-readable result (for `history --json` and the LLM); `ok` is False when the
+    tool could not do what was asked, and `text` then says why and what would make it possible.
+    """
+
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ok: bool = True
+
+
+Run = Callable[[dict[str, Any]], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # a JSON schema (type: object) for the arguments
+    run: Run
+    source: str = "builtin"  # "builtin" or "mcp:SERVER"
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.parameters)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "parameters": self.parameters, "source": self.source}
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tool run, as a turn's history keeps it."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: str
+    ok: bool
+    ms: float
+    route: str  # "intent" (the local matcher) or "llm" (the model asked for it)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arguments": self.arguments,
+            "result": self.result,
+            "ok": self.ok,
+            "ms": round(self.ms, 2),
+            "route": self.route,
+        }
+
+
+class Registry:
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.add(tool)
+
+    def add(self, tool: Tool) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"two tools are named {tool.name!r} ({self._tools[tool.name].source} and {tool.source})")
+        self._tools[tool.name] = tool
+
+    def remove_source(self, source: str) -> None:
+        """Drop every tool of one source (an MCP server that went away)."""
+        self._tools = {name: tool for name, tool in self._tools.items() if tool.source != source}
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def __iter__(self) -> Any:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def specs(self) -> list[ToolSpec]:
+        return [tool.spec for tool in self._tools.values()]
+
+    async def call(self, name: str, arguments: dict[str, Any], route: str) -> tuple[ToolResult, ToolCallRecord]:
+        """Run a tool; a failure becomes an honest result, never an exception out of here (except cancel)."""
+        started = time.perf_counter()
+        tool = self._tools.get(name)
+        if tool is None:
+            result = ToolResult(f"I have no tool called {name}.", ok=False)
+        else:
+            try:
+                result = await tool.run(arguments)
+            except AssistantError as exc:
+                result = ToolResult(f"I couldn't do that: {exc.message}", ok=False)
+            except Exception as exc:  # a tool's bug must become a sentence, not a dead turn
+                result = ToolResult(f"I couldn't do that: the {name} tool failed ({exc}).", ok=False)
+        record = ToolCallRecord(name, arguments, result.text, result.ok, (time.perf_counter() - started) * 1000, route)
+        return result, record
