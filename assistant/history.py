@@ -71,6 +71,7 @@ class TurnRecord:
     audio_path: str | None = None
     source: str = "voice"
     conversation: int = 0
+    tools: list[dict[str, Any]] = field(default_factory=list)  # ToolCallRecord.to_dict() per tool run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

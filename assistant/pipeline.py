@@ -17,6 +17,7 @@ from .arbiter import Arbiter
 from .engines.base import Audio, AudioChunk, TextDelta, Transcript
 from .history import Conversation
 from .sentences import SentenceSplitter, speakable
+from .tools.registry import Registry, ToolCallRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class TurnResult:
     nothing_heard: bool = False
     interrupted: bool = False
     llm: str = ""
+    tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order
 
 
 def is_silent(audio: Audio) -> bool:
@@ -78,9 +80,10 @@ def is_silent(audio: Audio) -> bool:
 
 
 class Pipeline:
-    def __init__(self, arbiter: Arbiter, conversation: Conversation) -> None:
+    def __init__(self, arbiter: Arbiter, conversation: Conversation, tools: Registry | None = None) -> None:
         self.arbiter = arbiter
         self.conversation = conversation
+        self.tools = tools if tools is not None else Registry()
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
         """The transcript of 16 kHz mono audio (with the VAD's trimming)."""

@@ -17,6 +17,7 @@ from .gpu import Meter, open_meter
 from .history import Conversation, HistoryLog
 from .jsonfile import write_json_atomic
 from .pipeline import Models, Pipeline
+from .tools.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Assistant:
     conversation: Conversation
     history: HistoryLog
     models: Models
+    tools: Registry
 
     @classmethod
     def create(
@@ -57,7 +59,8 @@ class Assistant:
         if persist:
             history.restore(conversation)
             _apply_selection(config, models)
-        return cls(config, arbiter, Pipeline(arbiter, conversation), conversation, history, models)
+        tools = Registry()
+        return cls(config, arbiter, Pipeline(arbiter, conversation, tools), conversation, history, models, tools)
 
     def select(self, kind: Kind, model_id: str, persist: bool = True) -> None:
         spec = self.config.catalog.get(model_id)

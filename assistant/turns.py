@@ -208,6 +208,7 @@ class Turns:
             error_code=error.code if error else None,
             audio_path=audio_path,
             source=source,
+            tools=[call.to_dict() for call in result.tools],
         )
         try:
             self.assistant.history.append(record)
