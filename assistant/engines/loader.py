@@ -32,4 +32,9 @@ def load_engine(spec: ModelSpec, files: ModelFiles, device: str) -> Engine:
         from .coqui import CoquiSynthesizer
 
         return CoquiSynthesizer(files, device, spec.options, spec.id)
+    if spec.engine == "scripted-test":
+        from .scripted import ScriptedChatModel
+
+        assert files.path is not None
+        return ScriptedChatModel(files.path, spec.options, spec.id)
     raise ModelError(f"{spec.id}: unknown engine {spec.engine!r}")

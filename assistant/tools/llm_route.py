@@ -1,0 +1,60 @@
+"""The LLM route: the model sees the tools, asks for calls, gets their results, and writes the final answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from ..engines.base import Message, TextDelta, ToolCall
+from .registry import Registry, ToolCallRecord
+
+# Rounds of tool calls in one turn; the round after the last is asked with no tools, so it must answer.
+MAX_TOOL_ROUNDS = 3
+
+
+async def converse(
+    llm: Any, messages: list[Message], registry: Registry, records: list[ToolCallRecord]
+) -> AsyncIterator[str]:
+    """Yield the reply's text as it streams; run each tool the model calls in between.
+
+    `llm` is a worker lease (its `stream("chat", ...)`). Each tool run is appended to `records`.
+    A tool that fails ends the turn with its own honest sentence: a small model, handed an error,
+    may well reword it as a success, so the failure is spoken as the tool wrote it.
+    Cancelling the caller cancels a tool that is running (its task sees CancelledError).
+    """
+    specs = registry.specs()
+    history = list(messages)
+    for round_no in range(MAX_TOOL_ROUNDS + 1):
+        offered = specs if round_no < MAX_TOOL_ROUNDS else []
+        calls: list[ToolCall] = []
+        async with aclosing(llm.stream("chat", messages=history, tools=offered)) as events:
+            async for event in events:
+                if isinstance(event, ToolCall):
+                    calls.append(event)
+                elif isinstance(event, TextDelta) and event.text:
+                    yield event.text
+        if not calls:
+            return
+        history.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                    }
+                    for call in calls
+                ],
+            }
+        )
+        for call in calls:
+            result, record = await registry.call(call.name, call.arguments, route="llm")
+            records.append(record)
+            if not result.ok:
+                yield " " + result.text
+                return
+            history.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.text})
