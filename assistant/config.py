@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -11,10 +13,16 @@ from .catalog import Catalog, load_catalog
 from .errors import ConfigError
 from .paths import Paths, shipped_catalog
 
+# Byte-identical turn after turn (no date or time in it: the clock tool gives those), so a model's
+# prompt cache keeps it. The tools themselves reach the model with each request.
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful voice assistant on the user's desktop. Answer in one to three short spoken "
-    "sentences, in plain words, without lists, markdown or emoji."
+    "sentences, in plain words, without lists, markdown or emoji. You act only through the tools you are "
+    "given: use them for the time, the date, timers, reminders, arithmetic, media, volume and whatever else "
+    "they offer. Never say you did something that no tool did. If no tool can do what is asked, say that "
+    "you can't do it yet."
 )
+MCP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,22 @@ class HotkeySettings:
 
 
 @dataclass(frozen=True)
+class McpServerSettings:
+    """One `[[mcp]]` tool server: `command` + `args` (stdio), or `url` (streamable HTTP)."""
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for a stdio server
+    url: str | None = None
+    token_env: str | None = None  # the environment variable holding a bearer token for `url`
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) if self.token_env else None
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -49,6 +73,7 @@ class Settings:
     gpu: GpuSettings = field(default_factory=GpuSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)
+    mcp: tuple[McpServerSettings, ...] = ()
 
 
 _SECTIONS: dict[str, type] = {"gpu": GpuSettings, "audio": AudioSettings, "hotkey": HotkeySettings}
@@ -80,6 +105,9 @@ def _build(cls: type, raw: dict[str, Any], path: Path, where: str) -> Any:
     known = {f.name for f in fields(cls)}
     values: dict[str, Any] = {}
     for name, value in raw.items():
+        if name == "mcp" and cls is Settings:
+            values[name] = _parse_mcp(path, value)
+            continue
         if name not in known:
             raise ConfigError(f"{path}: {where}: unknown field {name!r}; allowed: {', '.join(sorted(known))}")
         if name in _SECTIONS and cls is Settings:
@@ -89,6 +117,48 @@ def _build(cls: type, raw: dict[str, Any], path: Path, where: str) -> Any:
         else:
             values[name] = _coerce(path, where, name, value, getattr(defaults, name))
     return replace(defaults, **values)
+
+
+_MCP_KEYS = {"name", "command", "args", "env", "url", "token_env"}
+
+
+def _parse_mcp(path: Path, raw: Any) -> tuple[McpServerSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: 'mcp' must be an array of tables, written [[mcp]]")
+    servers: list[McpServerSettings] = []
+    for index, entry in enumerate(raw):
+        where = f"[[mcp]] #{index + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {where}: each [[mcp]] must be a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not MCP_NAME.match(name):
+            raise ConfigError(f"{path}: {where}: field 'name' must be 1-32 letters, digits, '_' or '-', got {name!r}")
+        where = f"[[mcp]] {name!r}"
+        unknown = sorted(set(entry) - _MCP_KEYS)
+        if unknown:
+            raise ConfigError(f"{path}: {where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MCP_KEYS))}")
+        if any(server.name == name for server in servers):
+            raise ConfigError(f"{path}: {where}: duplicate name; each [[mcp]] server needs its own")
+        command, url = entry.get("command"), entry.get("url")
+        if (command is None) == (url is None):
+            raise ConfigError(f"{path}: {where}: give either 'command' (a stdio server) or 'url' (streamable HTTP)")
+        if command is not None and (not isinstance(command, str) or not command.strip()):
+            raise ConfigError(f"{path}: {where}: field 'command' must be a non-empty string")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise ConfigError(f"{path}: {where}: field 'url' must start with http:// or https://, got {url!r}")
+        args = entry.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ConfigError(f"{path}: {where}: field 'args' must be a list of strings")
+        env = entry.get("env", {})
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise ConfigError(f"{path}: {where}: field 'env' must be a table of strings")
+        if url is not None and (args or env):
+            raise ConfigError(f"{path}: {where}: 'args' and 'env' are for a 'command'; a 'url' server takes neither")
+        token_env = entry.get("token_env")
+        if token_env is not None and (not isinstance(token_env, str) or url is None):
+            raise ConfigError(f"{path}: {where}: field 'token_env' names an environment variable, for a 'url' server")
+        servers.append(McpServerSettings(name, command, tuple(args), tuple(sorted(env.items())), url, token_env))
+    return tuple(servers)
 
 
 def load_settings(path: Path) -> Settings:

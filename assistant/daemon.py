@@ -18,6 +18,7 @@ from .protocol import Event
 from .server import ControlServer
 from .session import Assistant
 from .systemd import SystemdNotifier
+from .tools.mcp import McpServers
 from .turns import Turns
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Daemon:
         self.turns: Turns | None = None
         self.audio: Any = None
         self._hotkey_tasks: list[asyncio.Task[None]] = []
+        self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
 
@@ -79,6 +81,9 @@ class Daemon:
         if self.want_audio:
             self.audio = await _open_audio(self.config, self.emit)
         self.turns = Turns(self.assistant, self.audio, self.emit)
+        # MCP tool servers connect in the background: one that is down never delays the start or a turn.
+        self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
+        self.mcp.start()
         control = Control(self)
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()
@@ -124,6 +129,8 @@ class Daemon:
         log.info("stopped")
 
     async def _stop_work(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.stop()
         if self.turns is not None:
             if self.audio is not None:
                 self.audio.cancel_capture()

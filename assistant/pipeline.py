@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -151,7 +151,7 @@ class Pipeline:
         result.reply = " ".join(result.sentences[:heard])
         self.conversation.add(result.transcript, result.reply)
 
-    async def _reply(self, llm_id: str, messages: list[Message], result: TurnResult) -> AsyncIterator[str]:
+    async def _reply(self, llm_id: str, messages: list[Message], result: TurnResult) -> AsyncGenerator[str, None]:
         """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
         refused = refusal(result.transcript, self.tools)
         if refused is not None:

@@ -83,7 +83,7 @@ class LlamaChatModel:
                 close()  # stop llama.cpp generating when the caller stops listening
 
     def _grammar(self, tools: Sequence[ToolSpec]) -> Any:
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         # The same tools turn after turn: build their grammar once.
         key = json.dumps([(t.name, t.description, t.parameters) for t in tools], sort_keys=True)

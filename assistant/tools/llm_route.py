@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -16,7 +16,7 @@ MAX_TOOL_ROUNDS = 3
 
 async def converse(
     llm: Any, messages: list[Message], registry: Registry, records: list[ToolCallRecord]
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Yield the reply's text as it streams; run each tool the model calls in between.
 
     `llm` is a worker lease (its `stream("chat", ...)`). Each tool run is appended to `records`.

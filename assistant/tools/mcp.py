@@ -1,0 +1,168 @@
+"""MCP tool servers from config.toml: connected at start, their tools in the registry, retried while down.
+
+Each server lives in its own task, which holds the SDK's client open (its anyio scopes must be entered
+and left in one task) and pings it now and then; a server that is down or goes away is reported once
+(a log line and an `mcp` event), its tools leave the registry, and it is retried in the background.
+Nothing here ever waits inside a turn: a turn sees the tools that are connected at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import McpServerSettings
+from .registry import Registry, Tool, ToolResult
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 20.0
+CALL_TIMEOUT_S = 60.0
+PING_EVERY_S = 30.0
+RETRY_EVERY_S = 30.0
+
+# Function names in OpenAI-style tool lists (and most chat templates) are [A-Za-z0-9_-]{1,64}: a dot is
+# not allowed, so a server's tool is named SERVER__TOOL.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def tool_name(server: str, tool: str) -> str:
+    return f"{server}__{_UNSAFE.sub('_', tool)}"[:64]
+
+
+@dataclass
+class ServerState:
+    name: str
+    connected: bool = False
+    tools: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "connected": self.connected, "tools": self.tools, "error": self.error}
+
+
+class McpServers:
+    def __init__(
+        self,
+        servers: Sequence[McpServerSettings],
+        registry: Registry,
+        emit: Callable[[str, dict[str, Any]], None] = lambda event, data: None,
+        retry_s: float = RETRY_EVERY_S,
+    ) -> None:
+        self.servers = list(servers)
+        self.registry = registry
+        self.emit = emit
+        self.retry_s = retry_s
+        self.states = {server.name: ServerState(server.name) for server in servers}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Connect every server in the background; returns at once."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._keep(server), name=f"mcp-{server.name}") for server in self.servers]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def status(self) -> list[dict[str, Any]]:
+        return [state.to_dict() for state in self.states.values()]
+
+    async def _keep(self, server: McpServerSettings) -> None:
+        state = self.states[server.name]
+        reported = False
+        while True:
+            try:
+                await self._serve(server, state)
+                problem = "the server closed the connection"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # anyio wraps failures in ExceptionGroups; one line is what a user needs
+                problem = _one_line(exc)
+            finally:
+                self.registry.remove_source(f"mcp:{server.name}")
+                state.connected, state.tools = False, []
+            state.error = problem
+            if not reported:
+                # Once per outage: a server that stays down must not fill the log every retry.
+                log.warning("MCP server %s is not connected: %s; retrying every %.0f s", server.name, problem, self.retry_s)
+                self.emit("mcp", {"server": server.name, "state": "down", "error": problem})
+                reported = True
+            await asyncio.sleep(self.retry_s)
+
+    async def _serve(self, server: McpServerSettings, state: ServerState) -> None:
+        """Connect, list and register the tools, then ping until the connection fails."""
+        async with AsyncExitStack() as stack:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                client = await stack.enter_async_context(_client(server))
+                listing = await client.list_tools()
+            names = []
+            for listed in listing.tools:
+                name = tool_name(server.name, listed.name)
+                try:
+                    self.registry.add(
+                        Tool(
+                            name=name,
+                            description=listed.description or listed.title or listed.name,
+                            parameters=dict(listed.input_schema or {"type": "object"}),
+                            run=_runner(client, listed.name),
+                            source=f"mcp:{server.name}",
+                        )
+                    )
+                except ValueError as exc:
+                    log.warning("MCP server %s: tool %s skipped: %s", server.name, listed.name, exc)
+                    continue
+                names.append(name)
+            state.connected, state.tools, state.error = True, names, None
+            log.info("MCP server %s connected with %d tools: %s", server.name, len(names), ", ".join(names))
+            self.emit("mcp", {"server": server.name, "state": "connected", "tools": names})
+            while True:
+                await asyncio.sleep(PING_EVERY_S)
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    await client.send_ping()
+
+
+def _client(server: McpServerSettings) -> Any:
+    from mcp import Client, StdioServerParameters
+
+    if server.command is not None:
+        params = StdioServerParameters(command=server.command, args=list(server.args), env=dict(server.env) or None)
+        return Client(params, read_timeout_seconds=CALL_TIMEOUT_S)
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    assert server.url is not None
+    token = server.token
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    transport = streamable_http_client(server.url, http_client=create_mcp_http_client(headers=headers))
+    return Client(transport, read_timeout_seconds=CALL_TIMEOUT_S)
+
+
+def _runner(client: Any, name: str) -> Callable[[dict[str, Any]], Any]:
+    async def run(arguments: dict[str, Any]) -> ToolResult:
+        result = await client.call_tool(name, arguments)
+        texts = [block.text for block in result.content if getattr(block, "type", "") == "text"]
+        text = " ".join(texts).strip()
+        data = result.structured_content if isinstance(result.structured_content, dict) else {}
+        if not text and result.structured_content is not None:
+            text = json.dumps(result.structured_content)
+        if result.is_error:
+            return ToolResult(f"The {name} tool could not do that: {text or 'it reported an error'}", data, ok=False)
+        return ToolResult(text or "Done.", data)
+
+    return run
+
+
+def _one_line(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
