@@ -59,6 +59,7 @@ class McpServerSettings:
     env: tuple[tuple[str, str], ...] = ()  # extra environment for a stdio server
     url: str | None = None
     token_env: str | None = None  # the environment variable holding a bearer token for `url`
+    retry_s: float = 30.0  # how often a server that is down is tried again
 
     @property
     def token(self) -> str | None:
@@ -119,7 +120,7 @@ def _build(cls: type, raw: dict[str, Any], path: Path, where: str) -> Any:
     return replace(defaults, **values)
 
 
-_MCP_KEYS = {"name", "command", "args", "env", "url", "token_env"}
+_MCP_KEYS = {"name", "command", "args", "env", "url", "token_env", "retry_s"}
 
 
 def _parse_mcp(path: Path, raw: Any) -> tuple[McpServerSettings, ...]:
@@ -157,7 +158,12 @@ def _parse_mcp(path: Path, raw: Any) -> tuple[McpServerSettings, ...]:
         token_env = entry.get("token_env")
         if token_env is not None and (not isinstance(token_env, str) or url is None):
             raise ConfigError(f"{path}: {where}: field 'token_env' names an environment variable, for a 'url' server")
-        servers.append(McpServerSettings(name, command, tuple(args), tuple(sorted(env.items())), url, token_env))
+        retry_s = entry.get("retry_s", 30.0)
+        if isinstance(retry_s, bool) or not isinstance(retry_s, (int, float)) or retry_s < 1:
+            raise ConfigError(f"{path}: {where}: field 'retry_s' must be a number of seconds, at least 1")
+        servers.append(
+            McpServerSettings(name, command, tuple(args), tuple(sorted(env.items())), url, token_env, float(retry_s))
+        )
     return tuple(servers)
 
 

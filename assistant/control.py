@@ -40,6 +40,7 @@ class Control:
             "vram.status": self.vram_status,
             "config.reload": self.config_reload,
             "devices": self.devices,
+            "mcp.status": self.mcp_status,
             "shutdown": self.shutdown,
         }
 
@@ -157,6 +158,10 @@ class Control:
         # Through AudioIO when it is open: it serialises device re-scans with its own watcher.
         lister = self.daemon.audio.list_devices if self.daemon.audio is not None else list_devices
         return {"devices": await asyncio.to_thread(lister)}
+
+    async def mcp_status(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each [[mcp]] server: connected or not, its tools, its last error."""
+        return self.daemon.mcp.status() if self.daemon.mcp is not None else []
 
     async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
         self.daemon.stopping.set()

@@ -31,6 +31,7 @@ METHODS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "vram.status": {},
     "config.reload": {},
     "devices": {},
+    "mcp.status": {},
     "subscribe": {},
     "shutdown": {},
 }

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 20.0
 CALL_TIMEOUT_S = 60.0
 PING_EVERY_S = 30.0
-RETRY_EVERY_S = 30.0
 
 # Function names in OpenAI-style tool lists (and most chat templates) are [A-Za-z0-9_-]{1,64}: a dot is
 # not allowed, so a server's tool is named SERVER__TOOL.
@@ -53,12 +52,10 @@ class McpServers:
         servers: Sequence[McpServerSettings],
         registry: Registry,
         emit: Callable[[str, dict[str, Any]], None] = lambda event, data: None,
-        retry_s: float = RETRY_EVERY_S,
     ) -> None:
         self.servers = list(servers)
         self.registry = registry
         self.emit = emit
-        self.retry_s = retry_s
         self.states = {server.name: ServerState(server.name) for server in servers}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -88,46 +85,55 @@ class McpServers:
             except Exception as exc:  # anyio wraps failures in ExceptionGroups; one line is what a user needs
                 problem = _one_line(exc)
             finally:
+                if state.connected:
+                    reported = False  # it was up: losing it again is news worth reporting
                 self.registry.remove_source(f"mcp:{server.name}")
                 state.connected, state.tools = False, []
             state.error = problem
             if not reported:
                 # Once per outage: a server that stays down must not fill the log every retry.
-                log.warning("MCP server %s is not connected: %s; retrying every %.0f s", server.name, problem, self.retry_s)
+                log.warning("MCP server %s is not connected: %s; retrying every %.0f s", server.name, problem, server.retry_s)
                 self.emit("mcp", {"server": server.name, "state": "down", "error": problem})
                 reported = True
-            await asyncio.sleep(self.retry_s)
+            await asyncio.sleep(server.retry_s)
 
     async def _serve(self, server: McpServerSettings, state: ServerState) -> None:
-        """Connect, list and register the tools, then ping until the connection fails."""
+        """Connect, list and register the tools, then re-list now and then until the connection fails."""
         async with AsyncExitStack() as stack:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 client = await stack.enter_async_context(_client(server))
                 listing = await client.list_tools()
-            names = []
-            for listed in listing.tools:
-                name = tool_name(server.name, listed.name)
-                try:
-                    self.registry.add(
-                        Tool(
-                            name=name,
-                            description=listed.description or listed.title or listed.name,
-                            parameters=dict(listed.input_schema or {"type": "object"}),
-                            run=_runner(client, listed.name),
-                            source=f"mcp:{server.name}",
-                        )
-                    )
-                except ValueError as exc:
-                    log.warning("MCP server %s: tool %s skipped: %s", server.name, listed.name, exc)
-                    continue
-                names.append(name)
-            state.connected, state.tools, state.error = True, names, None
-            log.info("MCP server %s connected with %d tools: %s", server.name, len(names), ", ".join(names))
-            self.emit("mcp", {"server": server.name, "state": "connected", "tools": names})
+            self._register(server, state, client, listing.tools)
+            log.info("MCP server %s connected with %d tools: %s", server.name, len(state.tools), ", ".join(state.tools))
+            self.emit("mcp", {"server": server.name, "state": "connected", "tools": state.tools})
             while True:
                 await asyncio.sleep(PING_EVERY_S)
+                # The 2026 protocol has no ping: listing the tools is the liveness check, and keeps them fresh.
                 async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                    await client.send_ping()
+                    listing = await client.list_tools(cache_mode="bypass")
+                if sorted(tool_name(server.name, t.name) for t in listing.tools) != sorted(state.tools):
+                    self._register(server, state, client, listing.tools)
+
+    def _register(self, server: McpServerSettings, state: ServerState, client: Any, listed_tools: list[Any]) -> None:
+        source = f"mcp:{server.name}"
+        self.registry.remove_source(source)
+        names = []
+        for listed in listed_tools:
+            name = tool_name(server.name, listed.name)
+            tool = Tool(
+                name=name,
+                description=listed.description or listed.title or listed.name,
+                parameters=dict(listed.input_schema or {"type": "object"}),
+                run=_runner(client, listed.name),
+                source=source,
+            )
+            try:
+                self.registry.add(tool)
+            except ValueError as exc:
+                log.warning("MCP server %s: tool %s skipped: %s", server.name, listed.name, exc)
+                continue
+            names.append(name)
+        state.connected, state.tools, state.error = True, names, None
 
 
 def _client(server: McpServerSettings) -> Any:
