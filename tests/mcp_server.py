@@ -1,7 +1,8 @@
 """A real MCP tool server for the tests (stdio), written with the SDK's MCPServer (FastMCP in mcp 1.x).
 
-Run as `python tests/mcp_server.py MARKER_DIR`: each call and each cancelled call leaves a file there,
-so a test can see what the server really did.
+Run as `python tests/mcp_server.py MARKER_DIR` (stdio) or `... MARKER_DIR --http PORT` (streamable HTTP on
+loopback, at /mcp). Each call and each cancelled call leaves a file in MARKER_DIR, so a test can see what
+the server really did.
 """
 
 from __future__ import annotations
@@ -51,4 +52,8 @@ def broken() -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    if "--http" in sys.argv:
+        port = int(sys.argv[sys.argv.index("--http") + 1])
+        server.run("streamable-http", host="127.0.0.1", port=port, streamable_http_path="/mcp")
+    else:
+        server.run("stdio")
