@@ -36,7 +36,7 @@ ENGINE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "piper": {"speaker_id": int, "length_scale": (int, float), "noise_scale": (int, float), "noise_w": (int, float)},
     "coqui": {"model_name": str, "speaker_wav": str, "speaker": str, "language": str, "stream": bool},
-    "scripted-test": {"chunk_chars": int, "delay_s": (int, float), "max_tokens": int},
+    "scripted-test": {"chunk_chars": int, "delay_s": (int, float)},
 }
 
 _MODEL_KEYS = {

@@ -67,6 +67,7 @@ def test_a_barge_in_cancels_a_slow_builtin_tool(xdg: Paths) -> None:
     result = asyncio.run(main())
     assert seen == ["started", "cancelled"]
     assert result.interrupted and result.reply == "" and "Waited" not in result.full_reply
+    assert [(c.name, c.result, c.route) for c in result.tools] == [("slow", "cancelled", "llm")]
 
 
 TOOLS = [

@@ -171,6 +171,8 @@ def test_a_barge_in_cancels_a_running_tool_call(connected: tuple[DaemonProcess, 
     assert not asking.is_alive()
     [answer] = replies
     assert answer["interrupted"] is True and "Waited" not in answer["full_reply"]
+    [call] = answer["tools"]  # the history keeps the call, and that it did not finish
+    assert call["name"] == "testtools__slow" and call["result"] == "cancelled" and call["ok"] is False
     # The cancel reached the tool on the server: it saw CancelledError long before its 120 s were up.
     _wait(lambda: _marks(markers, "slow-cancelled"), timeout=30, what="the server to see the cancel")
     assert daemon.json("ask", "--no-speak", "add them again")["reply"] == "The sum is 42."  # still serving
