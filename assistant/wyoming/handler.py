@@ -95,9 +95,12 @@ class Connection:
             return
         try:
             await handler(event)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except KeyError as exc:
             self._reset()
-            await self._error(f"malformed {event.type} event ({type(exc).__name__}: {exc})", "bad_event")
+            await self._error(f"malformed {event.type} event: its data has no field {exc}", "bad_event")
+        except (TypeError, ValueError, AttributeError) as exc:
+            self._reset()
+            await self._error(f"malformed {event.type} event: {exc}", "bad_event")
         except AssistantError as exc:
             self._reset()
             self._rejected = event.type in ("audio-start", "audio-chunk")

@@ -46,7 +46,7 @@ class WyomingServer:
                 self._server = await asyncio.start_unix_server(self._accept, str(path), limit=MAX_LINE)
                 os.chmod(path, 0o600)  # only this user's programs may use the models
         except OSError as exc:
-            reason = exc.strerror or str(exc)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's text repeats the address
             raise ConfigError(
                 f"cannot serve Wyoming on {self.bind.uri} ({reason}); pick another address in config.toml [wyoming] uri"
             ) from None
