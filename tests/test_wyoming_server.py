@@ -15,33 +15,14 @@ from pathlib import Path
 import pytest
 
 from assistant.audio.files import resample, write_wav
-from assistant.paths import Paths
 
 from .daemon import DaemonProcess
 from .speech import speak, speak_16k, wer
-from .wyoming_peers import BIN, describe, free_port, run, synthesize, transcribe
+from .wyoming_peers import BIN, describe, free_port, private_paths, run, synthesize, transcribe
 
 pytestmark = pytest.mark.wyoming
 
 HOST = "127.0.0.1"
-
-
-def private_paths(root: Path) -> tuple[Paths, dict[str, str]]:
-    """An XDG tree for a daemon shared by a module's tests (the xdg fixture is per test)."""
-    env = {}
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"),
-                     ("XDG_RUNTIME_DIR", "run")):  # fmt: skip
-        (root / sub).mkdir(mode=0o700)
-        env[var] = str(root / sub)
-    app = "assistant"
-    paths = Paths(
-        config_dir=root / "config" / app,
-        state_dir=root / "state" / app,
-        data_dir=root / "data" / app,
-        runtime_dir=root / "run" / app,
-    )
-    paths.config_dir.mkdir(parents=True)
-    return paths, env
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from assistant.audio.pcm import from_pcm, to_pcm16
 from assistant.catalog import ModelSpec, Source
 from assistant.model_files import locate
+from assistant.paths import Paths
 
 BIN = Path(sys.executable).parent
 
@@ -97,6 +98,25 @@ def piper_peer(workdir: Path) -> Peer:
         if not link.exists():
             os.symlink(target, link)
     return Peer("wyoming-piper", ["--voice", "joe", "--data-dir", str(voices)], workdir)
+
+
+def private_paths(root: Path) -> tuple[Paths, dict[str, str]]:
+    """An XDG tree for a daemon shared by a module's tests (the xdg fixture is per test)."""
+    root.mkdir(parents=True, exist_ok=True)
+    env = {}
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"),
+                     ("XDG_RUNTIME_DIR", "run")):  # fmt: skip
+        (root / sub).mkdir(mode=0o700)
+        env[var] = str(root / sub)
+    app = "assistant"
+    paths = Paths(
+        config_dir=root / "config" / app,
+        state_dir=root / "state" / app,
+        data_dir=root / "data" / app,
+        runtime_dir=root / "run" / app,
+    )
+    paths.config_dir.mkdir(parents=True)
+    return paths, env
 
 
 # ---------------------------------------------------------------- the wyoming client
