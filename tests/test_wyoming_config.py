@@ -28,6 +28,8 @@ from assistant.session import Assistant
 from assistant.wyoming.events import MAX_PAYLOAD, BadEvent, read_event
 from assistant.wyoming.server import start_wyoming
 
+pytestmark = pytest.mark.wyoming
+
 # ---------------------------------------------------------------- config.toml [wyoming]
 
 
