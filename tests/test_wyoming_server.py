@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -236,3 +237,28 @@ def test_hang_ups_mid_stream_free_the_models(server: tuple[DaemonProcess, int]) 
     assert set(leases(daemon).values()) == {0}
     assert daemon.proc is not None and daemon.proc.poll() is None
     assert os.path.exists(daemon.paths.socket)
+
+
+def test_too_many_clients_at_once_are_told_so(server: tuple[DaemonProcess, int]) -> None:
+    from assistant.wyoming.server import MAX_CLIENTS
+
+    _, port = server
+    idle = [raw(port) for _ in range(MAX_CLIENTS)]
+    try:
+        for sock in idle:  # each is being served: it answers a ping
+            send(sock, "ping")
+            assert next_events(sock, 1)[0]["type"] == "pong"
+        with raw(port) as extra:
+            (refused,) = events_until_closed(extra)
+            assert refused["type"] == "error" and refused["data"]["code"] == "busy"  # type: ignore[index]
+    finally:
+        for sock in idle:
+            sock.close()
+    # Room again once the server has seen them go.
+    for _ in range(50):
+        with raw(port) as again:
+            send(again, "ping")
+            if next_events(again, 1)[0]["type"] == "pong":
+                return
+        time.sleep(0.1)
+    raise AssertionError("still refusing clients after the others left")

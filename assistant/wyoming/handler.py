@@ -18,9 +18,8 @@ from wyoming.audio import AudioChunk as WyAudioChunk
 from wyoming.audio import AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
-from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStopped
 
 from ..arbiter import Arbiter
 from ..audio.files import resample
@@ -35,6 +34,7 @@ from .info import build_info
 log = logging.getLogger(__name__)
 
 MAX_UTTERANCE_S = 120.0  # Home Assistant ends a command after seconds; this only bounds the buffer
+MAX_UTTERANCE_BYTES = 32 * 1024 * 1024  # and in bytes, whatever rate and channels a client announces
 SAMPLES_PER_CHUNK = 1024  # audio sent back in pieces this size, as wyoming-piper does
 
 
@@ -57,16 +57,16 @@ class Connection:
         self._splitter: SentenceSplitter | None = None  # set while a streaming synthesis is open
         self._rejected = False  # this audio stream got an error: drop its chunks quietly until audio-stop
         self._handlers: dict[str, Callable[[Event], Awaitable[None]]] = {
-            Describe().event().type: self._describe,
-            Ping().event().type: self._ping,
-            Transcribe().event().type: self._transcribe,
+            "describe": self._describe,
+            "ping": self._ping,
+            "transcribe": self._transcribe,
             "audio-start": self._audio_start,
             "audio-chunk": self._audio_chunk,
             "audio-stop": self._audio_stop,
             "synthesize": self._synthesize,
-            SynthesizeStart().event().type: self._synthesize_start,
+            "synthesize-start": self._synthesize_start,
             "synthesize-chunk": self._synthesize_chunk,
-            SynthesizeStop().event().type: self._synthesize_stop,
+            "synthesize-stop": self._synthesize_stop,
         }
 
     async def run(self) -> None:
@@ -88,6 +88,10 @@ class Connection:
         finally:
             self.writer.close()
 
+    async def refuse(self, text: str) -> None:
+        await self._error(text, "busy")
+        self.writer.close()
+
     async def _handle(self, event: Event) -> None:
         handler = self._handlers.get(event.type)
         if handler is None:
@@ -95,16 +99,17 @@ class Connection:
             return
         try:
             await handler(event)
+            return
         except KeyError as exc:
-            self._reset()
-            await self._error(f"malformed {event.type} event: its data has no field {exc}", "bad_event")
-        except (TypeError, ValueError, AttributeError) as exc:
-            self._reset()
-            await self._error(f"malformed {event.type} event: {exc}", "bad_event")
+            text, code = f"malformed {event.type} event: its data has no field {exc}", "bad_event"
+        except (TypeError, ValueError, AttributeError) as exc:  # wrong types in the event's data
+            text, code = f"malformed {event.type} event: {exc}", "bad_event"
         except AssistantError as exc:
-            self._reset()
-            self._rejected = event.type in ("audio-start", "audio-chunk")
-            await self._error(exc.message, exc.code)
+            text, code = exc.message, exc.code
+        self._reset()
+        # One error per stream: the rest of a refused audio stream is dropped quietly until its audio-stop.
+        self._rejected = event.type in ("audio-start", "audio-chunk")
+        await self._error(text, code)
 
     def _reset(self) -> None:
         self._format = None
@@ -162,7 +167,8 @@ class Connection:
                 f"{fmt.rate} Hz/{fmt.width} B/{fmt.channels} ch; keep one format per stream"
             )
         self._pcm += chunk.audio
-        if len(self._pcm) > MAX_UTTERANCE_S * fmt.rate * fmt.width * fmt.channels:
+        limit = min(MAX_UTTERANCE_S * fmt.rate * fmt.width * fmt.channels, MAX_UTTERANCE_BYTES)
+        if len(self._pcm) > limit:
             raise AudioError(f"more than {MAX_UTTERANCE_S:.0f} s of audio in one utterance; send audio-stop sooner")
 
     async def _audio_stop(self, event: Event) -> None:

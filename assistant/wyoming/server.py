@@ -18,6 +18,8 @@ from .handler import Connection, Services
 
 log = logging.getLogger(__name__)
 
+MAX_CLIENTS = 32  # Home Assistant uses one connection per request; more than this at once is not a client
+
 
 class WyomingServer:
     def __init__(self, bind: WyomingBind, services: Services) -> None:
@@ -56,8 +58,12 @@ class WyomingServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        connection = Connection(self.services, reader, writer)
         try:
-            await Connection(self.services, reader, writer).run()
+            if len(self._connections) > MAX_CLIENTS:
+                await connection.refuse(f"more than {MAX_CLIENTS} Wyoming clients at once; try again shortly")
+                return
+            await connection.run()
         finally:
             self._connections.discard(task)
 
