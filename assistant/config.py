@@ -7,7 +7,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .catalog import Catalog, load_catalog
 from .errors import ConfigError
@@ -67,6 +68,52 @@ class McpServerSettings:
 
 
 @dataclass(frozen=True)
+class WyomingSettings:
+    uri: str = ""  # "" = no Wyoming server; tcp://HOST:PORT or unix://PATH turns it on
+
+
+@dataclass(frozen=True)
+class WyomingBind:
+    """Where the Wyoming server listens, parsed from [wyoming] uri."""
+
+    scheme: Literal["tcp", "unix"]
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @property
+    def uri(self) -> str:
+        return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def parse_wyoming_uri(uri: str, where: str = "[wyoming]") -> WyomingBind:
+    """tcp://HOST:PORT or unix://PATH. A TCP address with no host binds loopback: a listener
+    reachable from the network only where the user wrote that address."""
+    hint = 'write uri = "tcp://127.0.0.1:10700" or "unix:///run/user/1000/assistant-wyoming.sock"'
+    try:
+        parts = urlsplit(uri.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where}: uri {uri!r} is not valid ({exc}); {hint}") from None
+    if parts.scheme == "unix":
+        path = (parts.netloc + parts.path) if parts.netloc else parts.path
+        if not path:
+            raise ConfigError(f"{where}: uri {uri!r} names no socket path; {hint}")
+        return WyomingBind("unix", path=str(Path(path).expanduser()))
+    if parts.scheme != "tcp":
+        raise ConfigError(f"{where}: uri {uri!r} must start with tcp:// or unix://; {hint}")
+    if port is None or port == 0:
+        raise ConfigError(f"{where}: uri {uri!r} has no port; {hint}")
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"{where}: uri {uri!r} has a path after the port; {hint}")
+    host = parts.hostname or LOOPBACK
+    return WyomingBind("tcp", host=host, port=port)
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -75,9 +122,20 @@ class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)
     mcp: tuple[McpServerSettings, ...] = ()
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+
+    @property
+    def wyoming_bind(self) -> WyomingBind | None:
+        """Where the Wyoming server listens, or None when it is off (the default)."""
+        return parse_wyoming_uri(self.wyoming.uri) if self.wyoming.uri.strip() else None
 
 
-_SECTIONS: dict[str, type] = {"gpu": GpuSettings, "audio": AudioSettings, "hotkey": HotkeySettings}
+_SECTIONS: dict[str, type] = {
+    "gpu": GpuSettings,
+    "audio": AudioSettings,
+    "hotkey": HotkeySettings,
+    "wyoming": WyomingSettings,
+}
 
 
 def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
@@ -180,6 +238,8 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
     if settings.history_tokens < 64:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
+    if settings.wyoming.uri.strip():
+        parse_wyoming_uri(settings.wyoming.uri, f"{path}: [wyoming]")
     return settings
 
 

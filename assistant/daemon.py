@@ -40,6 +40,7 @@ class Daemon:
         self.assistant: Assistant | None = None
         self.turns: Turns | None = None
         self.audio: Any = None
+        self.wyoming: Any = None  # the Wyoming server, when config.toml turns it on
         self._hotkey_tasks: list[asyncio.Task[None]] = []
         self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
@@ -88,6 +89,7 @@ class Daemon:
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()
         log.info("listening on %s", self.config.paths.socket)
+        self.wyoming = await _start_wyoming(self.config, self.assistant)
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
             self._hotkey_tasks = _start_hotkeys(self)
@@ -118,6 +120,8 @@ class Daemon:
                 task.cancel()
         if self.server is not None:
             await self.server.close()  # the socket goes first: clients see "not running" at once
+        if self.wyoming is not None:
+            await self.wyoming.close()
         try:
             await asyncio.wait_for(self._stop_work(), SHUTDOWN_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -153,6 +157,15 @@ async def _open_audio(config: Config, emit: Any) -> Any:
     audio = AudioIO(config.settings.audio, emit)
     await audio.open()
     return audio
+
+
+async def _start_wyoming(config: Config, assistant: Assistant) -> Any:
+    bind = config.settings.wyoming_bind
+    if bind is None:
+        return None
+    from .wyoming.server import start_wyoming
+
+    return await start_wyoming(bind, assistant.arbiter, lambda: assistant.models)
 
 
 def _start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:

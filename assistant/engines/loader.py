@@ -37,4 +37,11 @@ def load_engine(spec: ModelSpec, files: ModelFiles, device: str) -> Engine:
 
         assert files.path is not None
         return ScriptedChatModel(files.path, spec.options, spec.id)
+    if spec.engine == "wyoming":
+        from .wyoming_client import WyomingSynthesizer, WyomingTranscriber
+
+        assert spec.source.uri is not None
+        if spec.kind == "asr":
+            return WyomingTranscriber(spec.source.uri, spec.options, spec.id)
+        return WyomingSynthesizer(spec.source.uri, spec.options, spec.id)
     raise ModelError(f"{spec.id}: unknown engine {spec.engine!r}")
