@@ -42,6 +42,12 @@ class HotkeySettings:
 
 
 @dataclass(frozen=True)
+class ToolSettings:
+    morning_hour: int = 8  # "remind me tomorrow morning" means this hour
+    alarm_ring_s: float = 60.0  # a fired timer beeps this long unless a press dismisses it
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -49,9 +55,10 @@ class Settings:
     gpu: GpuSettings = field(default_factory=GpuSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)
+    tools: ToolSettings = field(default_factory=ToolSettings)
 
 
-_SECTIONS: dict[str, type] = {"gpu": GpuSettings, "audio": AudioSettings, "hotkey": HotkeySettings}
+_SECTIONS: dict[str, type] = {"gpu": GpuSettings, "audio": AudioSettings, "hotkey": HotkeySettings, "tools": ToolSettings}
 
 
 def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
@@ -102,6 +109,8 @@ def load_settings(path: Path) -> Settings:
     settings: Settings = _build(Settings, raw, path, "top level")
     if settings.gpu.meter not in ("auto", "nvml", "simulated"):
         raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
+    if not 0 <= settings.tools.morning_hour <= 23:
+        raise ConfigError(f"{path}: [tools]: field 'morning_hour' must be an hour from 0 to 23")
     if settings.history_tokens < 64:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
     return settings

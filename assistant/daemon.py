@@ -18,6 +18,7 @@ from .protocol import Event
 from .server import ControlServer
 from .session import Assistant
 from .systemd import SystemdNotifier
+from .tools.wiring import start_alarms
 from .turns import Turns
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Daemon:
         if self.want_audio:
             self.audio = await _open_audio(self.config, self.emit)
         self.turns = Turns(self.assistant, self.audio, self.emit)
+        self.turns.dismiss_alarm = start_alarms(self.assistant, self.turns, self.audio, self.desktop, self.emit)
         control = Control(self)
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()

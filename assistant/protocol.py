@@ -31,6 +31,11 @@ METHODS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "vram.status": {},
     "config.reload": {},
     "devices": {},
+    "timers": {},
+    "timers.cancel": {"id": (str, True)},
+    "reminders": {},
+    "reminders.cancel": {"id": (str, True)},
+    "tools": {},
     "subscribe": {},
     "shutdown": {},
 }
