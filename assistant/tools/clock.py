@@ -78,7 +78,7 @@ def _where(args: dict[str, Any]) -> tuple[zoneinfo.ZoneInfo | None, str, ToolRes
         return None, "", None
     found = find_zone(place)
     if found is None:
-        question = f"I don't know which time zone {place} is in. Which city or time zone do you mean?"
+        question = f"I don't know which time zone {place.title()} is in. Which city or time zone do you mean?"
         return None, "", ToolResult(question, {"place": place, "known": False}, ok=False)
     return found[0], found[1], None
 

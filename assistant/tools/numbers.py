@@ -186,9 +186,18 @@ def ordinal_words(n: int) -> str:
     return head + sep + last
 
 
+def year_words(year: int) -> str:
+    """2026 → "twenty twenty-six", as years are said (2000 to 2009 as plain numbers)."""
+    high, low = divmod(year, 100)
+    if not 1100 <= year <= 2099 or 2000 <= year <= 2009 or low == 0:
+        return integer_words(year)
+    return f"{integer_words(high)} {'oh ' if low < 10 else ''}{integer_words(low)}"
+
+
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _MONTH_DAY = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December) (\d{1,2})\b"
+    r"(?:, (\d{4})\b)?"
 )
 _NUMBER = re.compile(r"(?<![\w.])(-?)(\d+)(?:\.(\d+))?(%?)")
 
@@ -210,5 +219,5 @@ def spoken(text: str) -> str:
         return ("minus " if sign else "") + said + (" percent" if percent else "")
 
     text = _TIME.sub(clock, text)
-    text = _MONTH_DAY.sub(lambda m: f"{m[1]} {ordinal_words(int(m[2]))}", text)
+    text = _MONTH_DAY.sub(lambda m: f"{m[1]} {ordinal_words(int(m[2]))}" + (f", {year_words(int(m[3]))}" if m[3] else ""), text)
     return _NUMBER.sub(number, text)

@@ -90,6 +90,8 @@ def parse_when(phrase: str, now: dt.datetime, morning_hour: int = 8) -> dt.datet
         elif (n := _take(tokens, pos, (["this"], ["in", "the"]))) and tokens[pos + n : pos + n + 1] and (
             tokens[pos + n] in (*DAY_PARTS, "morning")
         ):
+            if token == "this" and day is None:
+                day = now.date()  # "this morning" said in the afternoon is past, not tomorrow's
             pos += n
         elif token == "morning" and part is None and clock is None:
             part, pos = morning_hour, pos + 1
