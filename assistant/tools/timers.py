@@ -65,7 +65,7 @@ def _pick(alarms: Alarms, args: dict[str, Any]) -> tuple[list[Alarm], str | None
 def timer_tools(alarms: Alarms) -> list[Tool]:
     async def start_timer(args: dict[str, Any]) -> ToolResult:
         seconds = float(args.get("duration_s") or 0)
-        if not 0 < seconds <= MAX_TIMER_S:
+        if not 1 <= seconds <= MAX_TIMER_S:
             return ToolResult("A timer must run between 1 second and 24 hours. How long should it be?", ok=False)
         if not alarms.running:
             return ToolResult(NOT_RUNNING, ok=False)
