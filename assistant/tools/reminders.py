@@ -10,7 +10,7 @@ from .alarms import Alarm, Alarms
 from .clock import clock_time
 from .numbers import parse_duration, parse_number, words
 from .registry import Tool, ToolResult
-from .timers import NOT_RUNNING, duration_words
+from .timers import NOT_RUNNING, lateness
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 # Hours for the parts of a day; the morning's comes from config.toml ([tools] morning_hour).
@@ -204,7 +204,7 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
 def reminder_announcement(alarm: Alarm, late_s: float) -> str:
     text = f"Reminder: {alarm.text}."
     if late_s:
-        text += f" This was due {duration_words(max(60.0, round(late_s / 60) * 60))} ago, while I was not running."
+        text += f" This was due {lateness(late_s)} ago, while I was not running."
     return text
 
 

@@ -34,10 +34,15 @@ def timer_name(alarm: Alarm) -> str:
     return f"{alarm.label} timer" if alarm.label else f"{duration_words(alarm.duration_s, adjective=True)} timer"
 
 
+def lateness(late_s: float) -> str:
+    """How long ago, rounded as a person would say it: "6 seconds", "2 minutes", "1 hour and 5 minutes"."""
+    return duration_words(round(late_s) if late_s < 60 else round(late_s / 60) * 60)
+
+
 def announcement(alarm: Alarm, late_s: float) -> str:
     text = f"Your {timer_name(alarm)} is done."
     if late_s:
-        text += f" It finished {duration_words(max(60.0, round(late_s / 60) * 60))} ago, while I was not running."
+        text += f" It finished {lateness(late_s)} ago, while I was not running."
     return text
 
 
