@@ -207,3 +207,10 @@ def test_text_keeps_digits_and_the_voice_gets_words() -> None:
     assert spoken("Your 10-minute timer is done.") == "Your ten-minute timer is done."
     assert spoken("It's Friday, November 27, 2026.") == "It's Friday, November twenty-seventh, twenty twenty-six."
 
+
+
+def test_reminders_are_said_back_in_the_second_person() -> None:
+    from assistant.tools.reminders import second_person
+
+    assert second_person("call my mother") == "call your mother"
+    assert second_person("tell Bob I am late") == "tell Bob you are late"

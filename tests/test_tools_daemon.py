@@ -214,7 +214,7 @@ def test_timers_and_reminders_survive_a_restart_and_a_missed_reminder_fires_late
         timer = ask(daemon, "Set a pasta timer for ten minutes.")
         assert timer["reply"] == "Pasta timer set for 10 minutes.", timer
         reminder = ask(daemon, "Remind me in five seconds to stretch my legs.")
-        assert reminder["reply"].startswith("OK, I'll remind you to stretch my legs at "), reminder
+        assert reminder["reply"].startswith("OK, I'll remind you to stretch your legs at "), reminder
         ask(daemon, "remind me to call my mother tomorrow morning")
         daemon.stop()  # at once: the five seconds run out while it is down
     assert oct(paths.state_dir.stat().st_mode & 0o777) == "0o700"

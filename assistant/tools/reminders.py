@@ -150,14 +150,15 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
         if not alarms.running:
             return ToolResult(NOT_RUNNING.replace("timers", "reminders"), ok=False)
         alarm = alarms.add("reminder", when.timestamp(), text=text)
-        return ToolResult(f"OK, I'll remind you to {text} {when_words(when, moment)}.", alarm.describe(alarms.clock()))
+        said = f"OK, I'll remind you to {second_person(text)} {when_words(when, moment)}."
+        return ToolResult(said, alarm.describe(alarms.clock()))
 
     async def list_reminders(args: dict[str, Any]) -> ToolResult:
         found = alarms.list("reminder")
         moment = now()
         if not found:
             return ToolResult("You have no reminders.", {"reminders": []})
-        parts = [f"{r.text} {when_words(_at(r, moment), moment)}" for r in found]
+        parts = [f"{second_person(r.text)} {when_words(_at(r, moment), moment)}" for r in found]
         head = "You have 1 reminder: " if len(parts) == 1 else f"You have {len(parts)} reminders: "
         return ToolResult(head + "; ".join(parts) + ".", {"reminders": [r.describe(alarms.clock()) for r in found]})
 
@@ -174,7 +175,7 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
             return ToolResult("There is no such reminder.", ok=False)
         for reminder in found:
             alarms.cancel(reminder.id)
-        what = f"your reminder to {found[0].text}" if len(found) == 1 else f"{len(found)} reminders"
+        what = f"your reminder to {second_person(found[0].text)}" if len(found) == 1 else f"{len(found)} reminders"
         return ToolResult(f"Cancelled {what}.", {"cancelled": [r.id for r in found]})
 
     return [
@@ -201,8 +202,16 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
     ]
 
 
+_PERSON = {"my": "your", "me": "you", "mine": "yours", "myself": "yourself", "i": "you", "i'm": "you're", "am": "are"}
+
+
+def second_person(text: str) -> str:
+    """The user's words said back to them: "call my mother" → "call your mother"."""
+    return " ".join(_PERSON.get(word.lower(), word) for word in text.split())
+
+
 def reminder_announcement(alarm: Alarm, late_s: float) -> str:
-    text = f"Reminder: {alarm.text}."
+    text = f"Reminder: {second_person(alarm.text)}."
     if late_s:
         text += f" This was due {lateness(late_s)} ago, while I was not running."
     return text
