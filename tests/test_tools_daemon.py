@@ -156,6 +156,40 @@ def test_spoken_timer_is_listed_rings_out_loud_and_a_press_dismisses_it(
     daemon.call("ptt.cancel")
 
 
+def test_the_four_spoken_requests_get_correct_answers_and_the_timer_and_reminder_exist(
+    desk: tuple[DaemonProcess, Desktop], pulse: Pulse  # noqa: F811
+) -> None:
+    daemon, _ = desk
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    turns: dict[str, dict[str, Any]] = {}
+    for request in ("What time is it in Tokyo?", "Set a timer for ten minutes.", "What is twelve times seven?",
+                    "Remind me to call my mother tomorrow morning."):
+        count = len(daemon.call("history"))
+        assert daemon.call("ptt.press")["state"] == "listening"
+        pulse.mic.feed(speak_16k(request))
+        pulse.mic.wait()
+        time.sleep(0.3)
+        before = dt.datetime.now(tokyo)
+        daemon.call("ptt.release")
+        turn = wait_for(lambda: (h := daemon.call("history")) and len(h) > count and h[-1])
+        wait_for(lambda: daemon.call("status")["state"] == "idle")
+        turns[request] = {**turn, "before": before, "after": dt.datetime.now(tokyo)}
+    for turn in turns.values():
+        assert [t["route"] for t in turn["tools"]] == ["intent"] and turn["llm"] == "", turn
+        assert not turn["interrupted"] and turn["audio_path"] is None  # spoken through the sink
+    tokyo_turn = turns["What time is it in Tokyo?"]
+    assert tokyo_turn["reply"] in {f"It's {clock_time(tokyo_turn[k])} in Tokyo." for k in ("before", "after")}
+    assert turns["Set a timer for ten minutes."]["reply"] == "Timer set for 10 minutes."
+    assert turns["What is twelve times seven?"]["reply"] == "12 times 7 is 84."
+    assert turns["Remind me to call my mother tomorrow morning."]["reply"].startswith(
+        "OK, I'll remind you to call your mother at 8:00 AM"
+    )
+    assert [t["duration_s"] for t in daemon.json("timers")] == [600.0]
+    assert [r["text"] for r in daemon.json("reminders")] == ["call my mother"]
+    daemon.call("timers.cancel", id="all")
+    daemon.call("reminders.cancel", id="all")
+
+
 def test_time_in_tokyo_arithmetic_and_the_tool_list(desk: tuple[DaemonProcess, Desktop]) -> None:
     daemon, _ = desk
     tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
