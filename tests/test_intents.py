@@ -114,6 +114,14 @@ def test_a_duration_with_more_words_is_not_a_timer(n: int, unit: tuple[str, int]
     assert match is None or match.tool != "start_timer"
 
 
+@given(st.integers(1, 59), UNITS, st.sampled_from(TIMER_PHRASINGS),
+       st.sampled_from(["yesterday i said", "how do i say", "my friend told me to", "why would you"]))
+def test_a_timer_phrase_inside_another_sentence_is_not_a_timer(n: int, unit: tuple[str, int], phrasing: str, lead: str) -> None:
+    sentence = f"{lead} {phrasing.format(d=f'{integer_words(n)} {unit[0]}s')}"
+    match = MATCHER.match(sentence)
+    assert match is None or match.tool != "start_timer", sentence
+
+
 @given(st.integers(0, 999_999_999))
 def test_numbers_read_back_from_words(n: int) -> None:
     assert parse_number(words(integer_words(n))) == n

@@ -257,6 +257,8 @@ def test_timers_and_reminders_survive_a_restart_and_a_missed_reminder_fires_late
     with DaemonProcess(paths, "--no-audio", env=env) as daemon:
         timers = daemon.json("timers")
         assert [(t["label"], t["duration_s"]) for t in timers] == [("pasta", 600.0)]
+        table = daemon.cli("timers").stdout
+        assert "pasta" in table and timers[0]["id"] in table
         assert 0 < timers[0]["remaining_s"] < 600
         assert dt.datetime.fromisoformat(timers[0]["due"]).utcoffset() is not None
         reminders = daemon.json("reminders")
@@ -271,3 +273,19 @@ def test_timers_and_reminders_survive_a_restart_and_a_missed_reminder_fires_late
         assert bad.returncode == 1 and "assistant reminders" in bad.stderr and "Traceback" not in bad.stderr
         assert daemon.cli("timers", "cancel", "all").stdout.strip() == "cancelled 1 timer"
         assert daemon.json("timers") == []
+
+
+def test_media_with_no_player_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from assistant.tools.media import media_tools
+
+    bus = SessionBus(tmp_path)
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.address)
+        control, now_playing = media_tools()
+        result = asyncio.run(control.run({"action": "pause"}))
+        assert not result.ok and result.text.startswith("I can't") and "player" in result.text
+        assert not asyncio.run(now_playing.run({})).ok
+    finally:
+        bus.close()
