@@ -171,7 +171,6 @@ class Pipeline:
         splitter = SentenceSplitter()
         pieces = [speakable(p) for p in [*splitter.feed(answer.text), *splitter.flush()]]
         result.sentences = [p for p in pieces if p]
-        result.timings.llm_first_sentence_s = time.perf_counter() - started
         if sink is None or not result.sentences:
             return True
         async with self.arbiter.use(models.tts) as tts:
