@@ -114,6 +114,12 @@ def parse_wyoming_uri(uri: str, where: str = "[wyoming]") -> WyomingBind:
 
 
 @dataclass(frozen=True)
+class ToolSettings:
+    morning_hour: int = 8  # "remind me tomorrow morning" means this hour
+    alarm_ring_s: float = 60.0  # a fired timer beeps this long unless a press dismisses it
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -123,6 +129,7 @@ class Settings:
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)
     mcp: tuple[McpServerSettings, ...] = ()
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+    tools: ToolSettings = field(default_factory=ToolSettings)
 
     @property
     def wyoming_bind(self) -> WyomingBind | None:
@@ -135,6 +142,7 @@ _SECTIONS: dict[str, type] = {
     "audio": AudioSettings,
     "hotkey": HotkeySettings,
     "wyoming": WyomingSettings,
+    "tools": ToolSettings,
 }
 
 
@@ -236,6 +244,8 @@ def load_settings(path: Path) -> Settings:
     settings: Settings = _build(Settings, raw, path, "top level")
     if settings.gpu.meter not in ("auto", "nvml", "simulated"):
         raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
+    if not 0 <= settings.tools.morning_hour <= 23:
+        raise ConfigError(f"{path}: [tools]: field 'morning_hour' must be an hour from 0 to 23")
     if settings.history_tokens < 64:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
     if settings.wyoming.uri.strip():

@@ -14,6 +14,7 @@ from .errors import AssistantError, ConfigError
 from .model_files import problem
 from .protocol import Request
 from .server import Connection
+from .tools.methods import tool_methods
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -43,6 +44,8 @@ class Control:
             "mcp.status": self.mcp_status,
             "shutdown": self.shutdown,
         }
+        if daemon.assistant is not None:
+            self._methods.update(tool_methods(daemon.assistant.alarms, daemon.assistant.tools))
 
     @property
     def assistant(self) -> Any:

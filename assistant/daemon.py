@@ -19,6 +19,7 @@ from .server import ControlServer
 from .session import Assistant
 from .systemd import SystemdNotifier
 from .tools.mcp import McpServers
+from .tools.wiring import start_alarms
 from .turns import Turns
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Daemon:
         # MCP tool servers connect in the background: one that is down never delays the start or a turn.
         self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
         self.mcp.start()
+        self.turns.dismiss_alarm = start_alarms(self.assistant, self.turns, self.audio, self.desktop, self.emit)
         control = Control(self)
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()

@@ -19,6 +19,8 @@ from .history import Conversation
 from .sentences import SentenceSplitter, speakable
 from .tools.capabilities import refusal
 from .tools.llm_route import converse
+from .tools.intents import Matcher
+from .tools.numbers import spoken
 from .tools.registry import Registry, ToolCallRecord
 
 log = logging.getLogger(__name__)
@@ -82,10 +84,13 @@ def is_silent(audio: Audio) -> bool:
 
 
 class Pipeline:
-    def __init__(self, arbiter: Arbiter, conversation: Conversation, tools: Registry | None = None) -> None:
+    def __init__(
+        self, arbiter: Arbiter, conversation: Conversation, tools: Registry | None = None, intents: Matcher | None = None
+    ) -> None:
         self.arbiter = arbiter
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
+        self.intents = intents  # the local-intent matcher; None sends every turn to the LLM
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
         """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
@@ -132,7 +137,8 @@ class Pipeline:
         result.transcript = text.strip()
         completed = False
         try:
-            await self._respond(models, sink, result, started, on_state)
+            if not await self._answer_locally(models, sink, result, started, on_state):
+                await self._respond(models, sink, result, started, on_state)
             completed = True
         except asyncio.CancelledError:
             self._conclude(result, sink, started, completed=False)
@@ -160,6 +166,38 @@ class Pipeline:
         async with self.arbiter.use(llm_id) as llm, aclosing(converse(llm, messages, self.tools, result.tools)) as text:
             async for delta in text:
                 yield delta
+
+    async def _answer_locally(
+        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
+    ) -> bool:
+        """A command the local intents know: run its tool and speak the templated reply, with no LLM at all."""
+        if self.intents is None:
+            return False
+        match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools])
+        if match is None:
+            return False
+        answer, record = await self.tools.call(match.tool, match.arguments, route="intent")
+        result.tools.append(record)
+        result.llm = ""  # no model wrote this reply
+        result.full_reply = answer.text
+        splitter = SentenceSplitter()
+        pieces = [speakable(p) for p in [*splitter.feed(answer.text), *splitter.flush()]]
+        result.sentences = [p for p in pieces if p]
+        if sink is None or not result.sentences:
+            return True
+        async with self.arbiter.use(models.tts) as tts:
+            on_state("speaking")
+            for index, sentence in enumerate(result.sentences):
+                # The text keeps digits ("10:06 PM"); the voice gets them in words.
+                async with aclosing(tts.stream("synthesize", text=spoken(sentence))) as chunks:
+                    async for chunk in chunks:
+                        if result.timings.tts_first_chunk_s is None:
+                            result.timings.tts_first_chunk_s = time.perf_counter() - started
+                        await sink.play(chunk, index)
+                        if result.timings.first_audio_s is None:
+                            result.timings.first_audio_s = time.perf_counter() - started
+            await sink.finish()
+        return True
 
     async def _respond(
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]

@@ -32,6 +32,11 @@ METHODS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "config.reload": {},
     "devices": {},
     "mcp.status": {},
+    "timers": {},
+    "timers.cancel": {"id": (str, True)},
+    "reminders": {},
+    "reminders.cancel": {"id": (str, True)},
+    "tools": {},
     "subscribe": {},
     "shutdown": {},
 }

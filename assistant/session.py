@@ -17,6 +17,9 @@ from .gpu import Meter, open_meter
 from .history import Conversation, HistoryLog
 from .jsonfile import write_json_atomic
 from .pipeline import Models, Pipeline
+from .tools.alarms import Alarms, alarms_path
+from .tools.builtin import builtin_tools
+from .tools.intents import Matcher
 from .tools.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class Assistant:
     history: HistoryLog
     models: Models
     tools: Registry
+    alarms: Alarms  # timers and reminders: they ring only once the daemon starts them
 
     @classmethod
     def create(
@@ -60,7 +64,12 @@ class Assistant:
             history.restore(conversation)
             _apply_selection(config, models)
         tools = Registry()
-        return cls(config, arbiter, Pipeline(arbiter, conversation, tools), conversation, history, models, tools)
+        alarms = Alarms(alarms_path(paths.state_dir) if persist else None)
+        pipeline = Pipeline(arbiter, conversation, tools, Matcher())
+        assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms)
+        for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):
+            tools.add(tool)
+        return assistant
 
     def select(self, kind: Kind, model_id: str, persist: bool = True) -> None:
         spec = self.config.catalog.get(model_id)
@@ -71,6 +80,7 @@ class Assistant:
             write_json_atomic(self.config.paths.selection_file, self.models.__dict__)
 
     async def close(self) -> None:
+        await self.alarms.close()
         await self.arbiter.shutdown()
 
 

@@ -31,6 +31,8 @@ class Turns:
         # Everything that will speak (turns, `say`), queued or running: a press interrupts all of it.
         self._speaking: set[asyncio.Task[Any]] = set()
         self._closed = False
+        # Set by the daemon: stops a ringing timer or reminder, True if one rang (that press does nothing else).
+        self.dismiss_alarm: Callable[[], bool] = lambda: False
 
     def set_state(self, state: State) -> None:
         if state != self.state:
@@ -53,6 +55,9 @@ class Turns:
     async def press(self) -> dict[str, Any]:
         if self.state == "listening":
             return {"state": self.state}
+        if self.dismiss_alarm():
+            await self.interrupt()  # and its announcement, if it is still speaking
+            return {"state": self.state, "dismissed": True}
         if self.audio is None or self.audio.input_problem:
             problem = self.audio.input_problem if self.audio else "the daemon runs without audio"
             self._earcon("error")

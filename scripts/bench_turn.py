@@ -7,6 +7,8 @@ Per spoken question and run it measures, on warm workers:
   streamed   the real pipeline: time to first audio, per-stage timings
   naive      full transcript, then the full reply, then the full synthesis (first audio = the end)
   floor      ASR alone + LLM alone to its first sentence + TTS alone of that sentence
+  intent     a spoken command the local intents answer (no LLM): the real pipeline, to first audio
+  intent_floor  ASR alone + TTS alone of that command's first reply sentence (the target: intent <= 1.15x this)
   voice      with --pulse: through a private PulseAudio, from `ptt release` (speech already in the
              virtual mic) to the first reply sample handed to the sound device
 Prints one table of medians and writes JSON.
@@ -33,6 +35,7 @@ from assistant.engines.base import SAMPLE_RATE, TextDelta  # noqa: E402
 from assistant.gpu import SimulatedMeter  # noqa: E402
 from assistant.sentences import SentenceSplitter  # noqa: E402
 from assistant.session import Assistant  # noqa: E402
+from assistant.tools.numbers import spoken  # noqa: E402
 
 QUESTIONS = [
     "Why is the sky blue?",
@@ -41,12 +44,14 @@ QUESTIONS = [
     "What should I cook for dinner tonight?",
     "How far away is the sun?",
 ]
+# Commands the local intents answer without the LLM (and without side effects on this machine).
+COMMANDS = ["What time is it in Tokyo?", "What is twelve times seven?"]
 
 
-async def speak_questions(assistant: Assistant) -> list[Any]:
+async def speak_questions(assistant: Assistant, questions: list[str] = QUESTIONS) -> list[Any]:
     clips = []
     async with assistant.arbiter.use(assistant.models.tts) as tts:
-        for question in QUESTIONS:
+        for question in questions:
             chunks = [c async for c in tts.stream("synthesize", text=question)]
             audio = resample(CollectingSink.join(chunks), chunks[0].sample_rate, SAMPLE_RATE)
             clips.append(audio)
@@ -100,6 +105,33 @@ async def floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
             break  # the first chunk is when audio could start
     tts_first = time.perf_counter() - started
     return {"first_audio_s": asr + llm_first + tts_first, "asr_s": asr, "llm_first_sentence_s": llm_first, "tts_s": tts_first}
+
+
+async def intent(assistant: Assistant, audio: Any) -> dict[str, Any]:
+    assistant.conversation.clear()
+    result = await assistant.pipeline.turn(assistant.models, CollectingSink(), audio=audio)
+    if not result.tools or result.tools[0].route != "intent":
+        raise SystemExit(f"the local intents did not take {result.transcript!r}: fix the command list")
+    t = result.timings
+    return {"first_audio_s": t.first_audio_s, "asr_s": t.asr_s, "tts_first_chunk_s": t.tts_first_chunk_s, "reply": result.reply}
+
+
+async def intent_floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
+    """ASR alone, then TTS alone of the reply's first sentence; matching and the tool run off the clock."""
+    started = time.perf_counter()
+    transcript = await assistant.pipeline.transcribe(audio, assistant.models.asr)
+    asr = time.perf_counter() - started
+    assert assistant.pipeline.intents is not None
+    match = assistant.pipeline.intents.match(transcript.text)
+    assert match is not None, transcript.text
+    answer, _ = await assistant.tools.call(match.tool, match.arguments, route="intent")
+    first = (SentenceSplitter().feed(answer.text + " ") or [answer.text])[0]
+    started = time.perf_counter()
+    async with assistant.arbiter.use(assistant.models.tts) as tts, aclosing(tts.stream("synthesize", text=spoken(first))) as chunks:
+        async for _ in chunks:
+            break
+    tts_first = time.perf_counter() - started
+    return {"first_audio_s": asr + tts_first, "asr_s": asr, "tts_s": tts_first}
 
 
 async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> list[dict[str, Any]]:
@@ -161,6 +193,7 @@ async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]
         for kind in ("asr", "llm", "tts"):
             await assistant.arbiter.ensure(getattr(assistant.models, kind))
         clips = await speak_questions(assistant)
+        commands = await speak_questions(assistant, COMMANDS)
         await floor(assistant, clips[0])  # warm-up: first inference allocates buffers
         rows: dict[str, list[dict[str, Any]]] = {"streamed": [], "naive": [], "floor": []}
         for _ in range(runs):
@@ -169,6 +202,9 @@ async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]
                 rows["floor"].append(await floor(assistant, clip))
                 rows["streamed"].append(await streamed(assistant, clip))
                 rows["naive"].append(await naive(assistant, clip))
+            for clip in commands:
+                rows.setdefault("intent_floor", []).append(await intent_floor(assistant, clip))
+                rows.setdefault("intent", []).append(await intent(assistant, clip))
         if with_pulse:
             rows["voice"] = await voice_rows(assistant, clips, runs)
     finally:
@@ -183,6 +219,8 @@ async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]
         "ratio_streamed_to_naive": first["streamed"] / first["naive"],
         "ratio_streamed_to_floor": first["streamed"] / first["floor"],
         "ratio_voice_to_floor": first["voice"] / first["floor"] if "voice" in first else None,
+        "commands": COMMANDS,
+        "ratio_intent_to_floor": first["intent"] / first["intent_floor"],
         "rows": rows,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,13 +240,17 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"{'naive':<10} {n['first_audio_s']:>11.3f}s {n['asr_s']:>7.3f}s {'':>12} {'':>13} {'':>8}")
     f = med["floor"]
     print(f"{'floor':<10} {f['first_audio_s']:>11.3f}s {f['asr_s']:>7.3f}s {'':>12} {f['llm_first_sentence_s']:>12.3f}s {f['tts_s']:>7.3f}s")
+    i, fl = med["intent"], med["intent_floor"]
+    print(f"{'intent':<10} {i['first_audio_s']:>11.3f}s {i['asr_s']:>7.3f}s {'(no LLM)':>12} {'':>13} {i['tts_first_chunk_s']:>7.3f}s")
+    print(f"{'int floor':<10} {fl['first_audio_s']:>11.3f}s {fl['asr_s']:>7.3f}s {'':>12} {'':>13} {fl['tts_s']:>7.3f}s")
     if "voice" in med:
         v = med["voice"]
         print(f"{'voice':<10} {v['first_audio_s']:>11.3f}s {v['asr_s']:>7.3f}s   (release → first sample at the sink)")
         print(f"voice/floor = {report['ratio_voice_to_floor']:.2f}")
     print(
         f"streamed/naive = {report['ratio_streamed_to_naive']:.2f} (target <= 0.60)   "
-        f"streamed/floor = {report['ratio_streamed_to_floor']:.2f} (target <= 1.20)"
+        f"streamed/floor = {report['ratio_streamed_to_floor']:.2f} (target <= 1.20)   "
+        f"intent/intent floor = {report['ratio_intent_to_floor']:.2f} (target <= 1.15)"
     )
 
 

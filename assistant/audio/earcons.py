@@ -15,7 +15,7 @@ from .devices import Device, Scanner, portaudio
 
 log = logging.getLogger(__name__)
 
-NAMES = ("start", "stop", "error", "nothing")
+NAMES = ("start", "stop", "error", "nothing", "alarm")
 
 # (start Hz, end Hz, seconds) per note; a bare number is a pause of that many seconds.
 _NOTES: Mapping[str, tuple[tuple[float, float, float] | float, ...]] = MappingProxyType({
@@ -23,6 +23,7 @@ _NOTES: Mapping[str, tuple[tuple[float, float, float] | float, ...]] = MappingPr
     "stop": ((990.0, 660.0, 0.12),),  # falling: "got it"
     "error": ((220.0, 220.0, 0.09), 0.06, (220.0, 220.0, 0.09)),  # low double
     "nothing": ((520.0, 520.0, 0.07),),  # short and neutral
+    "alarm": ((880.0, 880.0, 0.09), 0.04, (880.0, 880.0, 0.09), 0.04, (1175.0, 1175.0, 0.12)),  # a timer is done
 })
 FADE_S = 0.006  # raised-cosine edges: a tone that starts or stops mid-wave clicks
 

@@ -66,8 +66,9 @@ class ToolCallRecord:
 
 
 class Registry:
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+    def __init__(self, tools: Iterable[Tool] = (), on_call: Callable[[ToolCallRecord], None] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
+        self.on_call = on_call  # told of every run, whatever the route (the daemon's `tool.called` event)
         for tool in tools:
             self.add(tool)
 
@@ -106,4 +107,6 @@ class Registry:
             except Exception as exc:  # a tool's bug must become a sentence, not a dead turn
                 result = ToolResult(f"I couldn't do that: the {name} tool failed ({exc}).", ok=False)
         record = ToolCallRecord(name, arguments, result.text, result.ok, (time.perf_counter() - started) * 1000, route)
+        if self.on_call is not None:
+            self.on_call(record)
         return result, record

@@ -1,0 +1,130 @@
+"""Media control: play, pause, next, previous and "what's playing" for MPRIS players on the session D-Bus (jeepney)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from .registry import Tool, ToolResult
+
+MPRIS_PREFIX = "org.mpris.MediaPlayer2."
+MPRIS_PATH = "/org/mpris/MediaPlayer2"
+PLAYER = "org.mpris.MediaPlayer2.Player"
+TIMEOUT_S = 3.0  # a hung player must not hold a turn
+ACTIONS = {"play": "Play", "pause": "Pause", "toggle": "PlayPause", "next": "Next", "previous": "Previous", "stop": "Stop"}
+DONE = {"play": "Playing.", "pause": "Paused.", "toggle": "Done.", "next": "Skipped to the next track.",
+        "previous": "Back to the previous track.", "stop": "Stopped."}
+NO_BUS = "I can't control media: there is no desktop session bus (DBUS_SESSION_BUS_ADDRESS is not set)."
+NO_PLAYER = "I can't control media: no media player is running that supports MPRIS. Start one, such as a music app or a browser."
+
+
+class _Bus:
+    """One blocking jeepney connection, used from a worker thread for one request."""
+
+    def __init__(self) -> None:
+        from jeepney.io.blocking import open_dbus_connection
+
+        self.conn = open_dbus_connection(bus="SESSION")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def call(self, message: Any) -> Any:
+        from jeepney import MessageType
+
+        reply = self.conn.send_and_get_reply(message, timeout=TIMEOUT_S)
+        if reply.header.message_type == MessageType.error:
+            raise RuntimeError(str(reply.body[0]) if reply.body else "D-Bus error")
+        return reply.body
+
+    def players(self) -> list[str]:
+        from jeepney import message_bus
+
+        return sorted(n for n in self.call(message_bus.ListNames())[0] if n.startswith(MPRIS_PREFIX))
+
+    def prop(self, player: str, name: str) -> Any:
+        from jeepney import DBusAddress, Properties
+
+        return self.call(Properties(DBusAddress(MPRIS_PATH, bus_name=player, interface=PLAYER)).get(name))[0][1]
+
+    def pick(self) -> str | None:
+        """The player to act on: one that is playing, else one that is paused, else any."""
+        players = self.players()
+        status: dict[str, str] = {}
+        for player in players:
+            try:
+                status[player] = str(self.prop(player, "PlaybackStatus"))
+            except Exception:
+                status[player] = ""
+        for wanted in ("Playing", "Paused"):
+            for player in players:
+                if status[player] == wanted:
+                    return player
+        return players[0] if players else None
+
+    def act(self, player: str, method: str) -> None:
+        from jeepney import DBusAddress, new_method_call
+
+        self.call(new_method_call(DBusAddress(MPRIS_PATH, bus_name=player, interface=PLAYER), method))
+
+
+def _display_name(player: str) -> str:
+    return player.removeprefix(MPRIS_PREFIX).split(".")[0]
+
+
+def _control(action: str) -> ToolResult:
+    bus = _Bus()
+    try:
+        player = bus.pick()
+        if player is None:
+            return ToolResult(NO_PLAYER, ok=False)
+        bus.act(player, ACTIONS[action])
+        return ToolResult(DONE[action], {"player": _display_name(player), "action": action})
+    finally:
+        bus.close()
+
+
+def _now_playing() -> ToolResult:
+    bus = _Bus()
+    try:
+        player = bus.pick()
+        if player is None:
+            return ToolResult(NO_PLAYER, ok=False)
+        status = str(bus.prop(player, "PlaybackStatus"))
+        metadata = {k: v[1] for k, v in dict(bus.prop(player, "Metadata")).items()}
+        title = str(metadata.get("xesam:title") or "")
+        artists = metadata.get("xesam:artist") or []
+        artist = ", ".join(str(a) for a in artists) if isinstance(artists, list) else str(artists)
+        data = {"player": _display_name(player), "status": status, "title": title, "artist": artist}
+        if status == "Stopped" or not title:
+            return ToolResult(f"Nothing is playing in {_display_name(player)}.", data)
+        text = f"{title}" + (f" by {artist}" if artist else "") + (" (paused)." if status == "Paused" else ".")
+        return ToolResult(text, data)
+    finally:
+        bus.close()
+
+
+def media_tools() -> list[Tool]:
+    async def media_control(args: dict[str, Any]) -> ToolResult:
+        action = str(args.get("action") or "")
+        if action not in ACTIONS:
+            return ToolResult(f"I can't {action or 'do that'} with media; I can {', '.join(ACTIONS)}.", ok=False)
+        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+            return ToolResult(NO_BUS, ok=False)
+        return await asyncio.to_thread(_control, action)
+
+    async def now_playing(args: dict[str, Any]) -> ToolResult:
+        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+            return ToolResult(NO_BUS, ok=False)
+        return await asyncio.to_thread(_now_playing)
+
+    return [
+        Tool(
+            "media_control",
+            "Control the desktop's media player: play, pause, toggle, next, previous or stop.",
+            {"type": "object", "properties": {"action": {"type": "string", "enum": list(ACTIONS)}}, "required": ["action"]},
+            media_control,
+        ),
+        Tool("now_playing", "What the desktop's media player is playing.", {"type": "object", "properties": {}}, now_playing),
+    ]

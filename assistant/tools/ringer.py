@@ -1,0 +1,76 @@
+"""What happens when a timer or reminder comes due: the alarm earcon, the spoken announcement, a notification."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .alarms import Alarm
+from .numbers import spoken
+from .reminders import reminder_announcement
+from .timers import announcement
+
+log = logging.getLogger(__name__)
+
+RING_INTERVAL_S = 2.0
+
+
+class Ringer:
+    """Rings fired alarms until a press dismisses them, or for `ring_s` seconds.
+
+    Each part gets only what it uses: `say` is the daemon's say path (Turns.say), `earcon` plays a
+    tone, `notify` sends a desktop notification, `emit` broadcasts a subscribe event.
+    """
+
+    def __init__(
+        self,
+        say: Callable[[str], Awaitable[Any]],
+        earcon: Callable[[str], None],
+        notify: Callable[[str, str], None],
+        emit: Callable[[str, dict[str, Any]], None],
+        ring_s: Callable[[], float],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.say = say
+        self.earcon = earcon
+        self.notify = notify
+        self.emit = emit
+        self.ring_s = ring_s
+        self.clock = clock
+        self._ringing: set[asyncio.Task[Any]] = set()
+
+    @property
+    def ringing(self) -> bool:
+        return any(not task.done() for task in self._ringing)
+
+    def dismiss(self) -> bool:
+        """Stop every ringing alarm; True if one was ringing (a press then only dismisses)."""
+        tasks = [task for task in self._ringing if not task.done()]
+        for task in tasks:
+            task.cancel()
+        return bool(tasks)
+
+    async def fire(self, alarm: Alarm, late_s: float) -> None:
+        if alarm.kind == "timer":
+            text, event, title = announcement(alarm, late_s), "timer.fired", "Timer done"
+        else:
+            text, event, title = reminder_announcement(alarm, late_s), "reminder.fired", "Reminder"
+        self.emit(event, {**alarm.describe(self.clock()), "late_s": round(late_s, 1), "announcement": text})
+        self.notify(title, text)
+        task = asyncio.current_task()
+        assert task is not None
+        self._ringing.add(task)
+        try:
+            self.earcon("alarm")
+            await self.say(spoken(text))
+            deadline = self.clock() + self.ring_s()
+            while self.clock() < deadline:
+                await asyncio.sleep(RING_INTERVAL_S)
+                self.earcon("alarm")
+        except asyncio.CancelledError:
+            log.info("%s %s dismissed", alarm.kind, alarm.id)
+        finally:
+            self._ringing.discard(task)

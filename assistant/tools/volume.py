@@ -1,0 +1,91 @@
+"""The output volume: up, down, mute and set, on the default sink of PulseAudio or PipeWire (through pactl)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from typing import Any
+
+from .registry import Tool, ToolResult
+
+STEP = 10  # percent per "louder"
+TIMEOUT_S = 5.0
+NO_PACTL = "I can't change the volume: pactl is not installed (Debian package pulseaudio-utils)."
+
+
+class VolumeError(Exception):
+    pass
+
+
+async def pactl(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "pactl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
+    except asyncio.TimeoutError:
+        proc.kill()
+        raise VolumeError("the sound server did not answer") from None
+    if proc.returncode != 0:
+        raise VolumeError(err.decode(errors="replace").strip().splitlines()[-1] if err.strip() else "pactl failed")
+    return out.decode(errors="replace")
+
+
+async def current_volume() -> int:
+    """The default sink's volume in percent (the first channel's)."""
+    out = await pactl("get-sink-volume", "@DEFAULT_SINK@")
+    match = re.search(r"(\d+)%", out)
+    if match is None:
+        raise VolumeError(f"cannot read the volume from {out.strip()!r}")
+    return int(match[1])
+
+
+async def is_muted() -> bool:
+    return "yes" in (await pactl("get-sink-mute", "@DEFAULT_SINK@")).lower()
+
+
+def volume_tools() -> list[Tool]:
+    async def set_volume(args: dict[str, Any]) -> ToolResult:
+        if shutil.which("pactl") is None:
+            return ToolResult(NO_PACTL, ok=False)
+        action = str(args.get("action") or "")
+        try:
+            if action in ("mute", "unmute"):
+                await pactl("set-sink-mute", "@DEFAULT_SINK@", "1" if action == "mute" else "0")
+                return ToolResult("Muted." if action == "mute" else "Unmuted.", {"muted": action == "mute"})
+            if action in ("up", "down"):
+                step = int(args.get("percent") or STEP)
+                before = await current_volume()
+                target = max(0, min(100, before + (step if action == "up" else -step)))
+            elif action == "set":
+                if args.get("percent") is None:
+                    return ToolResult("To what volume? Say a percentage, like 50 percent.", ok=False)
+                target = int(args["percent"])
+                if not 0 <= target <= 100:
+                    return ToolResult("The volume goes from 0 to 100 percent.", ok=False)
+            else:
+                return ToolResult("I can turn the volume up or down, set it, mute or unmute it.", ok=False)
+            await pactl("set-sink-volume", "@DEFAULT_SINK@", f"{target}%")
+            if action != "set" or target > 0:
+                await pactl("set-sink-mute", "@DEFAULT_SINK@", "0")  # "louder" on a muted sink should be heard
+            volume = await current_volume()
+        except (VolumeError, OSError) as exc:
+            return ToolResult(f"I couldn't change the volume: {exc}.", ok=False)
+        return ToolResult(f"The volume is {volume}%.", {"volume": volume})
+
+    return [
+        Tool(
+            "set_volume",
+            "Change the speakers' volume: up, down, set to a percentage, mute or unmute.",
+            {
+                "type": "object",
+                "properties": {
+                    "action": {"type": "string", "enum": ["up", "down", "set", "mute", "unmute"]},
+                    "percent": {"type": "integer", "description": "For set: the level; for up/down: the step."},
+                },
+                "required": ["action"],
+            },
+            set_volume,
+        )
+    ]
