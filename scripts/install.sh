@@ -15,6 +15,7 @@
 #                                      instead of installing them (a dependency change in seconds)
 set -euo pipefail
 # Everything below runs this checkout's code; a PYTHONPATH would mix in another checkout's.
+unset PYTHONPATH
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
