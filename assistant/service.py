@@ -89,7 +89,7 @@ def install(start: bool = True) -> list[str]:
         lines.append("no systemd user manager here; when there is one, run:")
         lines.append("  systemctl --user daemon-reload && systemctl --user enable --now assistant")
         return lines
-    steps = [("daemon-reload",)] if changed else []
+    steps: list[tuple[str, ...]] = [("daemon-reload",)] if changed else []
     steps.append(("enable", "--now", UNIT_NAME) if start else ("enable", UNIT_NAME))
     for args in steps:
         proc = _systemctl(*args)
