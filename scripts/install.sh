@@ -24,7 +24,7 @@ with_coqui=0
 for arg in "$@"; do
     case "$arg" in
         --with-coqui) with_coqui=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $arg (use --with-coqui)" >&2; exit 2 ;;
     esac
 done
@@ -105,8 +105,10 @@ if [[ ! -f "$venv/.complete" ]]; then
     touch "$venv/.complete"
 fi
 
-if [[ -e .venv && ! -L .venv && ! -f .venv/assistant-store ]]; then
-    say "replacing the .venv directory with a thin venv over $venv"
+if [[ -L .venv ]]; then
+    say "replacing the .venv link (the old shared layout) with a thin venv of this checkout"
+elif [[ -e .venv && ! -f .venv/assistant-store ]]; then
+    say "replacing the .venv directory with a thin venv of this checkout"
 fi
 "$python" -m assistant.venv_store link "$root" "$venv" | sed 's/^/install.sh: /' >&2
 "$python" -m assistant.venv_store prune "$cache" "$(basename "$venv")" | sed 's/^/install.sh: /' >&2

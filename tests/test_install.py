@@ -203,3 +203,52 @@ def test_unit_passes_systemd_analyze_verify(world: World) -> None:
         pytest.skip("needs the unit of the tests above")
     checked = verify(world.unit)
     assert checked.returncode == 0, checked.stderr
+
+
+def fake_store(cache: Path, name: str, built_at: float) -> Path:
+    """A store as prune sees one: a directory with .complete (no packages: prune never looks inside)."""
+    store = cache / name
+    (store / "bin").mkdir(parents=True)
+    (store / ".complete").touch()
+    os.utime(store / ".complete", (built_at, built_at))
+    return store
+
+
+def test_prune_keeps_what_a_unit_or_checkout_uses_and_never_follows_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.venv_store import prune, register
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    cache = tmp_path / "cache"
+    now = time.time()
+    old_unit_store = fake_store(cache, "a-unit", now - 500)  # a unit written before thin venvs runs its python
+    used = fake_store(cache, "b-used", now - 400)
+    outside = tmp_path / "elsewhere"
+    (outside / "bin").mkdir(parents=True)
+    (outside / "keep-me").touch()
+    (outside / ".complete").touch()
+    os.utime(outside / ".complete", (now - 300, now - 300))
+    (cache / "c-link").symlink_to(outside)
+    fake_store(cache, "d-previous", now - 200)
+    fake_store(cache, "e-current", now - 100)
+    user = tmp_path / "checkout/.venv"
+    user.mkdir(parents=True)
+    (user / "assistant-store").write_text(f"{used}\n")
+    register(cache, used.name, user)
+    gone_user = tmp_path / "deleted/.venv"  # registered, then its checkout was deleted
+    register(cache, "d-previous", gone_user)
+    unit = tmp_path / "config/systemd/user/assistant.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text(f"[Service]\nExecStart={old_unit_store}/bin/python -m assistant run\n")
+
+    said = prune(cache, "e-current")
+    assert said == [f"removing store {cache / 'c-link'} (no checkout or unit uses it)"]
+    assert sorted(p.name for p in cache.iterdir()) == [".users", "a-unit", "b-used", "d-previous", "e-current"]
+    assert (outside / "keep-me").exists()  # the link went, not what it pointed at
+    assert not (cache / ".users/d-previous").exists() or not any((cache / ".users/d-previous").iterdir())
+
+    (user / "assistant-store").write_text(f"{cache / 'e-current'}\n")  # the checkout moved on
+    unit.unlink()
+    said = prune(cache, "e-current")
+    assert sorted(p.name for p in cache.iterdir()) == [".users", "d-previous", "e-current"], said
