@@ -24,7 +24,7 @@ with_coqui=0
 for arg in "$@"; do
     case "$arg" in
         --with-coqui) with_coqui=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $arg (use --with-coqui)" >&2; exit 2 ;;
     esac
 done
