@@ -85,6 +85,11 @@ def install(start: bool = True) -> list[str]:
     path = unit_path()
     changed = _write_unit(path)
     lines = [f"{'wrote' if changed else 'unchanged:'} {path}"]
+    if exec_start().endswith(" -m assistant run"):
+        lines.append(
+            f"note: {checkout()} has no .venv of its own, so the unit runs {sys.executable}; run scripts/install.sh"
+            " and then this again, so that the unit survives upgrades"
+        )
     if not _has_user_systemd():
         lines.append("no systemd user manager here; when there is one, run:")
         lines.append("  systemctl --user daemon-reload && systemctl --user enable --now assistant")
