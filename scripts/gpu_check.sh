@@ -22,7 +22,7 @@
 #
 # Tested here (no GPU): --prepare; the trimmed tree configures with CMake for CUDA sm_90 (144 CUDA units);
 # the skip without a GPU; gpu_check.py --tiny, the whole check on tiny models and a simulated card.
-# Not tested (no GPU machine was lent): the CUDA build itself (time: expected 3 to 5 min on 16 cores, the
+# Not tested (no GPU was available): the CUDA build itself (time: expected 3 to 5 min on 16 cores, the
 # larger part of the 8 minutes; the turns stop at the time budget and say how many ran), finding cuBLAS and
 # libcuda in the image, and every number. Coqui XTTS needs coqui-tts with transformers and librosa, which do
 # not fit the carry: its rows run only where the image has them, else they say "skipped" and why. Piper and
@@ -56,7 +56,7 @@ prepare() {
         "$py" -m pip download -q --no-deps --only-binary :all: --python-version "$v" \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$carry/wheels" pyyaml markupsafe
     done
-    say "gpu-carry/: $(du -sh "$carry" | cut -f1) (the device takes 64 MiB in all)"
+    say "gpu-carry/: $(du -sh "$carry" | cut -f1), to copy beside the checkout on the GPU machine"
 }
 
 if [[ ${1:-} == --prepare ]]; then
