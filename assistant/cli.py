@@ -54,8 +54,22 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def print_version(wanted: bool) -> None:
+    if wanted:
+        from . import __version__
+
+        # Where the code comes from, so a user (and the tests) can see which checkout a command runs.
+        typer.echo(f"assistant {__version__} ({Path(__file__).resolve().parent})")
+        raise typer.Exit()
+
+
 @app.callback()
-def main_options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens.")) -> None:
+def main_options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and where the code is.", is_eager=True, callback=print_version
+    ),
+) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

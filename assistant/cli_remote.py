@@ -253,6 +253,15 @@ def service_install(no_start: bool = typer.Option(False, "--no-start", help="Wri
         typer.echo(line)
 
 
+@service_app.command("refresh")
+def service_refresh() -> None:
+    """Rewrite the installed unit if it runs this checkout and has changed (scripts/install.sh runs this)."""
+    from .service import refresh
+
+    for line in guarded(refresh):
+        typer.echo(line)
+
+
 @service_app.command("uninstall")
 def service_uninstall() -> None:
     from .service import uninstall

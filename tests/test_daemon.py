@@ -288,7 +288,9 @@ def test_unit_file_passes_systemd_analyze_verify(xdg: Paths) -> None:
     unit = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd/user/assistant.service"
     text = unit.read_text()
     assert "Type=notify" in text and "WatchdogSec=" in text and "Restart=on-failure" in text
-    assert f"ExecStart={sys.executable} -m assistant run" in text
+    from assistant.service import exec_start
+
+    assert f"ExecStart={exec_start()}\n" in text and "https://" not in text
     from assistant.service import verify
 
     checked = verify(unit)
