@@ -9,6 +9,10 @@ from typing import Any
 from .base import ChatEvent, Message, TextDelta, ToolSpec
 from .device import cuda_or_cpu, load_error
 
+# The user's words in a prefill: any text whose first token differs from the real words' works, since
+# llama.cpp reuses the cached tokens only up to the first one that differs.
+_PLACEHOLDER = "\u2026"
+
 
 def _gpu_offload() -> bool:
     import llama_cpp
@@ -39,6 +43,9 @@ class LlamaChatModel:
             self.llm = Llama(**kwargs)
         except Exception as exc:  # llama-cpp-python raises ValueError("Failed to load model from file")
             raise load_error(model_id, path, exc) from None
+        self._last_prompt: dict[str, int] = {}
+        self._prompt_pending = False
+        self._count_prompt_tokens()
 
     def chat(
         self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
@@ -53,3 +60,51 @@ class LlamaChatModel:
             delta = chunk["choices"][0].get("delta", {}).get("content")
             if delta:
                 yield TextDelta(str(delta))
+
+    def prefill(self, messages: Sequence[Message]) -> dict[str, int]:
+        """Evaluate the prompt up to where the next user message's words go, into the KV cache.
+
+        `messages` are the system prompt and the history. The next chat() with the same messages plus
+        a user message then evaluates only that message's words: llama-cpp-python's generate() reuses
+        the longest token prefix it still holds (llama_cpp/llama.py, "Check for kv cache prefix match").
+        The prompt is rendered by the same chat handler chat() uses, with a placeholder user message,
+        so the prefix is the very same tokens. Returns prompt_stats() for this evaluation.
+        """
+        placeholder: Message = {"role": "user", "content": _PLACEHOLDER}
+        self.llm.create_chat_completion(
+            messages=[dict(m) for m in [*messages, placeholder]],  # type: ignore[misc]
+            max_tokens=1,
+            temperature=0.0,
+        )
+        return self.prompt_stats()
+
+    def prompt_stats(self) -> dict[str, int]:
+        """The last completion's prompt: tokens in all, evaluated now, and reused from the KV cache."""
+        return dict(self._last_prompt)
+
+    def _count_prompt_tokens(self) -> None:
+        """Record, per completion, how much of the prompt llama.cpp evaluated and how much it reused.
+
+        generate() first trims the cache to the prefix it shares with the prompt (n_tokens), then
+        evaluates the rest in one eval() call; later calls are one generated token each.
+        """
+        llm = self.llm
+        generate, evaluate = llm.generate, llm.eval
+
+        def counting_generate(*args: Any, **kwargs: Any) -> Any:
+            self._prompt_pending = True
+            return generate(*args, **kwargs)
+
+        def counting_eval(tokens: Sequence[int]) -> None:
+            if self._prompt_pending:
+                self._prompt_pending = False
+                reused, evaluated = int(llm.n_tokens), len(tokens)
+                self._last_prompt = {
+                    "prompt_tokens": reused + evaluated,
+                    "prompt_evaluated": evaluated,
+                    "prompt_reused": reused,
+                }
+            evaluate(tokens)
+
+        llm.generate = counting_generate
+        llm.eval = counting_eval
