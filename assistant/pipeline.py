@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ import numpy as np
 
 from .arbiter import Arbiter
 from .engines.base import Audio, AudioChunk, TextDelta, Transcript
+from .errors import AssistantError
 from .history import Conversation
 from .sentences import SentenceSplitter, speakable
 from .tools.registry import Registry, ToolCallRecord
@@ -56,6 +57,12 @@ class Timings:
     tts_first_chunk_s: float | None = None
     first_audio_s: float | None = None
     total_s: float | None = None
+    # Voice turns count from the key's release; these come from the parts that work ahead of it.
+    first_sample_s: float | None = None  # the first reply sample at the sound device
+    prompt_evaluated: float | None = None  # prompt tokens the LLM evaluated in this turn
+    prompt_reused: float | None = None  # ... and those it found in its KV cache (the prefill)
+    asr_partials: float | None = None  # transcriptions run while the key was held
+    asr_tail_audio_s: float | None = None  # audio transcribed after the release (0: a partial was final)
 
     def as_dict(self) -> dict[str, float | None]:
         return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
@@ -91,6 +98,24 @@ class Pipeline:
             result: Transcript = await worker.request("transcribe", audio=audio)
             return result
 
+    async def prefill(self, llm: str) -> dict[str, int] | None:
+        """Have the LLM evaluate the system prompt and the history now, if it is resident (never loads or evicts).
+
+        The next turn's prompt then starts with the same tokens, and only the new words are evaluated.
+        Returns the prompt counts, or None when the LLM was not resident.
+        """
+        resident = await self.arbiter.acquire(llm, evict=False)
+        if resident is None or resident.worker is None:
+            return None
+        try:
+            # The same messages a turn builds, less the user's words: Conversation.messages keeps the
+            # history by budget, and an empty text keeps as much as any real one would.
+            messages = self.conversation.messages("")[:-1]
+            stats: dict[str, int] | None = await resident.worker.request("prefill", messages=messages)
+            return stats
+        finally:
+            await self.arbiter.release(resident)
+
     async def say(self, text: str, tts: str, sink: AudioSink) -> None:
         """Speak text as it is, no LLM: `assistant say`."""
         async with self.arbiter.use(tts) as voice, aclosing(voice.stream("synthesize", text=text)) as chunks:
@@ -106,22 +131,29 @@ class Pipeline:
         text: str | None = None,
         on_state: Callable[[str], None] = lambda state: None,
         result: TurnResult | None = None,
+        started: float | None = None,
+        transcribe: Callable[[Audio], Awaitable[Transcript]] | None = None,
     ) -> TurnResult:
         """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
         Pass `result` to keep a handle on partial progress if the turn is cancelled (barge-in).
         With no sink the reply is text only: no TTS is loaded.
+        `started` is the perf_counter() the timings count from (the key's release; default now), and
+        `transcribe` replaces the ASR call (a StreamingTranscriber's finish, which reuses its partials).
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
-        started = time.perf_counter()
+        started = started if started is not None else time.perf_counter()
         on_state("thinking")
         if text is None:
             assert audio is not None
             if is_silent(audio):
                 result.nothing_heard = True
                 return result
-            transcript = await self.transcribe(audio, models.asr)
+            if transcribe is not None:
+                transcript = await transcribe(audio)
+            else:
+                transcript = await self.transcribe(audio, models.asr)
             result.timings.asr_s = time.perf_counter() - started
             text = transcript.text
             if not text.strip():
@@ -143,6 +175,9 @@ class Pipeline:
 
     def _conclude(self, result: TurnResult, sink: AudioSink | None, started: float, completed: bool) -> None:
         result.timings.total_s = time.perf_counter() - started
+        first_sample = getattr(sink, "first_sample_time", None)  # a sound device's sink knows it
+        if isinstance(first_sample, float):
+            result.timings.first_sample_s = first_sample - started
         heard = len(result.sentences) if sink is None else min(sink.played_sentences(), len(result.sentences))
         result.interrupted = not completed or heard < len(result.sentences)
         # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
@@ -169,10 +204,22 @@ class Pipeline:
                         result.full_reply += delta
                         for piece in splitter.feed(delta):
                             await _queue_sentence(piece)
+                    await _prompt_stats(llm)
                 for piece in splitter.flush():
                     await _queue_sentence(piece)
             finally:
                 sentences.put_nowait(None)
+
+        async def _prompt_stats(llm: Any) -> None:
+            # After the reply, off the path to the first sample: how much of the prompt the cache held.
+            try:
+                stats = await llm.request("prompt_stats")
+            except AssistantError:
+                return  # an engine without the op
+            if stats:
+                timings.prompt_evaluated = stats["prompt_evaluated"]
+                timings.prompt_reused = stats["prompt_reused"]
+                log.info("prompt: %d tokens evaluated, %d reused from the cache", *(stats[k] for k in ("prompt_evaluated", "prompt_reused")))
 
         async def _queue_sentence(piece: str) -> None:
             piece = speakable(piece)

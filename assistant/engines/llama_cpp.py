@@ -106,5 +106,5 @@ class LlamaChatModel:
                 }
             evaluate(tokens)
 
-        llm.generate = counting_generate
-        llm.eval = counting_eval
+        llm.generate = counting_generate  # type: ignore[method-assign]
+        llm.eval = counting_eval  # type: ignore[method-assign]
