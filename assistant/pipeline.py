@@ -91,6 +91,7 @@ class Pipeline:
         self.arbiter = arbiter
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
+        self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
         """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
@@ -145,6 +146,10 @@ class Pipeline:
         result.llm = models.llm
         started = started if started is not None else time.perf_counter()
         on_state("thinking")
+        # Open the sound device's stream while the ASR and the LLM work, so the first chunk finds it open.
+        prepare = getattr(sink, "prepare", None)
+        if callable(prepare) and models.tts in self._voice_rates:
+            prepare(self._voice_rates[models.tts])
         if text is None:
             assert audio is not None
             if is_silent(audio):
@@ -246,6 +251,7 @@ class Pipeline:
                         async for chunk in chunks:
                             if timings.tts_first_chunk_s is None:
                                 timings.tts_first_chunk_s = time.perf_counter() - started
+                                self._voice_rates[models.tts] = chunk.sample_rate
                             await sink.play(chunk, index)
                             if timings.first_audio_s is None:
                                 timings.first_audio_s = time.perf_counter() - started
