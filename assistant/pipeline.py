@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .arbiter import Arbiter
-from .engines.base import Audio, AudioChunk, TextDelta, Transcript
+from .engines.base import Audio, AudioChunk, Message, TextDelta, Transcript
 from .errors import AssistantError
 from .history import Conversation
 from .sentences import SentenceSplitter, speakable
@@ -92,6 +92,7 @@ class Pipeline:
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
         self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
+        self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
         """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
@@ -112,6 +113,7 @@ class Pipeline:
             # The same messages a turn builds, less the user's words: Conversation.messages keeps the
             # history by budget, and an empty text keeps as much as any real one would.
             messages = self.conversation.messages("")[:-1]
+            self._prefilled = messages
             stats: dict[str, int] | None = await resident.worker.request("prefill", messages=messages)
             return stats
         finally:
@@ -178,6 +180,16 @@ class Pipeline:
         self._conclude(result, sink, started, completed=True)
         return result
 
+    def _messages(self, text: str) -> list[Message]:
+        messages = self.conversation.messages(text)
+        prefilled = self._prefilled
+        if prefilled is not None and messages[:-1] != prefilled and self.conversation.messages("")[:-1] == prefilled:
+            # The user's words pushed the oldest kept turn out of the budget. Keep the history the
+            # prefill evaluated (over the budget by those words at most): dropping a turn at the
+            # front would change the prompt right after the system prompt and void the whole cache.
+            return [*prefilled, messages[-1]]
+        return messages
+
     def _conclude(self, result: TurnResult, sink: AudioSink | None, started: float, completed: bool) -> None:
         result.timings.total_s = time.perf_counter() - started
         first_sample = getattr(sink, "first_sample_time", None)  # a sound device's sink knows it
@@ -193,7 +205,7 @@ class Pipeline:
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
-        messages = self.conversation.messages(result.transcript)
+        messages = self._messages(result.transcript)
         timings = result.timings
 
         async def write() -> None:

@@ -73,3 +73,31 @@ def test_turns_through_the_worker_reuse_the_prefill(config: Config) -> None:
         assert t["prompt_reused"] and t["prompt_evaluated"] and t["prompt_evaluated"] <= 20, t
     # The second turn's prefix holds the first exchange too: the system prompt stays byte-identical.
     assert second["prompt_reused"] > first["prompt_reused"] + 10, (first, second)  # type: ignore[operator]
+
+
+def test_a_long_question_keeps_the_prefilled_history(config: Config) -> None:
+    from assistant.history import estimate_tokens
+
+    async def main() -> tuple[dict[str, int], dict[str, float | None], int]:
+        assistant = Assistant.create(config, SimulatedMeter(total_gb=16), persist=False)
+        conversation = assistant.conversation
+        exchanges = [("What is the capital of France?", "Paris."), ("And of Spain?", "Madrid.")]
+        for question, answer in exchanges:
+            conversation.add(question, answer)
+        # The history fits the budget with no words of the user's, but not next to a long question.
+        conversation.budget_tokens = estimate_tokens(conversation.system_prompt) + 1 + sum(
+            estimate_tokens(q) + estimate_tokens(a) for q, a in exchanges
+        )
+        question = "And which of the two cities is further north, and by how many kilometres?"
+        kept_by_budget = len(conversation.messages(question))
+        try:
+            prefill = await assistant.pipeline.prefill(assistant.models.llm)
+            assert prefill is not None
+            result = await assistant.pipeline.turn(assistant.models, None, text=question)
+            return prefill, result.timings.as_dict(), kept_by_budget
+        finally:
+            await assistant.close()
+
+    prefill, timings, kept_by_budget = asyncio.run(main())
+    assert kept_by_budget < 6  # the budget alone would have dropped the oldest turn
+    assert timings["prompt_reused"] >= prefill["prompt_tokens"] - 10, (prefill, timings)  # type: ignore[operator]
