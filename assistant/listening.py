@@ -25,7 +25,6 @@ class Listening:
         self.pipeline = pipeline
         self.models = models
         self.audio = audio
-        self.released: float | None = None  # perf_counter() at the release
         self.prefill: dict[str, int] | None = None
         self._streamer: StreamingTranscriber | None = None
         self._prefill_task: asyncio.Task[None] | None = None
@@ -54,7 +53,6 @@ class Listening:
 
     def stop(self) -> None:
         """The key went up: no more blocks. Call before taking the utterance."""
-        self.released = time.perf_counter()
         if self._streamer is not None:
             self.audio.remove_listener(self._streamer.on_block)
 
