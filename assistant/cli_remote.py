@@ -77,6 +77,12 @@ def status(as_json: bool = JSON) -> None:
     typer.echo(f"audio:   in={audio['input_problem'] or audio['input']}  out={audio['output_problem'] or audio['output']}")
     if result["resident"]:
         print_table(result["resident"], ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases"])
+    latency = result.get("latency") or {}
+    if latency.get("turns"):
+        typer.echo(
+            f"latency: release → first audio p50 {latency['p50_s']:.2f} s, p95 {latency['p95_s']:.2f} s"
+            f" (last {latency['turns']} voice turns)"
+        )
     turn = result.get("last_turn")
     if turn:
         typer.echo(f"last turn: {turn['transcript']!r} → {turn['reply']!r}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .errors import AssistantError, ConfigError
+from .latency import RECENT_TURNS, summary
 from .model_files import problem
 from .protocol import Request
 from .server import Connection
@@ -80,7 +81,12 @@ class Control:
                 "output_problem": audio.output_problem if audio else "audio disabled",
             },
             "conversation": self.assistant.history.conversation,
+            # Release → first reply audio over the recent voice turns (from the turn log: survives restarts).
+            "latency": await asyncio.to_thread(self._latency),
         }
+
+    def _latency(self) -> dict[str, Any]:
+        return summary(self.assistant.history.turns(limit=RECENT_TURNS))
 
     async def llm_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         catalog = self.assistant.config.catalog

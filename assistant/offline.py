@@ -71,7 +71,11 @@ def model_rows(config: Config) -> list[dict[str, Any]]:
 
 
 def format_timings(timings: dict[str, float | None]) -> str:
-    parts = [f"{k.removesuffix('_s')}={v:.2f}s" for k, v in timings.items() if v is not None]
+    parts = [
+        f"{k.removesuffix('_s')}={v:.2f}s" if k.endswith("_s") else f"{k}={v:.0f}"  # seconds, or counts
+        for k, v in timings.items()
+        if v is not None
+    ]
     return "timings: " + " ".join(parts)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ import numpy as np
 
 from .arbiter import Arbiter
 from .engines.base import Audio, AudioChunk, Message, Transcript
+from .errors import AssistantError
 from .history import Conversation
 from .sentences import SentenceSplitter, speakable
 from .tools.capabilities import refusal
@@ -60,6 +61,12 @@ class Timings:
     tts_first_chunk_s: float | None = None
     first_audio_s: float | None = None
     total_s: float | None = None
+    # Voice turns count from the key's release; these come from the parts that work ahead of it.
+    first_sample_s: float | None = None  # the first reply sample at the sound device
+    prompt_evaluated: float | None = None  # prompt tokens the LLM evaluated in this turn
+    prompt_reused: float | None = None  # ... and those it found in its KV cache (the prefill)
+    asr_partials: float | None = None  # transcriptions run while the key was held
+    asr_tail_audio_s: float | None = None  # audio transcribed after the release (0: a partial was final)
 
     def as_dict(self) -> dict[str, float | None]:
         return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
@@ -79,6 +86,18 @@ class TurnResult:
     tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order
 
 
+async def _prompt_stats(llm: Any, timings: Timings) -> None:
+    """After the reply, off the path to the first sample: how much of the prompt the KV cache held."""
+    try:
+        stats = await llm.request("prompt_stats")
+    except AssistantError:
+        return  # an engine without the op
+    if stats:
+        timings.prompt_evaluated = stats["prompt_evaluated"]
+        timings.prompt_reused = stats["prompt_reused"]
+        log.info("prompt: %d tokens evaluated, %d reused from the cache", stats["prompt_evaluated"], stats["prompt_reused"])
+
+
 def is_silent(audio: Audio) -> bool:
     return len(audio) == 0 or float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS
 
@@ -91,12 +110,35 @@ class Pipeline:
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
         self.intents = intents  # the local-intent matcher; None sends every turn to the LLM
+        self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
+        self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
         """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
         async with self.arbiter.use(asr) as worker:
             result: Transcript = await worker.request("transcribe", audio=audio)
             return result
+
+    async def prefill(self, llm: str) -> dict[str, int] | None:
+        """Have the LLM evaluate the system prompt and the history now, if it is resident (never loads or evicts).
+
+        The next turn's prompt then starts with the same tokens, and only the new words are evaluated.
+        Returns the prompt counts, or None when the LLM was not resident.
+        """
+        resident = await self.arbiter.acquire(llm, evict=False)
+        if resident is None or resident.worker is None:
+            return None
+        try:
+            # The same messages a turn builds, less the user's words: Conversation.messages keeps the
+            # history by budget, and an empty text keeps as much as any real one would.
+            messages = self.conversation.messages("")[:-1]
+            self._prefilled = messages
+            stats: dict[str, int] | None = await resident.worker.request(
+                "prefill", messages=messages, tools=self.tools.specs()
+            )
+            return stats
+        finally:
+            await self.arbiter.release(resident)
 
     async def say(self, text: str, tts: str, sink: AudioSink) -> None:
         """Speak text as it is, no LLM: `assistant say`."""
@@ -113,22 +155,33 @@ class Pipeline:
         text: str | None = None,
         on_state: Callable[[str], None] = lambda state: None,
         result: TurnResult | None = None,
+        started: float | None = None,
+        transcribe: Callable[[Audio], Awaitable[Transcript]] | None = None,
     ) -> TurnResult:
         """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
         Pass `result` to keep a handle on partial progress if the turn is cancelled (barge-in).
         With no sink the reply is text only: no TTS is loaded.
+        `started` is the perf_counter() the timings count from (the key's release; default now), and
+        `transcribe` replaces the ASR call (a StreamingTranscriber's finish, which reuses its partials).
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
-        started = time.perf_counter()
+        started = started if started is not None else time.perf_counter()
         on_state("thinking")
+        # Open the sound device's stream while the ASR and the LLM work, so the first chunk finds it open.
+        prepare = getattr(sink, "prepare", None)
+        if callable(prepare) and models.tts in self._voice_rates:
+            prepare(self._voice_rates[models.tts])
         if text is None:
             assert audio is not None
             if is_silent(audio):
                 result.nothing_heard = True
                 return result
-            transcript = await self.transcribe(audio, models.asr)
+            if transcribe is not None:
+                transcript = await transcribe(audio)
+            else:
+                transcript = await self.transcribe(audio, models.asr)
             result.timings.asr_s = time.perf_counter() - started
             text = transcript.text
             if not text.strip():
@@ -149,8 +202,21 @@ class Pipeline:
         self._conclude(result, sink, started, completed=True)
         return result
 
+    def _messages(self, text: str) -> list[Message]:
+        messages = self.conversation.messages(text)
+        prefilled = self._prefilled
+        if prefilled is not None and messages[:-1] != prefilled and self.conversation.messages("")[:-1] == prefilled:
+            # The user's words pushed the oldest kept turn out of the budget. Keep the history the
+            # prefill evaluated (over the budget by those words at most): dropping a turn at the
+            # front would change the prompt right after the system prompt and void the whole cache.
+            return [*prefilled, messages[-1]]
+        return messages
+
     def _conclude(self, result: TurnResult, sink: AudioSink | None, started: float, completed: bool) -> None:
         result.timings.total_s = time.perf_counter() - started
+        first_sample = getattr(sink, "first_sample_time", None)  # a sound device's sink knows it
+        if isinstance(first_sample, float):
+            result.timings.first_sample_s = first_sample - started
         heard = len(result.sentences) if sink is None else min(sink.played_sentences(), len(result.sentences))
         result.interrupted = not completed or heard < len(result.sentences)
         # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
@@ -163,9 +229,11 @@ class Pipeline:
         if refused is not None:
             yield refused
             return
-        async with self.arbiter.use(llm_id) as llm, aclosing(converse(llm, messages, self.tools, result.tools)) as text:
-            async for delta in text:
-                yield delta
+        async with self.arbiter.use(llm_id) as llm:
+            async with aclosing(converse(llm, messages, self.tools, result.tools)) as text:
+                async for delta in text:
+                    yield delta
+            await _prompt_stats(llm, result.timings)
 
     async def _answer_locally(
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
@@ -203,7 +271,7 @@ class Pipeline:
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
-        messages = self.conversation.messages(result.transcript)
+        messages = self._messages(result.transcript)
         timings = result.timings
 
         async def write() -> None:
@@ -246,6 +314,7 @@ class Pipeline:
                         async for chunk in chunks:
                             if timings.tts_first_chunk_s is None:
                                 timings.tts_first_chunk_s = time.perf_counter() - started
+                                self._voice_rates[models.tts] = chunk.sample_rate
                             await sink.play(chunk, index)
                             if timings.first_audio_s is None:
                                 timings.first_audio_s = time.perf_counter() - started

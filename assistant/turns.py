@@ -12,6 +12,8 @@ from typing import Any
 from .audio.sinks import WavSink
 from .errors import AssistantError, AudioError
 from .history import TurnRecord
+from .latency import timeline
+from .listening import Listening
 from .pipeline import AudioSink, TurnResult
 from .session import Assistant
 
@@ -21,7 +23,9 @@ State = str  # idle | listening | thinking | speaking
 
 
 class Turns:
-    def __init__(self, assistant: Assistant, audio: Any, emit: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self, assistant: Assistant, audio: Any, emit: Callable[[str, dict[str, Any]], None], overlap: bool = True
+    ) -> None:
         self.assistant = assistant
         self.audio = audio  # AudioIO, or None when the daemon runs without sound devices
         self.emit = emit
@@ -33,6 +37,9 @@ class Turns:
         self._closed = False
         # Set by the daemon: stops a ringing timer or reminder, True if one rang (that press does nothing else).
         self.dismiss_alarm: Callable[[], bool] = lambda: False
+        # Transcribe and prefill while the key is held (False: everything waits for the release, as a baseline).
+        self.overlap = overlap
+        self._listening: Listening | None = None
 
     def set_state(self, state: State) -> None:
         if state != self.state:
@@ -71,16 +78,24 @@ class Turns:
         # Load the ASR while the user speaks, so it is ready when the key goes up.
         asyncio.get_running_loop().create_task(self._warm_asr())
         await asyncio.gather(*stopping, return_exceptions=True)
+        if self.overlap and self.state == "listening":
+            # After the barge-in wound down, so the prefill sees the history with what was heard.
+            self._listening = Listening(self.assistant.pipeline, self.assistant.models, self.audio)
+            self._listening.start()
         return {"state": self.state}
 
     async def release(self) -> dict[str, Any]:
         if self.state != "listening":
             raise AssistantError("not listening; press first (`assistant ptt press`)", code="not_listening")
+        released = time.perf_counter()
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.stop()
         audio = await self.audio.stop_capture()
         self._earcon("stop")
         self.set_state("thinking")
         turn_id = uuid.uuid4().hex[:12]
-        self._spawn(self.run_turn(turn_id, audio=audio))
+        self._spawn(self.run_turn(turn_id, audio=audio, listening=listening, released=released))
         return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
 
     async def toggle(self) -> dict[str, Any]:
@@ -90,6 +105,9 @@ class Turns:
         was = self.state
         if self.state == "listening" and self.audio is not None:
             self.audio.cancel_capture()
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
         await self.interrupt()
         self.set_state("idle")
         return {"cancelled": was != "idle"}
@@ -153,7 +171,15 @@ class Turns:
                 self._settle()
         return {"spoken": wav is None, "interrupted": False, "audio_path": str(wav.path) if wav else None}
 
-    async def run_turn(self, turn_id: str, audio: Any = None, text: str | None = None, speak: bool = True) -> dict[str, Any]:
+    async def run_turn(
+        self,
+        turn_id: str,
+        audio: Any = None,
+        text: str | None = None,
+        speak: bool = True,
+        listening: Listening | None = None,
+        released: float | None = None,
+    ) -> dict[str, Any]:
         started = time.time()
         result = TurnResult(id=turn_id)
         sink, wav = self._sink(turn_id, speak) if speak else (None, None)
@@ -162,7 +188,14 @@ class Turns:
             self.set_state("thinking")
             try:
                 await self.assistant.pipeline.turn(
-                    self.assistant.models, sink, audio=audio, text=text, on_state=self.set_state, result=result
+                    self.assistant.models,
+                    sink,
+                    audio=audio,
+                    text=text,
+                    on_state=self.set_state,
+                    result=result,
+                    started=released,
+                    transcribe=listening.finish if listening is not None else None,
                 )
                 if result.nothing_heard:
                     self._earcon("nothing")
@@ -177,6 +210,10 @@ class Turns:
                 self._earcon("error")
             finally:
                 self._settle()
+                if listening is not None:
+                    listening.annotate(result.timings)
+                if text is None and not result.nothing_heard:
+                    log.info("%s", timeline(turn_id, result.timings.as_dict()))
                 record = self._record(result, started, error, wav, "text" if text is not None else "voice")
         if not self._closed:
             # Keep the ASR ready for the next press, if it fits without evicting anything.

@@ -105,6 +105,12 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
                         close()
                     break
             conn.send(("done", req_id, None))
+        elif op == "prefill":
+            conn.send(("result", req_id, engine.prefill(args["messages"], args.get("tools", ()))))
+        elif op == "prompt_stats":
+            # Engines that do not count their prompt tokens answer None.
+            stats = getattr(engine, "prompt_stats", None)
+            conn.send(("result", req_id, stats() if stats is not None else None))
         elif op == "crash":
             os.kill(os.getpid(), signal.SIGKILL)  # used to exercise crash handling on real processes
         else:

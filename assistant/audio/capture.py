@@ -138,6 +138,11 @@ class Capture:
             self._frames = 0
             return concat(chunks), self.rate, self._capped
 
+    def so_far(self) -> tuple[Audio, int]:
+        """A copy of the utterance captured so far (mono at `rate`), leaving it recording."""
+        with self._lock:
+            return concat(list(self._chunks or [])), self.rate
+
     def cancel(self) -> None:
         with self._lock:
             self._chunks = None

@@ -117,6 +117,25 @@ class AudioIO:
             return np.zeros(0, dtype=np.float32)
         return await asyncio.to_thread(to_16k, audio, rate, self.settings.max_utterance_s)
 
+    def utterance_so_far(self) -> Audio:
+        """The utterance captured so far as 16 kHz mono, while it goes on (blocking: call it off the loop)."""
+        capture = self._capture
+        if capture is None or not capture.recording:
+            return np.zeros(0, dtype=np.float32)
+        audio, rate = capture.so_far()
+        return to_16k(audio, rate, self.settings.max_utterance_s) if rate else np.zeros(0, dtype=np.float32)
+
+    def add_listener(self, listener: Callable[[Audio, int], None]) -> bool:
+        """Hand the microphone's blocks to `listener` too (see Capture.add_listener); False with no microphone."""
+        if self._capture is None:
+            return False
+        self._capture.add_listener(listener)
+        return True
+
+    def remove_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        if self._capture is not None:
+            self._capture.remove_listener(listener)
+
     def cancel_capture(self) -> None:
         capture = self._capture
         if capture is not None and capture.recording:

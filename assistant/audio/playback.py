@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import deque
@@ -15,6 +16,8 @@ from ..engines.base import Audio, AudioChunk
 from ..errors import AudioError
 from .devices import Device, Scanner, portaudio
 from .files import to_mono
+
+log = logging.getLogger(__name__)
 
 # How often the sink looks whether the task feeding it was cancelled while it awaits something
 # else (the TTS, say): the done-callback alone would wait for that task's cleanup to finish.
@@ -60,15 +63,46 @@ class PlaybackSink:
         self._done: asyncio.Future[None] | None = None
         self._owners: set[asyncio.Task[Any]] = set()
         self._poll_handle: asyncio.TimerHandle | None = None
+        self._opening: asyncio.Future[Any] | None = None  # prepare()'s stream, opening in a thread
 
     def played_sentences(self) -> int:
         return self._played
+
+    def prepare(self, rate: int) -> None:
+        """Start opening the stream now, in a thread, at the rate the first chunk will likely have.
+
+        The device then plays silence until the first chunk, which no longer waits for the open
+        (tens of ms through PulseAudio, more on some hardware). The calling task owns the sink as
+        with play(): if it ends without playing anything, the stream closes.
+        """
+        if self._stream is not None or self._closed or self._opening is not None:
+            return
+        self._adopt()
+        self._begin()
+        self._opening = asyncio.ensure_future(asyncio.to_thread(self._open_stream, rate))
+        self._opening.add_done_callback(self._opened)
+
+    def _opened(self, opening: asyncio.Future[Any]) -> None:
+        if opening.cancelled():
+            return
+        try:
+            stream = opening.result()
+        except Exception as exc:  # play() opens it again and reports the failure the usual way
+            log.info("could not open the output stream ahead of the reply: %s", exc)
+            return
+        if self._closed or self._stopping:
+            self.scanner.close(stream)  # stopped (barge-in) while it was opening
+        else:
+            self._stream = stream
 
     async def play(self, chunk: AudioChunk, sentence: int) -> None:
         self._check()
         if self._closed:
             raise AudioError("this reply has finished playing; a new reply needs a new sink")
         self._adopt()
+        if self._opening is not None and not self._opening.done():
+            await asyncio.gather(self._opening, return_exceptions=True)
+            self._check()
         if self._stream is None:
             self._open(chunk.sample_rate)
         samples = self._convert(chunk.samples, chunk.sample_rate)
@@ -161,29 +195,43 @@ class PlaybackSink:
             self._queue.append((np.zeros(int((self._stream_latency() + 0.05) * self.rate), dtype=np.float32), PAD))
             self._draining = True
 
-    def _open(self, rate: int) -> None:
-        sd = self._sd = portaudio()
+    def _begin(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._done = self._loop.create_future()
+        if self._done is None:
+            self._done = self._loop.create_future()
+
+    def _open(self, rate: int) -> None:
+        sd = portaudio()
+        self._begin()
         try:
-            # Devices that refuse the synthesizer's rate (many hw: devices take only 44.1/48 kHz)
-            # get the device's own rate, and _convert resamples.
-            self.rate, channels = self.scanner.pick_format(self.device, "output", rate)
-            self._stream = self.scanner.open(
-                lambda: sd.OutputStream(
-                    device=self.device.index,
-                    samplerate=self.rate,
-                    channels=channels,
-                    dtype="float32",
-                    latency=LATENCY_S,
-                    callback=self._callback,
-                    finished_callback=self._finished,
-                )
-            )
-            self._stream.start()
+            self._stream = self._open_stream(rate)
         except (AudioError, sd.PortAudioError) as exc:
             self._fail(f"cannot open it: {exc}")
             raise AudioError(f'cannot play on the output device "{self.device.name}": {exc}') from None
+
+    def _open_stream(self, rate: int) -> Any:
+        """Open and start a stream (blocking; from the loop or a thread); the caller keeps it."""
+        sd = self._sd = portaudio()
+        # Devices that refuse the synthesizer's rate (many hw: devices take only 44.1/48 kHz)
+        # get the device's own rate, and _convert resamples.
+        self.rate, channels = self.scanner.pick_format(self.device, "output", rate)
+        stream = self.scanner.open(
+            lambda: sd.OutputStream(
+                device=self.device.index,
+                samplerate=self.rate,
+                channels=channels,
+                dtype="float32",
+                latency=LATENCY_S,
+                callback=self._callback,
+                finished_callback=self._finished,
+            )
+        )
+        try:
+            stream.start()
+        except BaseException:
+            self.scanner.close(stream)
+            raise
+        return stream
 
     def _stream_latency(self) -> float:
         latency = self._stream.latency if self._stream is not None else LATENCY_S

@@ -12,6 +12,10 @@ from . import tool_format
 from .base import ChatEvent, Message, TextDelta, ToolSpec
 from .device import cuda_or_cpu, load_error
 
+# The user's words in a prefill: any text whose first token differs from the real words' works, since
+# llama.cpp reuses the cached tokens only up to the first one that differs.
+_PLACEHOLDER = "\u2026"
+
 
 def _gpu_offload() -> bool:
     import llama_cpp
@@ -49,6 +53,9 @@ class LlamaChatModel:
         if self.tool_format not in ("template", "grammar", "none"):
             raise ModelError(f"{model_id}: option tool_format must be template, grammar or none, not {self.tool_format!r}")
         self._grammars: dict[str, Any] = {}
+        self._last_prompt: dict[str, int] = {}
+        self._prompt_pending = False
+        self._count_prompt_tokens()
 
     def chat(
         self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
@@ -90,3 +97,65 @@ class LlamaChatModel:
         if key not in self._grammars:
             self._grammars[key] = LlamaGrammar.from_string(tool_format.grammar_text(tools), verbose=False)
         return self._grammars[key]
+        for chunk in stream:
+            delta = chunk["choices"][0].get("delta", {}).get("content")
+            if delta:
+                yield TextDelta(str(delta))
+
+    def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> dict[str, int]:
+        """Evaluate the prompt up to where the next user message's words go, into the KV cache.
+
+        `messages` are the system prompt and the history. The next chat() with the same messages plus
+        a user message then evaluates only that message's words: llama-cpp-python's generate() reuses
+        the longest token prefix it still holds (llama_cpp/llama.py, "Check for kv cache prefix match").
+        The prompt is rendered by the same chat handler chat() uses, with a placeholder user message,
+        so the prefix is the very same tokens. Returns prompt_stats() for this evaluation.
+        """
+        placeholder: Message = {"role": "user", "content": _PLACEHOLDER}
+        full = [*messages, placeholder]
+        # Rendered exactly as chat() will render it with the same tools, or the prefix would differ.
+        extra: dict[str, Any] = {}
+        if tools and self.tool_format == "grammar":
+            rendered = tool_format.grammar_messages(full, tools)
+        else:
+            rendered = [dict(m) for m in full]
+            if tools and self.tool_format == "template":
+                extra["tools"] = [spec.as_openai() for spec in tools]
+        self.llm.create_chat_completion(
+            messages=rendered,  # type: ignore[arg-type]
+            max_tokens=1,
+            temperature=0.0,
+            **extra,
+        )
+        return self.prompt_stats()
+
+    def prompt_stats(self) -> dict[str, int]:
+        """The last completion's prompt: tokens in all, evaluated now, and reused from the KV cache."""
+        return dict(self._last_prompt)
+
+    def _count_prompt_tokens(self) -> None:
+        """Record, per completion, how much of the prompt llama.cpp evaluated and how much it reused.
+
+        generate() first trims the cache to the prefix it shares with the prompt (n_tokens), then
+        evaluates the rest in one eval() call; later calls are one generated token each.
+        """
+        llm = self.llm
+        generate, evaluate = llm.generate, llm.eval
+
+        def counting_generate(*args: Any, **kwargs: Any) -> Any:
+            self._prompt_pending = True
+            return generate(*args, **kwargs)
+
+        def counting_eval(tokens: Sequence[int]) -> None:
+            if self._prompt_pending:
+                self._prompt_pending = False
+                reused, evaluated = int(llm.n_tokens), len(tokens)
+                self._last_prompt = {
+                    "prompt_tokens": reused + evaluated,
+                    "prompt_evaluated": evaluated,
+                    "prompt_reused": reused,
+                }
+            evaluate(tokens)
+
+        llm.generate = counting_generate  # type: ignore[method-assign]
+        llm.eval = counting_eval  # type: ignore[method-assign]

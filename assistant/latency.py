@@ -1,0 +1,57 @@
+"""How fast the answer starts: one timeline line per turn, and release → first audio percentiles over recent turns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+RECENT_TURNS = 50
+
+# (label, timings key), in the order they happen after the release.
+_STEPS = (
+    ("asr tail done", "asr_s"),
+    ("first token", "llm_first_token_s"),
+    ("first sentence", "llm_first_sentence_s"),
+    ("first tts chunk", "tts_first_chunk_s"),
+    ("first sample at the device", "first_sample_s"),
+)
+
+
+def timeline(turn_id: str, timings: Mapping[str, Any]) -> str:
+    """One line: each step's seconds after the release, then what was done ahead of it."""
+    steps = [f"{label} {timings[key]:.3f}" for label, key in _STEPS if timings.get(key) is not None]
+    line = f"turn {turn_id}: release 0.000 → " + " → ".join(steps)
+    extra = []
+    if timings.get("asr_partials") is not None:
+        extra.append(f"asr: {timings['asr_partials']:.0f} partials, {timings.get('asr_tail_audio_s') or 0:.2f} s of tail")
+    if timings.get("prompt_evaluated") is not None:
+        extra.append(f"prompt: {timings['prompt_evaluated']:.0f} tokens evaluated, {timings['prompt_reused']:.0f} reused")
+    return line + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def first_audio(turn: Mapping[str, Any]) -> float | None:
+    """Release (or the ask) → first reply audio: the sample at the device, else the chunk handed to the sink."""
+    timings = turn.get("timings") or {}
+    value = timings.get("first_sample_s")
+    if value is None:
+        value = timings.get("first_audio_s")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (no interpolation: with few turns, a value that happened)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))
+    return ordered[int(rank) - 1]
+
+
+def summary(turns: Sequence[Mapping[str, Any]], voice_only: bool = True) -> dict[str, Any]:
+    """p50 and p95 of release → first audio over the last RECENT_TURNS voice turns that were heard."""
+    values = [
+        value
+        for turn in turns[-RECENT_TURNS:]
+        if (not voice_only or turn.get("source", "voice") == "voice") and (value := first_audio(turn)) is not None
+    ]
+    if not values:
+        return {"turns": 0, "p50_s": None, "p95_s": None}
+    return {"turns": len(values), "p50_s": round(percentile(values, 0.5), 3), "p95_s": round(percentile(values, 0.95), 3)}
