@@ -97,10 +97,6 @@ class LlamaChatModel:
         if key not in self._grammars:
             self._grammars[key] = LlamaGrammar.from_string(tool_format.grammar_text(tools), verbose=False)
         return self._grammars[key]
-        for chunk in stream:
-            delta = chunk["choices"][0].get("delta", {}).get("content")
-            if delta:
-                yield TextDelta(str(delta))
 
     def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> dict[str, int]:
         """Evaluate the prompt up to where the next user message's words go, into the KV cache.
