@@ -7,23 +7,31 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .config import Config
 from .errors import AssistantError, ConfigError
 from .model_files import problem
 from .protocol import Request
 from .server import Connection
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
+from .session import Assistant
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
+Emit = Callable[[str, dict[str, Any]], None]
+
 
 class Control:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    """Given what it uses, not the daemon: the turns (and through them the assistant), the audio devices
+    (None without sound), the daemon's event broadcast, a way to ask the daemon to stop, and its start time."""
+
+    def __init__(self, turns: Turns, audio: Any, emit: Emit, stop: Callable[[], None], started: float) -> None:
+        self.turns = turns
+        self.audio = audio
+        self.emit = emit
+        self.stop = stop
+        self.started = started
         self._methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "status": self.status,
             "llm.list": self.llm_list,
@@ -44,12 +52,8 @@ class Control:
         }
 
     @property
-    def assistant(self) -> Any:
-        return self.daemon.assistant
-
-    @property
-    def turns(self) -> Any:
-        return self.daemon.turns
+    def assistant(self) -> Assistant:
+        return self.turns.assistant
 
     async def handle(self, request: Request, conn: Connection) -> Any:
         if request.method == "subscribe":
@@ -59,11 +63,11 @@ class Control:
 
     async def status(self, params: dict[str, Any]) -> dict[str, Any]:
         snapshot = self.assistant.arbiter.snapshot()
-        audio = self.daemon.audio
+        audio = self.audio
         return {
             "state": self.turns.state,
             "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.daemon.started, 1),
+            "uptime_s": round(time.time() - self.started, 1),
             "models": dict(self.assistant.models.__dict__),
             "llm": self.assistant.models.llm,
             "vram": {k: snapshot[k] for k in ("meter", "total_gb", "used_gb", "free_gb", "reserve_gb", "budget_gb")},
@@ -112,8 +116,7 @@ class Control:
             except AssistantError as exc:
                 raise AssistantError(f"could not switch to {model_id}, keeping {previous}: {exc.message}", exc.code)
             self.assistant.select("llm", model_id)
-        self.daemon.emit("llm", {"id": model_id, "previous": previous})
-        self.daemon.desktop.send("Assistant", f"LLM switched to {model_id}")
+        self.emit("llm", {"id": model_id, "previous": previous})  # the daemon also tells the desktop
         return {"id": model_id, "previous": previous}
 
     async def say(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +158,9 @@ class Control:
         from .audio.devices import list_devices
 
         # Through AudioIO when it is open: it serialises device re-scans with its own watcher.
-        lister = self.daemon.audio.list_devices if self.daemon.audio is not None else list_devices
+        lister = self.audio.list_devices if self.audio is not None else list_devices
         return {"devices": await asyncio.to_thread(lister)}
 
     async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.daemon.stopping.set()
+        self.stop()
         return {"stopping": True}

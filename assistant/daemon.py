@@ -48,6 +48,8 @@ class Daemon:
             self.server.broadcast(Event(event, data))
         if event == "turn" and data.get("error"):
             self.desktop.send("Assistant: the turn failed", str(data["error"]))
+        elif event == "llm":
+            self.desktop.send("Assistant", f"LLM switched to {data['id']}")
         elif event == "audio":
             for problem in (data.get("input_problem"), data.get("output_problem")):
                 if problem:
@@ -79,13 +81,13 @@ class Daemon:
         if self.want_audio:
             self.audio = await _open_audio(self.config, self.emit)
         self.turns = Turns(self.assistant, self.audio, self.emit)
-        control = Control(self)
+        control = Control(self.turns, self.audio, self.emit, self.stopping.set, self.started)
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()
         log.info("listening on %s", self.config.paths.socket)
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
-            self._hotkey_tasks = _start_hotkeys(self)
+            self._hotkey_tasks = _start_hotkeys(self.config, self.turns)
         # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
         self._warming = loop.create_task(self._warm())
 
@@ -148,10 +150,10 @@ async def _open_audio(config: Config, emit: Any) -> Any:
     return audio
 
 
-def _start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:
+def _start_hotkeys(config: Config, turns: Turns) -> list[asyncio.Task[None]]:
     from .hotkey.ptt import start_hotkeys
 
-    return start_hotkeys(daemon)
+    return start_hotkeys(config.settings.hotkey, turns)
 
 
 def run_daemon(config: Config) -> int:

@@ -97,8 +97,6 @@ ENGINES: dict[str, EngineInfo] = {}
 def register(info: EngineInfo) -> EngineInfo:
     if info.name in ENGINES:
         raise ValueError(f"engine {info.name!r} is registered twice")
-    if info.local_vram and info.files is None:
-        raise ValueError(f"engine {info.name!r}: an engine with no local files cannot take local VRAM")
     ENGINES[info.name] = info
     return info
 
