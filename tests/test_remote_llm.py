@@ -20,6 +20,8 @@ from assistant.paths import Paths
 
 from .daemon import DaemonProcess
 from .llm_server import LlamaServer, free_port, openai_model
+from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
+from .speech import speak_16k, wer
 
 pytestmark = pytest.mark.remote
 
@@ -80,6 +82,29 @@ def test_a_turn_with_the_remote_llm(xdg: Paths, server: LlamaServer) -> None:
     assert len(workers) == 2  # the ASR and the voice; no process for the remote model
     assert listed[REMOTE]["current"] and listed[REMOTE]["present"]
     assert server.text().count('"POST /v1/chat/completions HTTP/1.1" 200') >= 1
+
+
+@pytest.mark.audio
+def test_a_voice_turn_with_the_remote_llm(xdg: Paths, server: LlamaServer, pulse: Pulse, tmp_path: Any) -> None:  # noqa: F811
+    """Press, speak into the virtual mic, release: local ASR, the remote LLM, the local voice on the sink."""
+    remote_default(xdg, server.base_url)
+    question = "Why is the sky blue?"
+    with DaemonProcess(xdg, env=pulse.env) as daemon:
+        daemon.wait_warm()
+        assert daemon.call("ptt.press")["state"] == "listening"
+        pulse.mic.feed(speak_16k(question))
+        pulse.mic.wait()
+        time.sleep(0.3)  # the fifo and the capture stream each hold a little audio
+        with pulse.record(tmp_path / "reply.wav") as recording:
+            daemon.call("ptt.release")
+            wait_until(lambda: len(daemon.call("history")) == 1, timeout=120)
+            wait_until(lambda: daemon.call("status")["state"] == "idle", timeout=120)
+        turn = daemon.call("history")[-1]
+        heard = daemon.cli("transcribe", str(recording.path))
+    assert turn["llm"] == REMOTE and turn["error"] is None, turn
+    assert wer(question, turn["transcript"]) <= 0.25, turn["transcript"]
+    assert turn["reply"] and not turn["interrupted"] and turn["audio_path"] is None  # played, not filed
+    assert heard.returncode == 0 and wer(turn["reply"], heard.stdout) <= 0.3, (turn["reply"], heard.stdout)
 
 
 def test_barge_in_closes_the_stream(xdg: Paths, server: LlamaServer) -> None:
