@@ -5,7 +5,8 @@
     .venv/bin/python scripts/bench_remote_llm.py [--runs 10] [--out bench-results/bench_remote_llm.json]
 
 Both paths load the embedded SmolLM2 GGUF with the same n_ctx, on the CPU, and answer the same short
-question; the rounds alternate which path goes first. Prints one table and writes JSON.
+question each round (a new one every round, so neither answers from its prompt cache); the rounds
+alternate which path goes first. Prints one table and writes JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ from assistant.workers import ModelHost, Worker  # noqa: E402
 
 N_CTX = 2048
 MAX_TOKENS = 16
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+# A new question each round: a repeated prompt would be answered from llama.cpp's prefix cache.
+TOPICS = ["France", "Japan", "Brazil", "Kenya", "Canada", "Norway", "Egypt", "Chile", "India", "Spain", "Peru", "Italy"]
+
+
+def question(i: int) -> list[dict[str, str]]:
+    topic = TOPICS[i % len(TOPICS)]
+    return [{"role": "user", "content": f"Round {i}: what is the capital of {topic}, and what is it known for?"}]
 
 
 def free_port() -> int:
@@ -47,7 +54,10 @@ def free_port() -> int:
 def start_server(gguf: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX)],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX),
+         # The server computes logits for every prompt token by default; the worker does not. Match it,
+         # so the difference is the HTTP hop and the engine, not a slower prompt evaluation.
+         "--logits_all", "false"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 300
@@ -63,9 +73,9 @@ def start_server(gguf: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit("llama_cpp.server did not start")
 
 
-async def first_token(host: ModelHost) -> float:
+async def first_token(host: ModelHost, messages: list[dict[str, str]]) -> float:
     started = time.perf_counter()
-    stream = host.stream("chat", messages=QUESTION, max_tokens=MAX_TOKENS)
+    stream = host.stream("chat", messages=messages, max_tokens=MAX_TOKENS)
     try:
         async for event in stream:
             if isinstance(event, TextDelta):
@@ -89,12 +99,12 @@ async def measure(runs: int, port: int) -> dict[str, list[float]]:
     await remote.start()
     times: dict[str, list[float]] = {"local worker": [], "openai engine": []}
     try:
-        await first_token(local)  # warm both: the first prompt fills caches on either side
-        await first_token(remote)
+        await first_token(local, question(-1))  # warm both: the first request pays one-time costs
+        await first_token(remote, question(-1))
         for i in range(runs):
             order = [("local worker", local), ("openai engine", remote)]
             for name, host in order if i % 2 == 0 else order[::-1]:
-                times[name].append(await first_token(host))
+                times[name].append(await first_token(host, question(i)))
     finally:
         await local.stop()
         await remote.stop()
