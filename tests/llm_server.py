@@ -124,9 +124,11 @@ Script = Callable[[dict[str, Any]], tuple[int, list[str] | dict[str, Any]]]
 class ScriptedOpenAIServer:
     """A real HTTP server on loopback whose replies a test scripts: `script(body)` returns (status, reply),
     the reply a list of SSE data payloads (streamed) or a JSON object (sent whole). `delay_s` holds back
-    the first byte of a completion."""
+    the first byte of a completion, `pause_s` each streamed chunk after the first."""
 
-    def __init__(self, script: Script, delay_s: float = 0.0, models: tuple[str, ...] = ("scripted",)) -> None:
+    def __init__(
+        self, script: Script, delay_s: float = 0.0, pause_s: float = 0.0, models: tuple[str, ...] = ("scripted",)
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         outer = self
 
@@ -161,7 +163,8 @@ class ScriptedOpenAIServer:
                 self.end_headers()
                 self.close_connection = True
                 try:
-                    for data in reply:
+                    for i, data in enumerate(reply):
+                        time.sleep(pause_s if i else 0.0)
                         self.wfile.write(f"data: {data}\n\n".encode())
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):

@@ -253,3 +253,11 @@ def test_first_token_timeout(tmp_path: Path) -> None:
         run_scripted(server, tmp_path, timeout_s=0.5)
     assert info.value.code == "remote_timeout"
     assert info.value.message.startswith(f"the LLM server at {server.base_url} sent no first token within 0.5 s")
+
+
+def test_read_timeout_mid_reply(tmp_path: Path) -> None:
+    server = ScriptedOpenAIServer(lambda body: (200, [chunk({"content": "Once"}), chunk({"content": " upon"}), "[DONE]"]), pause_s=3)
+    with pytest.raises(RemoteError) as info:
+        run_scripted(server, tmp_path, read_timeout_s=0.5)
+    assert info.value.code == "remote_timeout"
+    assert info.value.message == f"the LLM server at {server.base_url} stopped sending for 0.5 s mid-reply"

@@ -16,10 +16,22 @@ its heavy imports inside it), then register it at the end of this file:
         files=Files(single_file=True),       # how its files are found and checked; None: no files (a remote server)
     ))
 
-A remote engine (a server reached over the network) declares `files=None`, `local_vram=False`, its own
-top-level models.toml fields (`fields={"uri": Field(str)}`, kept in `ModelSpec.endpoint`), usually
-`in_loop=True` (its factory then returns an async engine run in the daemon's loop; see inloop.py) and a
-`probe` that `assistant models check` uses to ask the server. A test engine registers the same way.
+A remote engine (a server reached over the network) declares `files=None`, `local_vram=False` (the
+arbiter then never plans, evicts or waits for it), its own top-level models.toml fields, kept in
+`ModelSpec.endpoint`, and optionally a `probe` that `assistant models check` uses to ask the server.
+With `in_loop=True` its factory returns an async engine that runs in the daemon's loop (see inloop.py);
+without, it runs in a worker process like any other. For example a Wyoming ASR client:
+
+    register(EngineInfo(name="wyoming", kind="asr", factory=_wyoming_asr, files=None, local_vram=False,
+                        fields={"uri": Field(str)}, in_loop=True))
+
+A test engine registers the same way and is loaded through the same worker path; with no files, no
+VRAM of its own, and its script as an option:
+
+    register(EngineInfo(name="scripted-test", kind="llm", factory=_scripted, files=None, local_vram=False,
+                        options={"script": Option(str)}))
+
+An engine name is unique across kinds (models.toml names the engine, not the pair).
 
 Registrations live here, at import time, so every process (the daemon and each spawned worker) sees the
 same table; registering at run time reaches only the process that does it.
