@@ -286,7 +286,7 @@ class Arbiter:
         if isinstance(self.meter, SimulatedMeter) and requested != "cpu":
             requested = "auto"  # the simulated card is not a real one: the engine picks what it has
         worker: ModelHost
-        if engine_info(spec.engine).in_loop:
+        if engine_info(spec).in_loop:
             worker = InLoopModel(spec, files, requested)
         else:
             worker = process = Worker(spec, files, requested)

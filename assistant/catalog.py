@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .engines.registry import ENGINES, KINDS, Kind, all_fields
+from .engines.registry import KINDS, EngineInfo, Kind, all_fields, engine_names, find, kinds_of
 from .errors import ConfigError
 
 __all__ = ["KINDS", "Catalog", "Kind", "ModelSpec", "Source", "load_catalog", "parse_catalog_file"]
@@ -160,11 +160,11 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     kind, engine = raw["kind"], raw["engine"]
     if kind not in KINDS:
         raise _fail(path, where, f"field 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    if engine not in ENGINES:
-        raise _fail(path, where, f"field 'engine' must be one of {', '.join(ENGINES)}, got {engine!r}")
-    info = ENGINES[engine]
-    if info.kind != kind:
-        raise _fail(path, where, f"field 'engine': {engine} is a {info.kind} engine, not {kind}")
+    if engine not in engine_names():
+        raise _fail(path, where, f"field 'engine' must be one of {', '.join(engine_names())}, got {engine!r}")
+    info = find(kind, engine)
+    if info is None:
+        raise _fail(path, where, f"field 'engine': {engine} is a {'/'.join(kinds_of(engine))} engine, not {kind}")
     if "vram_gb" not in raw and info.local_vram:
         raise _fail(path, where, "missing required field 'vram_gb'")
     vram_gb = raw.get("vram_gb", 0)
@@ -196,8 +196,8 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
             allowed = ", ".join(sorted(info.options))
             raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {allowed}")
         _check_type(path, where, f"options.{key}", value, info.options[key].type)
-    endpoint = _endpoint(path, where, raw, engine, engine_fields)
-    _check_source(path, where, raw, engine, options)
+    endpoint = _endpoint(path, where, raw, info, engine_fields)
+    _check_source(path, where, raw, info, options)
     source = Source(
         path=raw.get("path"),
         config_path=raw.get("config_path"),
@@ -222,9 +222,9 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     )
 
 
-def _endpoint(path: Path, where: str, raw: dict[str, Any], engine: str, owners: dict[str, str]) -> dict[str, Any]:
+def _endpoint(path: Path, where: str, raw: dict[str, Any], info: EngineInfo, owners: dict[str, str]) -> dict[str, Any]:
     """The fields the engine declares for itself (a server's address), checked; other engines' fields rejected."""
-    declared = ENGINES[engine].fields
+    engine, declared = info.name, info.fields
     for key in raw:
         if key in owners and key not in declared:
             raise _fail(path, where, f"field {key!r} belongs to the {owners[key]} engine, not {engine}")
@@ -239,8 +239,8 @@ def _endpoint(path: Path, where: str, raw: dict[str, Any], engine: str, owners: 
     return endpoint
 
 
-def _check_source(path: Path, where: str, raw: dict[str, Any], engine: str, options: dict[str, Any]) -> None:
-    rule = ENGINES[engine].files
+def _check_source(path: Path, where: str, raw: dict[str, Any], info: EngineInfo, options: dict[str, Any]) -> None:
+    engine, rule = info.name, info.files
     if rule is None:
         given = [k for k in _SOURCE_KEYS if k in raw]
         if given:

@@ -58,7 +58,7 @@ def fetched_dir(spec: ModelSpec, models_dir: Path) -> Path:
 
 def locate(spec: ModelSpec, models_dir: Path) -> ModelFiles:
     """Where the model's files should be; they may not exist yet."""
-    rule = engine_info(spec.engine).files
+    rule = engine_info(spec).files
     src = spec.source
     if rule is None:
         return ModelFiles(None)  # a remote server: nothing on this disk
@@ -90,7 +90,7 @@ def problem(spec: ModelSpec, models_dir: Path) -> str | None:
         return f"model {spec.id}: {files.path} does not exist; {hint}"
     if files.config_path is not None and not files.config_path.exists():
         return f"model {spec.id}: {files.config_path} does not exist; {hint}"
-    rule = engine_info(spec.engine).files
+    rule = engine_info(spec).files
     if files.path is None or rule is None or rule.check is None:
         return None
     issue = rule.check(files.path, hint)

@@ -78,14 +78,14 @@ def model_rows(config: Config, probe: bool = False) -> list[dict[str, Any]]:
 
 
 def _source(spec: ModelSpec) -> str:
-    if engine_info(spec.engine).files is not None:
+    if engine_info(spec).files is not None:
         return spec.source.describe()
     return "remote:" + str(next(iter(spec.endpoint.values()), ""))  # the first declared field: its address
 
 
 async def _probe_all(config: Config) -> dict[str, str | None]:
     async def probe(spec: ModelSpec) -> str | None:
-        ask = engine_info(spec.engine).probe
+        ask = engine_info(spec).probe
         return await ask(spec) if ask is not None else None
 
     specs = list(config.catalog.models.values())

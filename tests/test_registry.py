@@ -13,7 +13,7 @@ from assistant.catalog import ModelSpec, load_catalog
 from assistant.config import Config
 from assistant.engines.base import ChatEvent, Message, TextDelta, ToolSpec
 from assistant.engines.loader import load_engine
-from assistant.engines.registry import ENGINES, EngineInfo, Field, Files, Option, options, register
+from assistant.engines.registry import ENGINES, EngineInfo, Field, Files, Option, find, options, register
 from assistant.errors import ConfigError
 from assistant.footprints import Footprints
 from assistant.gpu import SimulatedMeter
@@ -81,7 +81,7 @@ def test_engines() -> Iterator[None]:
         )
     )
     yield
-    del ENGINES["echo-test"], ENGINES["blob-test"]
+    del ENGINES[("llm", "echo-test")], ENGINES[("tts", "blob-test")]
 
 
 ECHO = """
@@ -176,6 +176,29 @@ def test_registering_twice_is_refused(test_engines: None) -> None:
 def test_every_shipped_model_names_a_registered_engine_of_its_kind() -> None:
     catalog = load_catalog([shipped_catalog()])
     for spec in catalog.models.values():
-        assert ENGINES[spec.engine].kind == spec.kind
-    assert {"faster-whisper", "llama-cpp", "piper", "coqui", "openai"} <= set(ENGINES)
-    assert not ENGINES["openai"].local_vram and ENGINES["openai"].files is None
+        assert find(spec.kind, spec.engine) is not None
+    openai = find("llm", "openai")
+    assert openai is not None and not openai.local_vram and openai.files is None
+
+
+def test_one_name_for_two_kinds_is_two_registrations(xdg: Paths) -> None:
+    """Like a Wyoming client, which is both an ASR and a TTS engine: kind and engine pick the registration."""
+    registered = [
+        register(EngineInfo(name="pair-test", kind=kind, factory=_echo, files=None, local_vram=False,
+                            fields={"room": Field(str)}, options={f"{kind}_only": Option(int, 1)}))
+        for kind in ("asr", "tts")
+    ]
+    try:
+        xdg.user_catalog.write_text(
+            '[[model]]\nid = "ears"\nkind = "asr"\nengine = "pair-test"\nroom = "hall"\n'
+            '[[model]]\nid = "mouth"\nkind = "tts"\nengine = "pair-test"\nroom = "hall"\n'
+            "[model.options]\ntts_only = 3\n"
+        )
+        catalog = Config.load(xdg).catalog
+        assert options(catalog.get("ears")) == {"asr_only": 1} and options(catalog.get("mouth")) == {"tts_only": 3}
+        xdg.user_catalog.write_text('[[model]]\nid = "x"\nkind = "llm"\nengine = "pair-test"\nroom = "hall"\n')
+        with pytest.raises(ConfigError, match="field 'engine': pair-test is a asr/tts engine, not llm"):
+            Config.load(xdg)
+    finally:
+        for info in registered:
+            del ENGINES[(info.kind, info.name)]

@@ -11,4 +11,4 @@ from .registry import engine_info
 
 def load_engine(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
     """A Transcriber, ChatModel or Synthesizer; for an in-loop engine, its async counterpart (see inloop.py)."""
-    return engine_info(spec.engine).factory(spec, files, device)
+    return engine_info(spec).factory(spec, files, device)

@@ -31,7 +31,8 @@ VRAM of its own, and its script as an option:
     register(EngineInfo(name="scripted-test", kind="llm", factory=_scripted, files=None, local_vram=False,
                         options={"script": Option(str)}))
 
-An engine name is unique across kinds (models.toml names the engine, not the pair).
+A name may be registered once per kind: `wyoming` as an ASR and as a TTS engine are two registrations,
+each with its own factory and options; a model's `kind` and `engine` together pick one.
 
 Registrations live here, at import time, so every process (the daemon and each spawned worker) sees the
 same table; registering at run time reaches only the process that does it.
@@ -103,30 +104,43 @@ class EngineInfo:
     probe: Probe | None = None  # `models check`: None if the server serves the model, else why not
 
 
-ENGINES: dict[str, EngineInfo] = {}
+ENGINES: dict[tuple[str, str], EngineInfo] = {}  # (kind, name) -> its declaration
 
 
 def register(info: EngineInfo) -> EngineInfo:
-    if info.name in ENGINES:
-        raise ValueError(f"engine {info.name!r} is registered twice")
-    ENGINES[info.name] = info
+    key = (info.kind, info.name)
+    if key in ENGINES:
+        raise ValueError(f"the {info.kind} engine {info.name!r} is registered twice")
+    ENGINES[key] = info
     return info
 
 
-def engine_info(name: str) -> EngineInfo:
-    """The declaration of a registered engine; the catalog has already rejected unknown names."""
-    return ENGINES[name]
+def find(kind: str, name: str) -> EngineInfo | None:
+    return ENGINES.get((kind, name))
+
+
+def engine_info(spec: ModelSpec) -> EngineInfo:
+    """The declaration of a model's engine; the catalog has already rejected unknown engines."""
+    return ENGINES[(spec.kind, spec.engine)]
+
+
+def engine_names() -> list[str]:
+    return list(dict.fromkeys(name for _, name in ENGINES))
+
+
+def kinds_of(name: str) -> list[str]:
+    return [kind for kind, engine in ENGINES if engine == name]
 
 
 def options(spec: ModelSpec) -> dict[str, Any]:
     """The model's options with the engine's declared defaults filled in."""
-    declared = ENGINES[spec.engine].options
+    declared = engine_info(spec).options
     filled = {name: opt.default for name, opt in declared.items() if opt.default is not None}
     return {**filled, **spec.options}
 
 
 def takes_local_vram(spec: ModelSpec) -> bool:
-    return ENGINES[spec.engine].local_vram
+    return engine_info(spec).local_vram
 
 
 def all_fields() -> dict[str, str]:
