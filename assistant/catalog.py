@@ -172,7 +172,7 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     if vram_gb < 0:
         raise _fail(path, where, "field 'vram_gb' must be >= 0")
     if vram_gb and not info.local_vram:
-        raise _fail(path, where, f"a {engine} model takes no local VRAM: set vram_gb = 0 or leave it out")
+        raise _fail(path, where, f"the {engine} engine takes no local VRAM: set vram_gb = 0 or leave it out")
     for key, typ in (("priority", int), ("idle_ttl_s", (int, float)), ("description", str), ("path", str)):
         if key in raw:
             _check_type(path, where, key, raw[key], typ)
@@ -244,7 +244,7 @@ def _check_source(path: Path, where: str, raw: dict[str, Any], info: EngineInfo,
     if rule is None:
         given = [k for k in _SOURCE_KEYS if k in raw]
         if given:
-            raise _fail(path, where, f"a {engine} model has no local files: remove {given[0]!r}")
+            raise _fail(path, where, f"the {engine} engine uses no local files: remove {given[0]!r}")
         return
     sources = [k for k in ("path", "embedded", "hf_repo") if k in raw]
     by_name = rule.named_by_option is not None and rule.named_by_option in options

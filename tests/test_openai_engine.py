@@ -169,7 +169,7 @@ def test_server_down(tmp_path: Path) -> None:
     with pytest.raises(RemoteError) as info:
         asyncio.run(opened(spec_for(tmp_path, base_url)))
     assert info.value.code == "remote_unreachable"
-    assert info.value.message.startswith(f"cannot reach the LLM server at {base_url} (")
+    assert info.value.message.startswith(f"cannot reach the LLM server at {base_url} (connection refused)")
     assert info.value.message.endswith("start the server, or fix base_url of remote in models.toml")
     assert "\n" not in info.value.message
 

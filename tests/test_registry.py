@@ -146,7 +146,7 @@ def test_a_registered_in_loop_engine_serves_through_the_arbiter(test_engines: No
         (ECHO.replace('room = "the kitchen"\n', ""), "missing required field 'room' for the echo-test engine"),
         (ECHO.replace('greeting = "hi"', "greeting = 3"), "field 'options.greeting' must be str"),
         (ECHO.replace('greeting = "hi"', "volume = 3"), "unknown option 'volume' for echo-test; allowed: greeting"),
-        (ECHO.replace('room = "the kitchen"', 'room = "the kitchen"\npath = "x.bin"'), "a echo-test model has no local files: remove 'path'"),
+        (ECHO.replace('room = "the kitchen"', 'room = "the kitchen"\npath = "x.bin"'), "the echo-test engine uses no local files: remove 'path'"),
         (ECHO.replace('room = "the kitchen"', 'room = "the kitchen"\nvram_gb = 2'), "takes no local VRAM"),
         (BLOB.replace('vram_gb = 1', 'vram_gb = 1\nroom = "hall"'), "field 'room' belongs to the echo-test engine, not blob-test"),
         (BLOB.replace('kind = "tts"', 'kind = "asr"'), "field 'engine': blob-test is a tts engine, not asr"),

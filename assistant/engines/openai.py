@@ -333,6 +333,12 @@ def _detail_of(data: Mapping[str, Any]) -> str:
 
 
 def _reason(exc: BaseException) -> str:
+    """The most telling line: httpx says "All connection attempts failed" over a ConnectionRefusedError."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return os.strerror(cause.errno).lower()  # "connection refused", "no route to host"
+        cause = cause.__cause__ or cause.__context__
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
