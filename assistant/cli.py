@@ -144,11 +144,11 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @models_app.command("check")
 def models_check() -> None:
-    """Validate the catalog and show which model files are present."""
+    """Validate the catalog, show which model files are present, and ask remote servers for their models."""
     from . import offline
 
     config = load_config()
-    rows = offline.model_rows(config)
+    rows = offline.model_rows(config, probe=True)  # remote models: asks their servers
     typer.echo("catalog files: " + ", ".join(str(p) for p in config.catalog.files))
     for row in rows:
         mark = "ok " if row["present"] else "-- "

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from .config import Config
 from .errors import AssistantError, ConfigError
@@ -15,18 +15,35 @@ from .latency import RECENT_TURNS, summary
 from .model_files import problem
 from .protocol import Request
 from .server import Connection
-from .tools.methods import tool_methods
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
+from .session import Assistant
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
+Emit = Callable[[str, dict[str, Any]], None]
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
 
 class Control:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self._methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+    """Given what it uses, not the daemon: the turns (and through them the assistant), the audio devices
+    (None without sound), the daemon's event broadcast, a way to ask the daemon to stop, its start time,
+    and the methods of the parts the daemon runs beside the turns (timers, tool servers, the wake word)."""
+
+    def __init__(
+        self,
+        turns: Turns,
+        audio: Any,
+        emit: Emit,
+        stop: Callable[[], None],
+        started: float,
+        extra: Mapping[str, Handler] | None = None,
+    ) -> None:
+        self.turns = turns
+        self.audio = audio
+        self.emit = emit
+        self.stop = stop
+        self.started = started
+        self._methods: dict[str, Handler] = {
             "status": self.status,
             "llm.list": self.llm_list,
             "llm.current": self.llm_current,
@@ -42,19 +59,13 @@ class Control:
             "vram.status": self.vram_status,
             "config.reload": self.config_reload,
             "devices": self.devices,
-            "mcp.status": self.mcp_status,
             "shutdown": self.shutdown,
         }
-        if daemon.assistant is not None:
-            self._methods.update(tool_methods(daemon.assistant.alarms, daemon.assistant.tools))
+        self._methods.update(extra or {})
 
     @property
-    def assistant(self) -> Any:
-        return self.daemon.assistant
-
-    @property
-    def turns(self) -> Any:
-        return self.daemon.turns
+    def assistant(self) -> Assistant:
+        return self.turns.assistant
 
     async def handle(self, request: Request, conn: Connection) -> Any:
         if request.method == "subscribe":
@@ -64,11 +75,11 @@ class Control:
 
     async def status(self, params: dict[str, Any]) -> dict[str, Any]:
         snapshot = self.assistant.arbiter.snapshot()
-        audio = self.daemon.audio
+        audio = self.audio
         return {
             "state": self.turns.state,
             "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.daemon.started, 1),
+            "uptime_s": round(time.time() - self.started, 1),
             "models": dict(self.assistant.models.__dict__),
             "llm": self.assistant.models.llm,
             "vram": {k: snapshot[k] for k in ("meter", "total_gb", "used_gb", "free_gb", "reserve_gb", "budget_gb")},
@@ -122,8 +133,7 @@ class Control:
             except AssistantError as exc:
                 raise AssistantError(f"could not switch to {model_id}, keeping {previous}: {exc.message}", exc.code)
             self.assistant.select("llm", model_id)
-        self.daemon.emit("llm", {"id": model_id, "previous": previous})
-        self.daemon.desktop.send("Assistant", f"LLM switched to {model_id}")
+        self.emit("llm", {"id": model_id, "previous": previous})  # the daemon also tells the desktop
         return {"id": model_id, "previous": previous}
 
     async def say(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -165,13 +175,9 @@ class Control:
         from .audio.devices import list_devices
 
         # Through AudioIO when it is open: it serialises device re-scans with its own watcher.
-        lister = self.daemon.audio.list_devices if self.daemon.audio is not None else list_devices
+        lister = self.audio.list_devices if self.audio is not None else list_devices
         return {"devices": await asyncio.to_thread(lister)}
 
-    async def mcp_status(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Each [[mcp]] server: connected or not, its tools, its last error."""
-        return self.daemon.mcp.status() if self.daemon.mcp is not None else []
-
     async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.daemon.stopping.set()
+        self.stop()
         return {"stopping": True}

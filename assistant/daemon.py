@@ -19,6 +19,7 @@ from .server import ControlServer
 from .session import Assistant
 from .systemd import SystemdNotifier
 from .tools.mcp import McpServers
+from .tools.methods import tool_methods
 from .tools.wiring import start_alarms
 from .turns import Turns
 
@@ -52,6 +53,8 @@ class Daemon:
             self.server.broadcast(Event(event, data))
         if event == "turn" and data.get("error"):
             self.desktop.send("Assistant: the turn failed", str(data["error"]))
+        elif event == "llm":
+            self.desktop.send("Assistant", f"LLM switched to {data['id']}")
         elif event == "audio":
             for problem in (data.get("input_problem"), data.get("output_problem")):
                 if problem:
@@ -87,14 +90,21 @@ class Daemon:
         self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
         self.mcp.start()
         self.turns.dismiss_alarm = start_alarms(self.assistant, self.turns, self.audio, self.desktop, self.emit)
-        control = Control(self)
+        control = Control(
+            self.turns,
+            self.audio,
+            self.emit,
+            self.stopping.set,
+            self.started,
+            extra={**tool_methods(self.assistant.alarms, self.assistant.tools), "mcp.status": self.mcp.methods_status},
+        )
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()
         log.info("listening on %s", self.config.paths.socket)
         self.wyoming = await _start_wyoming(self.config, self.assistant)
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
-            self._hotkey_tasks = _start_hotkeys(self)
+            self._hotkey_tasks = _start_hotkeys(self.config, self.turns)
         # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
         self._warming = loop.create_task(self._warm())
 
@@ -170,10 +180,10 @@ async def _start_wyoming(config: Config, assistant: Assistant) -> Any:
     return await start_wyoming(bind, assistant.arbiter, lambda: assistant.models)
 
 
-def _start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:
+def _start_hotkeys(config: Config, turns: Turns) -> list[asyncio.Task[None]]:
     from .hotkey.ptt import start_hotkeys
 
-    return start_hotkeys(daemon)
+    return start_hotkeys(config.settings.hotkey, turns)
 
 
 def run_daemon(config: Config) -> int:

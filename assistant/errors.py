@@ -48,3 +48,9 @@ class OutOfMemory(ModelError):
     """A load ran out of device memory; the arbiter may evict further and retry."""
 
     code = "oom"
+
+
+class RemoteError(AssistantError):
+    """A server the assistant reaches over the network (an LLM server, say) is down, refused, or failed."""
+
+    code = "remote"

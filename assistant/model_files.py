@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import ModelSpec
+from .engines.registry import engine_info
 from .errors import ModelError
-
-GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
 class ModelFiles:
-    path: Path | None  # None only for a Coqui model loaded by name
+    path: Path | None  # None for a model the engine finds by name (Coqui) or reaches over the network
     config_path: Path | None = None
 
 
@@ -59,7 +58,10 @@ def fetched_dir(spec: ModelSpec, models_dir: Path) -> Path:
 
 def locate(spec: ModelSpec, models_dir: Path) -> ModelFiles:
     """Where the model's files should be; they may not exist yet."""
+    rule = engine_info(spec).files
     src = spec.source
+    if rule is None:
+        return ModelFiles(None)  # a remote server: nothing on this disk
     if src.embedded:
         return _embedded(src.embedded)
     config = _local(spec, src.config_path) if src.config_path else None
@@ -67,13 +69,13 @@ def locate(spec: ModelSpec, models_dir: Path) -> ModelFiles:
         path = _local(spec, src.path)
     elif src.hf_repo:
         root = fetched_dir(spec, models_dir)
-        path = root / src.hf_files[0] if src.hf_files and spec.engine in ("llama-cpp", "piper") else root
-        if config is None and spec.engine == "coqui":
-            config = root / "config.json"
+        path = root / src.hf_files[0] if src.hf_files and rule.single_file else root
+        if config is None and rule.repo_config:
+            config = root / rule.repo_config
     else:
         return ModelFiles(None, config)
-    if spec.engine == "piper" and config is None and path is not None:
-        config = Path(str(path) + ".json")
+    if rule.config_suffix and config is None:
+        config = Path(str(path) + rule.config_suffix)
     return ModelFiles(path, config)
 
 
@@ -88,21 +90,11 @@ def problem(spec: ModelSpec, models_dir: Path) -> str | None:
         return f"model {spec.id}: {files.path} does not exist; {hint}"
     if files.config_path is not None and not files.config_path.exists():
         return f"model {spec.id}: {files.config_path} does not exist; {hint}"
-    if files.path is None:
+    rule = engine_info(spec).files
+    if files.path is None or rule is None or rule.check is None:
         return None
-    if spec.engine == "faster-whisper" and not (files.path / "model.bin").exists():
-        return f"model {spec.id}: {files.path} has no model.bin (not a CTranslate2 Whisper model); {hint}"
-    if spec.engine == "llama-cpp":
-        if files.path.is_dir():
-            return f"model {spec.id}: {files.path} is a directory, expected a .gguf file; {hint}"
-        try:
-            with files.path.open("rb") as f:
-                magic = f.read(4)
-        except OSError as exc:
-            return f"model {spec.id}: cannot read {files.path} ({exc.strerror}); check its permissions"
-        if magic != GGUF_MAGIC:
-            return f"model {spec.id}: {files.path} is not a GGUF file; replace it with a valid .gguf"
-    return None
+    issue = rule.check(files.path, hint)
+    return f"model {spec.id}: {issue}" if issue else None
 
 
 def resolve(spec: ModelSpec, models_dir: Path) -> ModelFiles:

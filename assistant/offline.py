@@ -12,7 +12,9 @@ import typer
 from .audio.files import load_speech
 from .audio.sinks import WavSink
 from .config import Config
+from .catalog import ModelSpec
 from .engines.base import Transcript
+from .engines.registry import engine_info
 from .model_files import problem
 from .pipeline import TurnResult
 from .session import Assistant
@@ -50,10 +52,15 @@ async def converse(config: Config, audio_file: Path, out: Path) -> TurnResult:
         await assistant.close()
 
 
-def model_rows(config: Config) -> list[dict[str, Any]]:
+def model_rows(config: Config, probe: bool = False) -> list[dict[str, Any]]:
+    """One row per catalog model. probe=True also asks each remote model's server whether it serves it."""
+    issues = {spec.id: problem(spec, config.paths.models_dir) for spec in config.catalog.models.values()}
+    if probe:
+        for model_id, issue in asyncio.run(_probe_all(config)).items():
+            issues[model_id] = issues[model_id] or issue
     rows = []
     for spec in config.catalog.models.values():
-        issue = problem(spec, config.paths.models_dir)
+        issue = issues[spec.id]
         rows.append(
             {
                 "id": spec.id,
@@ -63,11 +70,26 @@ def model_rows(config: Config) -> list[dict[str, Any]]:
                 "default": config.catalog.defaults[spec.kind] == spec.id,
                 "present": issue is None,
                 "problem": issue,
-                "source": spec.source.describe(),
+                "source": _source(spec),
                 "description": spec.description,
             }
         )
     return rows
+
+
+def _source(spec: ModelSpec) -> str:
+    if engine_info(spec).files is not None:
+        return spec.source.describe()
+    return "remote:" + str(next(iter(spec.endpoint.values()), ""))  # the first declared field: its address
+
+
+async def _probe_all(config: Config) -> dict[str, str | None]:
+    async def probe(spec: ModelSpec) -> str | None:
+        ask = engine_info(spec).probe
+        return await ask(spec) if ask is not None else None
+
+    specs = list(config.catalog.models.values())
+    return dict(zip((s.id for s in specs), await asyncio.gather(*(probe(s) for s in specs))))
 
 
 def format_timings(timings: dict[str, float | None]) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import ModelSpec
-from .workers import Worker
+from .workers import ModelHost
 
 
 @dataclass
@@ -16,7 +16,7 @@ class Resident:
     spec: ModelSpec
     gb: float  # what the policy counts: measured footprint when known, else the catalog's estimate
     on_gpu: bool = True
-    worker: Worker | None = None
+    worker: ModelHost | None = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
     error: BaseException | None = None
     leases: int = 0

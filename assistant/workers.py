@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from .catalog import ModelSpec
 from .errors import AssistantError, ModelError, OutOfMemory, WorkerCrashed
@@ -132,6 +132,31 @@ def _cancelled(conn: Connection, req_id: int) -> bool:
 
 
 # ---------------------------------------------------------------- parent side
+
+
+class ModelHost(Protocol):
+    """What the arbiter and its callers use of a loaded model: a Worker, or an in-loop engine (inloop.py)."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def alive(self) -> bool: ...
+    @property
+    def load_seconds(self) -> float: ...
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def exit_reason(self) -> str | None: ...
+
+    async def start(self, timeout: float = ...) -> None: ...
+    async def request(self, op: str, **args: Any) -> Any: ...
+    def stream(self, op: str, **args: Any) -> AsyncGenerator[Any, None]: ...
+    async def stop(self, timeout: float = ...) -> None: ...
+    def kill(self) -> None: ...
 
 
 class Worker:

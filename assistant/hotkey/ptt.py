@@ -1,4 +1,4 @@
-"""Wiring the built-in hotkey sources (evdev, X11) to the daemon's push-to-talk."""
+"""Wiring the built-in hotkey sources (evdev, X11) to push-to-talk (the daemon's Turns)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from ..errors import AssistantError
 from . import Action, available_sources
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
+    from ..config import HotkeySettings
+    from ..turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,7 @@ def pick_source(key: str, wanted: tuple[str, ...]) -> tuple[Any, list[str]]:
     return None, reasons
 
 
-def start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:
-    settings = daemon.config.settings.hotkey
+def start_hotkeys(settings: HotkeySettings, turns: Turns) -> list[asyncio.Task[None]]:
     source, reasons = pick_source(settings.key, settings.sources)
     for reason in reasons:
         log.info("hotkey source not used: %s", reason)
@@ -41,15 +41,12 @@ def start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:
     log.info("push-to-talk on %s via %s", settings.key, source.name)
 
     def emit(action: Action) -> None:
-        asyncio.get_running_loop().create_task(_dispatch(daemon, action))
+        asyncio.get_running_loop().create_task(_dispatch(turns, action))
 
     return [asyncio.get_running_loop().create_task(source.run(emit))]
 
 
-async def _dispatch(daemon: Daemon, action: Action) -> None:
-    turns = daemon.turns
-    if turns is None:
-        return
+async def _dispatch(turns: Turns, action: Action) -> None:
     try:
         if action == "press":
             await turns.press()

@@ -73,6 +73,10 @@ class McpServers:
     def status(self) -> list[dict[str, Any]]:
         return [state.to_dict() for state in self.states.values()]
 
+    async def methods_status(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The `mcp.status` socket method: each [[mcp]] server, connected or not, its tools, its last error."""
+        return self.status()
+
     async def _keep(self, server: McpServerSettings) -> None:
         state = self.states[server.name]
         reported = False

@@ -1,0 +1,367 @@
+"""The engine registry: each engine declared once; the catalog, model files, loader and arbiter read it.
+
+Adding an engine is one module and one registration. Write `assistant/engines/NAME.py` (the engine class,
+its heavy imports inside it), then register it at the end of this file:
+
+    def _mine(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+        from .mine import MineSynthesizer   # imported only where the engine runs
+
+        return MineSynthesizer(files.path, device, options(spec), spec.id)
+
+    register(EngineInfo(
+        name="mine",                         # models.toml's `engine = "mine"`
+        kind="tts",                          # asr | llm | tts
+        factory=_mine,                       # (spec, files, device) -> the engine object
+        options={"speed": Option(float, 1.0)},   # [model.options]: type and default; anything else is an error
+        files=Files(single_file=True),       # how its files are found and checked; None: no files (a remote server)
+    ))
+
+A remote engine (a server reached over the network) declares `files=None`, `local_vram=False` (the
+arbiter then never plans, evicts or waits for it), its own top-level models.toml fields, kept in
+`ModelSpec.endpoint`, and optionally a `probe` that `assistant models check` uses to ask the server.
+With `in_loop=True` its factory returns an async engine that runs in the daemon's loop (see inloop.py);
+without, it runs in a worker process like any other. For example a Wyoming ASR client:
+
+    register(EngineInfo(name="wyoming", kind="asr", factory=_wyoming_asr, files=None, local_vram=False,
+                        fields={"uri": Field(str)}, in_loop=True))
+
+A test engine registers the same way and is loaded through the same worker path; with no files, no
+VRAM of its own, and its script as an option:
+
+    register(EngineInfo(name="scripted-test", kind="llm", factory=_scripted, files=None, local_vram=False,
+                        options={"script": Option(str)}))
+
+A name may be registered once per kind: `wyoming` as an ASR and as a TTS engine are two registrations,
+each with its own factory and options; a model's `kind` and `engine` together pick one.
+
+Registrations live here, at import time, so every process (the daemon and each spawned worker) sees the
+same table; registering at run time reaches only the process that does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..catalog import ModelSpec
+    from ..model_files import ModelFiles
+
+Kind = Literal["asr", "llm", "tts"]
+KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
+OptionType = type | tuple[type, ...]
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class Option:
+    """An engine option in [model.options]: its type, and its default (None: the engine's own choice)."""
+
+    type: OptionType
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Field:
+    """A top-level models.toml field an engine adds (a server's address, say), kept in ModelSpec.endpoint."""
+
+    type: OptionType = str
+    required: bool = True
+    # Why a value is not acceptable (None when it is): checked when models.toml is read.
+    check: Callable[[Any], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class Files:
+    """How a local engine's files are found and checked."""
+
+    # From an hf_repo the model is the first of hf_files (a GGUF, an ONNX), not the fetched directory.
+    single_file: bool = False
+    # When models.toml gives no config_path: the model's path plus this suffix (Piper's `.onnx.json`) ...
+    config_suffix: str | None = None
+    # ... or, for an hf_repo, this file in the fetched directory (Coqui's config.json).
+    repo_config: str | None = None
+    # Why the files at a path are not this engine's (None when they look right); `hint` says how to fix it.
+    check: Callable[[Path, str], str | None] | None = None
+    # An option naming a model the engine finds by itself, which makes a source optional (Coqui's model_name).
+    named_by_option: str | None = None
+
+
+Factory = Callable[["ModelSpec", "ModelFiles", str], Any]
+Probe = Callable[["ModelSpec"], Awaitable["str | None"]]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    kind: Kind
+    factory: Factory
+    options: Mapping[str, Option] = field(default_factory=dict)
+    files: Files | None = field(default_factory=Files)  # None: no local files (a remote server)
+    fields: Mapping[str, Field] = field(default_factory=dict)
+    local_vram: bool = True  # False: the arbiter never plans, evicts or waits for it
+    in_loop: bool = False  # True: an async engine in the daemon's loop, not a worker process
+    probe: Probe | None = None  # `models check`: None if the server serves the model, else why not
+
+
+ENGINES: dict[tuple[str, str], EngineInfo] = {}  # (kind, name) -> its declaration
+
+
+def register(info: EngineInfo) -> EngineInfo:
+    key = (info.kind, info.name)
+    if key in ENGINES:
+        raise ValueError(f"the {info.kind} engine {info.name!r} is registered twice")
+    ENGINES[key] = info
+    return info
+
+
+def find(kind: str, name: str) -> EngineInfo | None:
+    return ENGINES.get((kind, name))
+
+
+def engine_info(spec: ModelSpec) -> EngineInfo:
+    """The declaration of a model's engine; the catalog has already rejected unknown engines."""
+    return ENGINES[(spec.kind, spec.engine)]
+
+
+def engine_names() -> list[str]:
+    return list(dict.fromkeys(name for _, name in ENGINES))
+
+
+def kinds_of(name: str) -> list[str]:
+    return [kind for kind, engine in ENGINES if engine == name]
+
+
+def options(spec: ModelSpec) -> dict[str, Any]:
+    """The model's options with the engine's declared defaults filled in."""
+    declared = engine_info(spec).options
+    filled = {name: opt.default for name, opt in declared.items() if opt.default is not None}
+    return {**filled, **spec.options}
+
+
+def takes_local_vram(spec: ModelSpec) -> bool:
+    return engine_info(spec).local_vram
+
+
+def all_fields() -> dict[str, str]:
+    """Every engine-declared models.toml field, with the engine that declares it."""
+    return {name: info.name for info in ENGINES.values() for name in info.fields}
+
+
+# ---------------------------------------------------------------- file checks
+
+
+def _ctranslate2_dir(path: Path, hint: str) -> str | None:
+    if not (path / "model.bin").exists():
+        return f"{path} has no model.bin (not a CTranslate2 Whisper model); {hint}"
+    return None
+
+
+def _gguf(path: Path, hint: str) -> str | None:
+    if path.is_dir():
+        return f"{path} is a directory, expected a .gguf file; {hint}"
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        return f"cannot read {path} ({exc.strerror}); check its permissions"
+    if magic != GGUF_MAGIC:
+        return f"{path} is not a GGUF file; replace it with a valid .gguf"
+    return None
+
+
+# ---------------------------------------------------------------- the engines
+
+
+def _path(files: ModelFiles) -> Path:
+    assert files.path is not None  # the catalog requires a source for these engines
+    return files.path
+
+
+def _faster_whisper(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .faster_whisper import WhisperTranscriber
+
+    return WhisperTranscriber(_path(files), device, options(spec), spec.id)
+
+
+def _llama_cpp(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .llama_cpp import LlamaChatModel
+
+    return LlamaChatModel(_path(files), device, options(spec), spec.id)
+
+
+def _piper(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .piper import PiperSynthesizer
+
+    return PiperSynthesizer(_path(files), files.config_path, device, options(spec), spec.id)
+
+
+def _coqui(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .coqui import CoquiSynthesizer
+
+    return CoquiSynthesizer(files, device, options(spec), spec.id)
+
+
+def _openai(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .openai import OpenAIChatModel
+
+    return OpenAIChatModel(spec, options(spec))
+
+
+async def _openai_probe(spec: ModelSpec) -> str | None:
+    from .openai import probe
+
+    return await probe(spec, options(spec))
+
+
+NUMBER = (int, float)
+
+register(
+    EngineInfo(
+        name="faster-whisper",
+        kind="asr",
+        factory=_faster_whisper,
+        options={
+            "compute_type": Option(str, "default"),
+            "beam_size": Option(int, 1),
+            "language": Option(str),  # None: detected per utterance
+            "vad": Option(bool, True),
+            "cpu_threads": Option(int, 0),
+        },
+        files=Files(check=_ctranslate2_dir),
+    )
+)
+register(
+    EngineInfo(
+        name="llama-cpp",
+        kind="llm",
+        factory=_llama_cpp,
+        options={
+            "n_ctx": Option(int, 4096),
+            "n_gpu_layers": Option(int, -1),
+            "chat_format": Option(str),  # None: the template stored in the GGUF
+            "max_tokens": Option(int, 256),
+            "temperature": Option(NUMBER, 0.7),
+            "n_threads": Option(int),
+            "tool_format": Option(str),  # template | grammar | none; None: chosen from the GGUF's chat template
+        },
+        files=Files(single_file=True, check=_gguf),
+    )
+)
+register(
+    EngineInfo(
+        name="piper",
+        kind="tts",
+        factory=_piper,
+        options={
+            "speaker_id": Option(int),
+            "length_scale": Option(NUMBER),
+            "noise_scale": Option(NUMBER),
+            "noise_w": Option(NUMBER),
+        },
+        files=Files(single_file=True, config_suffix=".json"),
+    )
+)
+register(
+    EngineInfo(
+        name="coqui",
+        kind="tts",
+        factory=_coqui,
+        options={
+            "model_name": Option(str),
+            "speaker_wav": Option(str),
+            "speaker": Option(str),
+            "language": Option(str),
+            "stream": Option(bool),
+        },
+        files=Files(repo_config="config.json", named_by_option="model_name"),
+    )
+)
+register(
+    EngineInfo(
+        name="openai",
+        kind="llm",
+        factory=_openai,
+        options={
+            "max_tokens": Option(int, 256),
+            "temperature": Option(NUMBER, 0.7),
+            "timeout_s": Option(NUMBER, 60.0),  # until the first token: prompt processing, a model loading
+            "connect_timeout_s": Option(NUMBER, 5.0),
+            "read_timeout_s": Option(NUMBER, 30.0),  # between streamed chunks, after the first token
+            "stream_tools": Option(bool, True),  # False: a request with tools is sent unstreamed
+        },
+        files=None,
+        fields={"base_url": Field(str), "model": Field(str), "api_key_env": Field(str, required=False)},
+        local_vram=False,
+        in_loop=True,
+        probe=_openai_probe,
+    )
+)
+
+
+def _wyoming_asr(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .wyoming_client import WyomingTranscriber
+
+    return WyomingTranscriber(spec.endpoint["uri"], options(spec), spec.id)
+
+
+def _wyoming_tts(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .wyoming_client import WyomingSynthesizer
+
+    return WyomingSynthesizer(spec.endpoint["uri"], options(spec), spec.id)
+
+
+def _wyoming_uri(uri: Any) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        port, parts = None, urlsplit("")
+    tcp_ok = parts.scheme == "tcp" and bool(parts.hostname) and port is not None
+    unix_ok = parts.scheme == "unix" and bool(parts.path)
+    return None if tcp_ok or unix_ok else f"must be tcp://HOST:PORT or unix://PATH, got {uri!r}"
+
+
+for _kind, _factory in (("asr", _wyoming_asr), ("tts", _wyoming_tts)):
+    # A Wyoming server (wyoming-faster-whisper, wyoming-piper, another assistant): it runs in a worker
+    # like a local engine, stepping the wyoming package's async client on a private loop.
+    register(
+        EngineInfo(
+            name="wyoming",
+            kind=_kind,  # type: ignore[arg-type]
+            factory=_factory,
+            options={
+                "voice": Option(str),
+                "speaker": Option(str),
+                "language": Option(str),
+                "timeout_s": Option(NUMBER),
+            },
+            files=None,
+            fields={"uri": Field(str, check=_wyoming_uri)},
+            local_vram=False,
+        )
+    )
+
+
+def _scripted(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    from .scripted import ScriptedChatModel
+
+    return ScriptedChatModel(_path(files), options(spec), spec.id)
+
+
+# A stand-in LLM that replays a script (its `path`), for the tool-loop tests only: no model on PyPI
+# follows a tool format. It runs in a worker like any LLM, and takes no VRAM.
+register(
+    EngineInfo(
+        name="scripted-test",
+        kind="llm",
+        factory=_scripted,
+        options={"chunk_chars": Option(int, 4), "delay_s": Option(NUMBER, 0.0)},
+        files=Files(single_file=True),
+        local_vram=False,
+    )
+)
