@@ -20,6 +20,7 @@ from wyoming.info import Describe, Info
 
 from assistant.audio.pcm import from_pcm, to_pcm16
 from assistant.catalog import ModelSpec, load_catalog
+from assistant.engines.registry import takes_local_vram
 from assistant.config import Config, WyomingBind, load_settings, parse_wyoming_uri
 from assistant.errors import AudioError, ConfigError
 from assistant.gpu import SimulatedMeter
@@ -105,7 +106,7 @@ def test_a_wyoming_model_needs_only_a_uri_and_takes_no_vram(xdg: Paths) -> None:
     [
         ("llm", 'uri = "tcp://h:1"', "wyoming is a asr/tts engine, not llm"),
         ("asr", "", "missing required field 'uri'"),
-        ("asr", 'uri = "tcp://h:1"\nvram_gb = 2', ""takes no local VRAM"),
+        ("asr", 'uri = "tcp://h:1"\nvram_gb = 2', "takes no local VRAM"),
         ("asr", 'uri = "http://h:1"', "must be tcp://HOST:PORT or unix://PATH"),
         ("asr", 'uri = "tcp://h"', "must be tcp://HOST:PORT or unix://PATH"),
         ("asr", 'uri = "tcp://h:1"\npath = "x"', "uses no local files"),
