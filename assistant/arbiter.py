@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ class Arbiter:
         reserve_gb: float = 0.5,
         wait_timeout_s: float = 60.0,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        stall_s: Mapping[str, float] | None = None,
     ) -> None:
         self.catalog = catalog
         self.meter = meter
@@ -48,6 +49,7 @@ class Arbiter:
         self.reserve_gb = reserve_gb
         self.wait_timeout_s = wait_timeout_s
         self.on_event = on_event
+        self.stall_s = stall_s  # per worker operation: how long a silent worker counts as alive
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.stats: dict[str, ModelStats] = {}
         self._residents: dict[str, Resident] = {}
@@ -282,7 +284,7 @@ class Arbiter:
         requested = spec.device if spec.device != "auto" and device == "cuda" else device
         if isinstance(self.meter, SimulatedMeter) and requested != "cpu":
             requested = "auto"  # the simulated card is not a real one: the engine picks what it has
-        worker = Worker(spec, files, requested)
+        worker = Worker(spec, files, requested, stall_s=self.stall_s)
         worker.on_exit = self._on_worker_exit
         self._workers.add(worker)
         try:
@@ -376,6 +378,11 @@ class Arbiter:
                     await self.unload(resident.spec.id, reason=f"idle for {ttl:.0f} s")
 
     # ------------------------------------------------------------ observability
+
+    @property
+    def workers(self) -> frozenset[Worker]:
+        """Every worker started and not yet stopped (the watchdog reads when each last spoke)."""
+        return frozenset(self._workers)
 
     def _event(self, kind: str, model_id: str, reason: str = "") -> None:
         event = {"time": time.time(), "event": kind, "model": model_id, "reason": reason}
