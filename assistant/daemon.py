@@ -45,6 +45,7 @@ class Daemon:
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
         self._control: Control | None = None
+        self._reloads: set[asyncio.Task[None]] = set()  # held, so a reload in flight is not collected
         self._last_event = time.monotonic()  # the latest state change or event: progress, for the watchdog
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
@@ -119,7 +120,9 @@ class Daemon:
 
     def _on_hangup(self) -> None:
         if self._control is not None:
-            asyncio.get_running_loop().create_task(self._reload())
+            task = asyncio.get_running_loop().create_task(self._reload())
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
 
     async def _reload(self) -> None:
         assert self._control is not None

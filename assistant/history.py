@@ -144,7 +144,7 @@ class HistoryLog:
         make_private_dir(self.path.parent)
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         # One write() of one line, flushed and synced: a kill loses at most the turn in flight.
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.fchmod(fd, 0o600)  # the conversation is private, whatever the umask or an older version made
             size = os.fstat(fd).st_size

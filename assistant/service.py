@@ -31,6 +31,8 @@ StartLimitBurst=5
 Type=notify
 NotifyAccess=main
 ExecStart={python} -m assistant run
+# SIGHUP makes the daemon re-read config.toml and models.toml: `systemctl --user reload assistant`.
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=3
 WatchdogSec=30
