@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 # Beyond the longest worker stall deadline: time for a stalled worker to be killed and its turn to end.
-STUCK_MARGIN_S = 30.0
+STUCK_MARGIN_S = 60.0
 BUSY_STATES = frozenset({"thinking", "speaking"})
 
 

@@ -99,8 +99,8 @@ def _valid_unicode(value: Any) -> bool:
     return True
 
 
-def _parse(line: bytes) -> dict[str, Any]:
-    if len(line) > MAX_MESSAGE_BYTES:
+def _parse(line: bytes, limit: int | None = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    if limit is not None and len(line) > limit:
         raise ProtocolError("too_large", f"message over {MAX_MESSAGE_BYTES} bytes; send less")
     try:
         text = line.decode("utf-8")
@@ -161,7 +161,8 @@ def decode_request(line: bytes) -> Request:
 
 
 def decode_response(line: bytes) -> Reply | ErrorReply | Event:
-    obj = _parse(line)
+    # No size limit: the limit guards the daemon against its clients, and a long history is one big reply.
+    obj = _parse(line, limit=None)
     if "event" in obj:
         return Event(str(obj["event"]), dict(obj.get("data") or {}))
     if "error" in obj and isinstance(obj["error"], dict):

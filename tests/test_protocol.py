@@ -131,3 +131,10 @@ def test_surrogates_and_deep_nesting_have_their_codes(line: bytes, code: str) ->
     with pytest.raises(ProtocolError) as info:
         decode_request(line)
     assert info.value.code == code
+
+
+def test_a_reply_may_be_larger_than_a_request() -> None:
+    history = [{"transcript": "word " * 1000, "reply": "fine"}] * 100  # a long history: about 500 KB
+    line = encode(Reply(1, history))
+    assert len(line) > MAX_MESSAGE_BYTES
+    assert decode_response(line) == Reply(1, history)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -218,6 +219,13 @@ def test_client_that_never_reads_costs_bounded_memory(shared: DaemonProcess) -> 
         assert shared.call("status")["state"] == "idle"  # others are still served
         grew_mb = (peak - before) / 1024
         assert grew_mb < 30, f"the daemon grew {grew_mb:.0f} MB for {sent} unread requests"
+        time.sleep(12)  # longer than the daemon waits for a client to read: it hangs up on this one
+        hog.settimeout(60)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := hog.recv(1 << 20):
+                received += chunk
+        assert received.count(b"\n") < sent  # dropped, not answered in full
     finally:
         hog.close()
     assert shared.call("status")["state"] == "idle"
