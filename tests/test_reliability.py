@@ -319,3 +319,44 @@ def test_empty_ask_is_rejected_like_say(shared: DaemonProcess) -> None:
         assert proc.returncode == 1 and proc.stderr.strip() == "error: nothing to ask: the text is empty"
     assert shared.cli("say", " ").stderr.strip() == "error: nothing to say: the text is empty"
     assert len(shared.call("history", all=True)) == before  # no turn ran
+
+
+def test_a_subscriber_that_falls_behind_is_told_how_many_events_it_missed(tmp_path: Path) -> None:
+    import asyncio
+
+    from assistant.protocol import Event
+    from assistant.server import ControlServer
+
+    async def scenario() -> list[dict[str, Any]]:
+        run = tmp_path / "run"
+        run.mkdir(mode=0o700)
+        server = ControlServer(run / "control.sock", lambda request, conn: _subscribe(conn))
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(str(server.path), limit=1 << 24)
+        writer.write(b'{"id": 1, "method": "subscribe"}\n')
+        assert b'"subscribed"' in await reader.readline()
+        for i in range(3000):  # 3 MB of events to a subscriber that reads none of them yet
+            server.broadcast(Event("tick", {"n": i, "pad": "x" * 1000}))
+            if i % 100 == 0:
+                await asyncio.sleep(0)  # let the pump fill the socket, as a running daemon would
+        await asyncio.sleep(0.5)
+        server.broadcast(Event("tick", {"n": 3000, "pad": ""}))
+        received = []
+        while not received or received[-1].get("data", {}).get("n") != 3000:
+            received.append(json.loads(await asyncio.wait_for(reader.readline(), 30)))
+        writer.close()
+        await server.close()
+        return received
+
+    received = asyncio.run(scenario())
+    ticks = [e["data"]["n"] for e in received if e["event"] == "tick"]
+    gaps = [e for e in received if e["event"] == "gap"]
+    assert gaps and ticks == sorted(ticks)  # some were dropped, and what came came in order
+    assert len(ticks) + sum(g["data"]["dropped"] for g in gaps) == 3001  # every event delivered or counted
+    first_gap = received.index(gaps[0])
+    assert received[first_gap + 1]["data"]["n"] == received[first_gap - 1]["data"]["n"] + gaps[0]["data"]["dropped"] + 1
+
+
+async def _subscribe(conn: Any) -> dict[str, bool]:
+    conn.subscribe()
+    return {"subscribed": True}
