@@ -48,7 +48,7 @@ class WorkerSettings:
 
     transcribe_stall_s: float = 120.0
     chat_stall_s: float = 120.0  # a big model's first token on a CPU, after a long prompt
-    synthesize_stall_s: float = 60.0
+    synthesize_stall_s: float = 120.0  # XTTS on a CPU, a long sentence, not streamed
 
     def stall_s(self) -> dict[str, float]:
         """Per worker operation, as workers.Worker takes them."""

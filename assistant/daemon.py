@@ -170,7 +170,8 @@ class Daemon:
             await asyncio.sleep(interval)
 
     def _stuck_s(self) -> float:
-        return stuck_after_s(self.config.settings.workers.stall_s())
+        config = self.assistant.config if self.assistant is not None else self.config  # as last reloaded
+        return stuck_after_s(config.settings.workers.stall_s())
 
     def pipeline_stuck(self) -> bool:
         if self.turns is None or self.assistant is None:

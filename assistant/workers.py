@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 LOAD_TIMEOUT_S = 600.0
 # How long a worker may send nothing while a request of each kind waits on it, before it counts as hung.
 # Generous: a big model's first token on a CPU, after a long prompt, can take a minute.
-DEFAULT_STALL_S: Mapping[str, float] = {"transcribe": 120.0, "chat": 120.0, "synthesize": 60.0}
+DEFAULT_STALL_S: Mapping[str, float] = {"transcribe": 120.0, "chat": 120.0, "synthesize": 120.0}
 # A cancelled stream that the worker does not confirm within this is ended by killing the worker.
 CANCEL_CONFIRM_S = 1.0
 LLM_NICENESS = 5
