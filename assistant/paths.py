@@ -112,7 +112,8 @@ def check_runtime_dir(path: Path, create: bool = False) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise UnsafeRuntimeDir(f"{path} is not a directory; {fix}")
     if info.st_uid != os.getuid():
-        raise UnsafeRuntimeDir(f"{path} belongs to another user (uid {info.st_uid}), who could read your requests; {fix}")
+        owner = f"another user (uid {info.st_uid})"
+        raise UnsafeRuntimeDir(f"{path} belongs to {owner}, who could read your requests; {fix}")
     if stat.S_IMODE(info.st_mode) != 0o700:
         raise UnsafeRuntimeDir(
             f"{path} has mode {stat.S_IMODE(info.st_mode):04o}, so others may reach the socket;"

