@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ class Arbiter:
         reserve_gb: float = 0.5,
         wait_timeout_s: float = 60.0,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        stall_s: Mapping[str, float] | None = None,
     ) -> None:
         self.catalog = catalog
         self.meter = meter
@@ -50,6 +51,7 @@ class Arbiter:
         self.reserve_gb = reserve_gb
         self.wait_timeout_s = wait_timeout_s
         self.on_event = on_event
+        self.stall_s = stall_s  # per worker operation: how long a silent worker counts as alive
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.stats: dict[str, ModelStats] = {}
         self._residents: dict[str, Resident] = {}
@@ -289,7 +291,7 @@ class Arbiter:
         if engine_info(spec).in_loop:
             worker = InLoopModel(spec, files, requested)
         else:
-            worker = process = Worker(spec, files, requested)
+            worker = process = Worker(spec, files, requested, stall_s=self.stall_s)
             process.on_exit = self._on_worker_exit
         self._workers.add(worker)
         try:
@@ -383,6 +385,11 @@ class Arbiter:
                     await self.unload(resident.spec.id, reason=f"idle for {ttl:.0f} s")
 
     # ------------------------------------------------------------ observability
+
+    @property
+    def workers(self) -> frozenset[Worker]:
+        """Every worker started and not yet stopped (the watchdog reads when each last spoke)."""
+        return frozenset(self._workers)
 
     def _event(self, kind: str, model_id: str, reason: str = "") -> None:
         event = {"time": time.time(), "event": kind, "model": model_id, "reason": reason}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -169,8 +170,8 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         raise _fail(path, where, "missing required field 'vram_gb'")
     vram_gb = raw.get("vram_gb", 0)
     _check_type(path, where, "vram_gb", vram_gb, (int, float))
-    if vram_gb < 0:
-        raise _fail(path, where, "field 'vram_gb' must be >= 0")
+    if not math.isfinite(vram_gb) or vram_gb < 0:  # TOML allows nan and inf
+        raise _fail(path, where, f"field 'vram_gb' must be a finite number >= 0, got {vram_gb!r}")
     if vram_gb and not info.local_vram:
         raise _fail(path, where, f"the {engine} engine takes no local VRAM: set vram_gb = 0 or leave it out")
     for key, typ in (("priority", int), ("idle_ttl_s", (int, float)), ("description", str), ("path", str)):
@@ -263,19 +264,26 @@ def _check_source(path: Path, where: str, raw: dict[str, Any], info: EngineInfo,
         raise _fail(path, where, f"field 'embedded' must be one of {', '.join(EMBEDDED_PACKAGES)}")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; every way it can be unreadable is one ConfigError naming the file."""
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax at that line") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read; flatten its arrays and tables") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a file; remove it or replace it with a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def parse_catalog_file(path: Path) -> tuple[list[ModelSpec], dict[str, str]]:
     """Parse one models.toml into its models and its [defaults] table, rejecting duplicate ids within it."""
-    data = _read_toml(path)
+    data = read_toml(path)
     unknown = sorted(set(data) - {"model", "defaults"})
     if unknown:
         raise _fail(path, "top level", f"unknown table {unknown[0]!r}; use [[model]] and [defaults]")

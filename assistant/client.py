@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AssistantError
+from .paths import check_runtime_dir
 from .protocol import ErrorReply, Event, Reply, Request, decode_response, encode
 
 NOT_RUNNING = "assistant is not running; start it with `assistant run` or `systemctl --user start assistant`"
@@ -34,6 +35,8 @@ class Client:
         self.close()
 
     def connect(self) -> None:
+        # Before a word is sent: a socket in a directory another user controls may be theirs, not ours.
+        check_runtime_dir(self.path.parent)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -73,7 +76,11 @@ class Client:
         self._sock.sendall(encode(Request(request_id, method, params)))
         while True:
             message = self._read_message()
-            if isinstance(message, Event) or message.id != request_id:
+            if isinstance(message, Event):
+                continue
+            # An error with id null is about a message the daemon could not read (too large, not UTF-8):
+            # on this one-request-at-a-time connection that is ours, and no other reply will come.
+            if message.id != request_id and not (isinstance(message, ErrorReply) and message.id is None):
                 continue
             if isinstance(message, ErrorReply):
                 raise AssistantError(message.message, code=message.code)

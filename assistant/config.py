@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, load_catalog, read_toml
 from .errors import ConfigError
 from .paths import Paths, shipped_catalog
 
@@ -120,6 +121,19 @@ class ToolSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """How long a model worker may send nothing during each kind of request before it is killed as hung."""
+
+    transcribe_stall_s: float = 120.0
+    chat_stall_s: float = 120.0  # a big model's first token on a CPU, after a long prompt
+    synthesize_stall_s: float = 120.0  # XTTS on a CPU, a long sentence, not streamed
+
+    def stall_s(self) -> dict[str, float]:
+        """Per worker operation, as workers.Worker takes them."""
+        return {"transcribe": self.transcribe_stall_s, "chat": self.chat_stall_s, "synthesize": self.synthesize_stall_s}
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -135,6 +149,7 @@ class Settings:
     def wyoming_bind(self) -> WyomingBind | None:
         """Where the Wyoming server listens, or None when it is off (the default)."""
         return parse_wyoming_uri(self.wyoming.uri) if self.wyoming.uri.strip() else None
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
 
 _SECTIONS: dict[str, type] = {
@@ -143,6 +158,7 @@ _SECTIONS: dict[str, type] = {
     "hotkey": HotkeySettings,
     "wyoming": WyomingSettings,
     "tools": ToolSettings,
+    "workers": WorkerSettings,
 }
 
 
@@ -158,7 +174,8 @@ def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        # TOML has nan and inf; neither is a size, a volume or a time.
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     else:
         ok = isinstance(value, type(default)) and not isinstance(value, bool)
@@ -234,13 +251,9 @@ def _parse_mcp(path: Path, raw: Any) -> tuple[McpServerSettings, ...]:
 
 
 def load_settings(path: Path) -> Settings:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return Settings()
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax at that line") from None
+    raw = read_toml(path)
     settings: Settings = _build(Settings, raw, path, "top level")
     if settings.gpu.meter not in ("auto", "nvml", "simulated"):
         raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
@@ -250,6 +263,9 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
     if settings.wyoming.uri.strip():
         parse_wyoming_uri(settings.wyoming.uri, f"{path}: [wyoming]")
+    for name, value in settings.workers.stall_s().items():
+        if value <= 0:
+            raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
     return settings
 
 

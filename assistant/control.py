@@ -52,7 +52,7 @@ class Control:
             "ptt.release": lambda p: self.turns.release(),
             "ptt.toggle": lambda p: self.turns.toggle(),
             "ptt.cancel": lambda p: self.turns.cancel(),
-            "ask": lambda p: self.turns.ask(p["text"], speak=p.get("speak", True)),
+            "ask": self.ask,
             "say": self.say,
             "history": self.history,
             "new": self.new_conversation,
@@ -136,6 +136,13 @@ class Control:
         self.emit("llm", {"id": model_id, "previous": previous})  # the daemon also tells the desktop
         return {"id": model_id, "previous": previous}
 
+    async def ask(self, params: dict[str, Any]) -> dict[str, Any]:
+        text = params["text"].strip()
+        if not text:
+            raise AssistantError("nothing to ask: the text is empty", "bad_params")
+        result: dict[str, Any] = await self.turns.ask(text, speak=params.get("speak", True))
+        return result
+
     async def say(self, params: dict[str, Any]) -> dict[str, Any]:
         text = params["text"].strip()
         if not text:
@@ -167,6 +174,7 @@ class Control:
                 setattr(self.assistant.models, kind, config.catalog.defaults[kind])
         self.assistant.config = config
         self.assistant.arbiter.catalog = config.catalog
+        self.assistant.arbiter.stall_s = config.settings.workers.stall_s()  # for workers started from now on
         self.assistant.conversation.system_prompt = config.settings.system_prompt
         self.assistant.conversation.budget_tokens = config.settings.history_tokens
         return {"reloaded": [str(p) for p in config.catalog.files], "models": dict(self.assistant.models.__dict__)}

@@ -13,7 +13,9 @@ from .config import Config
 from .control import Control
 from .errors import AssistantError
 from .gpu import Meter
+from .liveness import pipeline_stuck, stuck_after_s
 from .notify import Notifier
+from .paths import make_private_dir
 from .protocol import Event
 from .server import ControlServer
 from .session import Assistant
@@ -47,8 +49,12 @@ class Daemon:
         self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
+        self._control: Control | None = None
+        self._reloads: set[asyncio.Task[None]] = set()  # held, so a reload in flight is not collected
+        self._last_event = time.monotonic()  # the latest state change or event: progress, for the watchdog
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
+        self._last_event = time.monotonic()
         if self.server is not None:
             self.server.broadcast(Event(event, data))
         if event == "turn" and data.get("error"):
@@ -82,6 +88,11 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        # SIGHUP (a closed terminal, `systemctl --user reload`) reloads the config instead of killing us.
+        loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+        # The conversation lives in these: 0700, whatever the umask or an older version left.
+        for path in (self.config.paths.state_dir, self.config.paths.data_dir, self.config.paths.replies_dir):
+            make_private_dir(path)
         self.assistant = Assistant.create(self.config, self.meter, on_event=lambda e: self.emit("vram", e))
         if self.want_audio:
             self.audio = await _open_audio(self.config, self.emit)
@@ -90,7 +101,7 @@ class Daemon:
         self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
         self.mcp.start()
         self.turns.dismiss_alarm = start_alarms(self.assistant, self.turns, self.audio, self.desktop, self.emit)
-        control = Control(
+        control = self._control = Control(
             self.turns,
             self.audio,
             self.emit,
@@ -126,6 +137,21 @@ class Daemon:
         log.info("received %s; shutting down", sig.name)
         self.stopping.set()
 
+    def _on_hangup(self) -> None:
+        if self._control is not None:
+            task = asyncio.get_running_loop().create_task(self._reload())
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
+    async def _reload(self) -> None:
+        assert self._control is not None
+        try:
+            result = await self._control.config_reload({})
+        except AssistantError as exc:
+            log.error("SIGHUP: %s", exc.message)
+        else:
+            log.info("SIGHUP: reloaded %s", ", ".join(result["reloaded"]))
+
     async def shutdown(self) -> None:
         for task in [*self._hotkey_tasks, self._warming]:
             if task is not None:
@@ -159,8 +185,22 @@ class Daemon:
         if interval is None:
             return
         while True:
-            self.systemd.notify("WATCHDOG=1")
+            # A stuck pipeline is as dead to the user as a dead loop: stop pinging and let systemd restart us.
+            if self.pipeline_stuck():
+                log.error("the turn has made no progress for over %.0f s; not pinging the watchdog", self._stuck_s())
+            else:
+                self.systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+    def _stuck_s(self) -> float:
+        config = self.assistant.config if self.assistant is not None else self.config  # as last reloaded
+        return stuck_after_s(config.settings.workers.stall_s())
+
+    def pipeline_stuck(self) -> bool:
+        if self.turns is None or self.assistant is None:
+            return False
+        progress = [self._last_event, *(worker.last_message for worker in self.assistant.arbiter.workers)]
+        return pipeline_stuck(self.turns.state, progress, time.monotonic(), self._stuck_s())
 
 
 async def _open_audio(config: Config, emit: Any) -> Any:

@@ -38,6 +38,12 @@ class WorkerCrashed(AssistantError):
     code = "worker_crashed"
 
 
+class WorkerStalled(WorkerCrashed):
+    """A worker sent nothing for longer than its operation's stall deadline, and was killed."""
+
+    code = "worker_stalled"
+
+
 class VramError(AssistantError):
     """The arbiter could not place a model on the GPU."""
 

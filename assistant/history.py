@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .engines.base import Message
+from .paths import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,34 @@ class Conversation:
         return len(self._turns)
 
 
+# The fields of a history line that the daemon and the CLI read, with their types.
+_EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {"event": str, "conversation": int}
+_TURN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "started": (int, float),
+    "transcript": str,
+    "reply": str,
+    "error": (str, type(None)),
+    "interrupted": bool,
+    "nothing_heard": bool,
+    "timings": dict,
+    "conversation": int,
+}
+
+
+def valid_entry(entry: Any) -> bool:
+    """A history line the daemon can use: a marker event or a turn, with every field it reads well typed."""
+    if not isinstance(entry, dict):
+        return False
+    wanted = _EVENT_FIELDS if "event" in entry else _TURN_FIELDS
+    for key, expected in wanted.items():
+        value = entry.get(key)
+        if key == "conversation" and key not in entry:
+            continue  # lines from before conversations were numbered
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            return False
+    return True
+
+
 @dataclass
 class TurnRecord:
     id: str
@@ -83,31 +112,45 @@ class HistoryLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conversation = 0
-        for entry in self._entries():
+        for entry in self._entries(report=True):
             if entry.get("event") == "new_conversation":
-                self.conversation = int(entry.get("conversation", self.conversation + 1))
+                self.conversation = entry.get("conversation", self.conversation + 1)
 
-    def _entries(self) -> list[dict[str, Any]]:
+    def _entries(self, report: bool = False) -> list[dict[str, Any]]:
+        """Every well-formed line; a damaged one (torn by a crash, edited by hand) is skipped, and logged
+        when report is set, so one bad line never costs the rest of the history or the daemon's start."""
         if not self.path.exists():
             return []
         entries = []
+        damaged: list[int] = []
         with self.path.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
                 try:
                     entry = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash mid-write; the rest is intact
-                if isinstance(entry, dict):
+                except (ValueError, RecursionError):
+                    entry = None
+                if valid_entry(entry):
                     entries.append(entry)
+                else:
+                    damaged.append(number)
+        if damaged and report:
+            shown = ", ".join(map(str, damaged[:10])) + (", ..." if len(damaged) > 10 else "")
+            log.warning("%s: skipped %d damaged line(s): %s", self.path, len(damaged), shown)
         return entries
 
     def _append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        make_private_dir(self.path.parent)
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         # One write() of one line, flushed and synced: a kill loses at most the turn in flight.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("utf-8"))
+            os.fchmod(fd, 0o600)  # the conversation is private, whatever the umask or an older version made
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # the last line was torn by a crash: do not glue this turn onto it
+            os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -88,11 +88,25 @@ def encode(message: Message) -> bytes:
         obj = {"id": message.id, "error": {"code": message.code, "message": message.message}}
     else:
         obj = {"event": message.event, "data": message.data}
-    return json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        # A lone surrogate (from a command line argument in a broken locale, say) has no UTF-8 form;
+        # escaped as \udXXX it is still valid JSON, and the receiver decides what to do with it.
+        return json.dumps(obj, ensure_ascii=True, default=str).encode("ascii") + b"\n"
 
 
-def _parse(line: bytes) -> dict[str, Any]:
-    if len(line) > MAX_MESSAGE_BYTES:
+def _valid_unicode(value: Any) -> bool:
+    """False when a string anywhere in value holds a lone surrogate (a JSON escape such as \\ud800 makes one)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _parse(line: bytes, limit: int | None = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    if limit is not None and len(line) > limit:
         raise ProtocolError("too_large", f"message over {MAX_MESSAGE_BYTES} bytes; send less")
     try:
         text = line.decode("utf-8")
@@ -102,6 +116,8 @@ def _parse(line: bytes) -> dict[str, Any]:
         obj = json.loads(text)
     except ValueError:
         raise ProtocolError("bad_json", "message is not valid JSON; send one JSON object per line") from None
+    except RecursionError:
+        raise ProtocolError("bad_request", "message is nested too deeply; send a flat JSON object") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_request", "message must be a JSON object with id, method and params")
     return obj
@@ -109,6 +125,17 @@ def _parse(line: bytes) -> dict[str, Any]:
 
 def decode_request(line: bytes) -> Request:
     obj = _parse(line)
+    try:
+        valid = _valid_unicode(obj)
+    except RecursionError:
+        raise ProtocolError("bad_request", "message is nested too deeply; send a flat JSON object") from None
+    if not valid:
+        request_id = obj.get("id")
+        raise ProtocolError(
+            "bad_encoding",
+            "message holds a lone surrogate (an invalid \\uXXXX escape); send valid Unicode text",
+            request_id if _valid_unicode(request_id) and isinstance(request_id, (int, str)) else None,
+        )
     request_id = obj.get("id")
     if not isinstance(request_id, (int, str, type(None))) or isinstance(request_id, bool):
         raise ProtocolError("bad_request", "'id' must be a number or a string")
@@ -140,7 +167,8 @@ def decode_request(line: bytes) -> Request:
 
 
 def decode_response(line: bytes) -> Reply | ErrorReply | Event:
-    obj = _parse(line)
+    # No size limit: the limit guards the daemon against its clients, and a long history is one big reply.
+    obj = _parse(line, limit=None)
     if "event" in obj:
         return Event(str(obj["event"]), dict(obj.get("data") or {}))
     if "error" in obj and isinstance(obj["error"], dict):

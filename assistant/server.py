@@ -14,13 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AssistantError
+from .paths import check_runtime_dir
 from .protocol import MAX_MESSAGE_BYTES, ErrorReply, Event, ProtocolError, Reply, Request, decode_request, encode
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, "Connection"], Awaitable[Any]]
+# A client that does not read its replies for this long is dropped: it holds memory and answers nothing.
 WRITE_TIMEOUT_S = 10.0
+# Requests one connection may have unanswered; past it the daemon stops reading that connection until
+# replies drain (backpressure), so a client pipelining without reading costs a bounded amount of memory.
+MAX_IN_FLIGHT = 32
+# Events queued for a subscriber that is not reading; past it the surplus is dropped and a `gap` event
+# saying how many takes their place, so the subscriber knows it missed some.
 EVENT_QUEUE = 256
+# At shutdown, how long requests in flight have to send their "shutting down" reply.
+CLOSE_REPLY_S = 1.0
 
 
 class AlreadyRunning(AssistantError):
@@ -32,15 +41,26 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.subscribed = False
+        self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.tasks: set[asyncio.Task[None]] = set()
         self._write_lock = asyncio.Lock()
         self._events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
+        self._dropped = 0
         self._pump: asyncio.Task[None] | None = None
 
     async def send(self, message: Reply | ErrorReply | Event) -> None:
         async with self._write_lock:
+            if self.writer.is_closing():
+                raise ConnectionResetError("the client is gone")
             self.writer.write(encode(message))
-            # A client that stops reading must not stall the daemon: give up on it after a while.
-            await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT_S)
+            try:
+                # The write buffer stays under the transport's high-water mark plus one message: a client
+                # that does not read for WRITE_TIMEOUT_S is dropped rather than buffered for.
+                await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("dropping a client that read no replies for %.0f s", WRITE_TIMEOUT_S)
+                self.writer.transport.abort()
+                raise
 
     def subscribe(self) -> None:
         if not self.subscribed:
@@ -48,16 +68,32 @@ class Connection:
             self._pump = asyncio.get_running_loop().create_task(self._pump_events())
 
     def push(self, event: Event) -> None:
-        if self.subscribed:
-            try:
-                self._events.put_nowait(event)
-            except asyncio.QueueFull:
-                pass  # a subscriber too slow to keep up loses events, not the daemon its time
+        """Queue an event; a subscriber too slow to keep up loses events (marked by a gap), not the daemon
+        its memory."""
+        if not self.subscribed:
+            return
+        if self._dropped:
+            if self._events.maxsize - self._events.qsize() < 2:
+                self._dropped += 1
+                return
+            self._events.put_nowait(Event("gap", {"dropped": self._dropped}))
+            self._dropped = 0
+        if self._events.full():
+            self._dropped += 1
+            return
+        self._events.put_nowait(event)
 
     async def _pump_events(self) -> None:
-        with contextlib.suppress(Exception):
+        # No write timeout here: the queue bounds what a paused subscriber costs, and it gets the stream
+        # back (with a gap event where it lost some) when it reads again.
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
             while True:
-                await self.send(await self._events.get())
+                event = await self._events.get()
+                async with self._write_lock:
+                    if self.writer.is_closing():
+                        return
+                    self.writer.write(encode(event))
+                    await self.writer.drain()
 
     def close(self) -> None:
         if self._pump is not None:
@@ -86,10 +122,14 @@ class ControlServer:
         if self._server is None:
             return  # never bound: the socket on disk (if any) belongs to another daemon
         self._server.close()
+        # Requests in flight (an `ask` mid-turn) answer "shutting down" before their connection closes.
+        pending = list(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=CLOSE_REPLY_S)
         for conn in list(self.connections):
             conn.close()
-        for task in list(self._tasks):
-            task.cancel()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -107,10 +147,18 @@ class ControlServer:
                     continue
                 if not line.strip():
                     continue
+                # Backpressure: with MAX_IN_FLIGHT requests unanswered, read no more until one is.
+                await conn.slots.acquire()
                 # Each request runs on its own, so a long `ask` never holds up a `status` on the same socket.
                 task = asyncio.get_running_loop().create_task(self._answer(line, conn))
                 self._tasks.add(task)
+                conn.tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(conn.tasks.discard)
+                task.add_done_callback(lambda _: conn.slots.release())
+            # End of input, perhaps only a half-close (`nc -N`, socat): answer all that was asked first.
+            if conn.tasks:
+                await asyncio.wait(list(conn.tasks))
         except (ConnectionError, asyncio.TimeoutError, OSError):
             pass
         finally:
@@ -129,7 +177,9 @@ class ControlServer:
         except AssistantError as exc:
             reply = ErrorReply(request_id, exc.code, exc.message)
         except asyncio.CancelledError:
-            reply = ErrorReply(request_id, "cancelled", "the daemon is shutting down")
+            reply = ErrorReply(
+                request_id, "shutting_down", "the daemon is shutting down; ask again once it is back"
+            )
         except Exception as exc:  # a bug in a handler is reported, not fatal
             log.exception("internal error answering %r", line[:200])
             reply = ErrorReply(request_id, "internal", f"internal error: {exc}".splitlines()[0])
@@ -163,9 +213,9 @@ async def _lines(reader: asyncio.StreamReader) -> Any:
 
 
 def prepare_socket_dir(path: Path) -> None:
-    """Make the runtime dir 0700, and clear a stale socket or refuse if a daemon answers on it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path.parent, 0o700)
+    """Make the runtime dir 0700 (or refuse one that others could reach), and clear a stale socket or
+    refuse if a daemon answers on it."""
+    check_runtime_dir(path.parent, create=True)
     if not path.exists() and not path.is_symlink():
         return
     if not stat.S_ISSOCK(path.lstat().st_mode):

@@ -54,6 +54,8 @@ StartLimitBurst=5
 Type=notify
 NotifyAccess=main
 ExecStart={exec_start()}
+# SIGHUP makes the daemon re-read config.toml and models.toml: `systemctl --user reload assistant`.
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=3
 WatchdogSec=30

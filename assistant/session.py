@@ -56,6 +56,7 @@ class Assistant:
             reserve_gb=settings.gpu.reserve_gb,
             wait_timeout_s=settings.gpu.wait_timeout_s,
             on_event=on_event,
+            stall_s=settings.workers.stall_s(),
         )
         conversation = Conversation(settings.system_prompt, settings.history_tokens)
         history = HistoryLog(paths.history_file)

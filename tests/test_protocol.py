@@ -82,3 +82,59 @@ def test_each_kind_of_bad_request_has_its_code(line: bytes, code: str) -> None:
     with pytest.raises(ProtocolError) as info:
         decode_request(line)
     assert info.value.code == code
+
+
+SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=20), SURROGATES, st.text(max_size=20), st.booleans())
+def test_lone_surrogates_are_bad_encoding_wherever_they_are(before: str, lone: str, after: str, in_id: bool) -> None:
+    text = before + lone + after
+    obj = {"id": text, "method": "status"} if in_id else {"id": 4, "method": "ask", "params": {"text": text}}
+    line = json.dumps(obj).encode()  # ensure_ascii: the surrogate travels as a \udXXX escape
+    with pytest.raises(ProtocolError) as info:
+        decode_request(line)
+    assert info.value.code == "bad_encoding"
+    assert info.value.request_id == (None if in_id else 4)
+    # Whatever holds one can still be encoded: a reply never fails to go out.
+    assert json.loads(encode(Reply(text, text)))["result"] == text
+
+
+@settings(max_examples=100)
+@given(st.integers(1, 30_000), st.sampled_from(["id", "params", "text"]))
+def test_any_nesting_depth_gives_a_request_or_a_protocol_error(depth: int, where: str) -> None:
+    nested = "[" * depth + "]" * depth
+    line = {
+        "id": f'{{"id": {nested}, "method": "status"}}',
+        "params": f'{{"id": 1, "method": "status", "params": {nested}}}',
+        "text": f'{{"id": 1, "method": "ask", "params": {{"text": {nested}}}}}',
+    }[where].encode()
+    try:
+        decode_request(line)
+    except ProtocolError as exc:
+        assert exc.code in {"bad_request", "bad_params", "too_large"}
+        if depth > 5000 and len(line) <= MAX_MESSAGE_BYTES:
+            assert exc.code == "bad_request" and "nested too deeply" in exc.message
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (b'{"id": "\\ud800", "method": "status"}', "bad_encoding"),
+        (b'{"id": 1, "method": "ask", "params": {"text": "\\udfff"}}', "bad_encoding"),
+        (b'{"id": 1, "method": "status", "params": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "bad_request"),
+        (b'{"id": 1, "method": "status", "params": ' + b'{"a": ' * 5_000 + b"1" + b"}" * 5_000 + b"}", "bad_request"),
+    ],
+)
+def test_surrogates_and_deep_nesting_have_their_codes(line: bytes, code: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode_request(line)
+    assert info.value.code == code
+
+
+def test_a_reply_may_be_larger_than_a_request() -> None:
+    history = [{"transcript": "word " * 1000, "reply": "fine"}] * 100  # a long history: about 500 KB
+    line = encode(Reply(1, history))
+    assert len(line) > MAX_MESSAGE_BYTES
+    assert decode_response(line) == Reply(1, history)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,4 +50,9 @@ class WavSink(CollectingSink):
 
     async def finish(self) -> None:
         await super().finish()
+        # A spoken reply is part of the conversation: born 0600, whatever the umask.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
         write_wav(self.path, self.audio(), self.sample_rate)
