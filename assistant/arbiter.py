@@ -388,8 +388,10 @@ class Arbiter:
 
     @property
     def workers(self) -> frozenset[Worker]:
-        """Every worker started and not yet stopped (the watchdog reads when each last spoke)."""
-        return frozenset(self._workers)
+        """Every worker process started and not yet stopped (the watchdog reads when each last spoke).
+
+        In-loop engines are left out: they have no process to hang, and their own timeouts end a stall."""
+        return frozenset(w for w in self._workers if isinstance(w, Worker))
 
     def _event(self, kind: str, model_id: str, reason: str = "") -> None:
         event = {"time": time.time(), "event": kind, "model": model_id, "reason": reason}
