@@ -170,6 +170,7 @@ def vram_simulate(trace: Path = typer.Argument(..., help="A trace JSON file.")) 
 
 def main() -> None:
     from . import cli_remote  # noqa: F401  (registers the daemon commands)
+    from . import cli_wake  # noqa: F401  (registers `assistant wake`)
 
     try:
         app()

@@ -42,6 +42,17 @@ class HotkeySettings:
 
 
 @dataclass(frozen=True)
+class WakeSettings:
+    enabled: bool = False  # the microphone stays closed for the wake word until `assistant wake on`
+    word: str = "okay_nabu"  # okay_nabu | hey_jarvis | alexa | hey_mycroft (the models pymicro-wakeword ships)
+    threshold: float = 0.0  # 0 = the model's own cutoff (okay_nabu 0.85); higher wakes less often
+    silence_s: float = 0.7  # this much silence after speech ends the utterance
+    no_speech_s: float = 5.0  # a wake with no speech within this long ends quietly
+    follow_up_s: float = 0.0  # after a reply, listen this long without the wake word (0 = off)
+    echo: str = "auto"  # auto | gate | cancel: how the assistant's own voice is kept from waking it
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -49,9 +60,10 @@ class Settings:
     gpu: GpuSettings = field(default_factory=GpuSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
 
 
-_SECTIONS: dict[str, type] = {"gpu": GpuSettings, "audio": AudioSettings, "hotkey": HotkeySettings}
+_SECTIONS: dict[str, type] = {"gpu": GpuSettings, "audio": AudioSettings, "hotkey": HotkeySettings, "wake": WakeSettings}
 
 
 def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
@@ -104,7 +116,24 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
     if settings.history_tokens < 64:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
+    _check_wake(path, settings.wake)
     return settings
+
+
+def _check_wake(path: Path, wake: WakeSettings) -> None:
+    from .audio.wake import WORDS
+
+    if wake.word not in WORDS:
+        raise ConfigError(f"{path}: [wake]: field 'word' must be one of {', '.join(WORDS)}, got {wake.word!r}")
+    if not 0.0 <= wake.threshold < 1.0:
+        raise ConfigError(f"{path}: [wake]: field 'threshold' must be in [0, 1) (0 = the model's own), got {wake.threshold}")
+    for name in ("silence_s", "no_speech_s"):
+        if getattr(wake, name) <= 0:
+            raise ConfigError(f"{path}: [wake]: field {name!r} must be more than 0 seconds")
+    if wake.follow_up_s < 0:
+        raise ConfigError(f"{path}: [wake]: field 'follow_up_s' must be 0 (off) or more seconds")
+    if wake.echo not in ("auto", "gate", "cancel"):
+        raise ConfigError(f"{path}: [wake]: field 'echo' must be auto, gate or cancel")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .errors import AssistantError, ConfigError
+from .handsfree import control_methods
 from .model_files import problem
 from .protocol import Request
 from .server import Connection
@@ -41,6 +42,7 @@ class Control:
             "config.reload": self.config_reload,
             "devices": self.devices,
             "shutdown": self.shutdown,
+            **control_methods(lambda: self.daemon.handsfree),
         }
 
     @property
@@ -76,6 +78,7 @@ class Control:
                 "output_problem": audio.output_problem if audio else "audio disabled",
             },
             "conversation": self.assistant.history.conversation,
+            "wake": self.daemon.handsfree.status() if self.daemon.handsfree is not None else None,
         }
 
     async def llm_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -39,11 +39,14 @@ class Daemon:
         self.assistant: Assistant | None = None
         self.turns: Turns | None = None
         self.audio: Any = None
+        self.handsfree: Any = None  # the wake word trigger, when there is audio
         self._hotkey_tasks: list[asyncio.Task[None]] = []
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
+        if self.handsfree is not None:
+            self.handsfree.on_event(event, data)
         if self.server is not None:
             self.server.broadcast(Event(event, data))
         if event == "turn" and data.get("error"):
@@ -79,6 +82,8 @@ class Daemon:
         if self.want_audio:
             self.audio = await _open_audio(self.config, self.emit)
         self.turns = Turns(self.assistant, self.audio, self.emit)
+        if self.audio is not None:
+            self.handsfree = _handsfree(self.config, self.audio, self.turns, self.emit)
         control = Control(self)
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()
@@ -86,6 +91,8 @@ class Daemon:
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
             self._hotkey_tasks = _start_hotkeys(self)
+        if self.handsfree is not None:
+            await self.handsfree.start()
         # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
         self._warming = loop.create_task(self._warm())
 
@@ -124,6 +131,8 @@ class Daemon:
         log.info("stopped")
 
     async def _stop_work(self) -> None:
+        if self.handsfree is not None:
+            await self.handsfree.close()
         if self.turns is not None:
             if self.audio is not None:
                 self.audio.cancel_capture()
@@ -146,6 +155,12 @@ async def _open_audio(config: Config, emit: Any) -> Any:
     audio = AudioIO(config.settings.audio, emit)
     await audio.open()
     return audio
+
+
+def _handsfree(config: Config, audio: Any, turns: Turns, emit: Any) -> Any:
+    from .handsfree import HandsFree
+
+    return HandsFree(config.settings.wake, audio, turns, config.settings.audio.max_utterance_s, emit)
 
 
 def _start_hotkeys(daemon: Daemon) -> list[asyncio.Task[None]]:

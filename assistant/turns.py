@@ -50,7 +50,8 @@ class Turns:
 
     # ---------------------------------------------------------------- push-to-talk
 
-    async def press(self) -> dict[str, Any]:
+    async def press(self, preroll: bool = True) -> dict[str, Any]:
+        """Start listening; `preroll=False` (the wake word) leaves out the audio from before the press."""
         if self.state == "listening":
             return {"state": self.state}
         if self.audio is None or self.audio.input_problem:
@@ -60,7 +61,7 @@ class Turns:
         # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
         # so the first words after the press are not lost.
         stopping = self._cancel_speaking()
-        await self.audio.start_capture()
+        await self.audio.start_capture(preroll)
         self._earcon("start")
         self.set_state("listening")
         # Load the ASR while the user speaks, so it is ready when the key goes up.

@@ -118,9 +118,9 @@ class Capture:
             self._ring.clear()
             self._ring_frames = 0
 
-    def start(self) -> None:
-        """Begin an utterance with the pre-roll; the stream must be open."""
-        preroll_frames = int(self.preroll_s * self.rate)
+    def start(self, preroll: bool = True) -> None:
+        """Begin an utterance with the pre-roll (or without: after a wake word it holds the word); the stream must be open."""
+        preroll_frames = int(self.preroll_s * self.rate) if preroll else 0
         with self._lock:
             ring = concat(list(self._ring))
             self._ring.clear()
