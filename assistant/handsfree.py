@@ -17,12 +17,18 @@ from .errors import AssistantError, AudioError
 
 log = logging.getLogger(__name__)
 
+# The detector fires 0.1-0.2 s after the word ends (it averages its last five outputs, 30 ms
+# apart). A wake press keeps this much audio from before the detection, so the capture starts
+# close to the word's end: a question said without a pause keeps its first syllable, and the
+# tail of the wake word itself mostly stays out.
+WAKE_PREROLL_S = 0.1
+
 
 class HandsFree:
     """A trigger beside the hotkeys: it drives the same press/release/cancel as a held key.
 
     While on, the capture stream stays open and a Listening thread hears every block: the wake
-    word calls `press` (with no pre-roll: that would be the wake word itself), then the VAD
+    word calls `press` (keeping WAKE_PREROLL_S from before the detection), then the VAD
     calls `release` after `silence_s` of silence, or `cancel` (with the "nothing" earcon) when
     nobody spoke within `no_speech_s`. A key press meanwhile takes over: its release ends the turn.
 
@@ -118,7 +124,7 @@ class HandsFree:
             self.audio.add_output_listener(self._gate.listener)
         self.audio.add_input_listener(self._listening.listener)
         try:
-            await self.audio.hold_input(True)
+            await self.audio.hold_input(True, WAKE_PREROLL_S)
         except AssistantError:
             await self._turn_off()
             raise
@@ -188,7 +194,7 @@ class HandsFree:
             return
         listening.endpoint(rules)  # first, so the VAD hears from the first block after the press
         try:
-            await self.turns.press(preroll=False)
+            await self.turns.press(preroll_s=WAKE_PREROLL_S if rules is self.rules else 0.0)
         except AssistantError as exc:
             listening.wake()
             log.warning("wake word: %s", exc.message)

@@ -78,6 +78,8 @@ def echo_cancelled_source() -> str | None:
         if line.startswith("Name:"):
             name = line.split(":", 1)[1].strip()
         elif line.startswith("Driver:") and name == default and default:
-            # PulseAudio says module-echo-cancel.c; PipeWire's pulse layer names its own module.
-            return default if "echo-cancel" in line or "echo_cancel" in line else None
+            # PulseAudio's driver is module-echo-cancel.c; under PipeWire the driver is PipeWire
+            # itself and its echo-cancel module names the source echo-cancel-source.
+            cancelled = any("echo-cancel" in text or "echo_cancel" in text for text in (line, default))
+            return default if cancelled else None
     return None

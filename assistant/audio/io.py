@@ -56,6 +56,7 @@ class AudioIO:
         self._input_listeners: list[Callable[[Audio, int], None]] = []
         self._output_listeners: list[Callable[[Audio, int], None]] = []
         self._held = False
+        self._held_preroll_s = 0.0
 
     def status(self) -> dict[str, Any]:
         return {
@@ -116,11 +117,14 @@ class AudioIO:
         if listener in self._output_listeners:
             self._output_listeners.remove(listener)
 
-    async def hold_input(self, held: bool) -> None:
-        """Keep the capture stream open between utterances (True) or let it close when idle (False)."""
+    async def hold_input(self, held: bool, preroll_s: float = 0.0) -> None:
+        """Keep the capture stream open between utterances, with a ring of at least `preroll_s` (True), or let it close when idle (False)."""
         async with self._changing:
             self._held = held
+            self._held_preroll_s = preroll_s if held else 0.0
             capture = self._capture
+            if capture is not None:
+                capture.preroll_s = self._preroll_s()
             if capture is None or capture.recording:
                 return
             if self._keeps_open(capture) and not capture.is_open:
@@ -134,10 +138,13 @@ class AudioIO:
             elif not self._keeps_open(capture) and capture.is_open:
                 capture.close()
 
+    def _preroll_s(self) -> float:
+        return max(self.settings.preroll_s, self._held_preroll_s)
+
     def _keeps_open(self, capture: Capture) -> bool:
         return capture.keeps_open or self._held
 
-    async def start_capture(self, preroll: bool = True) -> None:
+    async def start_capture(self, preroll_s: float | None = None) -> None:
         async with self._changing:
             capture = self._capture
             if capture is None or self.input_problem:
@@ -148,7 +155,7 @@ class AudioIO:
                 except AudioError as exc:
                     self._device_lost("input", exc.message)
                     raise AudioError(f"cannot listen: {self.input_problem}") from None
-            capture.start(preroll)
+            capture.start(preroll_s)
 
     async def stop_capture(self) -> Audio:
         capture = self._capture
@@ -255,7 +262,7 @@ class AudioIO:
         if device is not None:
             if capture is None:
                 capture = self._capture = Capture(
-                    scanner, device, self.settings.preroll_s, self.settings.max_utterance_s, self._threadsafe("input")
+                    scanner, device, self._preroll_s(), self.settings.max_utterance_s, self._threadsafe("input")
                 )
                 for listener in self._input_listeners:
                     capture.add_listener(listener)

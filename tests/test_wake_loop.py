@@ -1,0 +1,241 @@
+"""Hands-free end to end: the real daemon hears espeak-ng speech through a private PulseAudio, with no key touched.
+
+The daemon's microphone here is a "room": a null sink whose monitor is the default source. The
+test's mic (the fifo-fed source) plays into the room through a loopback, as a person speaking;
+for the echo tests a second loopback carries the speaker (spk's monitor) into the same room, as
+a laptop's speakers reach its microphone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.audio.wake import WakeDetector
+from assistant.paths import Paths
+
+from .daemon import DaemonProcess
+from .espeak import CORPUS, MISSING, espeak, silence, with_noise
+from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
+from .speech import wer
+from .test_voice_loop import wait_for
+
+pytestmark = [
+    pytest.mark.wake,
+    pytest.mark.audio,
+    pytest.mark.skipif(MISSING, reason="espeak-ng not installed (Debian package espeak-ng)"),
+]
+
+QUESTION = "Tell me a joke about cats."
+OWN_REPLY = "Sure. Okay nabu, the words you say to wake me."  # the Piper voice saying it wakes the model
+
+
+def pactl(pulse: Pulse, *args: str) -> str:  # noqa: F811
+    result = subprocess.run(
+        ["pactl", *args], env={**os.environ, **pulse.env}, capture_output=True, text=True, timeout=10, check=True
+    )
+    return result.stdout.strip()
+
+
+class Room:
+    """The room the daemon listens to: a null sink whose monitor becomes the default source."""
+
+    def __init__(self, pulse: Pulse) -> None:  # noqa: F811
+        self.pulse = pulse
+        self.modules = [
+            pactl(pulse, "load-module", "module-null-sink", "sink_name=room", "rate=16000", "channels=1"),
+            pactl(pulse, "load-module", "module-loopback", "source=mic", "sink=room", "latency_msec=20"),
+        ]
+        pactl(pulse, "set-default-source", "room.monitor")
+
+    def close(self) -> None:
+        pactl(self.pulse, "set-default-source", "mic")
+        for module in reversed(self.modules):
+            pactl(self.pulse, "unload-module", module)
+
+
+@contextlib.contextmanager
+def speaker_in_room(pulse: Pulse, gain: float = 1.0) -> Iterator[None]:  # noqa: F811
+    """Let what the assistant plays reach its own microphone, at `gain` (amplitude) relative to the user's voice."""
+    module = pactl(pulse, "load-module", "module-loopback", "source=spk.monitor", "sink=room", "latency_msec=20")
+    try:
+        if gain != 1.0:
+            pactl(pulse, "set-sink-input-volume", _sink_input_of(pulse, module), f"{gain:.3f}")
+        yield
+    finally:
+        pactl(pulse, "unload-module", module)
+
+
+def _sink_input_of(pulse: Pulse, module: str) -> str:  # noqa: F811
+    index = ""
+    for line in pactl(pulse, "list", "sink-inputs").splitlines():
+        line = line.strip()
+        if line.startswith("Sink Input #"):
+            index = line.removeprefix("Sink Input #")
+        elif line == f"Owner Module: {module}":
+            return index
+    raise AssertionError(f"no sink input of module {module}")
+
+
+@pytest.fixture(scope="module")
+def hands_free(pulse: Pulse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:  # noqa: F811
+    root = tmp_path_factory.mktemp("wake")
+    env = {}
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_RUNTIME_DIR", "run")):
+        (root / sub).mkdir(mode=0o700)
+        env[var] = str(root / sub)
+    room = Room(pulse)
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in env.items():
+            mp.setenv(var, value)
+        paths = Paths.from_env()
+        paths.config_dir.mkdir(parents=True)
+        # No pre-roll: with one the capture stream is open for push-to-talk anyway, and the test
+        # that wake off closes the microphone would prove nothing.
+        paths.config_file.write_text("[audio]\npreroll_s = 0\n\n[wake]\nno_speech_s = 2.5\n")
+        try:
+            with DaemonProcess(paths, env={**pulse.env, **env}) as daemon:
+                daemon.wait_warm()
+                yield daemon
+        finally:
+            room.close()
+
+
+def recording_streams(pulse: Pulse) -> list[str]:  # noqa: F811
+    """Recording streams of clients (the daemon), not the room's own loopbacks."""
+    lines = pactl(pulse, "list", "short", "source-outputs").splitlines()
+    return [line for line in lines if "module-loopback" not in line and line.strip()]
+
+
+def feed(pulse: Pulse, audio: np.ndarray) -> None:  # noqa: F811
+    pulse.mic.feed(audio)
+    pulse.mic.wait(timeout=600)
+
+
+def turn_count(daemon: DaemonProcess) -> int:
+    return len(daemon.call("history", all=True))
+
+
+def idle(daemon: DaemonProcess) -> None:
+    wait_for(lambda: daemon.call("status")["state"] == "idle", timeout=180)
+
+
+def test_off_by_default_then_on_opens_the_microphone(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    status = hands_free.json("wake", "status")
+    assert status["enabled"] is False and status["word"] == "okay_nabu"
+    assert recording_streams(pulse) == []  # nobody records the room until wake is on
+    on = hands_free.cli("wake", "on")
+    assert on.returncode == 0 and "listening for 'okay nabu'" in on.stdout, on.stderr
+    assert len(recording_streams(pulse)) == 1
+    assert hands_free.call("status")["wake"]["echo"] == "gate"  # no module-echo-cancel source here
+
+
+def test_okay_nabu_then_a_question_runs_a_whole_turn(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    hands_free.call("wake.on")
+    before, wakeups = turn_count(hands_free), hands_free.call("wake.status")["wakeups"]
+    feed(pulse, np.concatenate([silence(0.5), espeak("okay nabu", "en-us", 150), silence(0.6), espeak(QUESTION, "en-us", 140), silence(2.0)]))
+    wait_for(lambda: turn_count(hands_free) > before, timeout=180)
+    turn = hands_free.call("history", all=True)[-1]
+    assert turn["source"] == "voice" and turn["reply"] and not turn["error"], turn
+    assert wer(QUESTION, turn["transcript"]) <= 0.25, turn["transcript"]
+    assert hands_free.call("wake.status")["wakeups"] == wakeups + 1
+    idle(hands_free)
+
+
+def test_a_wake_with_no_speech_ends_quietly_with_an_earcon(
+    hands_free: DaemonProcess, pulse: Pulse, tmp_path: Path  # noqa: F811
+) -> None:
+    hands_free.call("wake.on")
+    before = turn_count(hands_free)
+    with pulse.record(tmp_path / "earcons.wav") as recording:
+        feed(pulse, np.concatenate([silence(0.3), espeak("okay nabu", "en-gb", 150), silence(0.3)]))
+        wait_for(lambda: hands_free.call("status")["state"] == "listening", timeout=10, interval=0.05)
+        wait_for(lambda: hands_free.call("status")["state"] == "idle", timeout=30, interval=0.05)
+        time.sleep(0.5)
+    assert turn_count(hands_free) == before  # no turn, no LLM call
+    audio = recording.audio()
+    spectrum = np.abs(np.fft.rfft(audio))
+    hz = np.fft.rfftfreq(len(audio), 1 / 16_000)
+    nothing = spectrum[(hz > 510) & (hz < 530)].mean()  # the "nothing heard" earcon is 520 Hz
+    assert nothing > 20 * spectrum[(hz > 1500) & (hz < 3000)].mean()
+
+
+def test_ordinary_speech_and_noise_never_wake_it(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    hands_free.call("wake.on")
+    before, wakeups = turn_count(hands_free), hands_free.call("wake.status")["wakeups"]
+    # About a minute of prose in three voices over room noise, in real time through the server
+    # (scripts/bench_wake.py runs hours of it offline).
+    sentences = CORPUS.split(". ")
+    thirds = [". ".join(sentences[i::3]) for i in range(3)]
+    speech = [espeak(text, voice, speed) for text, (voice, speed) in zip(thirds, (("en-us", 170), ("en-gb", 180), ("en-us+m3", 175)))]
+    audio = with_noise(np.concatenate([np.concatenate([s, silence(0.5)]) for s in speech]), 0.01, seed=3)
+    feed(pulse, audio)
+    time.sleep(1.0)
+    assert hands_free.call("wake.status")["wakeups"] == wakeups
+    assert turn_count(hands_free) == before and hands_free.call("status")["state"] == "idle"
+
+
+def test_its_own_voice_saying_okay_nabu_does_not_wake_it(
+    hands_free: DaemonProcess, pulse: Pulse, tmp_path: Path  # noqa: F811
+) -> None:
+    hands_free.call("wake.on")
+    before, status = turn_count(hands_free), hands_free.call("wake.status")
+    with speaker_in_room(pulse), pulse.record(tmp_path / "reply.wav") as recording:
+        said = hands_free.call("say", text=OWN_REPLY)
+        assert said["spoken"] and not said["interrupted"]
+        time.sleep(1.5)
+        after = hands_free.call("wake.status")
+    # The reply really carried the wake word into the room ...
+    detector = WakeDetector("okay_nabu")
+    assert detector.feed(recording.audio()), detector.peak
+    # ... and the gate held it back: no wake-up, no turn.
+    assert after["wakeups"] == status["wakeups"]
+    assert after["own_voice_ignored"] > status["own_voice_ignored"]
+    assert turn_count(hands_free) == before and hands_free.call("status")["state"] == "idle"
+
+
+def test_okay_nabu_over_a_reply_interrupts_it(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    hands_free.call("wake.on")
+    before = turn_count(hands_free)
+    # The user is nearer the microphone than the speaker is: the reply reaches it 15 dB below
+    # their voice. (At 0 dB the detector cannot pick the word out of the overlap; that is what
+    # an echo canceller is for. scripts/bench_wake.py measures both.)
+    with speaker_in_room(pulse, gain=10 ** (-15 / 20)):
+        asker = threading.Thread(
+            target=lambda: hands_free.call("ask", text="Tell me a long story about a brave knight and a dragon.")
+        )
+        asker.start()
+        wait_for(lambda: hands_free.call("status")["state"] == "speaking", timeout=180, interval=0.02)
+        feed(pulse, np.concatenate([espeak("okay nabu", "en-us", 150), silence(0.2)]))
+        try:
+            wait_for(lambda: hands_free.call("status")["state"] == "listening", timeout=10, interval=0.02)
+        finally:
+            asker.join(60)
+    turns = hands_free.call("history", all=True)
+    assert len(turns) == before + 1 and turns[-1]["interrupted"], turns[-1]
+    hands_free.call("ptt.cancel")
+    idle(hands_free)
+
+
+def test_wake_off_closes_the_microphone(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    hands_free.call("wake.on")
+    assert len(recording_streams(pulse)) == 1
+    off = hands_free.cli("wake", "off")
+    assert off.returncode == 0 and "wake word off" in off.stdout, off.stderr
+    wait_for(lambda: recording_streams(pulse) == [], timeout=10)
+    # A wake word now goes unheard.
+    wakeups = hands_free.call("wake.status")["wakeups"]
+    feed(pulse, np.concatenate([espeak("okay nabu", "en-us", 150), silence(1.0)]))
+    assert hands_free.call("wake.status")["wakeups"] == wakeups and hands_free.call("status")["state"] == "idle"
+    # Push-to-talk still works, and lets the stream go again afterwards.
+    assert hands_free.call("ptt.press")["state"] == "listening"
+    hands_free.call("ptt.cancel")
+    wait_for(lambda: recording_streams(pulse) == [], timeout=10)
