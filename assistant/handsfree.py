@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -17,11 +18,11 @@ from .errors import AssistantError, AudioError
 
 log = logging.getLogger(__name__)
 
-# The detector fires 0.1-0.2 s after the word ends (it averages its last five outputs, 30 ms
+# The detector fires 0.1-0.25 s after the word ends (it averages its last five outputs, 30 ms
 # apart). A wake press keeps this much audio from before the detection, so the capture starts
 # close to the word's end: a question said without a pause keeps its first syllable, and the
-# tail of the wake word itself mostly stays out.
-WAKE_PREROLL_S = 0.1
+# tail of the wake word itself mostly stays out (scripts/bench_wake.py measures both sides).
+WAKE_PREROLL_S = 0.15
 
 
 class HandsFree:
@@ -61,6 +62,8 @@ class HandsFree:
         self._owned = False  # the current "listening" state was started by us, so the VAD may end it
         self._changing = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._woke_at: float | None = None  # when the block with the last wake word arrived
+        self.wake_to_capture_ms: float | None = None  # from that block's arrival to the capture running
 
     def status(self) -> dict[str, Any]:
         listening = self._listening
@@ -73,6 +76,7 @@ class HandsFree:
             "follow_up_s": self.settings.follow_up_s,
             "wakeups": self.wakeups,
             "own_voice_ignored": self.own_voice,
+            "wake_to_capture_ms": self.wake_to_capture_ms,
             "cpu_s": round(listening.busy_s + (self._gate.busy_s() if self._gate else 0.0), 3) if listening else 0.0,
         }
 
@@ -156,7 +160,10 @@ class HandsFree:
         """The daemon's events: a key release ends our utterance too; a finished reply may open a follow-up."""
         if not self.enabled:
             return
-        if event == "state" and data.get("state") != "listening" and self._owned:
+        if event == "state" and data.get("state") == "listening" and self._woke_at is not None:
+            self.wake_to_capture_ms = round((time.monotonic() - self._woke_at) * 1000, 1)
+            self._woke_at = None
+        elif event == "state" and data.get("state") != "listening" and self._owned:
             self._owned = False
             if self._listening is not None:
                 self._listening.wake()
@@ -179,6 +186,7 @@ class HandsFree:
         if not self.enabled or self.turns.state == "listening":
             return  # a held key (or an earlier wake) is already listening
         self.wakeups += 1
+        self._woke_at = arrived
         log.info("wake word heard (p=%.2f)", detection.probability)
         self.emit("wake_word", {"word": self.settings.word, "probability": round(detection.probability, 3)})
         await self._listen(self.rules)

@@ -239,3 +239,29 @@ def test_wake_off_closes_the_microphone(hands_free: DaemonProcess, pulse: Pulse)
     assert hands_free.call("ptt.press")["state"] == "listening"
     hands_free.call("ptt.cancel")
     wait_for(lambda: recording_streams(pulse) == [], timeout=10)
+
+
+def test_follow_up_needs_no_wake_word(hands_free: DaemonProcess, pulse: Pulse, tmp_path: Path) -> None:  # noqa: F811
+    hands_free.call("wake.off")  # this test's own daemon listens to the room
+    xdg = {var: str(tmp_path / sub) for var, sub in (("XDG_CONFIG_HOME", "c"), ("XDG_STATE_HOME", "s"), ("XDG_DATA_HOME", "d"), ("XDG_RUNTIME_DIR", "r"))}
+    for path in xdg.values():
+        Path(path).mkdir(mode=0o700)
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in xdg.items():
+            mp.setenv(var, value)
+        paths = Paths.from_env()
+    paths.config_dir.mkdir(parents=True)
+    # On from the start, by the config; after each spoken reply it listens 6 s more.
+    paths.config_file.write_text("[audio]\npreroll_s = 0\n\n[wake]\nenabled = true\nfollow_up_s = 6\n")
+    with DaemonProcess(paths, env={**pulse.env, **xdg}) as daemon:
+        daemon.wait_warm()
+        assert daemon.call("wake.status")["enabled"] is True
+        feed(pulse, np.concatenate([espeak("okay nabu", "en-us", 150), silence(0.6), espeak("What is the weather like on Mars?", "en-us", 140), silence(1.5)]))
+        wait_for(lambda: turn_count(daemon) == 1, timeout=180)
+        # The reply ends, and the follow-up window opens by itself.
+        wait_for(lambda: daemon.call("status")["state"] == "listening", timeout=180, interval=0.05)
+        feed(pulse, np.concatenate([silence(0.3), espeak(QUESTION, "en-us", 140), silence(1.5)]))
+        wait_for(lambda: turn_count(daemon) == 2, timeout=180)
+        second = daemon.call("history", all=True)[-1]
+        assert wer(QUESTION, second["transcript"]) <= 0.25, second["transcript"]
+        assert daemon.call("wake.status")["wakeups"] == 1  # one wake word, two questions

@@ -17,7 +17,7 @@ from .wake import Detection, WakeDetector
 # output buffer, the air, the input buffer: 0.1-0.5 s on desktops); the reference thread can
 # also run a little behind the mic thread, hence the small look-ahead, which the caller waits out.
 LOOKBACK_S = 2.0
-LOOKAHEAD_S = 0.3
+LOOKAHEAD_S = 0.15
 
 
 class PlaybackGate:
