@@ -163,6 +163,7 @@ class HandsFree:
         if event == "state" and data.get("state") == "listening" and self._woke_at is not None:
             self.wake_to_capture_ms = round((time.monotonic() - self._woke_at) * 1000, 1)
             self._woke_at = None
+            log.info("capturing %.0f ms after the wake word's block arrived", self.wake_to_capture_ms)
         elif event == "state" and data.get("state") != "listening" and self._owned:
             self._owned = False
             if self._listening is not None:

@@ -10,9 +10,13 @@
               sliding window) less the pre-roll a wake press keeps, plus the thread's processing
               per block (target < 100 ms)
   pyopen      the same corpora through pyopen-wakeword's okay_nabu, the heavier alternative
+  echo        (--pulse) the real daemon in a private PulseAudio "room" where its speaker reaches
+              its microphone: how often its own "okay nabu" wakes it, and how often a user's
+              "okay nabu" over a reply interrupts it (echo 0, 10 and 20 dB below the user), with no
+              protection, with the playback gate, and with module-echo-cancel (WebRTC)
 
-Offline (the audio goes straight to the detectors, faster than real time); the daemon path is
-covered by tests/test_wake_loop.py. `--size small` is a smoke run of a few seconds.
+Offline except --pulse (the audio goes straight to the detectors, faster than real time).
+`--size small` is a smoke run.
 """
 
 from __future__ import annotations
@@ -41,10 +45,10 @@ BLOCK = 480  # 30 ms, about what PortAudio hands over through PulseAudio
 
 SIZES: dict[str, dict[str, Any]] = {
     "small": {"voices": WAKE_VOICES[:2], "female": FEMALE_VOICES[:1], "speeds": (150,), "noise": (0.0, 0.03),
-              "corpus_voices": (("en-us", 170),), "corpus_repeat": 1, "cpu_s": 10},
+              "corpus_voices": (("en-us", 170),), "corpus_repeat": 1, "cpu_s": 10, "echo_runs": 1},
     "full": {"voices": WAKE_VOICES, "female": FEMALE_VOICES, "speeds": WAKE_SPEEDS, "noise": NOISE_LEVELS,
              "corpus_voices": tuple((v, s) for v in ("en-us", "en-gb", "en-us+m3", "en-029", "en-us+f3") for s in (150, 175)),
-             "corpus_repeat": 6, "cpu_s": 120},
+             "corpus_repeat": 6, "cpu_s": 120, "echo_runs": 10},
 }
 
 
@@ -149,7 +153,90 @@ def listening_cpu(seconds: float) -> dict[str, Any]:
             "per_block_ms": listening.busy_s / blocks * 1000}
 
 
-def main(size_name: str, out: Path) -> dict[str, Any]:
+OWN_REPLY = "Sure. Okay nabu, the words you say to wake me."
+STORY = "Tell me a long story about a brave knight and a dragon."
+
+
+def echo_bench(runs: int) -> dict[str, Any]:
+    """Self-wakes and barge-ins through the real daemon, per echo strategy."""
+    import os
+    import tempfile
+    import threading
+
+    from tests.daemon import DaemonProcess
+    from tests.pulse import Pulse
+    from tests.room import Room, echo_canceller, remove_echo_canceller, speaker_in_room
+
+    from assistant.paths import Paths
+
+    root = Path(tempfile.mkdtemp(prefix="bench-wake-"))
+    pulse = Pulse(root / "pulse")
+    os.environ.update(pulse.env)
+    room = Room(pulse)
+    results: dict[str, Any] = {}
+
+    def wait(predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        # (name, [wake] echo, load module-echo-cancel); "none" trusts a canceller that is not there.
+        for name, echo, aec in (("none", "cancel", False), ("gate", "gate", False), ("echo-cancel", "auto", True)):
+            module = echo_canceller(pulse) if aec else None
+            xdg = {var: str(root / name / var.lower()) for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR")}
+            for path in xdg.values():
+                Path(path).mkdir(parents=True, mode=0o700)
+            os.environ.update(xdg)
+            paths = Paths.from_env()
+            paths.config_dir.mkdir(parents=True)
+            paths.config_file.write_text(f'[audio]\npreroll_s = 0\n\n[wake]\nenabled = true\necho = "{echo}"\n')
+            try:
+                with DaemonProcess(paths, env={**pulse.env, **xdg}) as daemon:
+                    daemon.wait_warm()
+                    row: dict[str, Any] = {"echo": daemon.call("wake.status")["echo"], "runs": runs}
+
+                    def wakeups() -> int:
+                        return int(daemon.call("wake.status")["wakeups"])
+
+                    self_wakes = 0
+                    with speaker_in_room(pulse):
+                        for _ in range(runs):
+                            before = wakeups()
+                            daemon.call("say", text=OWN_REPLY)
+                            time.sleep(1.5)
+                            if wakeups() > before:
+                                self_wakes += 1
+                                daemon.call("ptt.cancel")
+                    row["self_wakes"] = self_wakes
+                    for db in (0, -10, -20):
+                        hits = 0
+                        with speaker_in_room(pulse, gain=10 ** (db / 20)):
+                            for i in range(runs):
+                                asker = threading.Thread(target=lambda: daemon.call("ask", text=STORY))
+                                asker.start()
+                                wait(lambda: daemon.call("status")["state"] == "speaking", 180)
+                                pulse.mic.feed(np.concatenate([espeak("okay nabu", WAKE_VOICES[i % 3], 150), silence(0.3)]))
+                                if wait(lambda: daemon.call("status")["state"] == "listening", 6):
+                                    hits += 1
+                                daemon.call("ptt.cancel")
+                                asker.join(120)
+                                wait(lambda: daemon.call("status")["state"] == "idle", 60)
+                        row[f"barge_in_{-db}db"] = hits / runs
+                    results[name] = row
+            finally:
+                if module is not None:
+                    remove_echo_canceller(pulse, module)
+    finally:
+        room.close()
+        pulse.close()
+    return results
+
+
+def main(size_name: str, out: Path, with_pulse: bool = False) -> dict[str, Any]:
     size = SIZES[size_name]
     results: dict[str, Any] = {"size": size_name, "wake_preroll_s": WAKE_PREROLL_S, "detectors": {}}
     audio = corpus(size)
@@ -172,6 +259,8 @@ def main(size_name: str, out: Path) -> dict[str, Any]:
             "capture_start_median": statistics.median(delays) - WAKE_PREROLL_S * 1000 + per_block,
             "capture_start_max": max(delays) - WAKE_PREROLL_S * 1000 + per_block,
         }
+    if with_pulse:
+        results["echo"] = echo_bench(size["echo_runs"])
     out.write_text(json.dumps(results, indent=2))
     print_table(results)
     print(f"\nwrote {out}")
@@ -195,11 +284,17 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"word end → detection: median {lat['model_delay_median']:.0f} ms, max {lat['model_delay_max']:.0f} ms;"
               f" capture starts {lat['capture_start_median']:.0f} ms (median), {lat['capture_start_max']:.0f} ms (max)"
               f" after the word ends, with a {results['wake_preroll_s'] * 1000:.0f} ms pre-roll")
+    if "echo" in results:
+        print(f"\n{'echo strategy':14} {'mode':7} {'own voice woke it':>18} {'barge-in, echo 0 dB':>20} {'-10 dB':>7} {'-20 dB':>7}")
+        for name, row in results["echo"].items():
+            print(f"{name:14} {row['echo']:7} {row['self_wakes']:>10}/{row['runs']:<7} {row['barge_in_0db']:>20.2f}"
+                  f" {row['barge_in_10db']:>7.2f} {row['barge_in_20db']:>7.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--out", type=Path, default=Path("bench_wake.json"))
+    parser.add_argument("--pulse", action="store_true", help="also measure the echo strategies through the daemon")
     args = parser.parse_args()
-    main(args.size, args.out)
+    main(args.size, args.out, args.pulse)

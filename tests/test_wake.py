@@ -228,3 +228,25 @@ def test_wake_settings_default_off_and_parse(tmp_path: Path) -> None:
     path.write_text('[wake]\nenabled = true\nword = "hey_jarvis"\nthreshold = 0.9\nsilence_s = 1\nfollow_up_s = 4\n')
     wake = load_settings(path).wake
     assert (wake.enabled, wake.word, wake.threshold, wake.silence_s, wake.follow_up_s) == (True, "hey_jarvis", 0.9, 1.0, 4.0)
+
+
+# ---------------------------------------------------------------------------- doctor and CLI
+
+
+def test_doctor_reports_the_wake_word(config: object) -> None:
+    from assistant.doctor import wake_checks
+
+    checks = {c["name"]: c for c in wake_checks(config)}  # type: ignore[arg-type]
+    assert checks["wake word"]["ok"] and "'okay nabu', threshold 0.85, off at start" in checks["wake word"]["detail"]
+    assert checks["wake echo"]["ok"] and "own voice kept out by" in checks["wake echo"]["detail"]
+
+
+def test_wake_cli_without_a_daemon_says_so(xdg: object) -> None:
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant", "wake", "status"], capture_output=True, text=True, timeout=60, env=os.environ.copy()
+    )
+    assert proc.returncode == 2 and "not running" in proc.stderr and "Traceback" not in proc.stderr
