@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # close to the word's end: a question said without a pause keeps its first syllable, and the
 # tail of the wake word itself mostly stays out (scripts/bench_wake.py measures both sides).
 WAKE_PREROLL_S = 0.15
+# The capture stream's ring while the wake word is on: the pre-roll, plus however long the press
+# took to come (the echo gate's look-ahead, a busy loop), which the press also takes back.
+RING_S = 0.6
 
 
 class HandsFree:
@@ -128,7 +131,7 @@ class HandsFree:
             self.audio.add_output_listener(self._gate.listener)
         self.audio.add_input_listener(self._listening.listener)
         try:
-            await self.audio.hold_input(True, WAKE_PREROLL_S)
+            await self.audio.hold_input(True, RING_S)
         except AssistantError:
             await self._turn_off()
             raise
@@ -190,20 +193,24 @@ class HandsFree:
         self._woke_at = arrived
         log.info("wake word heard (p=%.2f)", detection.probability)
         self.emit("wake_word", {"word": self.settings.word, "probability": round(detection.probability, 3)})
-        await self._listen(self.rules)
+        await self._listen(self.rules, arrived)
 
     async def _follow_up(self) -> None:
         if self.turns.state != "idle":
             return
         await self._listen(replace(self.rules, no_speech_s=self.settings.follow_up_s))
 
-    async def _listen(self, rules: EndpointRules) -> None:
+    async def _listen(self, rules: EndpointRules, woke: float | None = None) -> None:
+        """Press, and let the VAD release; `woke` is when the wake word's block arrived (None: a follow-up)."""
         listening = self._listening
         if listening is None:
             return
         listening.endpoint(rules)  # first, so the VAD hears from the first block after the press
+        # The capture starts WAKE_PREROLL_S before the block that held the wake word, however late
+        # the press comes: the ring holds what was said meanwhile.
+        preroll_s = 0.0 if woke is None else min(RING_S, WAKE_PREROLL_S + time.monotonic() - woke)
         try:
-            await self.turns.press(preroll_s=WAKE_PREROLL_S if rules is self.rules else 0.0)
+            await self.turns.press(preroll_s=preroll_s)
         except AssistantError as exc:
             listening.wake()
             log.warning("wake word: %s", exc.message)
