@@ -155,7 +155,8 @@ class AudioIO:
                 except AudioError as exc:
                     self._device_lost("input", exc.message)
                     raise AudioError(f"cannot listen: {self.input_problem}") from None
-            capture.start(preroll_s)
+            # A key press keeps the configured pre-roll, even while the wake word keeps a longer ring.
+            capture.start(self.settings.preroll_s if preroll_s is None else preroll_s)
 
     async def stop_capture(self) -> Audio:
         capture = self._capture
