@@ -21,7 +21,7 @@ from .daemon import DaemonProcess
 from .espeak import CORPUS, MISSING, espeak, silence, with_noise
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .room import Room, recording_streams, speaker_in_room
-from .speech import wer
+from .speech import speak_16k, wer
 from .test_voice_loop import wait_for
 
 pytestmark = [
@@ -109,6 +109,21 @@ def test_a_wake_with_no_speech_ends_quietly_with_an_earcon(
     hz = np.fft.rfftfreq(len(audio), 1 / 16_000)
     nothing = spectrum[(hz > 510) & (hz < 530)].mean()  # the "nothing heard" earcon is 520 Hz
     assert nothing > 20 * spectrum[(hz > 1500) & (hz < 3000)].mean()
+
+
+def test_push_to_talk_keeps_its_own_end_beside_the_wake_word(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    hands_free.call("wake.on")
+    before = turn_count(hands_free)
+    assert hands_free.call("ptt.press")["state"] == "listening"
+    # A pause longer than silence_s: only the release ends a push-to-talk utterance.
+    # (Piper's voice here: whisper tiny makes little of espeak-ng split in two.)
+    feed(pulse, np.concatenate([speak_16k("How do I make"), silence(2.0), speak_16k("a cup of tea?")]))
+    assert hands_free.call("status")["state"] == "listening"
+    hands_free.call("ptt.release")
+    wait_for(lambda: turn_count(hands_free) > before, timeout=180)
+    turn = hands_free.call("history", all=True)[-1]
+    assert wer("How do I make a cup of tea?", turn["transcript"]) <= 0.25, turn["transcript"]
+    idle(hands_free)
 
 
 def test_ordinary_speech_and_noise_never_wake_it(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
