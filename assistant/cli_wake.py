@@ -20,7 +20,11 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
     if not result["enabled"]:
         typer.echo(f"wake word off (the microphone is not kept open for it); `assistant wake on` listens for {result['phrase']!r}")
         return
-    echo = {"cancel": "the sound server's echo canceller", "gate": "a gate on the playback signal"}.get(result["echo"], result["echo"])
+    echo = {
+        "cancel": "the sound server's echo canceller",
+        "gate": "a gate on the playback signal",
+        "cancel+gate": "the sound server's echo canceller and a gate on the playback signal",
+    }.get(result["echo"], result["echo"])
     follow = f", follow-up window {result['follow_up_s']:g} s" if result["follow_up_s"] else ""
     typer.echo(f"listening for {result['phrase']!r} (threshold {result['threshold']:.2f}{follow}); own voice kept out by {echo}")
     typer.echo(f"wake-ups {result['wakeups']}, own voice ignored {result['own_voice_ignored']}, CPU {result['cpu_s']:.1f} s")

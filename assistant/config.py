@@ -49,7 +49,7 @@ class WakeSettings:
     silence_s: float = 0.7  # this much silence after speech ends the utterance
     no_speech_s: float = 5.0  # a wake with no speech within this long ends quietly
     follow_up_s: float = 0.0  # after a reply, listen this long without the wake word (0 = off)
-    echo: str = "auto"  # auto | gate | cancel: how the assistant's own voice is kept from waking it
+    echo: str = "auto"  # auto (canceller if any, plus gate) | gate | cancel (canceller alone): keeps its own voice out
 
 
 @dataclass(frozen=True)

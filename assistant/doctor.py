@@ -74,7 +74,8 @@ def wake_checks(config: Config) -> list[dict[str, Any]]:
 
         source = echo_cancelled_source()
         if source:
-            echo = f"the sound server's echo canceller ({source})"
+            gate = "" if wake.echo == "cancel" else " and a gate on the playback signal"
+            echo = f"the sound server's echo canceller ({source}){gate}"
         elif wake.echo == "cancel":
             return [*checks, _check("wake echo", False, "echo = \"cancel\" but the default source is not module-echo-cancel's; see the README")]
         else:

@@ -57,7 +57,7 @@ class HandsFree:
             silence_s=settings.silence_s, no_speech_s=settings.no_speech_s, max_s=max_utterance_s
         )
         self.enabled = False
-        self.echo: str | None = None  # "cancel" (the sound server's echo canceller) or "gate" while on
+        self.echo: str | None = None  # while on: "gate", "cancel" (the sound server's canceller alone) or "cancel+gate"
         self.wakeups = 0
         self.own_voice = 0  # detections held back as the assistant's own voice
         self._listening: Listening | None = None
@@ -125,8 +125,11 @@ class HandsFree:
         self._listening = Listening(detector, on_wake, on_end)
         self.echo = self.settings.echo
         if self.echo == "auto":
-            self.echo = "cancel" if await asyncio.to_thread(echo_cancelled_source) else "gate"
-        if self.echo == "gate":
+            # The canceller where there is one, and the gate always: in our measurements WebRTC's
+            # canceller, fresh or after a pause, still let the assistant's own "okay nabu" through
+            # now and then, and the gate costs one more detector only while something plays.
+            self.echo = "cancel+gate" if await asyncio.to_thread(echo_cancelled_source) else "gate"
+        if "gate" in self.echo:
             self._gate = await asyncio.to_thread(PlaybackGate, word, threshold)
             self.audio.add_output_listener(self._gate.listener)
         self.audio.add_input_listener(self._listening.listener)

@@ -15,7 +15,8 @@
   echo        (--pulse) the real daemon in a private PulseAudio "room" where its speaker reaches
               its microphone: how often its own "okay nabu" wakes it, and how often a user's
               "okay nabu" over a reply interrupts it (echo 0, 10 and 20 dB below the user), with no
-              protection, with the playback gate, and with module-echo-cancel (WebRTC)
+              protection, with the playback gate, with module-echo-cancel (WebRTC) alone, and
+              with both (what echo = "auto" does where the canceller is the default source)
 
 Offline except --pulse (the audio goes straight to the detectors, faster than real time).
 `--size small` is a smoke run.
@@ -203,7 +204,9 @@ def echo_bench(runs: int) -> dict[str, Any]:
 
     try:
         # (name, [wake] echo, load module-echo-cancel); "none" trusts a canceller that is not there.
-        for name, echo, aec in (("none", "cancel", False), ("gate", "gate", False), ("echo-cancel", "auto", True)):
+        for name, echo, aec in (
+            ("none", "cancel", False), ("gate", "gate", False), ("echo-cancel", "cancel", True), ("cancel+gate", "auto", True)
+        ):
             module = echo_canceller(pulse) if aec else None
             xdg = {var: str(root / name / var.lower()) for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR")}
             for path in xdg.values():
