@@ -20,7 +20,7 @@ from assistant.paths import Paths
 from .daemon import DaemonProcess
 from .espeak import CORPUS, MISSING, espeak, silence, with_noise
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
-from .room import Room, recording_streams, speaker_in_room
+from .room import Room, echo_canceller, recording_streams, remove_echo_canceller, speaker_in_room
 from .speech import speak_16k, wer
 from .test_voice_loop import wait_for
 
@@ -158,6 +158,24 @@ def test_its_own_voice_saying_okay_nabu_does_not_wake_it(
     assert after["wakeups"] == status["wakeups"]
     assert after["own_voice_ignored"] > status["own_voice_ignored"]
     assert turn_count(hands_free) == before and hands_free.call("status")["state"] == "idle"
+
+
+def test_beside_the_sound_servers_echo_canceller_it_does_not_wake_itself(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    hands_free.call("wake.off")
+    module = echo_canceller(pulse)  # module-echo-cancel becomes the default source and sink
+    try:
+        on = hands_free.call("wake.on")  # turning on looks for the canceller again
+        assert on["echo"] == "cancel+gate"
+        before, wakeups = turn_count(hands_free), on["wakeups"]
+        with speaker_in_room(pulse):
+            said = hands_free.call("say", text=OWN_REPLY)
+            assert said["spoken"] and not said["interrupted"]
+            time.sleep(1.5)
+        assert hands_free.call("wake.status")["wakeups"] == wakeups
+        assert turn_count(hands_free) == before and hands_free.call("status")["state"] == "idle"
+    finally:
+        hands_free.call("wake.off")
+        remove_echo_canceller(pulse, module)
 
 
 def test_okay_nabu_over_a_reply_interrupts_it(hands_free: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
