@@ -143,6 +143,7 @@ class HandsFree:
 
     async def _turn_off(self) -> None:
         self.enabled = False
+        self.echo = None
         listening, gate = self._listening, self._gate
         self._listening = self._gate = None
         if listening is not None:
