@@ -185,6 +185,7 @@ def vram_simulate(trace: Path = typer.Argument(..., help="A trace JSON file.")) 
 def main() -> None:
     from . import cli_remote  # noqa: F401  (registers the daemon commands)
     from . import cli_tools  # noqa: F401  (registers timers, reminders and tools)
+    from . import cli_wake  # noqa: F401  (registers `assistant wake`)
 
     try:
         app()

@@ -134,6 +134,17 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class WakeSettings:
+    enabled: bool = False  # the microphone stays closed for the wake word until `assistant wake on`
+    word: str = "okay_nabu"  # okay_nabu | hey_jarvis | alexa | hey_mycroft (the models pymicro-wakeword ships)
+    threshold: float = 0.0  # 0 = the model's own cutoff (okay_nabu 0.85); higher wakes less often
+    silence_s: float = 0.7  # this much silence after speech ends the utterance
+    no_speech_s: float = 5.0  # a wake with no speech within this long ends quietly
+    follow_up_s: float = 0.0  # after a reply, listen this long without the wake word (0 = off)
+    echo: str = "auto"  # auto (canceller if any, plus gate) | gate | cancel (canceller alone): keeps its own voice out
+
+
+@dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_tokens: int = 1024
@@ -144,12 +155,13 @@ class Settings:
     mcp: tuple[McpServerSettings, ...] = ()
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
 
     @property
     def wyoming_bind(self) -> WyomingBind | None:
         """Where the Wyoming server listens, or None when it is off (the default)."""
         return parse_wyoming_uri(self.wyoming.uri) if self.wyoming.uri.strip() else None
-    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
 
 _SECTIONS: dict[str, type] = {
@@ -159,6 +171,7 @@ _SECTIONS: dict[str, type] = {
     "wyoming": WyomingSettings,
     "tools": ToolSettings,
     "workers": WorkerSettings,
+    "wake": WakeSettings,
 }
 
 
@@ -266,7 +279,24 @@ def load_settings(path: Path) -> Settings:
     for name, value in settings.workers.stall_s().items():
         if value <= 0:
             raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
+    _check_wake(path, settings.wake)
     return settings
+
+
+def _check_wake(path: Path, wake: WakeSettings) -> None:
+    from .audio.wake import WORDS
+
+    if wake.word not in WORDS:
+        raise ConfigError(f"{path}: [wake]: field 'word' must be one of {', '.join(WORDS)}, got {wake.word!r}")
+    if not 0.0 <= wake.threshold < 1.0:
+        raise ConfigError(f"{path}: [wake]: field 'threshold' must be in [0, 1) (0 = the model's own), got {wake.threshold}")
+    for name in ("silence_s", "no_speech_s"):
+        if getattr(wake, name) <= 0:
+            raise ConfigError(f"{path}: [wake]: field {name!r} must be more than 0 seconds")
+    if wake.follow_up_s < 0:
+        raise ConfigError(f"{path}: [wake]: field 'follow_up_s' must be 0 (off) or more seconds")
+    if wake.echo not in ("auto", "gate", "cancel"):
+        raise ConfigError(f"{path}: [wake]: field 'echo' must be auto, gate or cancel")
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,14 @@ class Control:
         stop: Callable[[], None],
         started: float,
         extra: Mapping[str, Handler] | None = None,
+        status_parts: Mapping[str, Callable[[], Any]] | None = None,
     ) -> None:
         self.turns = turns
         self.audio = audio
         self.emit = emit
         self.stop = stop
         self.started = started
+        self.status_parts = dict(status_parts or {})  # more fields for `status`, read when it is asked
         self._methods: dict[str, Handler] = {
             "status": self.status,
             "llm.list": self.llm_list,
@@ -94,6 +96,7 @@ class Control:
             "conversation": self.assistant.history.conversation,
             # Release → first reply audio over the recent voice turns (from the turn log: survives restarts).
             "latency": await asyncio.to_thread(self._latency),
+            **{name: part() for name, part in self.status_parts.items()},
         }
 
     def _latency(self) -> dict[str, Any]:

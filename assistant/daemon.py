@@ -13,6 +13,7 @@ from .config import Config
 from .control import Control
 from .errors import AssistantError
 from .gpu import Meter
+from .handsfree import control_methods as wake_methods
 from .liveness import pipeline_stuck, stuck_after_s
 from .notify import Notifier
 from .paths import make_private_dir
@@ -45,6 +46,7 @@ class Daemon:
         self.turns: Turns | None = None
         self.audio: Any = None
         self.wyoming: Any = None  # the Wyoming server, when config.toml turns it on
+        self.handsfree: Any = None  # the wake word trigger, when there is audio
         self._hotkey_tasks: list[asyncio.Task[None]] = []
         self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
@@ -55,6 +57,8 @@ class Daemon:
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
         self._last_event = time.monotonic()
+        if self.handsfree is not None:
+            self.handsfree.on_event(event, data)
         if self.server is not None:
             self.server.broadcast(Event(event, data))
         if event == "turn" and data.get("error"):
@@ -97,6 +101,8 @@ class Daemon:
         if self.want_audio:
             self.audio = await _open_audio(self.config, self.emit)
         self.turns = Turns(self.assistant, self.audio, self.emit)
+        if self.audio is not None:
+            self.handsfree = _handsfree(self.config, self.audio, self.turns, self.emit)
         # MCP tool servers connect in the background: one that is down never delays the start or a turn.
         self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
         self.mcp.start()
@@ -107,7 +113,12 @@ class Daemon:
             self.emit,
             self.stopping.set,
             self.started,
-            extra={**tool_methods(self.assistant.alarms, self.assistant.tools), "mcp.status": self.mcp.methods_status},
+            extra={
+                **tool_methods(self.assistant.alarms, self.assistant.tools),
+                "mcp.status": self.mcp.methods_status,
+                **wake_methods(lambda: self.handsfree),
+            },
+            status_parts={"wake": lambda: self.handsfree.status() if self.handsfree is not None else None},
         )
         self.server = ControlServer(self.config.paths.socket, control.handle)
         await self.server.start()
@@ -116,6 +127,8 @@ class Daemon:
         self.assistant.arbiter.start_idle_ttl()
         if self.want_hotkeys:
             self._hotkey_tasks = _start_hotkeys(self.config, self.turns)
+        if self.handsfree is not None:
+            await self.handsfree.start()
         # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
         self._warming = loop.create_task(self._warm())
 
@@ -173,6 +186,8 @@ class Daemon:
     async def _stop_work(self) -> None:
         if self.mcp is not None:
             await self.mcp.stop()
+        if self.handsfree is not None:
+            await self.handsfree.close()
         if self.turns is not None:
             if self.audio is not None:
                 self.audio.cancel_capture()
@@ -218,6 +233,12 @@ async def _start_wyoming(config: Config, assistant: Assistant) -> Any:
     from .wyoming.server import start_wyoming
 
     return await start_wyoming(bind, assistant.arbiter, lambda: assistant.models)
+
+
+def _handsfree(config: Config, audio: Any, turns: Turns, emit: Any) -> Any:
+    from .handsfree import HandsFree
+
+    return HandsFree(config.settings.wake, audio, turns, config.settings.audio.max_utterance_s, emit)
 
 
 def _start_hotkeys(config: Config, turns: Turns) -> list[asyncio.Task[None]]:

@@ -52,6 +52,37 @@ def audio_checks(config: Config) -> list[dict[str, Any]]:
     return checks
 
 
+def wake_checks(config: Config) -> list[dict[str, Any]]:
+    from .audio.wake import phrase
+
+    wake = config.settings.wake
+    try:
+        from .audio.wake import WakeDetector
+
+        detector = WakeDetector(wake.word, wake.threshold)
+        threshold = detector.threshold
+        detector.close()
+        import pymicro_vad  # noqa: F401  (the end-of-speech detector)
+    except (ImportError, OSError, ValueError) as exc:
+        return [_check("wake word", False, f"cannot load {wake.word!r} ({exc}); reinstall pymicro-wakeword and pymicro-vad")]
+    state = "on at start" if wake.enabled else "off at start (the microphone stays closed); `assistant wake on` turns it on"
+    checks = [_check("wake word", True, f"{phrase(wake.word)!r}, threshold {threshold:.2f}, {state}")]
+    if wake.echo == "gate":
+        echo = "a gate on the playback signal (configured)"
+    else:
+        from .audio.echo import echo_cancelled_source
+
+        source = echo_cancelled_source()
+        if source:
+            gate = "" if wake.echo == "cancel" else " and a gate on the playback signal"
+            echo = f"the sound server's echo canceller ({source}){gate}"
+        elif wake.echo == "cancel":
+            return [*checks, _check("wake echo", False, "echo = \"cancel\" but the default source is not module-echo-cancel's; see the README")]
+        else:
+            echo = "a gate on the playback signal (no module-echo-cancel source is the default)"
+    return [*checks, _check("wake echo", True, f"own voice kept out by {echo}")]
+
+
 def gpu_check() -> dict[str, Any]:
     from .gpu import NvmlMeter
 
@@ -108,6 +139,7 @@ def run_checks(config: Config) -> list[dict[str, Any]]:
     return [
         *hotkey_checks(config),
         *audio_checks(config),
+        *wake_checks(config),
         gpu_check(),
         *model_checks(config),
         service_check(),

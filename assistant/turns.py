@@ -59,7 +59,8 @@ class Turns:
 
     # ---------------------------------------------------------------- push-to-talk
 
-    async def press(self) -> dict[str, Any]:
+    async def press(self, preroll_s: float | None = None) -> dict[str, Any]:
+        """Start listening; `preroll_s` (the wake word's) overrides how much audio from before the press is kept."""
         if self.state == "listening":
             return {"state": self.state}
         if self.dismiss_alarm():
@@ -72,7 +73,7 @@ class Turns:
         # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
         # so the first words after the press are not lost.
         stopping = self._cancel_speaking()
-        await self.audio.start_capture()
+        await self.audio.start_capture(preroll_s)
         self._earcon("start")
         self.set_state("listening")
         # Load the ASR while the user speaks, so it is ready when the key goes up.

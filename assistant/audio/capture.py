@@ -118,9 +118,9 @@ class Capture:
             self._ring.clear()
             self._ring_frames = 0
 
-    def start(self) -> None:
-        """Begin an utterance with the pre-roll; the stream must be open."""
-        preroll_frames = int(self.preroll_s * self.rate)
+    def start(self, preroll_s: float | None = None) -> None:
+        """Begin an utterance with the pre-roll (`preroll_s` of it, at most what the ring holds); the stream must be open."""
+        preroll_frames = int(min(self.preroll_s, self.preroll_s if preroll_s is None else preroll_s) * self.rate)
         with self._lock:
             ring = concat(list(self._ring))
             self._ring.clear()

@@ -51,6 +51,12 @@ class AudioIO:
         self._watcher: asyncio.Task[None] | None = None
         self._changing = asyncio.Lock()  # a re-scan and a press never overlap
         self._lost = False  # a device failed: re-scan at the next check, whatever the fingerprint says
+        # The wake word: blocks of every capture stream and of every reply go to these, and while
+        # the input is held the capture stream stays open between utterances.
+        self._input_listeners: list[Callable[[Audio, int], None]] = []
+        self._output_listeners: list[Callable[[Audio, int], None]] = []
+        self._held = False
+        self._held_preroll_s = 0.0
 
     def status(self) -> dict[str, Any]:
         return {
@@ -91,7 +97,54 @@ class AudioIO:
 
     # ------------------------------------------------------------------ capture
 
-    async def start_capture(self) -> None:
+    def add_input_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        """Hear every captured block (mono, device rate, on PortAudio's thread), across device changes."""
+        self._input_listeners.append(listener)
+        if self._capture is not None:
+            self._capture.add_listener(listener)
+
+    def remove_input_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        if listener in self._input_listeners:
+            self._input_listeners.remove(listener)
+        if self._capture is not None:
+            self._capture.remove_listener(listener)
+
+    def add_output_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        """Hear every block handed to the output device by later replies."""
+        self._output_listeners.append(listener)
+
+    def remove_output_listener(self, listener: Callable[[Audio, int], None]) -> None:
+        if listener in self._output_listeners:
+            self._output_listeners.remove(listener)
+
+    async def hold_input(self, held: bool, preroll_s: float = 0.0) -> None:
+        """Keep the capture stream open between utterances, with a ring of at least `preroll_s` (True), or let it close when idle (False)."""
+        async with self._changing:
+            self._held = held
+            self._held_preroll_s = preroll_s if held else 0.0
+            capture = self._capture
+            if capture is not None:
+                capture.preroll_s = self._preroll_s()
+            if capture is None or capture.recording:
+                return
+            if self._keeps_open(capture) and not capture.is_open:
+                if self.input_problem:
+                    raise AudioError(f"cannot listen: {self.input_problem}")
+                try:
+                    await asyncio.to_thread(capture.open)
+                except AudioError as exc:
+                    self._device_lost("input", exc.message)
+                    raise AudioError(f"cannot listen: {self.input_problem}") from None
+            elif not self._keeps_open(capture) and capture.is_open:
+                capture.close()
+
+    def _preroll_s(self) -> float:
+        return max(self.settings.preroll_s, self._held_preroll_s)
+
+    def _keeps_open(self, capture: Capture) -> bool:
+        return capture.keeps_open or self._held
+
+    async def start_capture(self, preroll_s: float | None = None) -> None:
         async with self._changing:
             capture = self._capture
             if capture is None or self.input_problem:
@@ -102,14 +155,15 @@ class AudioIO:
                 except AudioError as exc:
                     self._device_lost("input", exc.message)
                     raise AudioError(f"cannot listen: {self.input_problem}") from None
-            capture.start()
+            # A key press keeps the configured pre-roll, even while the wake word keeps a longer ring.
+            capture.start(self.settings.preroll_s if preroll_s is None else preroll_s)
 
     async def stop_capture(self) -> Audio:
         capture = self._capture
         if capture is None or not capture.recording:
             return np.zeros(0, dtype=np.float32)
         audio, rate, capped = capture.take()
-        if not capture.keeps_open:
+        if not self._keeps_open(capture):
             capture.close()
         if capped:
             log.info("utterance cut at %.0f s (audio.max_utterance_s)", self.settings.max_utterance_s)
@@ -140,7 +194,7 @@ class AudioIO:
         capture = self._capture
         if capture is not None and capture.recording:
             capture.cancel()
-            if not capture.keeps_open:
+            if not self._keeps_open(capture):
                 capture.close()
 
     # ------------------------------------------------------------------ playback
@@ -149,6 +203,7 @@ class AudioIO:
         if self._output is None or self._scanner is None:
             raise AudioError(f"cannot play: {self.output_problem or 'no output device'}")
         sink = PlaybackSink(self._scanner, self._output, self._threadsafe("output"))
+        sink.listeners.extend(self._output_listeners)
         self._sinks.add(sink)
         return sink
 
@@ -227,9 +282,11 @@ class AudioIO:
         if device is not None:
             if capture is None:
                 capture = self._capture = Capture(
-                    scanner, device, self.settings.preroll_s, self.settings.max_utterance_s, self._threadsafe("input")
+                    scanner, device, self._preroll_s(), self.settings.max_utterance_s, self._threadsafe("input")
                 )
-            if capture.keeps_open and not capture.is_open and not capture.recording:
+                for listener in self._input_listeners:
+                    capture.add_listener(listener)
+            if self._keeps_open(capture) and not capture.is_open and not capture.recording:
                 try:
                     await asyncio.to_thread(capture.open)
                 except AudioError as exc:

@@ -64,6 +64,9 @@ class PlaybackSink:
         self._owners: set[asyncio.Task[Any]] = set()
         self._poll_handle: asyncio.TimerHandle | None = None
         self._opening: asyncio.Future[Any] | None = None  # prepare()'s stream, opening in a thread
+        # Hear each block as it goes to the device (mono, at `rate`, on PortAudio's thread; queue only):
+        # the wake word's echo gate compares it with the microphone.
+        self.listeners: list[Callable[[Audio, int], None]] = []
 
     def played_sentences(self) -> int:
         return self._played
@@ -275,6 +278,10 @@ class PlaybackSink:
                 if self.first_sample_time is None:
                     self.first_sample_time = now
                 self.last_sample_time = now
+            if self.listeners:
+                block = np.array(outdata[:, 0], dtype=np.float32)
+                for listener in self.listeners:
+                    listener(block, self.rate)
             if self._draining and not self._queue:
                 self._drained = True
                 raise self._sd.CallbackStop  # PortAudio plays out what it buffered, then calls _finished
