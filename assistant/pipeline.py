@@ -132,10 +132,16 @@ class Pipeline:
             # The same messages a turn builds, less the user's words: Conversation.messages keeps the
             # history by budget, and an empty text keeps as much as any real one would.
             messages = self.conversation.messages("")[:-1]
+            # Set before the request: a turn that starts while it runs queues behind it in the worker.
             self._prefilled = messages
-            stats: dict[str, int] | None = await resident.worker.request(
-                "prefill", messages=messages, tools=self.tools.specs()
-            )
+            try:
+                stats: dict[str, int] | None = await resident.worker.request(
+                    "prefill", messages=messages, tools=self.tools.specs()
+                )
+            except BaseException:
+                # Nothing is in the cache: the next turn must not keep over-budget history for its sake.
+                self._prefilled = None
+                raise
             return stats
         finally:
             await self.arbiter.release(resident)

@@ -113,3 +113,33 @@ def test_what_the_embedded_smollm2_does_with_the_grammar(config: Config) -> None
         else:
             assert text.strip() and not text.lstrip().startswith("{")
             print(f"  {question!r}: TEXT {text.strip()[:70]!r} in {seconds:.2f} s")
+
+
+def test_a_failed_prefill_leaves_no_claim_on_the_history(xdg: Paths) -> None:
+    """An LLM without a prefill (the scripted one) fails it; the next turn then keeps history by budget alone."""
+    from assistant.errors import AssistantError
+    from assistant.history import estimate_tokens
+
+    xdg.user_catalog.write_text(SCRIPTED)
+    (xdg.config_dir / "script.json").write_text(json.dumps({"turns": []}))
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        conversation = assistant.conversation
+        exchanges = [("What is the capital of France?", "Paris."), ("And of Spain?", "Madrid.")]
+        for question, answer in exchanges:
+            conversation.add(question, answer)
+        conversation.budget_tokens = estimate_tokens(conversation.system_prompt) + 1 + sum(
+            estimate_tokens(q) + estimate_tokens(a) for q, a in exchanges
+        )
+        question = "And which of the two cities is further north, and by how many kilometres?"
+        try:
+            await assistant.arbiter.ensure("scripted-tools")
+            with pytest.raises(AssistantError):
+                await assistant.pipeline.prefill("scripted-tools")
+            return assistant.pipeline._messages(question), conversation.messages(question)
+        finally:
+            await assistant.close()
+
+    sent, by_budget = asyncio.run(main())
+    assert sent == by_budget
