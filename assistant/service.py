@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import AssistantError
 from .paths import xdg_dir
-from .venv_store import MARKER
+from .venv_store import MARKER, write_atomic
 
 UNIT_NAME = "assistant.service"
 
@@ -112,9 +112,7 @@ def _write_unit(path: Path) -> bool:
     if path.is_file() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return True
 
 
