@@ -222,3 +222,10 @@ def test_reminders_are_said_back_in_the_second_person() -> None:
 
     assert second_person("call my mother") == "call your mother"
     assert second_person("tell Bob I am late") == "tell Bob you are late"
+
+
+@pytest.mark.parametrize("text", ["(9^999)^999", "((9^999)^999)^999", "(2^999)^999 cubed"])
+def test_results_too_large_to_say_are_refused_before_they_are_computed(text: str) -> None:
+    with pytest.raises(MathError, match="too large"):
+        evaluate(text)
+

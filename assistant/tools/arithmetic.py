@@ -23,6 +23,10 @@ OPERATORS = [
 ]
 NUMBER_WORDS = {*UNITS, *TEENS, *TENS, *SCALES, "hundred", "point", "and", "a", "half", "quarter"}
 MAX_EXPONENT = 1000  # 10^10^10 would hang the daemon
+# An exact result's numerator or denominator in bits (about 3,000 digits): nobody says more aloud, and
+# chained powers ("(9^999)^999)^999") would otherwise compute for minutes on the daemon's event loop.
+MAX_BITS = 10_000
+TOO_LARGE = "that number is too large to work out"
 
 
 class MathError(ValueError):
@@ -83,7 +87,7 @@ class _Parser:
             op, right = self.take(), self.power()
             if op == "/" and right == 0:
                 raise MathError("you can't divide by zero")
-            value = value * right if op == "*" else value / right
+            value = _bounded(value * right if op == "*" else value / right)
         return value
 
     def power(self) -> Fraction | float:
@@ -97,6 +101,7 @@ class _Parser:
                 raise MathError("you can't divide by zero")
             if isinstance(exponent, Fraction) and exponent.denominator == 1:
                 if isinstance(base, Fraction):
+                    _grows(base, abs(int(exponent)))
                     return Fraction(base ** int(exponent))
                 return float(base ** int(exponent))
             if base < 0:
@@ -117,6 +122,7 @@ class _Parser:
     def postfix(self, value: Fraction | float) -> Fraction | float:
         while self.peek() in ("%", "sq", "cube"):
             op = self.take()
+            _grows(value, 3 if op == "cube" else 2)
             value = value / 100 if op == "%" else value**2 if op == "sq" else value**3
         return value
 
@@ -130,6 +136,24 @@ class _Parser:
                 raise MathError("a bracket is not closed")
             return value
         raise MathError("that is not a complete sum")
+
+
+def _bits(value: Fraction | float) -> int:
+    if isinstance(value, Fraction):
+        return max(value.numerator.bit_length(), value.denominator.bit_length())
+    return 0  # a float cannot grow without bound: it overflows, which is caught
+
+
+def _bounded(value: Fraction | float) -> Fraction | float:
+    if _bits(value) > MAX_BITS:
+        raise MathError(TOO_LARGE)
+    return value
+
+
+def _grows(base: Fraction | float, exponent: int) -> None:
+    """Refuse a power whose exact result would be too large, before computing it."""
+    if (_bits(base) - 1) * exponent > MAX_BITS:
+        raise MathError(TOO_LARGE)
 
 
 def square_root(value: Fraction | float) -> Fraction | float:
