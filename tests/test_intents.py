@@ -229,3 +229,11 @@ def test_results_too_large_to_say_are_refused_before_they_are_computed(text: str
     with pytest.raises(MathError, match="too large"):
         evaluate(text)
 
+
+def test_arithmetic_leaves_the_decimal_context_alone() -> None:
+    import decimal
+
+    before = decimal.getcontext().prec
+    format_number(evaluate("1/8"))
+    evaluate("square root of two")
+    assert decimal.getcontext().prec == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, getcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -163,8 +163,9 @@ def square_root(value: Fraction | float) -> Fraction | float:
         num, den = math.isqrt(value.numerator), math.isqrt(value.denominator)
         if num * num == value.numerator and den * den == value.denominator:
             return Fraction(num, den)  # exact: the square root of 144 is 12, not 12.000000001
-        getcontext().prec = 30
-        return float((Decimal(value.numerator) / Decimal(value.denominator)).sqrt())
+        with localcontext() as context:  # the daemon's own decimal context stays as it was
+            context.prec = 30
+            return float((Decimal(value.numerator) / Decimal(value.denominator)).sqrt())
     return math.sqrt(value)
 
 
@@ -199,8 +200,9 @@ def format_number(value: Fraction | float) -> tuple[str, bool]:
         while den % 5 == 0:
             den //= 5
         if den == 1:  # a terminating decimal: show it whole
-            getcontext().prec = 50
-            return format(Decimal(value.numerator) / Decimal(value.denominator), "f"), True
+            with localcontext() as context:
+                context.prec = 50
+                return format(Decimal(value.numerator) / Decimal(value.denominator), "f"), True
         value = float(value)
     text = f"{value:.10g}"
     return (text if "e" not in text else f"{value:.6e}"), False
