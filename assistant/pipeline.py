@@ -250,8 +250,7 @@ class Pipeline:
         match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools])
         if match is None:
             return False
-        answer, record = await self.tools.call(match.tool, match.arguments, route="intent")
-        result.tools.append(record)
+        answer = await self.tools.call(match.tool, match.arguments, "intent", result.tools)
         result.llm = ""  # no model wrote this reply
         result.full_reply = answer.text
         splitter = SentenceSplitter()

@@ -16,7 +16,7 @@ from assistant.engines.llama_cpp import LlamaChatModel
 from assistant.gpu import SimulatedMeter
 from assistant.model_files import locate
 from assistant.paths import Paths
-from assistant.pipeline import Models, TurnResult
+from assistant.pipeline import Models, Pipeline, TurnResult
 from assistant.session import Assistant
 from assistant.tools.registry import Tool, ToolResult
 
@@ -143,3 +143,35 @@ def test_a_failed_prefill_leaves_no_claim_on_the_history(xdg: Paths) -> None:
 
     sent, by_budget = asyncio.run(main())
     assert sent == by_budget
+
+
+def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -> None:
+    """The intent route records a cancelled tool call as the LLM route does."""
+    from assistant.tools.intents import Matcher
+    from assistant.tools.registry import Registry
+
+    seen: list[str] = []
+
+    async def slow_media(arguments: dict[str, Any]) -> ToolResult:
+        seen.append("started")
+        await asyncio.sleep(120)  # a media player that hangs on D-Bus
+        return ToolResult("Paused.")
+
+    async def main() -> TurnResult:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        tools = Registry([Tool("media_control", "Pause or play.", {"type": "object", "properties": {}}, slow_media)])
+        pipeline = Pipeline(assistant.arbiter, assistant.conversation, tools, Matcher())
+        result = TurnResult(id="intent-barge-in")
+        try:
+            turn = asyncio.create_task(pipeline.turn(assistant.models, None, text="pause the music", result=result))
+            while not seen:
+                await asyncio.sleep(0.05)
+            turn.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+        finally:
+            await assistant.close()
+        return result
+
+    result = asyncio.run(main())
+    assert [(c.name, c.result, c.route) for c in result.tools] == [("media_control", "cancelled", "intent")]

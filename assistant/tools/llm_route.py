@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -54,15 +52,7 @@ async def converse(
             }
         )
         for call in calls:
-            started = time.perf_counter()
-            try:
-                result, record = await registry.call(call.name, call.arguments, route="llm")
-            except asyncio.CancelledError:
-                # A barge-in stopped it: the history says so, rather than forgetting the call was made.
-                ms = (time.perf_counter() - started) * 1000
-                records.append(ToolCallRecord(call.name, call.arguments, "cancelled", False, ms, "llm"))
-                raise
-            records.append(record)
+            result = await registry.call(call.name, call.arguments, "llm", records)
             if not result.ok:
                 yield " " + result.text
                 return
