@@ -35,7 +35,9 @@ async def converse(
                     calls.append(event)
                 elif isinstance(event, TextDelta) and event.text:
                     yield event.text
-        if not calls:
+        if not calls or not offered:
+            # After the last round a call (from a server that ignores an empty tool list) is not run:
+            # its result would reach no one, and the rounds' bound is what stops a model that loops.
             return
         history.append(
             {
