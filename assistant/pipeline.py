@@ -142,6 +142,8 @@ class Pipeline:
                 # Nothing is in the cache: the next turn must not keep over-budget history for its sake.
                 self._prefilled = None
                 raise
+            if stats is None:
+                self._prefilled = None  # an engine with no cache of its own (a remote server)
             return stats
         finally:
             await self.arbiter.release(resident)
