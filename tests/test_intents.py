@@ -48,6 +48,9 @@ MATCHER = Matcher()
         ("Remind me at 5 p.m. to call Bob.", "add_reminder", {"when": "at 5 p m", "text": "call bob"}),
         ("remind me to take out the trash on Monday", "add_reminder", {"text": "take out the trash", "when": "on monday"}),
         ("what reminders do I have", "list_reminders", {}),
+        ("cancel my reminder", "cancel_reminder", {}),  # one of them: the tool asks which when there are several
+        ("cancel my reminder to call Bob", "cancel_reminder", {"text": "call bob"}),
+        ("cancel all my reminders", "cancel_reminder", {"all": True}),
         ("Pause the music.", "media_control", {"action": "pause"}),
         ("next song", "media_control", {"action": "next"}),
         ("go back to the previous track", "media_control", {"action": "previous"}),
