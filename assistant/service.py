@@ -167,8 +167,11 @@ def _interpreter(argv: list[str]) -> Path | None:
     program = Path(argv[0])
     if argv[1:3] == ["-m", "assistant"]:
         return program
-    with program.open("rb") as f:
-        first = f.readline(512).decode(errors="replace")
+    try:
+        with program.open("rb") as f:
+            first = f.readline(512).decode(errors="replace")
+    except OSError:
+        return None  # a directory, or not readable: `doctor` then says the interpreter is missing
     if not first.startswith("#!"):
         return None
     words = first[2:].split()
