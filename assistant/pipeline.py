@@ -235,6 +235,7 @@ class Pipeline:
         """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
         refused = refusal(result.transcript, self.tools)
         if refused is not None:
+            result.llm = ""  # no model wrote this reply
             yield refused
             return
         async with self.arbiter.use(llm_id) as llm:

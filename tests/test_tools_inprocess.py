@@ -175,3 +175,17 @@ def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -
 
     result = asyncio.run(main())
     assert [(c.name, c.result, c.route) for c in result.tools] == [("media_control", "cancelled", "intent")]
+
+
+def test_the_honesty_guard_s_reply_names_no_llm(xdg: Paths) -> None:
+    """A refusal is written by the guard, not a model: the turn's record says so, as an intent turn's does."""
+
+    async def main() -> TurnResult:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        try:
+            return await assistant.pipeline.turn(assistant.models, None, text="Turn off the kitchen lights.")
+        finally:
+            await assistant.close()
+
+    result = asyncio.run(main())
+    assert result.reply.startswith("I can't") and result.llm == ""
