@@ -86,6 +86,7 @@ def test_a_server_that_is_down_is_one_line_naming_it() -> None:
 
 def test_an_engine_that_fails_to_load_closes_its_event_loop() -> None:
     uri = f"tcp://127.0.0.1:{free_port()}"
+    gc.collect()  # engines of earlier tests (loaded, never closed: a worker's lives as long as its process)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         with pytest.raises(ModelError):
