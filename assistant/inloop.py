@@ -74,6 +74,10 @@ class InLoopModel:
         engine = self._live()
         if op == "transcribe":
             return await engine.transcribe(args["audio"])
+        if op in ("prefill", "prompt_stats"):
+            # No KV cache here to fill or count: a remote server keeps its own (the answer a worker gives
+            # for prompt_stats on an engine without one).
+            return None
         raise AssistantError(f"{self.spec.id}: unknown request {op!r}", code="bad_request")
 
     async def stream(self, op: str, **args: Any) -> AsyncGenerator[Any, None]:

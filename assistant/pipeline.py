@@ -132,10 +132,18 @@ class Pipeline:
             # The same messages a turn builds, less the user's words: Conversation.messages keeps the
             # history by budget, and an empty text keeps as much as any real one would.
             messages = self.conversation.messages("")[:-1]
+            # Set before the request: a turn that starts while it runs queues behind it in the worker.
             self._prefilled = messages
-            stats: dict[str, int] | None = await resident.worker.request(
-                "prefill", messages=messages, tools=self.tools.specs()
-            )
+            try:
+                stats: dict[str, int] | None = await resident.worker.request(
+                    "prefill", messages=messages, tools=self.tools.specs()
+                )
+            except BaseException:
+                # Nothing is in the cache: the next turn must not keep over-budget history for its sake.
+                self._prefilled = None
+                raise
+            if stats is None:
+                self._prefilled = None  # an engine with no cache of its own (a remote server)
             return stats
         finally:
             await self.arbiter.release(resident)
@@ -227,6 +235,7 @@ class Pipeline:
         """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
         refused = refusal(result.transcript, self.tools)
         if refused is not None:
+            result.llm = ""  # no model wrote this reply
             yield refused
             return
         async with self.arbiter.use(llm_id) as llm:
@@ -244,8 +253,7 @@ class Pipeline:
         match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools])
         if match is None:
             return False
-        answer, record = await self.tools.call(match.tool, match.arguments, route="intent")
-        result.tools.append(record)
+        answer = await self.tools.call(match.tool, match.arguments, "intent", result.tools)
         result.llm = ""  # no model wrote this reply
         result.full_reply = answer.text
         splitter = SentenceSplitter()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import AssistantError
 from .paths import xdg_dir
-from .venv_store import MARKER
+from .venv_store import MARKER, write_atomic
 
 UNIT_NAME = "assistant.service"
 
@@ -114,9 +114,7 @@ def _write_unit(path: Path) -> bool:
     if path.is_file() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return True
 
 
@@ -171,8 +169,11 @@ def _interpreter(argv: list[str]) -> Path | None:
     program = Path(argv[0])
     if argv[1:3] == ["-m", "assistant"]:
         return program
-    with program.open("rb") as f:
-        first = f.readline(512).decode(errors="replace")
+    try:
+        with program.open("rb") as f:
+            first = f.readline(512).decode(errors="replace")
+    except OSError:
+        return None  # a directory, or not readable: `doctor` then says the interpreter is missing
     if not first.startswith("#!"):
         return None
     words = first[2:].split()

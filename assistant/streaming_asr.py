@@ -156,10 +156,14 @@ class StreamingTranscriber:
         self.stats.partials += 1
 
     def _partial_done(self, task: asyncio.Task[tuple[int, Transcript]]) -> None:
-        if self._finished or task.cancelled():
+        if task.cancelled():
             return
-        if task.exception() is not None:
-            log.info("a partial transcription failed: %s", task.exception())
+        # Retrieved even after a cancel, or asyncio logs the failure with a traceback as never retrieved.
+        error = task.exception()
+        if self._finished:
+            return
+        if error is not None:
+            log.info("a partial transcription failed: %s", error)
             return
         if self._again:
             self._start_partial()

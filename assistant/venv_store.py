@@ -35,7 +35,7 @@ def site_packages(env: Path) -> Path:
     return env / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace a file in one rename, so a running daemon never reads half of it."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -64,7 +64,7 @@ def _copy_scripts(store: Path, env: Path) -> list[str]:
         first = head.split(b"\n", 1)[0].decode(errors="replace")
         if first.startswith("#!") and first[2:].strip().startswith(store_python):
             body = entry.read_text()
-            _write(target, f"#!{env / 'bin' / 'python'}\n" + body.split("\n", 1)[1], 0o755)
+            write_atomic(target, f"#!{env / 'bin' / 'python'}\n" + body.split("\n", 1)[1], 0o755)
         else:
             if target.is_symlink() or target.exists():
                 target.unlink()
@@ -83,20 +83,20 @@ def link(checkout: Path, store: Path, cache: Path) -> Path:
     if not env.exists():
         venv.EnvBuilder(with_pip=False, symlinks=True).create(env)
     sp = site_packages(env)
-    _write(sp / CHECKOUT_PTH, f"{checkout}\n")
-    _write(sp / STORE_PTH, f"import site; site.addsitedir({str(site_packages(store))!r})\n")
+    write_atomic(sp / CHECKOUT_PTH, f"{checkout}\n")
+    write_atomic(sp / STORE_PTH, f"import site; site.addsitedir({str(site_packages(store))!r})\n")
     old = (env / MANIFEST).read_text().split() if (env / MANIFEST).exists() else []
     names = _copy_scripts(store, env)
     for stale in set(old) - set(names):
         (env / "bin" / stale).unlink(missing_ok=True)
-    _write(env / MANIFEST, "\n".join(names) + "\n")
+    write_atomic(env / MANIFEST, "\n".join(names) + "\n")
     # Our own console script: it imports whatever `assistant` this venv sees, which is this checkout.
-    _write(
+    write_atomic(
         env / "bin" / "assistant",
         f"#!{env / 'bin' / 'python'}\nimport sys\n\nfrom assistant.cli import main\n\nsys.exit(main())\n",
         0o755,
     )
-    _write(env / MARKER, f"{store}\n")
+    write_atomic(env / MARKER, f"{store}\n")
     register(cache, store.name, env)
     return env
 
@@ -108,7 +108,7 @@ def _user_file(cache: Path, store_name: str, env: Path) -> Path:
 def register(cache: Path, store_name: str, env: Path) -> None:
     path = _user_file(cache, store_name, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write(path, f"{env}\n")
+    write_atomic(path, f"{env}\n")
 
 
 def store_of(env: Path) -> str | None:

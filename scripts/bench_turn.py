@@ -142,7 +142,7 @@ async def intent_floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
     assert assistant.pipeline.intents is not None
     match = assistant.pipeline.intents.match(transcript.text)
     assert match is not None, transcript.text
-    answer, _ = await assistant.tools.call(match.tool, match.arguments, route="intent")
+    answer = await assistant.tools.call(match.tool, match.arguments, "intent", [])
     first = (SentenceSplitter().feed(answer.text + " ") or [answer.text])[0]
     started = time.perf_counter()
     async with assistant.arbiter.use(assistant.models.tts) as tts, aclosing(tts.stream("synthesize", text=spoken(first))) as chunks:

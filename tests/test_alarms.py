@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.ringer import Ringer
 from assistant.tools.timers import announcement, timer_tools
@@ -123,3 +124,22 @@ def test_announcements() -> None:
 def test_a_timer_cannot_be_set_when_nothing_would_ring_it() -> None:
     result = asyncio.run(timer_tools(Alarms(None))[0].run({"duration_s": 60}))
     assert not result.ok and "daemon" in result.text
+
+
+def test_an_alarm_rings_even_when_its_announcement_cannot_be_spoken() -> None:
+    beeps: list[str] = []
+
+    async def run() -> bool:
+        async def say(text: str) -> None:
+            raise AssistantError("tts: the voice failed to load", code="model")  # a voice that cannot speak
+
+        ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e, d: None, lambda: 30.0)
+        task = asyncio.create_task(ringer.fire(Alarm("t", "timer", 0.0, duration_s=60), 0.0))
+        await asyncio.sleep(0.1)
+        ringing = ringer.ringing
+        ringer.dismiss()
+        await task
+        return ringing
+
+    assert asyncio.run(run()), "the alarm stopped ringing because the voice failed"
+    assert beeps[:1] == ["alarm"]

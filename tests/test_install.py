@@ -252,3 +252,12 @@ def test_prune_keeps_what_a_unit_or_checkout_uses_and_never_follows_links(
     unit.unlink()
     said = prune(cache, "e-current")
     assert sorted(p.name for p in cache.iterdir()) == [".users", "d-previous", "e-current"], said
+
+
+def test_a_unit_whose_program_is_a_directory_is_reported_not_raised(tmp_path: Path) -> None:
+    from assistant.service import inspect_unit
+
+    unit = tmp_path / "assistant.service"
+    unit.write_text(f"[Service]\nExecStart={tmp_path} run\n")  # a directory passes the executable check
+    target = inspect_unit(unit)
+    assert target.problem is not None and "interpreter" in target.problem

@@ -48,6 +48,9 @@ MATCHER = Matcher()
         ("Remind me at 5 p.m. to call Bob.", "add_reminder", {"when": "at 5 p m", "text": "call bob"}),
         ("remind me to take out the trash on Monday", "add_reminder", {"text": "take out the trash", "when": "on monday"}),
         ("what reminders do I have", "list_reminders", {}),
+        ("cancel my reminder", "cancel_reminder", {}),  # one of them: the tool asks which when there are several
+        ("cancel my reminder to call Bob", "cancel_reminder", {"text": "call bob"}),
+        ("cancel all my reminders", "cancel_reminder", {"all": True}),
         ("Pause the music.", "media_control", {"action": "pause"}),
         ("next song", "media_control", {"action": "next"}),
         ("go back to the previous track", "media_control", {"action": "previous"}),
@@ -222,3 +225,18 @@ def test_reminders_are_said_back_in_the_second_person() -> None:
 
     assert second_person("call my mother") == "call your mother"
     assert second_person("tell Bob I am late") == "tell Bob you are late"
+
+
+@pytest.mark.parametrize("text", ["(9^999)^999", "((9^999)^999)^999", "(2^999)^999 cubed"])
+def test_results_too_large_to_say_are_refused_before_they_are_computed(text: str) -> None:
+    with pytest.raises(MathError, match="too large"):
+        evaluate(text)
+
+
+def test_arithmetic_leaves_the_decimal_context_alone() -> None:
+    import decimal
+
+    before = decimal.getcontext().prec
+    format_number(evaluate("1/8"))
+    evaluate("square root of two")
+    assert decimal.getcontext().prec == before

@@ -201,3 +201,20 @@ def test_the_arbiter_never_evicts_for_a_remote_model(xdg: Paths, server: LlamaSe
     row = next(m for m in snapshot["models"] if m["id"] == REMOTE)
     assert row["device"] == "remote" and row["pid"] is None and row["state"] == "idle"
     assert meter.memory().used_gb == pytest.approx(15.4)  # nothing placed on the card
+
+
+def test_a_prefill_on_the_remote_model_is_a_quiet_none(xdg: Paths, server: LlamaServer) -> None:
+    """At each press the daemon prefills the LLM; a remote one has no cache of ours to fill, and says so without an error."""
+    from assistant.session import Assistant
+
+    remote_default(xdg, server.base_url)
+
+    async def main() -> dict[str, int] | None:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        try:
+            await assistant.arbiter.ensure(REMOTE)
+            return await assistant.pipeline.prefill(REMOTE)
+        finally:
+            await assistant.close()
+
+    assert asyncio.run(main()) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 
@@ -96,3 +97,33 @@ def test_energy_vad_tells_speech_from_quiet() -> None:
     assert vad.quiet(np.random.default_rng(0).normal(0, 0.001, SAMPLE_RATE).astype(np.float32))
     assert not vad.quiet(speech)
     assert any(vad.is_speech(speech[i : i + BLOCK]) for i in range(0, len(speech), BLOCK))
+
+
+def test_a_partial_that_fails_after_a_cancel_is_not_left_unretrieved() -> None:
+    """`ptt cancel` while a partial runs, and the partial then fails: no "never retrieved" traceback in the log."""
+    from assistant.engines.base import Transcript
+    from assistant.errors import AssistantError
+
+    unhandled: list[dict[str, object]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context))
+        started = asyncio.Event()
+
+        async def failing(audio: Audio) -> Transcript:  # an ASR worker that dies mid-transcription
+            started.set()
+            await asyncio.sleep(1.0)  # still running at the cancel
+            raise AssistantError("asr: the worker exited", code="worker_crashed")
+
+        mic = FedMic()
+        streamer = StreamingTranscriber(failing, mic.so_far)
+        speech = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE // 2).astype(np.float32)
+        await asyncio.to_thread(mic.speak, np.concatenate([speech, silence(0.4)]), streamer)
+        await asyncio.wait_for(started.wait(), 5)
+        streamer.cancel()
+        await asyncio.sleep(1.5)  # the partial fails now, after the cancel
+        del streamer  # as Turns drops a cancelled Listening: the failed task goes with it
+        gc.collect()
+
+    asyncio.run(main())
+    assert not [c for c in unhandled if "never retrieved" in str(c.get("message"))], unhandled

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,3 +193,36 @@ def test_scripted_engine_replays_rounds_and_quotes_the_tool_result(tmp_path: Pat
     assert len(second) > 1  # streamed in pieces, as a model would
     unoffered = list(model.chat([{"role": "user", "content": "add"}]))
     assert not any(isinstance(e, ToolCall) for e in unoffered)
+
+
+class LoopingServerLease:
+    """A stand-in for a remote LLM server that ignores the tool list and calls a tool every round."""
+
+    def __init__(self) -> None:
+        self.offered: list[list[str]] = []
+
+    async def stream(self, op: str, messages: list[Any], tools: list[ToolSpec]) -> AsyncIterator[Any]:
+        self.offered.append([t.name for t in tools])
+        yield ToolCall(f"call_{len(self.offered)}", "count", {})
+
+
+def test_no_tool_runs_after_the_last_round_of_tool_calls() -> None:
+    from assistant.tools.llm_route import MAX_TOOL_ROUNDS, converse
+    from assistant.tools.registry import ToolCallRecord
+
+    runs: list[int] = []
+
+    async def count(arguments: dict[str, Any]) -> ToolResult:
+        runs.append(1)
+        return ToolResult(f"Counted {len(runs)}.")
+
+    registry = Registry([Tool("count", "Count.", {"type": "object", "properties": {}}, count)])
+    lease = LoopingServerLease()
+    records: list[ToolCallRecord] = []
+
+    async def main() -> str:
+        return "".join([d async for d in converse(lease, [{"role": "user", "content": "count"}], registry, records)])
+
+    asyncio.run(main())
+    assert lease.offered[-1] == [] and len(lease.offered) == MAX_TOOL_ROUNDS + 1
+    assert len(runs) == len(records) == MAX_TOOL_ROUNDS  # the call made when no tool was offered is not run

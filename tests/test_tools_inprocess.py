@@ -16,7 +16,7 @@ from assistant.engines.llama_cpp import LlamaChatModel
 from assistant.gpu import SimulatedMeter
 from assistant.model_files import locate
 from assistant.paths import Paths
-from assistant.pipeline import Models, TurnResult
+from assistant.pipeline import Models, Pipeline, TurnResult
 from assistant.session import Assistant
 from assistant.tools.registry import Tool, ToolResult
 
@@ -113,3 +113,79 @@ def test_what_the_embedded_smollm2_does_with_the_grammar(config: Config) -> None
         else:
             assert text.strip() and not text.lstrip().startswith("{")
             print(f"  {question!r}: TEXT {text.strip()[:70]!r} in {seconds:.2f} s")
+
+
+def test_a_failed_prefill_leaves_no_claim_on_the_history(xdg: Paths) -> None:
+    """An LLM without a prefill (the scripted one) fails it; the next turn then keeps history by budget alone."""
+    from assistant.errors import AssistantError
+    from assistant.history import estimate_tokens
+
+    xdg.user_catalog.write_text(SCRIPTED)
+    (xdg.config_dir / "script.json").write_text(json.dumps({"turns": []}))
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        conversation = assistant.conversation
+        exchanges = [("What is the capital of France?", "Paris."), ("And of Spain?", "Madrid.")]
+        for question, answer in exchanges:
+            conversation.add(question, answer)
+        conversation.budget_tokens = estimate_tokens(conversation.system_prompt) + 1 + sum(
+            estimate_tokens(q) + estimate_tokens(a) for q, a in exchanges
+        )
+        question = "And which of the two cities is further north, and by how many kilometres?"
+        try:
+            await assistant.arbiter.ensure("scripted-tools")
+            with pytest.raises(AssistantError):
+                await assistant.pipeline.prefill("scripted-tools")
+            return assistant.pipeline._messages(question), conversation.messages(question)
+        finally:
+            await assistant.close()
+
+    sent, by_budget = asyncio.run(main())
+    assert sent == by_budget
+
+
+def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -> None:
+    """The intent route records a cancelled tool call as the LLM route does."""
+    from assistant.tools.intents import Matcher
+    from assistant.tools.registry import Registry
+
+    seen: list[str] = []
+
+    async def slow_media(arguments: dict[str, Any]) -> ToolResult:
+        seen.append("started")
+        await asyncio.sleep(120)  # a media player that hangs on D-Bus
+        return ToolResult("Paused.")
+
+    async def main() -> TurnResult:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        tools = Registry([Tool("media_control", "Pause or play.", {"type": "object", "properties": {}}, slow_media)])
+        pipeline = Pipeline(assistant.arbiter, assistant.conversation, tools, Matcher())
+        result = TurnResult(id="intent-barge-in")
+        try:
+            turn = asyncio.create_task(pipeline.turn(assistant.models, None, text="pause the music", result=result))
+            while not seen:
+                await asyncio.sleep(0.05)
+            turn.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+        finally:
+            await assistant.close()
+        return result
+
+    result = asyncio.run(main())
+    assert [(c.name, c.result, c.route) for c in result.tools] == [("media_control", "cancelled", "intent")]
+
+
+def test_the_honesty_guard_s_reply_names_no_llm(xdg: Paths) -> None:
+    """A refusal is written by the guard, not a model: the turn's record says so, as an intent turn's does."""
+
+    async def main() -> TurnResult:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        try:
+            return await assistant.pipeline.turn(assistant.models, None, text="Turn off the kitchen lights.")
+        finally:
+            await assistant.close()
+
+    result = asyncio.run(main())
+    assert result.reply.startswith("I can't") and result.llm == ""

@@ -3,8 +3,10 @@ on the embedded models; and what a user sees when such a server is down."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +82,17 @@ def test_a_server_that_is_down_is_one_line_naming_it() -> None:
     message = caught.value.message
     assert message.startswith("remote-whisper: the Wyoming server " + uri) and "Connection refused" in message
     assert "\n" not in message and caught.value.code == "remote_down"
+
+
+def test_an_engine_that_fails_to_load_closes_its_event_loop() -> None:
+    uri = f"tcp://127.0.0.1:{free_port()}"
+    gc.collect()  # engines of earlier tests (loaded, never closed: a worker's lives as long as its process)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ModelError):
+            WyomingTranscriber(uri, {}, "remote-whisper")
+        gc.collect()  # an event loop left open says so when it is collected
+    assert not [w for w in caught if "unclosed event loop" in str(w.message)]
 
 
 def test_a_server_of_the_wrong_kind_is_refused(peers: tuple[Peer, Peer]) -> None:

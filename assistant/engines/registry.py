@@ -19,17 +19,17 @@ its heavy imports inside it), then register it at the end of this file:
 A remote engine (a server reached over the network) declares `files=None`, `local_vram=False` (the
 arbiter then never plans, evicts or waits for it), its own top-level models.toml fields, kept in
 `ModelSpec.endpoint`, and optionally a `probe` that `assistant models check` uses to ask the server.
-With `in_loop=True` its factory returns an async engine that runs in the daemon's loop (see inloop.py);
-without, it runs in a worker process like any other. For example a Wyoming ASR client:
+With `in_loop=True` its factory returns an async engine that runs in the daemon's loop (see inloop.py),
+as the `openai` LLM does; without, it runs in a worker process like any other, as the Wyoming ASR client:
 
     register(EngineInfo(name="wyoming", kind="asr", factory=_wyoming_asr, files=None, local_vram=False,
-                        fields={"uri": Field(str)}, in_loop=True))
+                        fields={"uri": Field(str, check=_wyoming_uri)}))
 
-A test engine registers the same way and is loaded through the same worker path; with no files, no
-VRAM of its own, and its script as an option:
+A test engine registers the same way and is loaded through the same worker path; its script is the
+model's file, and it takes no VRAM of its own:
 
-    register(EngineInfo(name="scripted-test", kind="llm", factory=_scripted, files=None, local_vram=False,
-                        options={"script": Option(str)}))
+    register(EngineInfo(name="scripted-test", kind="llm", factory=_scripted, files=Files(single_file=True),
+                        local_vram=False, options={"chunk_chars": Option(int, 4)}))
 
 A name may be registered once per kind: `wyoming` as an ASR and as a TTS engine are two registrations,
 each with its own factory and options; a model's `kind` and `engine` together pick one.

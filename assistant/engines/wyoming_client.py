@@ -43,15 +43,19 @@ class _Remote:
         self.timeout = float(options.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.language: str | None = options.get("language")
         self._loop = asyncio.new_event_loop()
-        # Ask once at load: a server that is down or serves the wrong thing fails here, not mid-turn.
-        self.info = self._run(self._describe())
-        offered = [name for name in ("asr", "tts") if getattr(self.info, name)]
-        if service not in offered:
-            raise ModelError(
-                f"{model_id}: the Wyoming server {uri} offers no {service} service "
-                f"(it offers {', '.join(offered) or 'nothing'}); point 'uri' at a server that offers {service}",
-                code="remote",
-            )
+        try:
+            # Ask once at load: a server that is down or serves the wrong thing fails here, not mid-turn.
+            self.info = self._run(self._describe())
+            offered = [name for name in ("asr", "tts") if getattr(self.info, name)]
+            if service not in offered:
+                raise ModelError(
+                    f"{model_id}: the Wyoming server {uri} offers no {service} service "
+                    f"(it offers {', '.join(offered) or 'nothing'}); point 'uri' at a server that offers {service}",
+                    code="remote",
+                )
+        except BaseException:
+            self._loop.close()  # no engine comes of it: its loop (and the loop's selector) must not leak
+            raise
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(coro)

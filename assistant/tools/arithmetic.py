@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, getcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -23,6 +23,10 @@ OPERATORS = [
 ]
 NUMBER_WORDS = {*UNITS, *TEENS, *TENS, *SCALES, "hundred", "point", "and", "a", "half", "quarter"}
 MAX_EXPONENT = 1000  # 10^10^10 would hang the daemon
+# An exact result's numerator or denominator in bits (about 3,000 digits): nobody says more aloud, and
+# chained powers ("(9^999)^999)^999") would otherwise compute for minutes on the daemon's event loop.
+MAX_BITS = 10_000
+TOO_LARGE = "that number is too large to work out"
 
 
 class MathError(ValueError):
@@ -83,7 +87,7 @@ class _Parser:
             op, right = self.take(), self.power()
             if op == "/" and right == 0:
                 raise MathError("you can't divide by zero")
-            value = value * right if op == "*" else value / right
+            value = _bounded(value * right if op == "*" else value / right)
         return value
 
     def power(self) -> Fraction | float:
@@ -97,6 +101,7 @@ class _Parser:
                 raise MathError("you can't divide by zero")
             if isinstance(exponent, Fraction) and exponent.denominator == 1:
                 if isinstance(base, Fraction):
+                    _grows(base, abs(int(exponent)))
                     return Fraction(base ** int(exponent))
                 return float(base ** int(exponent))
             if base < 0:
@@ -117,6 +122,7 @@ class _Parser:
     def postfix(self, value: Fraction | float) -> Fraction | float:
         while self.peek() in ("%", "sq", "cube"):
             op = self.take()
+            _grows(value, 3 if op == "cube" else 2)
             value = value / 100 if op == "%" else value**2 if op == "sq" else value**3
         return value
 
@@ -132,6 +138,24 @@ class _Parser:
         raise MathError("that is not a complete sum")
 
 
+def _bits(value: Fraction | float) -> int:
+    if isinstance(value, Fraction):
+        return max(value.numerator.bit_length(), value.denominator.bit_length())
+    return 0  # a float cannot grow without bound: it overflows, which is caught
+
+
+def _bounded(value: Fraction | float) -> Fraction | float:
+    if _bits(value) > MAX_BITS:
+        raise MathError(TOO_LARGE)
+    return value
+
+
+def _grows(base: Fraction | float, exponent: int) -> None:
+    """Refuse a power whose exact result would be too large, before computing it."""
+    if (_bits(base) - 1) * exponent > MAX_BITS:
+        raise MathError(TOO_LARGE)
+
+
 def square_root(value: Fraction | float) -> Fraction | float:
     if value < 0:
         raise MathError("a negative number has no real square root")
@@ -139,8 +163,9 @@ def square_root(value: Fraction | float) -> Fraction | float:
         num, den = math.isqrt(value.numerator), math.isqrt(value.denominator)
         if num * num == value.numerator and den * den == value.denominator:
             return Fraction(num, den)  # exact: the square root of 144 is 12, not 12.000000001
-        getcontext().prec = 30
-        return float((Decimal(value.numerator) / Decimal(value.denominator)).sqrt())
+        with localcontext() as context:  # the daemon's own decimal context stays as it was
+            context.prec = 30
+            return float((Decimal(value.numerator) / Decimal(value.denominator)).sqrt())
     return math.sqrt(value)
 
 
@@ -175,8 +200,9 @@ def format_number(value: Fraction | float) -> tuple[str, bool]:
         while den % 5 == 0:
             den //= 5
         if den == 1:  # a terminating decimal: show it whole
-            getcontext().prec = 50
-            return format(Decimal(value.numerator) / Decimal(value.denominator), "f"), True
+            with localcontext() as context:
+                context.prec = 50
+                return format(Decimal(value.numerator) / Decimal(value.denominator), "f"), True
         value = float(value)
     text = f"{value:.10g}"
     return (text if "e" not in text else f"{value:.6e}"), False

@@ -204,10 +204,10 @@ INTENTS = (
         "what reminders do i have", "(list|show) [me] [all] [the|my] reminders", "[what are] my reminders",
         "(do i have|are there) any reminders", "which reminders (do i have|are set)",
     ]),
-    _intent("cancel_reminder", [
-        "(cancel|delete|remove|clear) [the|my] reminder [to {text}]",
-        "(cancel|delete|remove|clear) all [of] [the|my] reminders",
-    ], lambda s: {"text": s["text"]} if "text" in s else {"all": True}),
+    # One reminder, named or not: with several and no words to pick one, the tool asks which.
+    _intent("cancel_reminder", ["(cancel|delete|remove|clear) [the|my] reminder [to {text}]"],
+            lambda s: {"text": s["text"]} if "text" in s else {}),
+    _intent("cancel_reminder", ["(cancel|delete|remove|clear) all [of] [the|my] reminders"], lambda s: {"all": True}),
     _intent("calculate", [
         "what is {expression}", "(calculate|compute|work out) {expression}", "how much is {expression}",
         "what does {expression} (equal|make|come to)", "{expression} equals", "{expression}",

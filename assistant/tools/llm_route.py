@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -37,7 +35,9 @@ async def converse(
                     calls.append(event)
                 elif isinstance(event, TextDelta) and event.text:
                     yield event.text
-        if not calls:
+        if not calls or not offered:
+            # After the last round a call (from a server that ignores an empty tool list) is not run:
+            # its result would reach no one, and the rounds' bound is what stops a model that loops.
             return
         history.append(
             {
@@ -54,15 +54,7 @@ async def converse(
             }
         )
         for call in calls:
-            started = time.perf_counter()
-            try:
-                result, record = await registry.call(call.name, call.arguments, route="llm")
-            except asyncio.CancelledError:
-                # A barge-in stopped it: the history says so, rather than forgetting the call was made.
-                ms = (time.perf_counter() - started) * 1000
-                records.append(ToolCallRecord(call.name, call.arguments, "cancelled", False, ms, "llm"))
-                raise
-            records.append(record)
+            result = await registry.call(call.name, call.arguments, "llm", records)
             if not result.ok:
                 yield " " + result.text
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -93,8 +94,14 @@ class Registry:
     def specs(self) -> list[ToolSpec]:
         return [tool.spec for tool in self._tools.values()]
 
-    async def call(self, name: str, arguments: dict[str, Any], route: str) -> tuple[ToolResult, ToolCallRecord]:
-        """Run a tool; a failure becomes an honest result, never an exception out of here (except cancel)."""
+    async def call(
+        self, name: str, arguments: dict[str, Any], route: str, records: list[ToolCallRecord]
+    ) -> ToolResult:
+        """Run a tool and append its record to `records` (a turn's); a failure becomes an honest result.
+
+        Nothing but a cancel leaves here as an exception, and a cancelled run is recorded too (result
+        "cancelled"): the history says the call was made, rather than forgetting it.
+        """
         started = time.perf_counter()
         tool = self._tools.get(name)
         if tool is None:
@@ -102,11 +109,16 @@ class Registry:
         else:
             try:
                 result = await tool.run(arguments)
+            except asyncio.CancelledError:
+                ms = (time.perf_counter() - started) * 1000
+                records.append(ToolCallRecord(name, arguments, "cancelled", False, ms, route))
+                raise
             except AssistantError as exc:
                 result = ToolResult(f"I couldn't do that: {exc.message}", ok=False)
             except Exception as exc:  # a tool's bug must become a sentence, not a dead turn
                 result = ToolResult(f"I couldn't do that: the {name} tool failed ({exc}).", ok=False)
         record = ToolCallRecord(name, arguments, result.text, result.ok, (time.perf_counter() - started) * 1000, route)
+        records.append(record)
         if self.on_call is not None:
             self.on_call(record)
-        return result, record
+        return result

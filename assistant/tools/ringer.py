@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..errors import AssistantError
 from .alarms import Alarm
 from .numbers import spoken
 from .reminders import reminder_announcement
@@ -65,7 +66,11 @@ class Ringer:
         self._ringing.add(task)
         try:
             self.earcon("alarm")
-            await self.say(spoken(text))
+            try:
+                await self.say(spoken(text))
+            except AssistantError as exc:
+                # No voice (it failed to load, no output device): the alarm must still ring.
+                log.warning("%s %s: cannot announce it (%s); ringing anyway", alarm.kind, alarm.id, exc.message)
             deadline = self.clock() + self.ring_s()
             while self.clock() < deadline:
                 await asyncio.sleep(RING_INTERVAL_S)

@@ -25,11 +25,20 @@ async def pactl(*args: str) -> str:
     try:
         out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
     except asyncio.TimeoutError:
-        proc.kill()
+        await _reap(proc)
         raise VolumeError("the sound server did not answer") from None
+    except asyncio.CancelledError:
+        await _reap(proc)  # a barge-in: no pactl left running (or a zombie) behind the turn
+        raise
     if proc.returncode != 0:
         raise VolumeError(err.decode(errors="replace").strip().splitlines()[-1] if err.strip() else "pactl failed")
     return out.decode(errors="replace")
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
 
 
 async def current_volume() -> int:

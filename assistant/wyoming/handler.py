@@ -179,7 +179,8 @@ class Connection:
             return  # the client has had its error
         if fmt is None:
             raise AudioError("audio-stop without audio-start; send transcribe, audio-start, audio-chunk…, audio-stop")
-        audio = resample(from_pcm(pcm, fmt.width, fmt.channels), fmt.rate, SAMPLE_RATE)
+        # Up to MAX_UTTERANCE_BYTES of audio to convert: off the loop, which serves the desktop too.
+        audio = await asyncio.to_thread(lambda: resample(from_pcm(pcm, fmt.width, fmt.channels), fmt.rate, SAMPLE_RATE))
         async with self.services.arbiter.use(self.services.models().asr) as worker:
             result: Transcript = await worker.request("transcribe", audio=audio)
         language = self._language or result.language or None
