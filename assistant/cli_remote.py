@@ -241,6 +241,9 @@ def config_reload() -> None:
     """Re-read config.toml and models.toml; on an error the old config stays."""
     result = remote("config.reload", timeout=30)
     typer.echo("reloaded " + ", ".join(result["reloaded"]))
+    if result.get("restart_needed"):
+        sections = ", ".join(f"[{name}]" for name in result["restart_needed"])
+        typer.echo(f"changes to {sections} take effect after a restart: systemctl --user restart assistant")
 
 
 @app.command()

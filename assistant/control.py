@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[str, dict[str, Any]], None]
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+# config.toml sections read once at start: a change to them takes a restart.
+RESTART_SECTIONS = ("audio", "hotkey", "mcp", "wyoming", "wake")
 
 
 class Control:
@@ -63,6 +65,9 @@ class Control:
             "devices": self.devices,
             "shutdown": self.shutdown,
         }
+        clash = sorted(set(extra or {}) & set(self._methods))
+        if clash:
+            raise ValueError(f"socket methods given twice: {', '.join(clash)}")
         self._methods.update(extra or {})
 
     @property
@@ -175,12 +180,19 @@ class Control:
         for kind in ("asr", "llm", "tts"):
             if getattr(self.assistant.models, kind) not in config.catalog.models:
                 setattr(self.assistant.models, kind, config.catalog.defaults[kind])
+        # These are opened once at start (servers, devices, listeners): say so rather than pretend.
+        old = self.assistant.config.settings
+        restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(config.settings, name)]
         self.assistant.config = config
         self.assistant.arbiter.catalog = config.catalog
         self.assistant.arbiter.stall_s = config.settings.workers.stall_s()  # for workers started from now on
         self.assistant.conversation.system_prompt = config.settings.system_prompt
         self.assistant.conversation.budget_tokens = config.settings.history_tokens
-        return {"reloaded": [str(p) for p in config.catalog.files], "models": dict(self.assistant.models.__dict__)}
+        return {
+            "reloaded": [str(p) for p in config.catalog.files],
+            "models": dict(self.assistant.models.__dict__),
+            "restart_needed": restart,
+        }
 
     async def devices(self, params: dict[str, Any]) -> dict[str, Any]:
         from .audio.devices import list_devices

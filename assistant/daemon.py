@@ -188,6 +188,8 @@ class Daemon:
             await self.mcp.stop()
         if self.handsfree is not None:
             await self.handsfree.close()
+        if self.assistant is not None:
+            await self.assistant.alarms.close()  # before the turns: an alarm must not speak through closed Turns
         if self.turns is not None:
             if self.audio is not None:
                 self.audio.cancel_capture()

@@ -40,6 +40,7 @@ class Turns:
         # Transcribe and prefill while the key is held (False: everything waits for the release, as a baseline).
         self.overlap = overlap
         self._listening: Listening | None = None
+        self._presses = 0  # counts presses, so a press overtaken by a cancel and a newer press yields to it
 
     def set_state(self, state: State) -> None:
         if state != self.state:
@@ -73,14 +74,17 @@ class Turns:
         # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
         # so the first words after the press are not lost.
         stopping = self._cancel_speaking()
+        self._presses += 1
+        press = self._presses
         await self.audio.start_capture(preroll_s)
         self._earcon("start")
         self.set_state("listening")
         # Load the ASR while the user speaks, so it is ready when the key goes up.
         asyncio.get_running_loop().create_task(self._warm_asr())
         await asyncio.gather(*stopping, return_exceptions=True)
-        if self.overlap and self.state == "listening":
+        if self.overlap and self.state == "listening" and press == self._presses:
             # After the barge-in wound down, so the prefill sees the history with what was heard.
+            self._stop_listening()
             self._listening = Listening(self.assistant.pipeline, self.assistant.models, self.audio)
             self._listening.start()
         return {"state": self.state}
@@ -106,9 +110,7 @@ class Turns:
         was = self.state
         if self.state == "listening" and self.audio is not None:
             self.audio.cancel_capture()
-        listening, self._listening = self._listening, None
-        if listening is not None:
-            listening.cancel()
+        self._stop_listening()
         await self.interrupt()
         self.set_state("idle")
         return {"cancelled": was != "idle"}
@@ -123,8 +125,15 @@ class Turns:
         """Stop every turn in flight or queued (generation, synthesis, playback) and wait until they have."""
         await asyncio.gather(*self._cancel_speaking(), return_exceptions=True)
 
+    def _stop_listening(self) -> None:
+        """Drop the work done while the key is held (partial transcripts, the prefill) and its mic listener."""
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
+
     async def close(self) -> None:
         self._closed = True
+        self._stop_listening()
         await self.interrupt()
 
     async def _warm_asr(self) -> None:

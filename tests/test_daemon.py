@@ -76,7 +76,11 @@ def test_every_cli_command_and_its_json(daemon: DaemonProcess) -> None:
     assert len(daemon.json("history", "--all")) == 2
 
     reload = daemon.cli("config", "reload")
-    assert reload.returncode == 0 and "models.toml" in reload.stdout
+    assert reload.returncode == 0 and "models.toml" in reload.stdout and "restart" not in reload.stdout
+    # A section opened once at start is not pretended to be reloaded.
+    daemon.paths.config_file.write_text("[wake]\nsilence_s = 1.2\n")
+    needs_restart = daemon.cli("config", "reload")
+    assert needs_restart.returncode == 0 and "[wake]" in needs_restart.stdout and "restart" in needs_restart.stdout
     daemon.paths.config_file.write_text("history_tokens = 'many'\n")
     broken = daemon.cli("config", "reload")
     assert broken.returncode == 1 and "the old one stays" in broken.stderr
