@@ -50,9 +50,12 @@ class WavSink(CollectingSink):
 
     async def finish(self) -> None:
         await super().finish()
-        # A spoken reply is part of the conversation: born 0600, whatever the umask.
+        # A spoken reply is part of the conversation: born 0600, whatever the umask. Written beside
+        # its place and renamed, so whoever finds the file finds it whole.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        partial = self.path.with_name(f".{self.path.name}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
-        write_wav(self.path, self.audio(), self.sample_rate)
+        write_wav(partial, self.audio(), self.sample_rate)
+        os.replace(partial, self.path)

@@ -18,7 +18,7 @@ from ..jsonfile import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-# An alarm found this far past its due time at start fired while the daemon was down: it says it is late.
+# An alarm found this far past its due time while running (the machine slept through it) says it is late.
 LATE_AFTER_S = 2.0
 
 
@@ -69,6 +69,7 @@ class Alarms:
         self._fire: Fire | None = None
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._started = 0.0  # when start() ran: alarms due before it came due while nothing ran
         self._firing: set[asyncio.Task[None]] = set()
         self.on_add: Callable[[str, dict[str, Any]], None] = lambda kind, data: None  # the daemon's events
         if path is not None:
@@ -124,6 +125,7 @@ class Alarms:
     def start(self, fire: Fire) -> None:
         """Begin firing; alarms that came due while nothing ran fire now, late."""
         self._fire = fire
+        self._started = self.clock()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
@@ -154,7 +156,10 @@ class Alarms:
     async def _ring(self, alarm: Alarm, late_s: float) -> None:
         assert self._fire is not None
         try:
-            await self._fire(alarm, late_s if late_s > LATE_AFTER_S else 0.0)
+            # Due before we started: it came due while nothing ran, however long ago. Otherwise late only
+            # if the machine slept past it.
+            missed = alarm.due < self._started or late_s > LATE_AFTER_S
+            await self._fire(alarm, max(late_s, 1.0) if missed else 0.0)
         except asyncio.CancelledError:
             raise
         except Exception:  # one alarm's failure must not stop the others
