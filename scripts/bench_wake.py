@@ -286,6 +286,7 @@ def main(size_name: str, out: Path, with_pulse: bool = False) -> dict[str, Any]:
         }
     if with_pulse:
         results["echo"] = echo_bench(size["echo_runs"])
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print_table(results)
     print(f"\nwrote {out}")
@@ -319,7 +320,7 @@ def print_table(results: dict[str, Any]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--out", type=Path, default=Path("bench_wake.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench-results/bench_wake.json"))
     parser.add_argument("--pulse", action="store_true", help="also measure the echo strategies through the daemon")
     args = parser.parse_args()
     main(args.size, args.out, args.pulse)

@@ -156,6 +156,12 @@ def test_spoken_timer_is_listed_rings_out_loud_and_a_press_dismisses_it(
     daemon.call("ptt.cancel")
 
 
+def tokyo_reply(moment: dt.datetime) -> str:
+    """What the clock should say at that moment in Tokyo: the weekday too when it is another day there."""
+    day = f", on {moment:%A}" if moment.date() != moment.astimezone().date() else ""
+    return f"It's {clock_time(moment)} in Tokyo{day}."
+
+
 def test_the_four_spoken_requests_get_correct_answers_and_the_timer_and_reminder_exist(
     desk: tuple[DaemonProcess, Desktop], pulse: Pulse  # noqa: F811
 ) -> None:
@@ -178,7 +184,7 @@ def test_the_four_spoken_requests_get_correct_answers_and_the_timer_and_reminder
         assert [t["route"] for t in turn["tools"]] == ["intent"] and turn["llm"] == "", turn
         assert not turn["interrupted"] and turn["audio_path"] is None  # spoken through the sink
     tokyo_turn = turns["What time is it in Tokyo?"]
-    assert tokyo_turn["reply"] in {f"It's {clock_time(tokyo_turn[k])} in Tokyo." for k in ("before", "after")}
+    assert tokyo_turn["reply"] in {tokyo_reply(tokyo_turn[k]) for k in ("before", "after")}
     assert turns["Set a timer for ten minutes."]["reply"] == "Timer set for 10 minutes."
     assert turns["What is twelve times seven?"]["reply"] == "12 times 7 is 84."
     assert turns["Remind me to call my mother tomorrow morning."]["reply"].startswith(
@@ -196,7 +202,7 @@ def test_time_in_tokyo_arithmetic_and_the_tool_list(desk: tuple[DaemonProcess, D
     before = dt.datetime.now(tokyo)
     answer = ask(daemon, "What time is it in Tokyo?")
     after = dt.datetime.now(tokyo)
-    assert answer["reply"] in {f"It's {clock_time(before)} in Tokyo.", f"It's {clock_time(after)} in Tokyo."}
+    assert answer["reply"] in {tokyo_reply(before), tokyo_reply(after)}
     assert answer["tools"][0]["route"] == "intent" and answer["llm"] == ""
     assert ask(daemon, "What is twelve times seven?")["reply"] == "12 times 7 is 84."
     assert ask(daemon, "what's 15 percent of 80")["reply"] == "15 percent of 80 is 12."
