@@ -141,6 +141,12 @@ class Daemon:
                 await self.assistant.arbiter.ensure(model_id, evict=evict)
             except AssistantError as exc:
                 log.warning("could not preload %s: %s", model_id, exc)
+        try:
+            # The system prompt (and the tools it offers) into the LLM's cache: the first typed `ask`
+            # then evaluates only its own words, as a voice turn does after the press's prefill.
+            await self.assistant.pipeline.prefill(models.llm)
+        except AssistantError as exc:
+            log.info("no prefill at start: %s", exc)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
