@@ -95,17 +95,13 @@ def test_barge_in_stops_playback_and_keeps_only_what_was_heard(voice: DaemonProc
 
 
 def test_silent_utterance_makes_no_llm_call(voice: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
-    def llm_last_used() -> Any:
-        models = voice.call("vram.status")["models"]
-        return next(m["last_used"] for m in models if m["id"] == "smollm2-135m")
-
-    before = llm_last_used()
     voice.call("ptt.press")
     time.sleep(1.5)  # the mic feeder sends silence
     voice.call("ptt.release")
     turn = last_turn(voice, 1)
     assert turn["nothing_heard"] and turn["reply"] == "" and turn["transcript"] == ""
-    assert llm_last_used() == before
+    # The press prefills the LLM's cache so a real question starts sooner, but silence generates nothing.
+    assert turn["timings"]["llm_first_token_s"] is None and turn["full_reply"] == "", turn
 
 
 def test_toggle_mode(voice: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
