@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -96,6 +96,16 @@ async def _prompt_stats(llm: Any, timings: Timings) -> None:
         timings.prompt_evaluated = stats["prompt_evaluated"]
         timings.prompt_reused = stats["prompt_reused"]
         log.info("prompt: %d tokens evaluated, %d reused from the cache", stats["prompt_evaluated"], stats["prompt_reused"])
+
+
+async def _each(items: list[str]) -> AsyncIterator[str]:
+    for item in items:
+        yield item
+
+
+async def _until_none(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (item := await queue.get()) is not None:
+        yield item
 
 
 def is_silent(audio: Audio) -> bool:
@@ -261,19 +271,38 @@ class Pipeline:
         result.sentences = [p for p in pieces if p]
         if sink is None or not result.sentences:
             return True
-        async with self.arbiter.use(models.tts) as tts:
-            on_state("speaking")
-            for index, sentence in enumerate(result.sentences):
-                # The text keeps digits ("10:06 PM"); the voice gets them in words.
-                async with aclosing(tts.stream("synthesize", text=spoken(sentence))) as chunks:
-                    async for chunk in chunks:
-                        if result.timings.tts_first_chunk_s is None:
-                            result.timings.tts_first_chunk_s = time.perf_counter() - started
-                        await sink.play(chunk, index)
-                        if result.timings.first_audio_s is None:
-                            result.timings.first_audio_s = time.perf_counter() - started
-            await sink.finish()
+        # The text keeps digits ("10:06 PM"); the voice gets them in words.
+        await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state, spoken)
         return True
+
+    async def _voice(
+        self,
+        tts_id: str,
+        sentences: AsyncIterator[str],
+        sink: AudioSink,
+        timings: Timings,
+        started: float,
+        on_state: Callable[[str], None],
+        words: Callable[[str], str] = lambda sentence: sentence,
+    ) -> None:
+        """Synthesize and play sentences as they come. The voice is leased at the first one and held to the end."""
+        index = 0
+        tts: Any = None
+        async with AsyncExitStack() as stack:
+            async for sentence in sentences:
+                if tts is None:
+                    tts = await stack.enter_async_context(self.arbiter.use(tts_id))
+                    on_state("speaking")
+                async with aclosing(tts.stream("synthesize", text=words(sentence))) as chunks:
+                    async for chunk in chunks:
+                        if timings.tts_first_chunk_s is None:
+                            timings.tts_first_chunk_s = time.perf_counter() - started
+                            self._voice_rates[tts_id] = chunk.sample_rate
+                        await sink.play(chunk, index)
+                        if timings.first_audio_s is None:
+                            timings.first_audio_s = time.perf_counter() - started
+                index += 1
+            await sink.finish()
 
     async def _respond(
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
@@ -308,26 +337,8 @@ class Pipeline:
                 sentences.put_nowait(piece)
 
         async def speak() -> None:
-            if sink is None:
-                return
-            index = 0
-            tts: Any = None
-            # The voice is leased at the first sentence and held to the end of the turn.
-            async with AsyncExitStack() as stack:
-                while (sentence := await sentences.get()) is not None:
-                    if tts is None:
-                        tts = await stack.enter_async_context(self.arbiter.use(models.tts))
-                        on_state("speaking")
-                    async with aclosing(tts.stream("synthesize", text=sentence)) as chunks:
-                        async for chunk in chunks:
-                            if timings.tts_first_chunk_s is None:
-                                timings.tts_first_chunk_s = time.perf_counter() - started
-                                self._voice_rates[models.tts] = chunk.sample_rate
-                            await sink.play(chunk, index)
-                            if timings.first_audio_s is None:
-                                timings.first_audio_s = time.perf_counter() - started
-                    index += 1
-                await sink.finish()
+            if sink is not None:
+                await self._voice(models.tts, _until_none(sentences), sink, timings, started, on_state)
 
         tasks = (asyncio.create_task(write()), asyncio.create_task(speak()))
         try:
