@@ -91,9 +91,12 @@ def link(checkout: Path, store: Path, cache: Path) -> Path:
         (env / "bin" / stale).unlink(missing_ok=True)
     write_atomic(env / MANIFEST, "\n".join(names) + "\n")
     # Our own console script: it imports whatever `assistant` this venv sees, which is this checkout.
+    # The guard matters: each model worker is a spawned process that imports this file as __mp_main__,
+    # and without it every worker would run `assistant run` again instead of loading its model.
     write_atomic(
         env / "bin" / "assistant",
-        f"#!{env / 'bin' / 'python'}\nimport sys\n\nfrom assistant.cli import main\n\nsys.exit(main())\n",
+        f"#!{env / 'bin' / 'python'}\nimport sys\n\nfrom assistant.cli import main\n\n"
+        'if __name__ == "__main__":\n    sys.exit(main())\n',
         0o755,
     )
     write_atomic(env / MARKER, f"{store}\n")

@@ -189,6 +189,13 @@ def test_dependency_changes_prune_only_unused_stores(world: World) -> None:
                 time.sleep(0.5)
         assert status is not None, daemon.stdout.read() if daemon.stdout and daemon.poll() is not None else "no status"
         assert status["pid"] == daemon.pid
+        # And its models load: each worker is a spawned process that re-imports the unit's program.
+        loaded: list[str] = []
+        while not loaded and daemon.poll() is None and time.monotonic() < deadline:
+            with Client(socket, timeout=5) as client:
+                loaded = [m["id"] for m in client.call("vram.status")["models"] if m["state"] == "idle"]
+            time.sleep(0.5)
+        assert loaded, "no model loaded under the unit's ExecStart"
     finally:
         world.run(a / ".venv/bin/assistant", "shutdown")
         try:
