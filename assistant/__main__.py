@@ -1,5 +1,5 @@
 """`python -m assistant` is the `assistant` command."""
 
-from .cli import main
+from assistant.cli.app import main
 
 main()

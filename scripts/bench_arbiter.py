@@ -26,14 +26,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.arbiter import Arbiter  # noqa: E402
-from assistant.catalog import Catalog, ModelSpec  # noqa: E402
-from assistant.config import Config  # noqa: E402
-from assistant.footprints import Footprints  # noqa: E402
-from assistant.gpu import SimulatedMeter  # noqa: E402
-from assistant.model_files import resolve  # noqa: E402
-from assistant.policy import PRIORITY, Request, Slot, plan_acquire  # noqa: E402
-from assistant.workers import Worker  # noqa: E402
+from assistant.config.catalog import Catalog
+from assistant.config.settings import Config  # noqa: E402
+from assistant.core.models import ModelSpec  # noqa: E402
+from assistant.engines.files import resolve  # noqa: E402
+from assistant.hosts.worker import Worker  # noqa: E402
+from assistant.vram.arbiter import Arbiter  # noqa: E402
+from assistant.vram.footprints import Footprints  # noqa: E402
+from assistant.vram.meter import SimulatedMeter  # noqa: E402
+from assistant.vram.policy import PRIORITY, Request, Slot, plan_acquire  # noqa: E402
 
 GPU_GB, RESERVE_GB = 16.0, 0.5
 LOAD_FIXED_S, LOAD_GB_PER_S = 0.8, 1.5  # process start + CUDA context, then weights from page cache to VRAM

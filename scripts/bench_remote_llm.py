@@ -27,12 +27,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.catalog import ModelSpec, Source, load_catalog  # noqa: E402
-from assistant.engines.base import TextDelta  # noqa: E402
-from assistant.inloop import InLoopModel  # noqa: E402
-from assistant.model_files import ModelFiles, resolve  # noqa: E402
-from assistant.paths import shipped_catalog  # noqa: E402
-from assistant.workers import ModelHost, Worker  # noqa: E402
+from assistant.config.catalog import load_catalog
+from assistant.core.chat import TextDelta  # noqa: E402
+from assistant.core.models import ModelFiles, ModelSpec, Source  # noqa: E402
+from assistant.core.paths import shipped_catalog  # noqa: E402
+from assistant.engines.files import resolve  # noqa: E402
+from assistant.hosts.inloop import InLoopModel  # noqa: E402
+from assistant.hosts.worker import ModelHost, Worker  # noqa: E402
 
 N_CTX = 2048
 MAX_TOKENS = 16

@@ -26,15 +26,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.config import Config, McpServerSettings  # noqa: E402
-from assistant.engines.base import Message, ToolSpec  # noqa: E402
+from assistant.config.settings import Config, McpServerSettings  # noqa: E402
+from assistant.core.chat import Message, ToolSpec  # noqa: E402
+from assistant.core.paths import Paths  # noqa: E402
+from assistant.engines.files import locate  # noqa: E402
 from assistant.engines.llama_cpp import LlamaChatModel  # noqa: E402
-from assistant.gpu import SimulatedMeter  # noqa: E402
-from assistant.model_files import locate  # noqa: E402
-from assistant.paths import Paths  # noqa: E402
-from assistant.pipeline import Models, TurnResult  # noqa: E402
-from assistant.session import Assistant  # noqa: E402
 from assistant.tools.mcp import McpServers  # noqa: E402
+from assistant.turn.assistant import Assistant  # noqa: E402
+from assistant.turn.pipeline import Models, TurnResult  # noqa: E402
+from assistant.vram.meter import SimulatedMeter  # noqa: E402
 
 SCRIPTED = """
 [[model]]

@@ -34,12 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.audio.files import resample  # noqa: E402
 from assistant.audio.sinks import CollectingSink  # noqa: E402
-from assistant.config import Config  # noqa: E402
-from assistant.engines.base import SAMPLE_RATE, TextDelta  # noqa: E402
-from assistant.gpu import SimulatedMeter  # noqa: E402
-from assistant.sentences import SentenceSplitter  # noqa: E402
-from assistant.session import Assistant  # noqa: E402
+from assistant.config.settings import Config  # noqa: E402
+from assistant.core.chat import TextDelta
+from assistant.core.speech import SAMPLE_RATE  # noqa: E402
 from assistant.tools.numbers import spoken  # noqa: E402
+from assistant.turn.assistant import Assistant  # noqa: E402
+from assistant.turn.sentences import SentenceSplitter  # noqa: E402
+from assistant.vram.meter import SimulatedMeter  # noqa: E402
 from tests.speech import wer  # noqa: E402
 
 QUESTIONS = [
@@ -158,7 +159,7 @@ async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> dict[
     import tempfile
 
     from assistant.audio.io import AudioIO
-    from assistant.turns import Turns
+    from assistant.turn.turns import Turns
     from tests.pulse import Pulse, reinit_portaudio
 
     pulse = Pulse(Path(tempfile.mkdtemp(prefix="bench-pulse-")))

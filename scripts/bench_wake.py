@@ -38,9 +38,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.audio.files import resample  # noqa: E402
-from assistant.audio.listening import Listening  # noqa: E402
 from assistant.audio.wake import RATE, WakeDetector  # noqa: E402
-from assistant.handsfree import WAKE_PREROLL_S  # noqa: E402
+from assistant.audio.wake_listener import WakeListener  # noqa: E402
+from assistant.triggers.handsfree import WAKE_PREROLL_S  # noqa: E402
 from tests.espeak import CORPUS, WAKE_SPEEDS, WAKE_VOICES, espeak, noise, silence, with_noise  # noqa: E402
 
 # Sentences that come close to the word's sounds: reported apart, as how many of them wake it.
@@ -157,7 +157,7 @@ def listening_cpu(seconds: float) -> dict[str, Any]:
     """The whole listening thread on a 48 kHz device stream of room noise, in 10 ms blocks."""
     device_rate = 48_000
     audio = resample(noise(seconds, 0.01, seed=11), RATE, device_rate)
-    listening = Listening(WakeDetector("okay_nabu"), lambda d, t: None, lambda o: None)
+    listening = WakeListener(WakeDetector("okay_nabu"), lambda d, t: None, lambda o: None)
     try:
         for i in range(0, len(audio), device_rate // 100):
             listening.listener(audio[i : i + device_rate // 100], device_rate)
@@ -182,11 +182,10 @@ def echo_bench(runs: int) -> dict[str, Any]:
     import tempfile
     import threading
 
+    from assistant.core.paths import Paths
     from tests.daemon import DaemonProcess
     from tests.pulse import Pulse
     from tests.room import Room, echo_canceller, remove_echo_canceller, speaker_in_room
-
-    from assistant.paths import Paths
 
     root = Path(tempfile.mkdtemp(prefix="bench-wake-"))
     pulse = Pulse(root / "pulse")

@@ -35,13 +35,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from assistant.arbiter import Arbiter  # noqa: E402
-from assistant.catalog import Catalog, ModelSpec, Source, load_catalog  # noqa: E402
-from assistant.errors import AssistantError  # noqa: E402
-from assistant.footprints import Footprints  # noqa: E402
-from assistant.gpu import GpuMemory, Meter, NvmlMeter, SimulatedMeter  # noqa: E402
-from assistant.model_files import ModelFiles, problem, resolve  # noqa: E402
-from assistant.workers import Worker  # noqa: E402
+from assistant.config.catalog import Catalog, load_catalog
+from assistant.core.errors import AssistantError  # noqa: E402
+from assistant.core.models import ModelFiles, ModelSpec, Source  # noqa: E402
+from assistant.engines.files import problem, resolve  # noqa: E402
+from assistant.hosts.worker import Worker  # noqa: E402
+from assistant.vram.arbiter import Arbiter  # noqa: E402
+from assistant.vram.footprints import Footprints  # noqa: E402
+from assistant.vram.meter import GpuMemory, Meter, NvmlMeter, SimulatedMeter  # noqa: E402
 
 GB = 1e9
 

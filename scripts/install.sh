@@ -110,8 +110,8 @@ if [[ -L .venv ]]; then
 elif [[ -e .venv && ! -f .venv/assistant-store ]]; then
     say "replacing the .venv directory with a thin venv of this checkout"
 fi
-"$python" -m assistant.venv_store link "$root" "$venv" | sed 's/^/install.sh: /' >&2
-"$python" -m assistant.venv_store prune "$cache" "$(basename "$venv")" | sed 's/^/install.sh: /' >&2
+"$python" -m assistant.install.venv_store link "$root" "$venv" | sed 's/^/install.sh: /' >&2
+"$python" -m assistant.install.venv_store prune "$cache" "$(basename "$venv")" | sed 's/^/install.sh: /' >&2
 
 # The installed systemd unit: refreshed when it runs this checkout and has changed; never touched when it
 # runs another checkout.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import Config
-from assistant.paths import Paths
+from assistant.config.settings import Config
+from assistant.core.paths import Paths
 
 
 @pytest.fixture

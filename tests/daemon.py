@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.client import Client
-from assistant.paths import Paths
+from assistant.api.client import Client
+from assistant.core.paths import Paths
 
 SECOND_LLM = """
 [[model]]

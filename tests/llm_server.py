@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from assistant.catalog import load_catalog
-from assistant.model_files import resolve
-from assistant.paths import shipped_catalog
+from assistant.config.catalog import load_catalog
+from assistant.core.paths import shipped_catalog
+from assistant.engines.files import resolve
 
 ALIAS = "smollm2"
 

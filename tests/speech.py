@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio.files import resample, write_wav
-from assistant.engines.base import SAMPLE_RATE
+from assistant.core.speech import SAMPLE_RATE
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.ringer import Ringer
 from assistant.tools.timers import announcement, timer_tools

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from assistant.arbiter import Arbiter
-from assistant.config import Config
-from assistant.errors import OutOfMemory, VramError, WorkerCrashed
-from assistant.footprints import Footprints
-from assistant.gpu import GIB, NvmlMeter, SimulatedMeter
-from assistant.paths import Paths
+from assistant.config.settings import Config
+from assistant.core.errors import OutOfMemory, VramError, WorkerCrashed
+from assistant.core.paths import Paths
+from assistant.vram.arbiter import Arbiter
+from assistant.vram.footprints import Footprints
+from assistant.vram.meter import GIB, NvmlMeter, SimulatedMeter
 
 from .daemon import alive
 

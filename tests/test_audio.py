@@ -15,9 +15,9 @@ import pytest
 from assistant.audio.devices import list_devices
 from assistant.audio.earcons import NAMES, earcon_samples
 from assistant.audio.io import AudioIO
-from assistant.config import AudioSettings
-from assistant.engines.base import AudioChunk
-from assistant.errors import AudioError
+from assistant.audio.settings import AudioSettings
+from assistant.core.errors import AudioError
+from assistant.core.speech import AudioChunk
 
 from .pulse import Pulse, pulse  # noqa: F401 - the fixture
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from assistant.audio.files import write_wav
-from assistant.paths import Paths
+from assistant.core.paths import Paths
 
 from .speech import speak_to_wav
 

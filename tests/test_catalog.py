@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.catalog import load_catalog
-from assistant.config import Config, load_settings
-from assistant.errors import ConfigError
-from assistant.model_files import problem
-from assistant.paths import Paths, shipped_catalog
+from assistant.config.catalog import load_catalog
+from assistant.config.settings import Config, load_settings
+from assistant.core.errors import ConfigError
+from assistant.core.paths import Paths, shipped_catalog
+from assistant.engines.files import problem
 
 GOOD = """
 [[model]]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from assistant.audio.files import read_audio
-from assistant.paths import Paths
+from assistant.core.paths import Paths
 
 from .speech import wer
 

@@ -15,16 +15,15 @@ import numpy as np
 import pytest
 
 from assistant.audio.sinks import CollectingSink
-from assistant.catalog import ModelSpec, Source
-from assistant.config import Config
-from assistant.engines.base import AudioChunk
+from assistant.config.settings import Config
+from assistant.core.errors import ModelError
+from assistant.core.models import ModelFiles, ModelSpec, Source
+from assistant.core.paths import Paths
+from assistant.core.speech import AudioChunk
 from assistant.engines.coqui import EXTRA_MISSING, CoquiSynthesizer
-from assistant.errors import ModelError
-from assistant.gpu import SimulatedMeter
-from assistant.model_files import ModelFiles
-from assistant.paths import Paths
-from assistant.session import Assistant
-from assistant.workers import Worker
+from assistant.hosts.worker import Worker
+from assistant.turn.assistant import Assistant
+from assistant.vram.meter import SimulatedMeter
 
 from .coqui_model import BuiltModel, build_vits, build_xtts
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from assistant.client import Client
-from assistant.paths import Paths
+from assistant.api.client import Client
+from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess, alive, write_catalog
 
@@ -293,10 +293,10 @@ def test_unit_file_passes_systemd_analyze_verify(xdg: Paths) -> None:
     unit = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd/user/assistant.service"
     text = unit.read_text()
     assert "Type=notify" in text and "WatchdogSec=" in text and "Restart=on-failure" in text
-    from assistant.service import exec_start
+    from assistant.install.service import exec_start
 
     assert f"ExecStart={exec_start()}\n" in text and "https://" not in text
-    from assistant.service import verify
+    from assistant.install.service import verify
 
     checked = verify(unit)
     assert checked.returncode == 0, checked.stderr

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from evdev import ecodes
 
-from assistant.hotkey import Action, available_sources
-from assistant.hotkey.evdev_source import DevInputHardware, EvdevSource, Keyboard
-from assistant.hotkey.keys import DEFAULT_KEY, ComboTracker, parse_combo
-from assistant.hotkey.x11_source import X11Source
+from assistant.triggers.evdev_source import DevInputHardware, EvdevSource, Keyboard
+from assistant.triggers.hotkey import available_sources
+from assistant.triggers.keys import DEFAULT_KEY, ComboTracker, parse_combo
+from assistant.triggers.source import Action
+from assistant.triggers.x11_source import X11Source
 
 E = ecodes
 LCTRL, RCTRL = E.KEY_LEFTCTRL, E.KEY_RIGHTCTRL
@@ -497,7 +498,7 @@ class PipeInputDevice:
 
 
 def test_evdev_keyboard_wrapper_reads_until_unplugged() -> None:
-    from assistant.hotkey.evdev_source import _EvdevKeyboard
+    from assistant.triggers.evdev_source import _EvdevKeyboard
 
     async def body() -> None:
         device = PipeInputDevice()

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from assistant.hotkey import Action
-from assistant.hotkey.x11_source import X11Source
+from assistant.triggers.source import Action
+from assistant.triggers.x11_source import X11Source
 
 MISSING = tuple(tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None)
 pytestmark = pytest.mark.skipif(
@@ -90,7 +90,7 @@ class Listening:
         self.actions: list[Action] = []
 
     async def __aenter__(self) -> Listening:
-        self.caplog.set_level(logging.INFO, logger="assistant.hotkey")
+        self.caplog.set_level(logging.INFO, logger="assistant.triggers")
         self.task = asyncio.create_task(self.source.run(self.actions.append))
         await eventually(lambda: "listening to X display" in self.caplog.text)
         assert "listening to X display" in self.caplog.text

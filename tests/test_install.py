@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.client import Client
-from assistant.service import verify
+from assistant.api.client import Client
+from assistant.install.service import verify
 
 pytestmark = pytest.mark.install
 
@@ -224,7 +224,7 @@ def fake_store(cache: Path, name: str, built_at: float) -> Path:
 def test_prune_keeps_what_a_unit_or_checkout_uses_and_never_follows_links(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assistant.venv_store import prune, register
+    from assistant.install.venv_store import prune, register
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     cache = tmp_path / "cache"
@@ -262,7 +262,7 @@ def test_prune_keeps_what_a_unit_or_checkout_uses_and_never_follows_links(
 
 
 def test_a_unit_whose_program_is_a_directory_is_reported_not_raised(tmp_path: Path) -> None:
-    from assistant.service import inspect_unit
+    from assistant.install.service import inspect_unit
 
     unit = tmp_path / "assistant.service"
     unit.write_text(f"[Service]\nExecStart={tmp_path} run\n")  # a directory passes the executable check

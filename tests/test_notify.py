@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistant.notify import Notifier
+from assistant.daemon.notify import Notifier
 
 
 @pytest.fixture

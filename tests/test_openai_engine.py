@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from assistant.catalog import ModelSpec, parse_catalog_file
-from assistant.engines.base import ChatEvent, TextDelta, ToolCall, ToolSpec
+from assistant.config.catalog import parse_catalog_file
+from assistant.core.chat import ChatEvent, TextDelta, ToolCall, ToolSpec
+from assistant.core.errors import RemoteError
+from assistant.core.models import ModelSpec
 from assistant.engines.openai import OpenAIChatModel, probe
 from assistant.engines.registry import options
-from assistant.errors import RemoteError
 
 from .llm_server import ALIAS, LlamaServer, ScriptedOpenAIServer, chunk, free_port, openai_model
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.policy import (
+from assistant.vram.policy import (
     PRIORITY,
     TOLERANCE_GB,
     Plan,
@@ -17,7 +17,7 @@ from assistant.policy import (
     plan_acquire,
     used_gb,
 )
-from assistant.simulate import simulate
+from assistant.vram.simulate import simulate
 
 
 def slot(id: str, kind: str, gb: float, last_used: float, leased: bool = False) -> Slot:

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from assistant.config import Config
-from assistant.engines.base import Message, TextDelta
+from assistant.config.settings import Config
+from assistant.core.chat import Message, TextDelta
+from assistant.engines.files import resolve
 from assistant.engines.llama_cpp import LlamaChatModel
-from assistant.gpu import SimulatedMeter
-from assistant.model_files import resolve
-from assistant.session import Assistant
+from assistant.turn.assistant import Assistant
+from assistant.vram.meter import SimulatedMeter
 
 pytestmark = pytest.mark.latency
 
@@ -76,7 +76,7 @@ def test_turns_through_the_worker_reuse_the_prefill(config: Config) -> None:
 
 
 def test_a_long_question_keeps_the_prefilled_history(config: Config) -> None:
-    from assistant.history import estimate_tokens
+    from assistant.turn.history import estimate_tokens
 
     async def main() -> tuple[dict[str, int], dict[str, float | None], int]:
         assistant = Assistant.create(config, SimulatedMeter(total_gb=16), persist=False)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from assistant.audio.io import AudioIO
-from assistant.config import AudioSettings
-from assistant.engines.base import AudioChunk
+from assistant.audio.settings import AudioSettings
+from assistant.core.speech import AudioChunk
 
 from .pulse import Pulse, pulse  # noqa: F401 - the fixture
 from .test_audio import dominant_hz, eventually, loud_span, opened, run, tone

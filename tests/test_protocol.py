@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.protocol import (
+from assistant.api.protocol import (
     MAX_MESSAGE_BYTES,
     METHODS,
     ErrorReply,

@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+
 import pytest
 
-from assistant.arbiter import Arbiter
-from assistant.catalog import ModelSpec, load_catalog
-from assistant.config import Config
-from assistant.engines.base import ChatEvent, Message, TextDelta, ToolSpec
+from assistant.config.catalog import load_catalog
+from assistant.config.settings import Config
+from assistant.core.chat import ChatEvent, Message, TextDelta, ToolSpec
+from assistant.core.errors import ConfigError
+from assistant.core.models import ModelFiles, ModelSpec
+from assistant.core.paths import Paths, shipped_catalog
+from assistant.engines.files import locate, problem
 from assistant.engines.loader import load_engine
 from assistant.engines.registry import ENGINES, EngineInfo, Field, Files, Option, find, options, register
-from assistant.errors import ConfigError
-from assistant.footprints import Footprints
-from assistant.gpu import SimulatedMeter
-from assistant.model_files import ModelFiles, locate, problem
-from assistant.paths import Paths, shipped_catalog
+from assistant.vram.arbiter import Arbiter
+from assistant.vram.footprints import Footprints
+from assistant.vram.meter import SimulatedMeter
 
 
 class EchoTestChat:

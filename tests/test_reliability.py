@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from assistant.client import Client
-from assistant.errors import AssistantError
-from assistant.liveness import pipeline_stuck, stuck_after_s
-from assistant.paths import Paths
+from assistant.api.client import Client
+from assistant.core.errors import AssistantError
+from assistant.core.paths import Paths
+from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
 
 from .daemon import DaemonProcess, alive, write_catalog
 
@@ -326,8 +326,8 @@ def test_empty_ask_is_rejected_like_say(shared: DaemonProcess) -> None:
 def test_a_subscriber_that_falls_behind_is_told_how_many_events_it_missed(tmp_path: Path) -> None:
     import asyncio
 
-    from assistant.protocol import Event
-    from assistant.server import ControlServer
+    from assistant.api.protocol import Event
+    from assistant.daemon.server import ControlServer
 
     async def scenario() -> list[dict[str, Any]]:
         run = tmp_path / "run"

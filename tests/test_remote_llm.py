@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from assistant.arbiter import Arbiter
-from assistant.config import Config
-from assistant.errors import AssistantError
-from assistant.footprints import Footprints
-from assistant.gpu import SimulatedMeter
-from assistant.paths import Paths
+from assistant.config.settings import Config
+from assistant.core.errors import AssistantError
+from assistant.core.paths import Paths
+from assistant.vram.arbiter import Arbiter
+from assistant.vram.footprints import Footprints
+from assistant.vram.meter import SimulatedMeter
 
 from .daemon import DaemonProcess
 from .llm_server import LlamaServer, free_port, openai_model
@@ -205,7 +205,7 @@ def test_the_arbiter_never_evicts_for_a_remote_model(xdg: Paths, server: LlamaSe
 
 def test_a_prefill_on_the_remote_model_is_a_quiet_none(xdg: Paths, server: LlamaServer) -> None:
     """At each press the daemon prefills the LLM; a remote one has no cache of ours to fill, and says so without an error."""
-    from assistant.session import Assistant
+    from assistant.turn.assistant import Assistant
 
     remote_default(xdg, server.base_url)
 

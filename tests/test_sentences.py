@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.sentences import SentenceSplitter, speakable
+from assistant.turn.sentences import SentenceSplitter, speakable
 
 
 def split(text: str, cuts: list[int] | None = None, **kwargs: int) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assistant.simulate import TraceError, load_trace, simulate
+from assistant.vram.simulate import TraceError, load_trace, simulate
 
 EXAMPLE: dict[str, Any] = {
     "gpu_gb": 16,

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from assistant.config import Config
-from assistant.engines.base import SAMPLE_RATE, Audio
-from assistant.gpu import SimulatedMeter
-from assistant.session import Assistant
-from assistant.streaming_asr import EnergyVad, StreamingTranscriber
+from assistant.config.settings import Config
+from assistant.core.speech import SAMPLE_RATE, Audio
+from assistant.turn.assistant import Assistant
+from assistant.turn.streaming_asr import EnergyVad, StreamingTranscriber
+from assistant.vram.meter import SimulatedMeter
 
 from .speech import normalize, speak_16k, wer
 
@@ -105,8 +105,8 @@ def test_energy_vad_tells_speech_from_quiet() -> None:
 
 def test_a_partial_that_fails_after_a_cancel_is_not_left_unretrieved() -> None:
     """`ptt cancel` while a partial runs, and the partial then fails: no "never retrieved" traceback in the log."""
-    from assistant.engines.base import Transcript
-    from assistant.errors import AssistantError
+    from assistant.core.errors import AssistantError
+    from assistant.core.speech import Transcript
 
     unhandled: list[dict[str, object]] = []
 

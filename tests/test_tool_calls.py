@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from assistant.config import load_settings
-from assistant.engines.base import TextDelta, ToolCall, ToolSpec
+from assistant.config.settings import load_settings
+from assistant.core.chat import TextDelta, ToolCall, ToolSpec
+from assistant.core.errors import ConfigError
 from assistant.engines.scripted import ScriptedChatModel
 from assistant.engines.tool_format import (
     grammar_messages,
@@ -20,7 +21,6 @@ from assistant.engines.tool_format import (
     parse_hermes,
     template_format,
 )
-from assistant.errors import ConfigError
 from assistant.tools.capabilities import refusal
 from assistant.tools.registry import Registry, Tool, ToolResult
 

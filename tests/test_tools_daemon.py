@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from assistant.client import Client
-from assistant.paths import Paths
+from assistant.api.client import Client
+from assistant.core.paths import Paths
 from assistant.tools.clock import clock_time
 
 from .daemon import DaemonProcess

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from assistant.config import Config
-from assistant.engines.base import TextDelta, ToolCall, ToolSpec
+from assistant.config.settings import Config
+from assistant.core.chat import TextDelta, ToolCall, ToolSpec
+from assistant.core.paths import Paths
+from assistant.engines.files import locate
 from assistant.engines.llama_cpp import LlamaChatModel
-from assistant.gpu import SimulatedMeter
-from assistant.model_files import locate
-from assistant.paths import Paths
-from assistant.pipeline import Models, Pipeline, TurnResult
-from assistant.session import Assistant
 from assistant.tools.registry import Tool, ToolResult
+from assistant.turn.assistant import Assistant
+from assistant.turn.pipeline import Models, Pipeline, TurnResult
+from assistant.vram.meter import SimulatedMeter
 
 pytestmark = pytest.mark.tools
 
@@ -117,7 +117,7 @@ def test_what_the_embedded_smollm2_does_with_the_grammar(config: Config) -> None
 
 def test_a_failed_prefill_leaves_no_claim_on_the_history(xdg: Paths) -> None:
     """An LLM with no cache to prefill (the scripted one) answers None; the next turn keeps history by budget alone."""
-    from assistant.history import estimate_tokens
+    from assistant.turn.history import estimate_tokens
 
     xdg.user_catalog.write_text(SCRIPTED)
     (xdg.config_dir / "script.json").write_text(json.dumps({"turns": []}))

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from assistant.paths import Paths
+from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess
 

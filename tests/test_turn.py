@@ -11,12 +11,12 @@ import pytest
 
 from assistant.audio.files import resample
 from assistant.audio.sinks import CollectingSink
-from assistant.config import Config
-from assistant.engines.base import SAMPLE_RATE
-from assistant.errors import WorkerCrashed
-from assistant.gpu import SimulatedMeter
-from assistant.pipeline import TurnResult
-from assistant.session import Assistant
+from assistant.config.settings import Config
+from assistant.core.errors import WorkerCrashed
+from assistant.core.speech import SAMPLE_RATE
+from assistant.turn.assistant import Assistant
+from assistant.turn.pipeline import TurnResult
+from assistant.vram.meter import SimulatedMeter
 
 from .speech import speak_16k, wer
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from assistant.paths import Paths
+from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from assistant.audio.echo import PlaybackGate
 from assistant.audio.files import resample
-from assistant.audio.listening import Listening
-from assistant.audio.vad import FRAME_S, EndpointRules, Endpointer, Vad
+from assistant.audio.vad import FRAME_S, Endpointer, EndpointRules, Vad
 from assistant.audio.wake import WORDS, Detection, WakeDetector, default_cutoff
-from assistant.config import load_settings
-from assistant.errors import ConfigError
+from assistant.audio.wake_listener import WakeListener
+from assistant.config.settings import load_settings
+from assistant.core.errors import ConfigError
 
 from .espeak import CORPUS, MISSING, espeak, silence, with_noise
 from .speech import speak_16k
@@ -138,7 +138,7 @@ class Heard:
 @needs_espeak
 def test_listening_wakes_then_ends_the_utterance_at_a_device_rate() -> None:
     heard = Heard()
-    listening = Listening(WakeDetector("okay_nabu"), heard.wake, heard.end)
+    listening = WakeListener(WakeDetector("okay_nabu"), heard.wake, heard.end)
     try:
         rate = 44_100  # the rate a PulseAudio ALSA device delivers, not the model's 16 kHz
         wake = resample(np.concatenate([silence(0.3), espeak("okay nabu", "en-gb", 150), silence(0.2)]), 16_000, rate)
@@ -234,7 +234,7 @@ def test_wake_settings_default_off_and_parse(tmp_path: Path) -> None:
 
 
 def test_doctor_reports_the_wake_word(config: object) -> None:
-    from assistant.doctor import wake_checks
+    from assistant.cli.doctor import wake_checks
 
     checks = {c["name"]: c for c in wake_checks(config)}  # type: ignore[arg-type]
     assert checks["wake word"]["ok"] and "'okay nabu', threshold 0.70, off at start" in checks["wake word"]["detail"]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from assistant.audio.wake import WakeDetector
-from assistant.paths import Paths
+from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess
 from .espeak import CORPUS, MISSING, espeak, silence, with_noise

@@ -19,13 +19,14 @@ from wyoming.client import AsyncUnixClient
 from wyoming.info import Describe, Info
 
 from assistant.audio.pcm import from_pcm, to_pcm16
-from assistant.catalog import ModelSpec, load_catalog
+from assistant.config.catalog import load_catalog
+from assistant.config.settings import Config, WyomingBind, load_settings, parse_wyoming_uri
+from assistant.core.errors import AudioError, ConfigError
+from assistant.core.models import ModelSpec
+from assistant.core.paths import Paths, shipped_catalog
 from assistant.engines.registry import takes_local_vram
-from assistant.config import Config, WyomingBind, load_settings, parse_wyoming_uri
-from assistant.errors import AudioError, ConfigError
-from assistant.gpu import SimulatedMeter
-from assistant.paths import Paths, shipped_catalog
-from assistant.session import Assistant
+from assistant.turn.assistant import Assistant
+from assistant.vram.meter import SimulatedMeter
 from assistant.wyoming.events import MAX_PAYLOAD, BadEvent, read_event
 from assistant.wyoming.server import start_wyoming
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from assistant.audio.files import load_speech, resample
-from assistant.engines.base import SAMPLE_RATE
+from assistant.core.errors import ModelError
+from assistant.core.paths import Paths
+from assistant.core.speech import SAMPLE_RATE
 from assistant.engines.wyoming_client import WyomingSynthesizer, WyomingTranscriber
-from assistant.errors import ModelError
-from assistant.paths import Paths
 
 from .speech import speak_16k, speak_to_wav, wer
 from .wyoming_peers import Peer, free_port, piper_peer, whisper_peer

@@ -22,9 +22,9 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from assistant.audio.pcm import from_pcm, to_pcm16
-from assistant.catalog import ModelSpec, Source
-from assistant.model_files import locate
-from assistant.paths import Paths
+from assistant.core.models import ModelSpec, Source
+from assistant.core.paths import Paths
+from assistant.engines.files import locate
 
 BIN = Path(sys.executable).parent
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engines.base import SAMPLE_RATE, Audio
-from ..errors import AudioError
-from .devices import Device, Scanner, portaudio
-from .files import concat, resample, to_mono
+from assistant.audio.devices import Device, Scanner, portaudio
+from assistant.audio.files import concat, resample, to_mono
+from assistant.core.errors import AudioError
+from assistant.core.speech import SAMPLE_RATE, Audio
 
 
 class Capture:

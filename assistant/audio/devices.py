@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ..errors import AudioError
+from assistant.core.errors import AudioError
 
 Kind = Literal["input", "output"]
 Spec = str | int | None  # a name substring, an index, or None for the system default

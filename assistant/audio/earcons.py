@@ -10,8 +10,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..engines.base import Audio
-from .devices import Device, Scanner, portaudio
+from assistant.audio.devices import Device, Scanner, portaudio
+from assistant.core.speech import Audio
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import threading
 import time
 from collections import deque
 
-from ..engines.base import Audio
-from .listening import Listening
-from .wake import Detection, WakeDetector
+from assistant.audio.wake import Detection, WakeDetector
+from assistant.audio.wake_listener import WakeListener
+from assistant.core.speech import Audio
 
 # A detection on the microphone is the assistant's own voice when the same word was detected in
 # what it played within this window. The mic hears the speaker later than the reference (the
@@ -32,7 +32,7 @@ class PlaybackGate:
         self._heard: deque[float] = deque(maxlen=16)
         self._lock = threading.Lock()
         self._last_played = 0.0
-        self._listening = Listening(WakeDetector(word, threshold), self._record, lambda outcome: None, name="wake-echo")
+        self._listening = WakeListener(WakeDetector(word, threshold), self._record, lambda outcome: None, name="wake-echo")
 
     def listener(self, audio: Audio, rate: int) -> None:
         """Hand it what goes to the speaker (from the playback callback: queues only)."""

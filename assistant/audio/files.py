@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engines.base import SAMPLE_RATE, Audio
-from ..errors import AudioError
+from assistant.core.errors import AudioError
+from assistant.core.speech import SAMPLE_RATE, Audio
 
 
 def resample(audio: Audio, src_rate: int, dst_rate: int) -> Audio:

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..config import AudioSettings
-from ..engines.base import Audio
-from ..errors import AudioError
-from .capture import Capture, to_16k
-from .devices import Device, Kind, Scanner, list_devices, portaudio
-from .earcons import NAMES, EarconPlayer
-from .playback import PlaybackSink
+from assistant.audio.capture import Capture, to_16k
+from assistant.audio.devices import Device, Kind, Scanner, list_devices, portaudio
+from assistant.audio.earcons import NAMES, EarconPlayer
+from assistant.audio.playback import PlaybackSink
+from assistant.audio.settings import AudioSettings
+from assistant.core.errors import AudioError
+from assistant.core.speech import Audio
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engines.base import Audio
-from ..errors import AudioError
+from assistant.core.errors import AudioError
+from assistant.core.speech import Audio
 
 WIDTHS = (1, 2, 4)  # bytes per sample: unsigned 8-bit, signed 16-bit and 32-bit, little-endian
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engines.base import Audio, AudioChunk
-from ..errors import AudioError
-from .devices import Device, Scanner, portaudio
-from .files import to_mono
+from assistant.audio.devices import Device, Scanner, portaudio
+from assistant.audio.files import to_mono
+from assistant.core.errors import AudioError
+from assistant.core.speech import Audio, AudioChunk
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engines.base import Audio, AudioChunk
-from .files import concat, write_wav
+from assistant.audio.files import concat, write_wav
+from assistant.core.speech import Audio, AudioChunk
 
 
 class CollectingSink:

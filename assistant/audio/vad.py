@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..engines.base import Audio
+from assistant.core.speech import Audio
 
 RATE = 16_000
 FRAME = 160  # pymicro-vad scores 10 ms at a time

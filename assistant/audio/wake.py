@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engines.base import Audio
+from assistant.core.speech import Audio
 
 # The models inside the pymicro-wakeword wheel; nothing is fetched at run time.
 WORDS = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")

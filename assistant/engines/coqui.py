@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.files import read_audio, resample
-from ..errors import AssistantError, ModelError
-from ..model_files import ModelFiles
-from .base import Audio, AudioChunk
-from .coqui_files import cached_model, local_model, missing
-from .device import cuda_or_cpu, load_error
+from assistant.audio.files import read_audio, resample
+from assistant.core.errors import AssistantError, ModelError
+from assistant.core.models import ModelFiles
+from assistant.core.speech import Audio, AudioChunk
+from assistant.engines.coqui_files import cached_model, local_model, missing
+from assistant.engines.device import cuda_or_cpu, load_error
 
 log = logging.getLogger(__name__)
 

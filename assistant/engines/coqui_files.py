@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from ..model_files import ModelFiles
-from .device import load_error
+from assistant.core.errors import ModelError
+from assistant.core.models import ModelFiles
+from assistant.engines.device import load_error
 
 log = logging.getLogger(__name__)
 

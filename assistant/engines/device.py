@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ModelError, OutOfMemory
+from assistant.core.errors import ModelError, OutOfMemory
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import SAMPLE_RATE, Audio, Segment, Transcript
-from .device import cuda_or_cpu, load_error
+from assistant.core.speech import SAMPLE_RATE, Audio, Segment, Transcript
+from assistant.engines.device import cuda_or_cpu, load_error
 
 log = logging.getLogger(__name__)
 

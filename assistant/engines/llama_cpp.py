@@ -7,10 +7,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from . import tool_format
-from .base import ChatEvent, Message, TextDelta, ToolSpec
-from .device import cuda_or_cpu, load_error
+from assistant.core.chat import ChatEvent, Message, TextDelta, ToolSpec
+from assistant.core.errors import ModelError
+from assistant.engines import tool_format
+from assistant.engines.device import cuda_or_cpu, load_error
 
 # The user's words in a prefill: any text whose first token differs from the real words' works, since
 # llama.cpp reuses the cached tokens only up to the first one that differs.

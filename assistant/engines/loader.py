@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import ModelSpec
-from ..model_files import ModelFiles
-from .registry import engine_info
+from assistant.core.models import ModelFiles, ModelSpec
+from assistant.engines.registry import engine_info
 
 
 def load_engine(spec: ModelSpec, files: ModelFiles, device: str) -> Any:

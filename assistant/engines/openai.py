@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from ..catalog import ModelSpec
-from ..errors import AssistantError, RemoteError
-from .base import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.errors import AssistantError, RemoteError
+from assistant.core.models import ModelSpec
 
 log = logging.getLogger(__name__)
 

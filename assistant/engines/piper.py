@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import AudioChunk
-from .device import cuda_or_cpu, load_error
+from assistant.core.speech import AudioChunk
+from assistant.engines.device import cuda_or_cpu, load_error
 
 
 def _onnx_cuda() -> bool:

@@ -4,7 +4,7 @@ Adding an engine is one module and one registration. Write `assistant/engines/NA
 its heavy imports inside it), then register it at the end of this file:
 
     def _mine(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-        from .mine import MineSynthesizer   # imported only where the engine runs
+        from assistant.engines.mine import MineSynthesizer   # imported only where the engine runs
 
         return MineSynthesizer(files.path, device, options(spec), spec.id)
 
@@ -43,14 +43,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..catalog import ModelSpec
-    from ..model_files import ModelFiles
+from assistant.core.models import Kind, ModelFiles, ModelSpec
 
-Kind = Literal["asr", "llm", "tts"]
-KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
 OptionType = type | tuple[type, ...]
 GGUF_MAGIC = b"GGUF"
 
@@ -181,37 +177,37 @@ def _path(files: ModelFiles) -> Path:
 
 
 def _faster_whisper(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .faster_whisper import WhisperTranscriber
+    from assistant.engines.faster_whisper import WhisperTranscriber
 
     return WhisperTranscriber(_path(files), device, options(spec), spec.id)
 
 
 def _llama_cpp(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .llama_cpp import LlamaChatModel
+    from assistant.engines.llama_cpp import LlamaChatModel
 
     return LlamaChatModel(_path(files), device, options(spec), spec.id)
 
 
 def _piper(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .piper import PiperSynthesizer
+    from assistant.engines.piper import PiperSynthesizer
 
     return PiperSynthesizer(_path(files), files.config_path, device, options(spec), spec.id)
 
 
 def _coqui(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .coqui import CoquiSynthesizer
+    from assistant.engines.coqui import CoquiSynthesizer
 
     return CoquiSynthesizer(files, device, options(spec), spec.id)
 
 
 def _openai(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .openai import OpenAIChatModel
+    from assistant.engines.openai import OpenAIChatModel
 
     return OpenAIChatModel(spec, options(spec))
 
 
 async def _openai_probe(spec: ModelSpec) -> str | None:
-    from .openai import probe
+    from assistant.engines.openai import probe
 
     return await probe(spec, options(spec))
 
@@ -302,13 +298,13 @@ register(
 
 
 def _wyoming_asr(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .wyoming_client import WyomingTranscriber
+    from assistant.engines.wyoming_client import WyomingTranscriber
 
     return WyomingTranscriber(spec.endpoint["uri"], options(spec), spec.id)
 
 
 def _wyoming_tts(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .wyoming_client import WyomingSynthesizer
+    from assistant.engines.wyoming_client import WyomingSynthesizer
 
     return WyomingSynthesizer(spec.endpoint["uri"], options(spec), spec.id)
 
@@ -348,7 +344,7 @@ for _kind, _factory in (("asr", _wyoming_asr), ("tts", _wyoming_tts)):
 
 
 def _scripted(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
-    from .scripted import ScriptedChatModel
+    from assistant.engines.scripted import ScriptedChatModel
 
     return ScriptedChatModel(_path(files), options(spec), spec.id)
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from .base import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.errors import ModelError
 
 
 class ScriptedChatModel:

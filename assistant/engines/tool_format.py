@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .base import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
 
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"

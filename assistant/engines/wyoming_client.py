@@ -22,9 +22,9 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
-from ..audio.pcm import from_pcm, to_pcm16
-from ..errors import AssistantError, ModelError
-from .base import SAMPLE_RATE, Audio, AudioChunk, Transcript
+from assistant.audio.pcm import from_pcm, to_pcm16
+from assistant.core.errors import AssistantError, ModelError
+from assistant.core.speech import SAMPLE_RATE, Audio, AudioChunk, Transcript
 
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_TIMEOUT_S = 60.0

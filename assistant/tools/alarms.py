@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..jsonfile import write_json_atomic
+from assistant.core.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
-from .numbers import SCALES, TEENS, TENS, UNITS, parse_number
-from .registry import Tool, ToolResult
+from assistant.tools.numbers import SCALES, TEENS, TENS, UNITS, parse_number
+from assistant.tools.registry import Tool, ToolResult
 
 # Spoken operators, longest first, → the parser's symbols.
 OPERATORS = [

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .alarms import Alarms
-from .arithmetic import arithmetic_tools
-from .clock import clock_tools, local_now
-from .media import media_tools
-from .registry import Tool
-from .reminders import reminder_tools
-from .timers import timer_tools
-from .volume import volume_tools
+from assistant.tools.alarms import Alarms
+from assistant.tools.arithmetic import arithmetic_tools
+from assistant.tools.clock import clock_tools, local_now
+from assistant.tools.media import media_tools
+from assistant.tools.registry import Tool
+from assistant.tools.reminders import reminder_tools
+from assistant.tools.timers import timer_tools
+from assistant.tools.volume import volume_tools
 
 
 def builtin_tools(alarms: Alarms, morning_hour: Callable[[], int]) -> list[Tool]:

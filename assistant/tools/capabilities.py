@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .registry import Registry
+from assistant.tools.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from .registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult
 
 Now = Callable[[], dt.datetime]  # an aware datetime; tests pass a fixed one
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .arithmetic import is_arithmetic
-from .numbers import parse_duration, parse_number
-from .reminders import parse_when
+from assistant.tools.arithmetic import is_arithmetic
+from assistant.tools.numbers import parse_duration, parse_number
+from assistant.tools.reminders import parse_when
 
 # ---------------------------------------------------------------- templates
 

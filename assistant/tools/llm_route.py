@@ -7,8 +7,8 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from ..engines.base import Message, TextDelta, ToolCall
-from .registry import Registry, ToolCallRecord
+from assistant.core.chat import Message, TextDelta, ToolCall
+from assistant.tools.registry import Registry, ToolCallRecord
 
 # Rounds of tool calls in one turn; the round after the last is asked with no tools, so it must answer.
 MAX_TOOL_ROUNDS = 3

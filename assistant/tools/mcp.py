@@ -17,8 +17,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import McpServerSettings
-from .registry import Registry, Tool, ToolResult
+from assistant.config.settings import McpServerSettings
+from assistant.tools.registry import Registry, Tool, ToolResult
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 from typing import Any
 
-from .registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult
 
 MPRIS_PREFIX = "org.mpris.MediaPlayer2."
 MPRIS_PATH = "/org/mpris/MediaPlayer2"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import AssistantError
-from .alarms import Alarms
-from .registry import Registry
+from assistant.core.errors import AssistantError
+from assistant.tools.alarms import Alarms
+from assistant.tools.registry import Registry
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engines.base import ToolSpec
-from ..errors import AssistantError
+from assistant.core.chat import ToolSpec
+from assistant.core.errors import AssistantError
 
 
 @dataclass(frozen=True)

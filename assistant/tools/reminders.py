@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from .alarms import Alarm, Alarms
-from .clock import clock_time
-from .numbers import parse_duration, parse_number, words
-from .registry import Tool, ToolResult
-from .timers import NOT_RUNNING, lateness
+from assistant.tools.alarms import Alarm, Alarms
+from assistant.tools.clock import clock_time
+from assistant.tools.numbers import parse_duration, parse_number, words
+from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.timers import NOT_RUNNING, lateness
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 # Hours for the parts of a day; the morning's comes from config.toml ([tools] morning_hour).

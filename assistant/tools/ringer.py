@@ -8,11 +8,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import AssistantError
-from .alarms import Alarm
-from .numbers import spoken
-from .reminders import reminder_announcement
-from .timers import announcement
+from assistant.core.errors import AssistantError
+from assistant.tools.alarms import Alarm
+from assistant.tools.numbers import spoken
+from assistant.tools.reminders import reminder_announcement
+from assistant.tools.timers import announcement
 
 log = logging.getLogger(__name__)
 

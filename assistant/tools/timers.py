@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .alarms import Alarm, Alarms
-from .numbers import parse_duration
-from .registry import Tool, ToolResult
+from assistant.tools.alarms import Alarm, Alarms
+from assistant.tools.numbers import parse_duration
+from assistant.tools.registry import Tool, ToolResult
 
 MAX_TIMER_S = 24 * 3600.0
 NOT_RUNNING = "I can't set timers here: only the running daemon can ring them. Start it with `assistant run`."

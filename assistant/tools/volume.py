@@ -7,7 +7,7 @@ import re
 import shutil
 from typing import Any
 
-from .registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult
 
 STEP = 10  # percent per "louder"
 TIMEOUT_S = 5.0

@@ -21,15 +21,15 @@ from wyoming.event import Event, async_write_event
 from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStopped
 
-from ..arbiter import Arbiter
-from ..audio.files import resample
-from ..audio.pcm import WIDTHS, from_pcm, to_pcm16
-from ..engines.base import SAMPLE_RATE, AudioChunk, Transcript
-from ..errors import AssistantError, AudioError
-from ..pipeline import Models
-from ..sentences import SentenceSplitter, speakable
-from .events import BadEvent, read_event
-from .info import build_info
+from assistant.audio.files import resample
+from assistant.audio.pcm import WIDTHS, from_pcm, to_pcm16
+from assistant.core.errors import AssistantError, AudioError
+from assistant.core.speech import SAMPLE_RATE, AudioChunk, Transcript
+from assistant.turn.pipeline import Models
+from assistant.turn.sentences import SentenceSplitter, speakable
+from assistant.vram.arbiter import Arbiter
+from assistant.wyoming.events import BadEvent, read_event
+from assistant.wyoming.info import build_info
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, TtsVoice
 
-from ..catalog import ModelSpec
-from ..errors import AssistantError
-from ..model_files import locate
+from assistant.core.errors import AssistantError
+from assistant.core.models import ModelSpec
+from assistant.engines.files import locate
 
 log = logging.getLogger(__name__)
 

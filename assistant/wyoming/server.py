@@ -9,12 +9,12 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from ..arbiter import Arbiter
-from ..config import WyomingBind
-from ..errors import ConfigError
-from ..pipeline import Models
-from .events import MAX_LINE
-from .handler import Connection, Services
+from assistant.config.settings import WyomingBind
+from assistant.core.errors import ConfigError
+from assistant.turn.pipeline import Models
+from assistant.vram.arbiter import Arbiter
+from assistant.wyoming.events import MAX_LINE
+from assistant.wyoming.handler import Connection, Services
 
 log = logging.getLogger(__name__)
 

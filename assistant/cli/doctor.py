@@ -1,0 +1,148 @@
+"""`assistant doctor`: what works on this machine, and why the rest does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistant.api.client import NotRunning, call
+from assistant.config.settings import Config
+from assistant.core.errors import AssistantError
+from assistant.engines.files import problem
+
+
+def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ok": ok, "detail": detail}
+
+
+def hotkey_checks(config: Config) -> list[dict[str, Any]]:
+    from assistant.triggers.hotkey import available_sources
+
+    key = config.settings.hotkey.key
+    try:
+        sources = available_sources(key)
+    except ValueError as exc:
+        return [_check("hotkey", False, str(exc))]
+    checks = []
+    names = {s.name for s in sources}
+    for source in sources:
+        reason = source.check()
+        checks.append(_check(f"hotkey {source.name}", reason is None, reason or f"listens for {key}"))
+    if "x11" not in names:
+        checks.append(_check("hotkey x11", False, "DISPLAY is not set (no X11 session)"))
+    checks.append(_check("hotkey cli", True, "bind `assistant ptt press` / `release` (or `toggle`) in your compositor"))
+    return checks
+
+
+def audio_checks(config: Config) -> list[dict[str, Any]]:
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # PortAudio missing: sounddevice raises OSError at import
+        return [_check("audio", False, f"PortAudio is not installed ({exc}); install libportaudio2")]
+    checks = []
+    for kind, wanted in (("input", config.settings.audio.input_device), ("output", config.settings.audio.output_device)):
+        try:
+            info = sd.query_devices(wanted, kind=kind)
+            checks.append(_check(f"audio {kind}", True, f"{info['name']} at {info['default_samplerate']:.0f} Hz"))
+        except Exception as exc:  # sounddevice raises ValueError / PortAudioError for absent devices
+            if wanted is None:
+                detail = f"no default {kind} device; check that PulseAudio or PipeWire runs (`pactl info`)"
+            else:
+                detail = f"no {kind} device {wanted!r} ({exc}); see `assistant devices`"
+            checks.append(_check(f"audio {kind}", False, detail))
+    return checks
+
+
+def wake_checks(config: Config) -> list[dict[str, Any]]:
+    from assistant.audio.wake import phrase
+
+    wake = config.settings.wake
+    try:
+        from assistant.audio.wake import WakeDetector
+
+        detector = WakeDetector(wake.word, wake.threshold)
+        threshold = detector.threshold
+        detector.close()
+        import pymicro_vad  # noqa: F401  (the end-of-speech detector)
+    except (ImportError, OSError, ValueError) as exc:
+        return [_check("wake word", False, f"cannot load {wake.word!r} ({exc}); reinstall pymicro-wakeword and pymicro-vad")]
+    state = "on at start" if wake.enabled else "off at start (the microphone stays closed); `assistant wake on` turns it on"
+    checks = [_check("wake word", True, f"{phrase(wake.word)!r}, threshold {threshold:.2f}, {state}")]
+    if wake.echo == "gate":
+        echo = "a gate on the playback signal (configured)"
+    else:
+        from assistant.audio.echo import echo_cancelled_source
+
+        source = echo_cancelled_source()
+        if source:
+            gate = "" if wake.echo == "cancel" else " and a gate on the playback signal"
+            echo = f"the sound server's echo canceller ({source}){gate}"
+        elif wake.echo == "cancel":
+            return [*checks, _check("wake echo", False, "echo = \"cancel\" but the default source is not module-echo-cancel's; see the README")]
+        else:
+            echo = "a gate on the playback signal (no module-echo-cancel source is the default)"
+    return [*checks, _check("wake echo", True, f"own voice kept out by {echo}")]
+
+
+def gpu_check() -> dict[str, Any]:
+    from assistant.vram.meter import NvmlMeter
+
+    try:
+        meter = NvmlMeter()
+    except Exception as exc:  # pynvml raises NVMLError subclasses and ImportError
+        return _check("gpu", False, f"no NVIDIA GPU through NVML ({exc}); the arbiter uses a simulated GPU")
+    mem = meter.memory()
+    meter.close()
+    return _check("gpu", True, f"{meter.device_name}: {mem.free_gb:.1f} of {mem.total_gb:.1f} GB free (NVML)")
+
+
+def model_checks(config: Config) -> list[dict[str, Any]]:
+    checks = []
+    for kind, model_id in config.catalog.defaults.items():
+        issue = problem(config.catalog.get(model_id), config.paths.models_dir)
+        checks.append(_check(f"model {kind}", issue is None, issue or f"{model_id} present"))
+    return checks
+
+
+def service_check() -> dict[str, Any]:
+    from assistant.install.service import checkout, inspect_unit, status
+    from assistant.install.unit import unit_path
+
+    try:
+        detail = status()
+    except (AssistantError, OSError) as exc:
+        return _check("systemd unit", False, str(exc))
+    if not detail.startswith("installed"):
+        return _check("systemd unit", False, detail)
+    target = inspect_unit(unit_path())
+    if target.problem is not None:
+        return _check("systemd unit", False, f"{detail}; broken: {target.problem}; run `assistant service install`")
+    if target.checkout != checkout():
+        return _check(
+            "systemd unit",
+            False,
+            f"{detail}; runs {target.checkout}, not this checkout ({checkout()}); "
+            "run `assistant service install` here to switch",
+        )
+    return _check("systemd unit", True, f"{detail}; runs this checkout with {target.python}")
+
+
+def daemon_check(config: Config) -> dict[str, Any]:
+    try:
+        result = call(config.paths.socket, "status", timeout=5)
+    except NotRunning:
+        return _check("daemon", False, "not running; start it with `assistant run` or `systemctl --user start assistant`")
+    except AssistantError as exc:
+        return _check("daemon", False, exc.message)
+    return _check("daemon", True, f"running (pid {result['pid']}), {result['state']}, llm {result['llm']}")
+
+
+def run_checks(config: Config) -> list[dict[str, Any]]:
+    return [
+        *hotkey_checks(config),
+        *audio_checks(config),
+        *wake_checks(config),
+        gpu_check(),
+        *model_checks(config),
+        service_check(),
+        daemon_check(config),
+    ]

@@ -1,0 +1,283 @@
+"""CLI commands that drive a running daemon over its control socket, plus `run`, `service` and `doctor`."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from typing import Any
+
+import typer
+
+from assistant.api.client import NOT_RUNNING, NotRunning, call
+from assistant.cli.common import fail, guarded, load_config, print_json, print_table
+from assistant.cli.offline import format_timings
+from assistant.core.errors import AssistantError
+from assistant.core.paths import Paths
+
+app = typer.Typer()  # its commands join the top-level `assistant` app (cli/app.py)
+llm_app = typer.Typer(help="Choose the LLM.", no_args_is_help=True)
+ptt_app = typer.Typer(help="Push-to-talk: bind these to keys in your compositor.", no_args_is_help=True)
+service_app = typer.Typer(help="The systemd user service.", no_args_is_help=True)
+config_app = typer.Typer(help="The daemon's configuration.", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+app.add_typer(ptt_app, name="ptt")
+app.add_typer(service_app, name="service")
+app.add_typer(config_app, name="config")
+
+JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+def remote(method: str, timeout: float | None = 600.0, **params: Any) -> Any:
+    """Call the daemon; not running is exit code 2, any other error exit code 1."""
+    # Only the socket's path is needed: a broken config file must not stop `config reload` or `status`.
+    try:
+        return call(Paths.from_env().socket, method, timeout=timeout, **params)
+    except NotRunning:
+        raise fail(NOT_RUNNING, 2) from None
+    except AssistantError as exc:
+        raise fail(exc.message) from None
+
+
+@app.command()
+def run(
+    simulate_gpu: float = typer.Option(None, "--simulate-gpu", help="Act as if on a GPU of this many GB."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Serve text turns only."),
+    no_hotkeys: bool = typer.Option(False, "--no-hotkeys", help="Only the CLI triggers push-to-talk."),
+) -> None:
+    """Run the daemon in the foreground (systemd runs this)."""
+    import asyncio
+
+    from assistant.daemon.lifecycle import Daemon
+
+    config = load_config()
+    if simulate_gpu is not None:
+        gpu = replace(config.settings.gpu, meter="simulated", simulated_gb=simulate_gpu)
+        config = replace(config, settings=replace(config.settings, gpu=gpu))
+    code = guarded(lambda: asyncio.run(Daemon(config, audio=not no_audio, hotkeys=not no_hotkeys).run()))
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(as_json: bool = JSON) -> None:
+    """State, current LLM, resident models with VRAM, and the last turn's timings."""
+    result = remote("status", timeout=10)
+    if as_json:
+        print_json(result)
+        return
+    vram = result["vram"]
+    typer.echo(f"state:   {result['state']}")
+    typer.echo(f"models:  asr={result['models']['asr']}  llm={result['llm']}  tts={result['models']['tts']}")
+    typer.echo(
+        f"vram:    {vram['used_gb']:.1f} GB used, {vram['free_gb']:.1f} GB free, budget {vram['budget_gb']:.1f} GB"
+        f" of {vram['total_gb']:.1f} GB ({vram['meter']})"
+    )
+    audio = result["audio"]
+    typer.echo(f"audio:   in={audio['input_problem'] or audio['input']}  out={audio['output_problem'] or audio['output']}")
+    if result["resident"]:
+        print_table(result["resident"], ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases"])
+    latency = result.get("latency") or {}
+    if latency.get("turns"):
+        typer.echo(
+            f"latency: release → first audio p50 {latency['p50_s']:.2f} s, p95 {latency['p95_s']:.2f} s"
+            f" (last {latency['turns']} voice turns)"
+        )
+    turn = result.get("last_turn")
+    if turn:
+        typer.echo(f"last turn: {turn['transcript']!r} → {turn['reply']!r}")
+        typer.echo(format_timings(turn["timings"]))
+
+
+@llm_app.command("list")
+def llm_list(as_json: bool = JSON) -> None:
+    """The LLMs in the catalog; * marks the current one."""
+    rows = remote("llm.list", timeout=10)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        row["id"] = ("* " if row["current"] else "  ") + row["id"]
+    print_table(rows, ["id", "state", "vram_gb", "measured_gb", "present", "description"])
+
+
+@llm_app.command("current")
+def llm_current(as_json: bool = JSON) -> None:
+    result = remote("llm.current", timeout=10)
+    print_json(result) if as_json else typer.echo(result["id"])
+
+
+@llm_app.command("use")
+def llm_use(model_id: str = typer.Argument(..., help="An LLM id from `assistant llm list`."), as_json: bool = JSON) -> None:
+    """Switch the LLM; the choice survives a restart."""
+    result = remote("llm.use", id=model_id)
+    print_json(result) if as_json else typer.echo(f"LLM is now {result['id']} (was {result['previous']})")
+
+
+def _ptt(action: str, as_json: bool) -> None:
+    result = remote(f"ptt.{action}", timeout=30)
+    print_json(result) if as_json else typer.echo(result.get("state", result))
+
+
+@ptt_app.command("press")
+def ptt_press(as_json: bool = JSON) -> None:
+    """Start listening (barges in if the assistant is speaking)."""
+    _ptt("press", as_json)
+
+
+@ptt_app.command("release")
+def ptt_release(as_json: bool = JSON) -> None:
+    """Stop listening and answer."""
+    _ptt("release", as_json)
+
+
+@ptt_app.command("toggle")
+def ptt_toggle(as_json: bool = JSON) -> None:
+    """Press if idle, release if listening: for shortcuts that have no key-up."""
+    _ptt("toggle", as_json)
+
+
+@ptt_app.command("cancel")
+def ptt_cancel(as_json: bool = JSON) -> None:
+    """Stop listening or speaking without answering."""
+    _ptt("cancel", as_json)
+
+
+@app.command()
+def ask(
+    text: str = typer.Argument(..., help="The question."),
+    no_speak: bool = typer.Option(False, "--no-speak", help="Answer in text only."),
+    as_json: bool = JSON,
+) -> None:
+    """Ask by text; the reply is spoken and printed."""
+    result = remote("ask", text=text, speak=not no_speak)
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(result["reply"])
+    if result.get("audio_path"):
+        typer.echo(f"(no output device: reply audio in {result['audio_path']})", err=True)
+
+
+@app.command("history")
+def history(
+    as_json: bool = JSON,
+    clear: bool = typer.Option(False, "--clear", help="Start a new conversation."),
+    all_: bool = typer.Option(False, "--all", help="Every conversation, not only the current one."),
+    limit: int = typer.Option(None, "--limit", "-n"),
+) -> None:
+    """The turns of the conversation: transcript, reply and timings."""
+    if clear:
+        result = remote("new", timeout=10)
+        typer.echo(f"new conversation #{result['conversation']}")
+        return
+    params: dict[str, Any] = {"all": all_}
+    if limit is not None:
+        params["limit"] = limit
+    turns = remote("history", timeout=30, **params)
+    if as_json:
+        print_json(turns)
+        return
+    for turn in turns:
+        when = datetime.datetime.fromtimestamp(turn["started"]).strftime("%H:%M:%S")
+        status_ = turn["error"] or ("nothing heard" if turn["nothing_heard"] else "")
+        typer.echo(f"[{when}] you: {turn['transcript']}")
+        typer.echo(f"           assistant: {turn['reply']}{' (interrupted)' if turn['interrupted'] else ''} {status_}")
+
+
+@app.command("new")
+def new_conversation() -> None:
+    """Start a fresh conversation."""
+    result = remote("new", timeout=10)
+    typer.echo(f"new conversation #{result['conversation']}")
+
+
+@app.command()
+def devices(as_json: bool = JSON) -> None:
+    """Audio inputs and outputs with their sample rates."""
+    from assistant.audio.devices import list_devices
+
+    rows = guarded(list_devices)
+    print_json(rows) if as_json else print_table(rows, ["index", "name", "inputs", "outputs", "rate", "default"])
+
+
+@app.command()
+def logs(follow: bool = typer.Option(False, "--follow", "-f")) -> None:
+    """The daemon's log (journalctl for the user unit)."""
+    if not shutil.which("journalctl"):
+        raise fail("journalctl is not here (no systemd); run `assistant run -v` in a terminal to see the log")
+    raise typer.Exit(subprocess.call(["journalctl", "--user", "-u", "assistant.service", "-n", "200"] + (["-f"] if follow else [])))
+
+
+@config_app.command("reload")
+def config_reload() -> None:
+    """Re-read config.toml and models.toml; on an error the old config stays."""
+    result = remote("config.reload", timeout=30)
+    typer.echo("reloaded " + ", ".join(result["reloaded"]))
+    if result.get("restart_needed"):
+        sections = ", ".join(f"[{name}]" for name in result["restart_needed"])
+        typer.echo(f"changes to {sections} take effect after a restart: systemctl --user restart assistant")
+
+
+@app.command()
+def shutdown() -> None:
+    """Stop the daemon."""
+    remote("shutdown", timeout=10)
+    typer.echo("stopping")
+
+
+@service_app.command("install")
+def service_install(no_start: bool = typer.Option(False, "--no-start", help="Write the unit only.")) -> None:
+    """Write ~/.config/systemd/user/assistant.service and enable it."""
+    from assistant.install.service import install
+
+    for line in guarded(lambda: install(start=not no_start)):
+        typer.echo(line)
+
+
+@service_app.command("refresh")
+def service_refresh() -> None:
+    """Rewrite the installed unit if it runs this checkout and has changed (scripts/install.sh runs this)."""
+    from assistant.install.service import refresh
+
+    for line in guarded(refresh):
+        typer.echo(line)
+
+
+@service_app.command("uninstall")
+def service_uninstall() -> None:
+    from assistant.install.service import uninstall
+
+    for line in guarded(uninstall):
+        typer.echo(line)
+
+
+@service_app.command("status")
+def service_status() -> None:
+    from assistant.install.service import status as unit_status
+
+    typer.echo(guarded(unit_status))
+
+
+@app.command()
+def doctor(as_json: bool = JSON) -> None:
+    """Check hotkey sources, audio devices, GPU and NVML, models and the systemd unit."""
+    from assistant.cli.doctor import run_checks
+
+    checks = run_checks(load_config())
+    if as_json:
+        print_json(checks)
+        return
+    for check in checks:
+        typer.echo(f"{'ok ' if check['ok'] else '-- '} {check['name']:<16} {check['detail']}")
+
+
+def remote_say(text: str) -> None:
+    result = remote("say", text=text)
+    if result.get("interrupted"):
+        typer.echo("(interrupted)")
+    elif result.get("audio_path"):
+        typer.echo(f"(no output device: audio in {result['audio_path']})")
+
+

@@ -1,0 +1,307 @@
+"""Settings from config.toml, parsed once into typed dataclasses; errors name the file and the field."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from assistant.audio.settings import AudioSettings
+from assistant.audio.wake import WORDS
+from assistant.config.catalog import Catalog, load_catalog, read_toml
+from assistant.core.errors import ConfigError
+from assistant.core.paths import Paths, shipped_catalog
+
+# Byte-identical turn after turn (no date or time in it: the clock tool gives those), so a model's
+# prompt cache keeps it. The tools themselves reach the model with each request.
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful voice assistant on the user's desktop. Answer in one to three short spoken "
+    "sentences, in plain words, without lists, markdown or emoji. You act only through the tools you are "
+    "given: use them for the time, the date, timers, reminders, arithmetic, media, volume and whatever else "
+    "they offer. Never say you did something that no tool did. If no tool can do what is asked, say that "
+    "you can't do it yet."
+)
+MCP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class GpuSettings:
+    meter: str = "auto"  # auto | nvml | simulated
+    simulated_gb: float = 16.0
+    reserve_gb: float = 0.5
+    wait_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class HotkeySettings:
+    key: str = "KEY_RIGHTCTRL"
+    sources: tuple[str, ...] = ("evdev", "x11")
+
+
+@dataclass(frozen=True)
+class McpServerSettings:
+    """One `[[mcp]]` tool server: `command` + `args` (stdio), or `url` (streamable HTTP)."""
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for a stdio server
+    url: str | None = None
+    token_env: str | None = None  # the environment variable holding a bearer token for `url`
+    retry_s: float = 30.0  # how often a server that is down is tried again
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) if self.token_env else None
+
+
+@dataclass(frozen=True)
+class WyomingSettings:
+    uri: str = ""  # "" = no Wyoming server; tcp://HOST:PORT or unix://PATH turns it on
+
+
+@dataclass(frozen=True)
+class WyomingBind:
+    """Where the Wyoming server listens, parsed from [wyoming] uri."""
+
+    scheme: Literal["tcp", "unix"]
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @property
+    def uri(self) -> str:
+        return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def parse_wyoming_uri(uri: str, where: str = "[wyoming]") -> WyomingBind:
+    """tcp://HOST:PORT or unix://PATH. A TCP address with no host binds loopback: a listener
+    reachable from the network only where the user wrote that address."""
+    hint = 'write uri = "tcp://127.0.0.1:10700" or "unix:///run/user/1000/assistant-wyoming.sock"'
+    try:
+        parts = urlsplit(uri.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where}: uri {uri!r} is not valid ({exc}); {hint}") from None
+    if parts.scheme == "unix":
+        path = (parts.netloc + parts.path) if parts.netloc else parts.path
+        if not path:
+            raise ConfigError(f"{where}: uri {uri!r} names no socket path; {hint}")
+        return WyomingBind("unix", path=str(Path(path).expanduser()))
+    if parts.scheme != "tcp":
+        raise ConfigError(f"{where}: uri {uri!r} must start with tcp:// or unix://; {hint}")
+    if port is None or port == 0:
+        raise ConfigError(f"{where}: uri {uri!r} has no port; {hint}")
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"{where}: uri {uri!r} has a path after the port; {hint}")
+    host = parts.hostname or LOOPBACK
+    return WyomingBind("tcp", host=host, port=port)
+
+
+@dataclass(frozen=True)
+class ToolSettings:
+    morning_hour: int = 8  # "remind me tomorrow morning" means this hour
+    alarm_ring_s: float = 60.0  # a fired timer beeps this long unless a press dismisses it
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How long a model worker may send nothing during each kind of request before it is killed as hung."""
+
+    transcribe_stall_s: float = 120.0
+    chat_stall_s: float = 120.0  # a big model's first token on a CPU, after a long prompt
+    synthesize_stall_s: float = 120.0  # XTTS on a CPU, a long sentence, not streamed
+
+    def stall_s(self) -> dict[str, float]:
+        """Per worker operation, as workers.Worker takes them."""
+        return {"transcribe": self.transcribe_stall_s, "chat": self.chat_stall_s, "synthesize": self.synthesize_stall_s}
+
+
+@dataclass(frozen=True)
+class WakeSettings:
+    enabled: bool = False  # the microphone stays closed for the wake word until `assistant wake on`
+    word: str = "okay_nabu"  # okay_nabu | hey_jarvis | alexa | hey_mycroft (the models pymicro-wakeword ships)
+    # Measured (scripts/bench_wake.py): 0.98 of espeak-ng "okay nabu" heard and no false wake-up in an hour of
+    # prose at 0.7, against 0.89 at the model's own cutoff (0 selects it; okay_nabu's is 0.85).
+    threshold: float = 0.7
+    silence_s: float = 0.7  # this much silence after speech ends the utterance
+    no_speech_s: float = 5.0  # a wake with no speech within this long ends quietly
+    follow_up_s: float = 0.0  # after a reply, listen this long without the wake word (0 = off)
+    echo: str = "auto"  # auto (canceller if any, plus gate) | gate | cancel (canceller alone): keeps its own voice out
+
+
+@dataclass(frozen=True)
+class Settings:
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    history_tokens: int = 1024
+    notifications: bool = True
+    gpu: GpuSettings = field(default_factory=GpuSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    hotkey: HotkeySettings = field(default_factory=HotkeySettings)
+    mcp: tuple[McpServerSettings, ...] = ()
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+    tools: ToolSettings = field(default_factory=ToolSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
+
+    @property
+    def wyoming_bind(self) -> WyomingBind | None:
+        """Where the Wyoming server listens, or None when it is off (the default)."""
+        return parse_wyoming_uri(self.wyoming.uri) if self.wyoming.uri.strip() else None
+
+
+_SECTIONS: dict[str, type] = {
+    "gpu": GpuSettings,
+    "audio": AudioSettings,
+    "hotkey": HotkeySettings,
+    "wyoming": WyomingSettings,
+    "tools": ToolSettings,
+    "workers": WorkerSettings,
+    "wake": WakeSettings,
+}
+
+
+def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: {where}: field {name!r} must be a list of strings")
+        return tuple(value)
+    if default is None or name.endswith("_device"):
+        if value is not None and not isinstance(value, (str, int)):
+            raise ConfigError(f"{path}: {where}: field {name!r} must be a device name or index")
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        # TOML has nan and inf; neither is a size, a volume or a time.
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(default)) and not isinstance(value, bool)
+    if not ok:
+        raise ConfigError(f"{path}: {where}: field {name!r} must be {type(default).__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: dict[str, Any], path: Path, where: str) -> Any:
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "mcp" and cls is Settings:
+            values[name] = _parse_mcp(path, value)
+            continue
+        if name not in known:
+            raise ConfigError(f"{path}: {where}: unknown field {name!r}; allowed: {', '.join(sorted(known))}")
+        if name in _SECTIONS and cls is Settings:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: [{name}] must be a table")
+            values[name] = _build(_SECTIONS[name], value, path, f"[{name}]")
+        else:
+            values[name] = _coerce(path, where, name, value, getattr(defaults, name))
+    return replace(defaults, **values)
+
+
+_MCP_KEYS = {"name", "command", "args", "env", "url", "token_env", "retry_s"}
+
+
+def _parse_mcp(path: Path, raw: Any) -> tuple[McpServerSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: 'mcp' must be an array of tables, written [[mcp]]")
+    servers: list[McpServerSettings] = []
+    for index, entry in enumerate(raw):
+        where = f"[[mcp]] #{index + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {where}: each [[mcp]] must be a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not MCP_NAME.match(name):
+            raise ConfigError(f"{path}: {where}: field 'name' must be 1-32 letters, digits, '_' or '-', got {name!r}")
+        where = f"[[mcp]] {name!r}"
+        unknown = sorted(set(entry) - _MCP_KEYS)
+        if unknown:
+            raise ConfigError(f"{path}: {where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MCP_KEYS))}")
+        if any(server.name == name for server in servers):
+            raise ConfigError(f"{path}: {where}: duplicate name; each [[mcp]] server needs its own")
+        command, url = entry.get("command"), entry.get("url")
+        if (command is None) == (url is None):
+            raise ConfigError(f"{path}: {where}: give either 'command' (a stdio server) or 'url' (streamable HTTP)")
+        if command is not None and (not isinstance(command, str) or not command.strip()):
+            raise ConfigError(f"{path}: {where}: field 'command' must be a non-empty string")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise ConfigError(f"{path}: {where}: field 'url' must start with http:// or https://, got {url!r}")
+        args = entry.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ConfigError(f"{path}: {where}: field 'args' must be a list of strings")
+        env = entry.get("env", {})
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise ConfigError(f"{path}: {where}: field 'env' must be a table of strings")
+        if url is not None and (args or env):
+            raise ConfigError(f"{path}: {where}: 'args' and 'env' are for a 'command'; a 'url' server takes neither")
+        token_env = entry.get("token_env")
+        if token_env is not None and (not isinstance(token_env, str) or url is None):
+            raise ConfigError(f"{path}: {where}: field 'token_env' names an environment variable, for a 'url' server")
+        retry_s = entry.get("retry_s", 30.0)
+        if isinstance(retry_s, bool) or not isinstance(retry_s, (int, float)) or retry_s < 1:
+            raise ConfigError(f"{path}: {where}: field 'retry_s' must be a number of seconds, at least 1")
+        servers.append(
+            McpServerSettings(name, command, tuple(args), tuple(sorted(env.items())), url, token_env, float(retry_s))
+        )
+    return tuple(servers)
+
+
+def load_settings(path: Path) -> Settings:
+    if not path.exists() and not path.is_symlink():
+        return Settings()
+    raw = read_toml(path)
+    settings: Settings = _build(Settings, raw, path, "top level")
+    if settings.gpu.meter not in ("auto", "nvml", "simulated"):
+        raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
+    if not 0 <= settings.tools.morning_hour <= 23:
+        raise ConfigError(f"{path}: [tools]: field 'morning_hour' must be an hour from 0 to 23")
+    if settings.history_tokens < 64:
+        raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
+    if settings.wyoming.uri.strip():
+        parse_wyoming_uri(settings.wyoming.uri, f"{path}: [wyoming]")
+    for name, value in settings.workers.stall_s().items():
+        if value <= 0:
+            raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
+    _check_wake(path, settings.wake)
+    return settings
+
+
+def _check_wake(path: Path, wake: WakeSettings) -> None:
+    if wake.word not in WORDS:
+        raise ConfigError(f"{path}: [wake]: field 'word' must be one of {', '.join(WORDS)}, got {wake.word!r}")
+    if not 0.0 <= wake.threshold < 1.0:
+        raise ConfigError(f"{path}: [wake]: field 'threshold' must be in [0, 1) (0 = the model's own), got {wake.threshold}")
+    for name in ("silence_s", "no_speech_s"):
+        if getattr(wake, name) <= 0:
+            raise ConfigError(f"{path}: [wake]: field {name!r} must be more than 0 seconds")
+    if wake.follow_up_s < 0:
+        raise ConfigError(f"{path}: [wake]: field 'follow_up_s' must be 0 (off) or more seconds")
+    if wake.echo not in ("auto", "gate", "cancel"):
+        raise ConfigError(f"{path}: [wake]: field 'echo' must be auto, gate or cancel")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the daemon and the CLI need, read once and passed down."""
+
+    paths: Paths
+    settings: Settings
+    catalog: Catalog
+
+    @classmethod
+    def load(cls, paths: Paths | None = None) -> Config:
+        paths = paths or Paths.from_env()
+        settings = load_settings(paths.config_file)
+        catalog = load_catalog([shipped_catalog(), paths.user_catalog])
+        return cls(paths=paths, settings=settings, catalog=catalog)

@@ -1,0 +1,269 @@
+"""Hands-free: the wake word presses, the end of speech releases, and a reply may leave a follow-up window open."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from assistant.audio.echo import LOOKAHEAD_S, PlaybackGate, echo_cancelled_source
+from assistant.audio.vad import EndpointRules, Outcome
+from assistant.audio.wake import Detection, WakeDetector, phrase
+from assistant.audio.wake_listener import WakeListener
+from assistant.config.settings import WakeSettings
+from assistant.core.errors import AssistantError, AudioError
+
+log = logging.getLogger(__name__)
+
+# The detector fires 0.1-0.25 s after the word ends (it averages its last five outputs, 30 ms
+# apart). A wake press keeps this much audio from before the detection, so the capture starts
+# close to the word's end: a question said without a pause keeps its first syllable, and the
+# tail of the wake word itself mostly stays out (scripts/bench_wake.py measures both sides).
+WAKE_PREROLL_S = 0.15
+# The capture stream's ring while the wake word is on: the pre-roll, plus however long the press
+# took to come (the echo gate's look-ahead, a busy loop), which the press also takes back.
+RING_S = 0.6
+
+
+class HandsFree:
+    """A trigger beside the hotkeys: it drives the same press/release/cancel as a held key.
+
+    While on, the capture stream stays open and a WakeListener thread hears every block: the wake
+    word calls `press` (keeping WAKE_PREROLL_S from before the detection), then the VAD
+    calls `release` after `silence_s` of silence, or `cancel` (with the "nothing" earcon) when
+    nobody spoke within `no_speech_s`. A key press meanwhile takes over: its release ends the turn.
+
+    Args:
+        audio: the daemon's AudioIO (input listeners, holding the input open, playback listeners, earcons).
+        turns: the daemon's Turns (press, release, cancel, state).
+    """
+
+    def __init__(
+        self,
+        settings: WakeSettings,
+        audio: Any,
+        turns: Any,
+        max_utterance_s: float,
+        emit: Callable[[str, dict[str, Any]], None],
+    ) -> None:
+        self.settings = settings
+        self.audio = audio
+        self.turns = turns
+        self.emit = emit
+        self.rules = EndpointRules(
+            silence_s=settings.silence_s, no_speech_s=settings.no_speech_s, max_s=max_utterance_s
+        )
+        self.enabled = False
+        self.echo: str | None = None  # while on: "gate", "cancel" (the sound server's canceller alone) or "cancel+gate"
+        self.wakeups = 0
+        self.own_voice = 0  # detections held back as the assistant's own voice
+        self._listening: WakeListener | None = None
+        self._gate: PlaybackGate | None = None
+        self._owned = False  # the current "listening" state was started by us, so the VAD may end it
+        self._changing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._woke_at: float | None = None  # when the block with the last wake word arrived
+        self.wake_to_capture_ms: float | None = None  # from that block's arrival to the capture running
+
+    def status(self) -> dict[str, Any]:
+        listening = self._listening
+        return {
+            "enabled": self.enabled,
+            "word": self.settings.word,
+            "phrase": phrase(self.settings.word),
+            "threshold": listening.detector.threshold if listening else self.settings.threshold or None,
+            "echo": self.echo,
+            "follow_up_s": self.settings.follow_up_s,
+            "wakeups": self.wakeups,
+            "own_voice_ignored": self.own_voice,
+            "wake_to_capture_ms": self.wake_to_capture_ms,
+            "cpu_s": round(listening.busy_s + (self._gate.busy_s() if self._gate else 0.0), 3) if listening else 0.0,
+        }
+
+    async def start(self) -> None:
+        """At daemon start: turn on when the config says so; a problem is logged, never raised."""
+        if self.settings.enabled:
+            try:
+                await self.set(True)
+            except AssistantError as exc:
+                log.warning("wake word not started: %s", exc.message)
+
+    async def set(self, on: bool) -> dict[str, Any]:
+        async with self._changing:
+            if on and not self.enabled:
+                await self._turn_on()
+            elif not on and self.enabled:
+                await self._turn_off()
+        self.emit("wake", self.status())
+        return self.status()
+
+    async def close(self) -> None:
+        async with self._changing:
+            if self.enabled:
+                await self._turn_off()
+
+    async def _turn_on(self) -> None:
+        if self.audio is None or self.audio.input_problem:
+            problem = self.audio.input_problem if self.audio is not None else "the daemon runs without audio"
+            raise AudioError(f"cannot listen for the wake word: {problem}")
+        word, threshold = self.settings.word, self.settings.threshold
+        try:
+            detector = await asyncio.to_thread(WakeDetector, word, threshold)
+        except (ImportError, OSError, ValueError) as exc:
+            raise AssistantError(f"cannot load the wake word model {word!r}: {exc}; reinstall pymicro-wakeword", "wake") from None
+        loop = asyncio.get_running_loop()
+
+        def on_wake(detection: Detection, arrived: float) -> None:
+            loop.call_soon_threadsafe(self._on_wake, detection, arrived)
+
+        def on_end(outcome: Outcome) -> None:
+            loop.call_soon_threadsafe(self._on_end, outcome)
+
+        self._listening = WakeListener(detector, on_wake, on_end)
+        self.echo = self.settings.echo
+        if self.echo == "auto":
+            # The canceller where there is one, and the gate always: in our measurements WebRTC's
+            # canceller, fresh or after a pause, still let the assistant's own "okay nabu" through
+            # now and then, and the gate costs one more detector only while something plays.
+            self.echo = "cancel+gate" if await asyncio.to_thread(echo_cancelled_source) else "gate"
+        if "gate" in self.echo:
+            self._gate = await asyncio.to_thread(PlaybackGate, word, threshold)
+            self.audio.add_output_listener(self._gate.listener)
+        self.audio.add_input_listener(self._listening.listener)
+        try:
+            await self.audio.hold_input(True, RING_S)
+        except AssistantError:
+            await self._turn_off()
+            raise
+        self.enabled = True
+        log.info("listening for %r (threshold %.2f, echo: %s)", phrase(word), detector.threshold, self.echo)
+
+    async def _turn_off(self) -> None:
+        self.enabled = False
+        self.echo = None
+        listening, gate = self._listening, self._gate
+        self._listening = self._gate = None
+        if listening is not None:
+            self.audio.remove_input_listener(listening.listener)
+        if gate is not None:
+            self.audio.remove_output_listener(gate.listener)
+        if self._owned and self.turns.state == "listening":
+            await self.turns.cancel()
+        self._owned = False
+        await self.audio.hold_input(False)
+        for part in (listening, gate):
+            if part is not None:
+                await asyncio.to_thread(part.close)
+        if listening is not None:
+            listening.detector.close()
+        log.info("wake word off")
+
+    # ------------------------------------------------------------------ events (on the loop)
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        """The daemon's events: a key release ends our utterance too; a finished reply may open a follow-up."""
+        if not self.enabled:
+            return
+        if event == "state" and data.get("state") == "listening" and self._woke_at is not None:
+            self.wake_to_capture_ms = round((time.monotonic() - self._woke_at) * 1000, 1)
+            self._woke_at = None
+            log.info("capturing %.0f ms after the wake word's block arrived", self.wake_to_capture_ms)
+        elif event == "state" and data.get("state") != "listening" and self._owned:
+            self._owned = False
+            if self._listening is not None:
+                self._listening.wake()
+        elif event == "turn" and self.settings.follow_up_s > 0 and _answered_by_voice(data):
+            self._spawn(self._follow_up())
+
+    def _on_wake(self, detection: Detection, arrived: float) -> None:
+        if not self.enabled:
+            return
+        self._spawn(self._wake(detection, arrived))
+
+    async def _wake(self, detection: Detection, arrived: float) -> None:
+        gate = self._gate
+        if gate is not None and gate.played_recently(arrived):
+            await asyncio.sleep(LOOKAHEAD_S)  # let the reference detector catch up with the mic
+            if gate.own_voice(arrived):
+                self.own_voice += 1
+                log.info("wake word in the assistant's own voice ignored (p=%.2f)", detection.probability)
+                return
+        if not self.enabled or self.turns.state == "listening":
+            return  # a held key (or an earlier wake) is already listening
+        self.wakeups += 1
+        self._woke_at = arrived
+        log.info("wake word heard (p=%.2f)", detection.probability)
+        self.emit("wake_word", {"word": self.settings.word, "probability": round(detection.probability, 3)})
+        await self._listen(self.rules, arrived)
+
+    async def _follow_up(self) -> None:
+        if self.turns.state != "idle":
+            return
+        await self._listen(replace(self.rules, no_speech_s=self.settings.follow_up_s))
+
+    async def _listen(self, rules: EndpointRules, woke: float | None = None) -> None:
+        """Press, and let the VAD release; `woke` is when the wake word's block arrived (None: a follow-up)."""
+        listening = self._listening
+        if listening is None:
+            return
+        listening.endpoint(rules)  # first, so the VAD hears from the first block after the press
+        # The capture starts WAKE_PREROLL_S before the block that held the wake word, however late
+        # the press comes: the ring holds what was said meanwhile.
+        preroll_s = 0.0 if woke is None else min(RING_S, WAKE_PREROLL_S + time.monotonic() - woke)
+        try:
+            await self.turns.press(preroll_s=preroll_s)
+        except AssistantError as exc:
+            listening.wake()
+            log.warning("wake word: %s", exc.message)
+            return
+        self._owned = True
+
+    def _on_end(self, outcome: Outcome) -> None:
+        if not self._owned or self.turns.state != "listening":
+            self._owned = False
+            return
+        self._owned = False
+        self._spawn(self._end(outcome))
+
+    async def _end(self, outcome: Outcome) -> None:
+        try:
+            if outcome == "no_speech":
+                await self.turns.cancel()
+                self.audio.earcon("nothing")
+            else:
+                await self.turns.release()
+        except AssistantError as exc:
+            log.warning("end of speech: %s", exc.message)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _answered_by_voice(turn: dict[str, Any]) -> bool:
+    return bool(turn.get("source") == "voice" and turn.get("reply") and not turn.get("interrupted") and not turn.get("error"))
+
+
+def control_methods(get: Callable[[], HandsFree | None]) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
+    """The control socket's wake.* methods."""
+
+    def handsfree() -> HandsFree:
+        found = get()
+        if found is None:
+            raise AssistantError("the daemon runs without audio (--no-audio), so there is no wake word", "no_audio")
+        return found
+
+    async def on(params: dict[str, Any]) -> dict[str, Any]:
+        return await handsfree().set(True)
+
+    async def off(params: dict[str, Any]) -> dict[str, Any]:
+        return await handsfree().set(False)
+
+    async def status(params: dict[str, Any]) -> dict[str, Any]:
+        return handsfree().status()
+
+    return {"wake.on": on, "wake.off": off, "wake.status": status}

@@ -1,0 +1,57 @@
+"""Wiring the built-in hotkey sources (evdev, X11) to push-to-talk (the daemon's Turns)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from assistant.core.errors import AssistantError
+from assistant.triggers.hotkey import available_sources
+from assistant.triggers.source import Action
+
+if TYPE_CHECKING:
+    from assistant.config.settings import HotkeySettings
+    from assistant.turn.turns import Turns
+
+log = logging.getLogger(__name__)
+
+
+def pick_source(key: str, wanted: tuple[str, ...]) -> tuple[Any, list[str]]:
+    """The first usable source among those configured, and the reasons the others are not usable."""
+    try:
+        sources = [s for s in available_sources(key) if s.name in wanted]
+    except ValueError as exc:
+        return None, [f"hotkey: {exc}"]
+    reasons: list[str] = []
+    for source in sources:
+        problem = source.check()
+        if problem is None:
+            return source, reasons
+        reasons.append(f"{source.name}: {problem}")
+    return None, reasons
+
+
+def start_hotkeys(settings: HotkeySettings, turns: Turns) -> list[asyncio.Task[None]]:
+    source, reasons = pick_source(settings.key, settings.sources)
+    for reason in reasons:
+        log.info("hotkey source not used: %s", reason)
+    if source is None:
+        log.warning("no built-in hotkey source works here; bind `assistant ptt press/release` in your compositor")
+        return []
+    log.info("push-to-talk on %s via %s", settings.key, source.name)
+
+    def emit(action: Action) -> None:
+        asyncio.get_running_loop().create_task(_dispatch(turns, action))
+
+    return [asyncio.get_running_loop().create_task(source.run(emit))]
+
+
+async def _dispatch(turns: Turns, action: Action) -> None:
+    try:
+        if action == "press":
+            await turns.press()
+        elif turns.state == "listening":
+            await turns.release()
+    except AssistantError as exc:
+        log.warning("push-to-talk %s: %s", action, exc.message)

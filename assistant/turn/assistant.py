@@ -1,0 +1,104 @@
+"""The assembled assistant: config → meter → arbiter → pipeline, with the conversation and model selection."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.config.settings import Config
+from assistant.core.atomic import write_json_atomic
+from assistant.core.errors import ConfigError
+from assistant.core.models import KINDS, Kind
+from assistant.tools.alarms import Alarms, alarms_path
+from assistant.tools.builtin import builtin_tools
+from assistant.tools.intents import Matcher
+from assistant.tools.registry import Registry
+from assistant.turn.history import Conversation, HistoryLog
+from assistant.turn.pipeline import Models, Pipeline
+from assistant.vram.arbiter import Arbiter
+from assistant.vram.footprints import Footprints
+from assistant.vram.meter import Meter, open_meter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Assistant:
+    config: Config
+    arbiter: Arbiter
+    pipeline: Pipeline
+    conversation: Conversation
+    history: HistoryLog
+    models: Models
+    tools: Registry
+    alarms: Alarms  # timers and reminders: they ring only once the daemon starts them
+
+    @classmethod
+    def create(
+        cls,
+        config: Config,
+        meter: Meter | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        persist: bool = True,
+    ) -> Assistant:
+        """Build without loading anything; models load on first use. persist=False keeps no state on disk."""
+        settings = config.settings
+        meter = meter or open_meter(settings.gpu.meter, settings.gpu.simulated_gb)
+        paths = config.paths
+        arbiter = Arbiter(
+            config.catalog,
+            meter,
+            paths.models_dir,
+            Footprints(paths.footprints_file if persist else None),
+            reserve_gb=settings.gpu.reserve_gb,
+            wait_timeout_s=settings.gpu.wait_timeout_s,
+            on_event=on_event,
+            stall_s=settings.workers.stall_s(),
+        )
+        conversation = Conversation(settings.system_prompt, settings.history_tokens)
+        history = HistoryLog(paths.history_file)
+        models = Models(**{kind: config.catalog.defaults[kind] for kind in KINDS})
+        if persist:
+            history.restore(conversation)
+            _apply_selection(config, models)
+        tools = Registry()
+        alarms = Alarms(alarms_path(paths.state_dir) if persist else None)
+        pipeline = Pipeline(arbiter, conversation, tools, Matcher())
+        assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms)
+        for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):
+            tools.add(tool)
+        return assistant
+
+    def select(self, kind: Kind, model_id: str, persist: bool = True) -> None:
+        spec = self.config.catalog.get(model_id)
+        if spec.kind != kind:
+            raise ConfigError(f"{model_id} is a {spec.kind} model, not {kind}", code="bad_request")
+        setattr(self.models, kind, model_id)
+        if persist:
+            write_json_atomic(self.config.paths.selection_file, self.models.__dict__)
+
+    async def close(self) -> None:
+        await self.alarms.close()
+        await self.arbiter.shutdown()
+
+
+def _apply_selection(config: Config, models: Models) -> None:
+    """Restore the models chosen with `llm use` before a restart, where they still exist."""
+    path = config.paths.selection_file
+    if not path.exists():
+        return
+    try:
+        chosen = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable %s (%s); using the catalog defaults", path, exc)
+        return
+    for kind in KINDS:
+        model_id = chosen.get(kind) if isinstance(chosen, dict) else None
+        if isinstance(model_id, str) and model_id in config.catalog.models:
+            if config.catalog.models[model_id].kind == kind:
+                setattr(models, kind, model_id)
+        elif model_id is not None:
+            log.warning("the selected %s model %r is no longer in the catalog; using the default", kind, model_id)

@@ -1,0 +1,355 @@
+"""One conversation turn, streamed end to end: audio → transcript → reply tokens → sentences → audio chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from assistant.core.chat import Message
+from assistant.core.errors import AssistantError
+from assistant.core.speech import Audio, AudioChunk, Transcript
+from assistant.tools.capabilities import refusal
+from assistant.tools.intents import Matcher
+from assistant.tools.llm_route import converse
+from assistant.tools.numbers import spoken
+from assistant.tools.registry import Registry, ToolCallRecord
+from assistant.turn.history import Conversation
+from assistant.turn.sentences import SentenceSplitter, speakable
+from assistant.vram.arbiter import Arbiter
+
+log = logging.getLogger(__name__)
+
+# Below this RMS the audio is silence (or a mic that is muted); skip even the ASR.
+SILENCE_RMS = 1e-4
+
+
+class AudioSink(Protocol):
+    """Where reply audio goes: a sound device, a WAV file, a test's list."""
+
+    async def play(self, chunk: AudioChunk, sentence: int) -> None: ...
+
+    async def finish(self) -> None:
+        """Wait until everything handed to play() has been heard."""
+        ...
+
+    def played_sentences(self) -> int:
+        """How many sentences were played to their end (for barge-in)."""
+        ...
+
+
+@dataclass
+class Models:
+    """The model ids a turn uses, one per kind."""
+
+    asr: str
+    llm: str
+    tts: str
+
+
+@dataclass
+class Timings:
+    asr_s: float | None = None
+    llm_first_token_s: float | None = None
+    llm_first_sentence_s: float | None = None
+    tts_first_chunk_s: float | None = None
+    first_audio_s: float | None = None
+    total_s: float | None = None
+    # Voice turns count from the key's release; these come from the parts that work ahead of it.
+    first_sample_s: float | None = None  # the first reply sample at the sound device
+    prompt_evaluated: float | None = None  # prompt tokens the LLM evaluated in this turn
+    prompt_reused: float | None = None  # ... and those it found in its KV cache (the prefill)
+    asr_partials: float | None = None  # transcriptions run while the key was held
+    asr_tail_audio_s: float | None = None  # audio transcribed after the release (0: a partial was final)
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class TurnResult:
+    id: str
+    transcript: str = ""
+    reply: str = ""  # what was spoken (all of it, unless interrupted)
+    full_reply: str = ""  # what the LLM wrote
+    sentences: list[str] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    nothing_heard: bool = False
+    interrupted: bool = False
+    llm: str = ""
+    tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order
+
+
+async def _prompt_stats(llm: Any, timings: Timings) -> None:
+    """After the reply, off the path to the first sample: how much of the prompt the KV cache held."""
+    try:
+        stats = await llm.request("prompt_stats")
+    except AssistantError:
+        return  # an engine without the op
+    if stats:
+        timings.prompt_evaluated = stats["prompt_evaluated"]
+        timings.prompt_reused = stats["prompt_reused"]
+        log.info("prompt: %d tokens evaluated, %d reused from the cache", stats["prompt_evaluated"], stats["prompt_reused"])
+
+
+async def _each(items: list[str]) -> AsyncIterator[str]:
+    for item in items:
+        yield item
+
+
+async def _until_none(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (item := await queue.get()) is not None:
+        yield item
+
+
+def is_silent(audio: Audio) -> bool:
+    return len(audio) == 0 or float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS
+
+
+class Pipeline:
+    def __init__(
+        self, arbiter: Arbiter, conversation: Conversation, tools: Registry | None = None, intents: Matcher | None = None
+    ) -> None:
+        self.arbiter = arbiter
+        self.conversation = conversation
+        self.tools = tools if tools is not None else Registry()
+        self.intents = intents  # the local-intent matcher; None sends every turn to the LLM
+        self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
+        self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
+
+    async def transcribe(self, audio: Audio, asr: str) -> Transcript:
+        """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
+        async with self.arbiter.use(asr) as worker:
+            result: Transcript = await worker.request("transcribe", audio=audio)
+            return result
+
+    async def prefill(self, llm: str) -> dict[str, int] | None:
+        """Have the LLM evaluate the system prompt and the history now, if it is resident (never loads or evicts).
+
+        The next turn's prompt then starts with the same tokens, and only the new words are evaluated.
+        Returns the prompt counts, or None when the LLM was not resident.
+        """
+        resident = await self.arbiter.acquire(llm, evict=False)
+        if resident is None or resident.worker is None:
+            return None
+        try:
+            # The same messages a turn builds, less the user's words: Conversation.messages keeps the
+            # history by budget, and an empty text keeps as much as any real one would.
+            messages = self.conversation.messages("")[:-1]
+            # Set before the request: a turn that starts while it runs queues behind it in the worker.
+            self._prefilled = messages
+            try:
+                stats: dict[str, int] | None = await resident.worker.request(
+                    "prefill", messages=messages, tools=self.tools.specs()
+                )
+            except BaseException:
+                # Nothing is in the cache: the next turn must not keep over-budget history for its sake.
+                self._prefilled = None
+                raise
+            if stats is None:
+                self._prefilled = None  # an engine with no cache of its own (a remote server)
+            return stats
+        finally:
+            await self.arbiter.release(resident)
+
+    async def say(self, text: str, tts: str, sink: AudioSink) -> None:
+        """Speak text as it is, no LLM: `assistant say`."""
+        async with self.arbiter.use(tts) as voice, aclosing(voice.stream("synthesize", text=text)) as chunks:
+            async for chunk in chunks:
+                await sink.play(chunk, 0)
+        await sink.finish()
+
+    async def turn(
+        self,
+        models: Models,
+        sink: AudioSink | None,
+        audio: Audio | None = None,
+        text: str | None = None,
+        on_state: Callable[[str], None] = lambda state: None,
+        result: TurnResult | None = None,
+        started: float | None = None,
+        transcribe: Callable[[Audio], Awaitable[Transcript]] | None = None,
+    ) -> TurnResult:
+        """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
+
+        Pass `result` to keep a handle on partial progress if the turn is cancelled (barge-in).
+        With no sink the reply is text only: no TTS is loaded.
+        `started` is the perf_counter() the timings count from (the key's release; default now), and
+        `transcribe` replaces the ASR call (a StreamingTranscriber's finish, which reuses its partials).
+        """
+        result = result or TurnResult(id=uuid.uuid4().hex[:12])
+        result.llm = models.llm
+        started = started if started is not None else time.perf_counter()
+        on_state("thinking")
+        # Open the sound device's stream while the ASR and the LLM work, so the first chunk finds it open.
+        prepare = getattr(sink, "prepare", None)
+        if callable(prepare) and models.tts in self._voice_rates:
+            prepare(self._voice_rates[models.tts])
+        if text is None:
+            assert audio is not None
+            if is_silent(audio):
+                result.nothing_heard = True
+                return result
+            if transcribe is not None:
+                transcript = await transcribe(audio)
+            else:
+                transcript = await self.transcribe(audio, models.asr)
+            result.timings.asr_s = time.perf_counter() - started
+            text = transcript.text
+            if not text.strip():
+                result.nothing_heard = True
+                return result
+        result.transcript = text.strip()
+        completed = False
+        try:
+            if not await self._answer_locally(models, sink, result, started, on_state):
+                await self._respond(models, sink, result, started, on_state)
+            completed = True
+        except asyncio.CancelledError:
+            self._conclude(result, sink, started, completed=False)
+            raise
+        except BaseException:
+            result.timings.total_s = time.perf_counter() - started
+            raise  # a failed turn stays out of the conversation: the next one starts clean
+        self._conclude(result, sink, started, completed=True)
+        return result
+
+    def _messages(self, text: str) -> list[Message]:
+        messages = self.conversation.messages(text)
+        prefilled = self._prefilled
+        if prefilled is not None and messages[:-1] != prefilled and self.conversation.messages("")[:-1] == prefilled:
+            # The user's words pushed the oldest kept turn out of the budget. Keep the history the
+            # prefill evaluated (over the budget by those words at most): dropping a turn at the
+            # front would change the prompt right after the system prompt and void the whole cache.
+            return [*prefilled, messages[-1]]
+        return messages
+
+    def _conclude(self, result: TurnResult, sink: AudioSink | None, started: float, completed: bool) -> None:
+        result.timings.total_s = time.perf_counter() - started
+        first_sample = getattr(sink, "first_sample_time", None)  # a sound device's sink knows it
+        if isinstance(first_sample, float):
+            result.timings.first_sample_s = first_sample - started
+        heard = len(result.sentences) if sink is None else min(sink.played_sentences(), len(result.sentences))
+        result.interrupted = not completed or heard < len(result.sentences)
+        # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
+        result.reply = " ".join(result.sentences[:heard])
+        self.conversation.add(result.transcript, result.reply)
+
+    async def _reply(self, llm_id: str, messages: list[Message], result: TurnResult) -> AsyncGenerator[str, None]:
+        """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
+        refused = refusal(result.transcript, self.tools)
+        if refused is not None:
+            result.llm = ""  # no model wrote this reply
+            yield refused
+            return
+        async with self.arbiter.use(llm_id) as llm:
+            async with aclosing(converse(llm, messages, self.tools, result.tools)) as text:
+                async for delta in text:
+                    yield delta
+            await _prompt_stats(llm, result.timings)
+
+    async def _answer_locally(
+        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
+    ) -> bool:
+        """A command the local intents know: run its tool and speak the templated reply, with no LLM at all."""
+        if self.intents is None:
+            return False
+        match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools])
+        if match is None:
+            return False
+        answer = await self.tools.call(match.tool, match.arguments, "intent", result.tools)
+        result.llm = ""  # no model wrote this reply
+        result.full_reply = answer.text
+        splitter = SentenceSplitter()
+        pieces = [speakable(p) for p in [*splitter.feed(answer.text), *splitter.flush()]]
+        result.sentences = [p for p in pieces if p]
+        if sink is None or not result.sentences:
+            return True
+        # The text keeps digits ("10:06 PM"); the voice gets them in words.
+        await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state, spoken)
+        return True
+
+    async def _voice(
+        self,
+        tts_id: str,
+        sentences: AsyncIterator[str],
+        sink: AudioSink,
+        timings: Timings,
+        started: float,
+        on_state: Callable[[str], None],
+        words: Callable[[str], str] = lambda sentence: sentence,
+    ) -> None:
+        """Synthesize and play sentences as they come. The voice is leased at the first one and held to the end."""
+        index = 0
+        tts: Any = None
+        async with AsyncExitStack() as stack:
+            async for sentence in sentences:
+                if tts is None:
+                    tts = await stack.enter_async_context(self.arbiter.use(tts_id))
+                    on_state("speaking")
+                async with aclosing(tts.stream("synthesize", text=words(sentence))) as chunks:
+                    async for chunk in chunks:
+                        if timings.tts_first_chunk_s is None:
+                            timings.tts_first_chunk_s = time.perf_counter() - started
+                            self._voice_rates[tts_id] = chunk.sample_rate
+                        await sink.play(chunk, index)
+                        if timings.first_audio_s is None:
+                            timings.first_audio_s = time.perf_counter() - started
+                index += 1
+            await sink.finish()
+
+    async def _respond(
+        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
+    ) -> None:
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        messages = self._messages(result.transcript)
+        timings = result.timings
+
+        async def write() -> None:
+            splitter = SentenceSplitter()
+            try:
+                async with aclosing(self._reply(models.llm, messages, result)) as deltas:
+                    async for delta in deltas:
+                        if timings.llm_first_token_s is None:
+                            timings.llm_first_token_s = time.perf_counter() - started
+                        result.full_reply += delta
+                        for piece in splitter.feed(delta):
+                            await _queue_sentence(piece)
+                for piece in splitter.flush():
+                    await _queue_sentence(piece)
+            finally:
+                sentences.put_nowait(None)
+
+        async def _queue_sentence(piece: str) -> None:
+            piece = speakable(piece)
+            if not piece:
+                return
+            if timings.llm_first_sentence_s is None:
+                timings.llm_first_sentence_s = time.perf_counter() - started
+            result.sentences.append(piece)
+            if sink is not None:
+                sentences.put_nowait(piece)
+
+        async def speak() -> None:
+            if sink is not None:
+                await self._voice(models.tts, _until_none(sentences), sink, timings, started, on_state)
+
+        tasks = (asyncio.create_task(write()), asyncio.create_task(speak()))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                # A cancelled gather has already cancelled its children. A second cancel would land in
+                # the worker stream's clean-up, which then kills the worker instead of stopping it.
+                if not task.cancelling():
+                    task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        result.full_reply = result.full_reply.strip()

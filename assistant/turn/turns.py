@@ -1,0 +1,271 @@
+"""Turn-taking in the daemon: push-to-talk states, one turn at a time, barge-in, and the turn log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from assistant.audio.sinks import WavSink
+from assistant.core.errors import AssistantError, AudioError
+from assistant.turn.assistant import Assistant
+from assistant.turn.history import TurnRecord
+from assistant.turn.latency import timeline
+from assistant.turn.pipeline import AudioSink, TurnResult
+from assistant.turn.while_held import WhileHeld
+
+log = logging.getLogger(__name__)
+
+State = str  # idle | listening | thinking | speaking
+
+
+class Turns:
+    def __init__(
+        self, assistant: Assistant, audio: Any, emit: Callable[[str, dict[str, Any]], None], overlap: bool = True
+    ) -> None:
+        self.assistant = assistant
+        self.audio = audio  # AudioIO, or None when the daemon runs without sound devices
+        self.emit = emit
+        self.state: State = "idle"
+        self.last_turn: dict[str, Any] | None = None
+        self.lock = asyncio.Lock()  # one turn at a time; also held while switching models
+        # Everything that will speak (turns, `say`), queued or running: a press interrupts all of it.
+        self._speaking: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        # Set by the daemon: stops a ringing timer or reminder, True if one rang (that press does nothing else).
+        self.dismiss_alarm: Callable[[], bool] = lambda: False
+        # Transcribe and prefill while the key is held (False: everything waits for the release, as a baseline).
+        self.overlap = overlap
+        self._listening: WhileHeld | None = None
+        self._presses = 0  # counts presses, so a press overtaken by a cancel and a newer press yields to it
+
+    def set_state(self, state: State) -> None:
+        if state != self.state:
+            self.state = state
+            self.emit("state", {"state": state})
+
+    def _settle(self) -> None:
+        """Back to idle after a turn, unless a barge-in already started listening."""
+        if self.state != "listening":
+            self.set_state("idle")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._speaking.add(task)
+        task.add_done_callback(self._speaking.discard)
+        return task
+
+    # ---------------------------------------------------------------- push-to-talk
+
+    async def press(self, preroll_s: float | None = None) -> dict[str, Any]:
+        """Start listening; `preroll_s` (the wake word's) overrides how much audio from before the press is kept."""
+        if self.state == "listening":
+            return {"state": self.state}
+        if self.dismiss_alarm():
+            await self.interrupt()  # and its announcement, if it is still speaking
+            return {"state": self.state, "dismissed": True}
+        if self.audio is None or self.audio.input_problem:
+            problem = self.audio.input_problem if self.audio else "the daemon runs without audio"
+            self._earcon("error")
+            raise AudioError(f"cannot listen: {problem}")
+        # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
+        # so the first words after the press are not lost.
+        stopping = self._cancel_speaking()
+        self._presses += 1
+        press = self._presses
+        await self.audio.start_capture(preroll_s)
+        self._earcon("start")
+        self.set_state("listening")
+        # Load the ASR while the user speaks, so it is ready when the key goes up.
+        asyncio.get_running_loop().create_task(self._warm_asr())
+        await asyncio.gather(*stopping, return_exceptions=True)
+        if self.overlap and self.state == "listening" and press == self._presses:
+            # After the barge-in wound down, so the prefill sees the history with what was heard.
+            self._stop_listening()
+            self._listening = WhileHeld(self.assistant.pipeline, self.assistant.models, self.audio)
+            self._listening.start()
+        return {"state": self.state}
+
+    async def release(self) -> dict[str, Any]:
+        if self.state != "listening":
+            raise AssistantError("not listening; press first (`assistant ptt press`)", code="not_listening")
+        released = time.perf_counter()
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.stop()
+        audio = await self.audio.stop_capture()
+        self._earcon("stop")
+        self.set_state("thinking")
+        turn_id = uuid.uuid4().hex[:12]
+        self._spawn(self.run_turn(turn_id, audio=audio, listening=listening, released=released))
+        return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
+
+    async def toggle(self) -> dict[str, Any]:
+        return await (self.release() if self.state == "listening" else self.press())
+
+    async def cancel(self) -> dict[str, Any]:
+        was = self.state
+        if self.state == "listening" and self.audio is not None:
+            self.audio.cancel_capture()
+        self._stop_listening()
+        await self.interrupt()
+        self.set_state("idle")
+        return {"cancelled": was != "idle"}
+
+    def _cancel_speaking(self) -> list[asyncio.Task[Any]]:
+        tasks = [task for task in self._speaking if not task.done()]
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    async def interrupt(self) -> None:
+        """Stop every turn in flight or queued (generation, synthesis, playback) and wait until they have."""
+        await asyncio.gather(*self._cancel_speaking(), return_exceptions=True)
+
+    def _stop_listening(self) -> None:
+        """Drop the work done while the key is held (partial transcripts, the prefill) and its mic listener."""
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            listening.cancel()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._stop_listening()
+        await self.interrupt()
+
+    async def _warm_asr(self) -> None:
+        try:
+            await self.assistant.arbiter.ensure(self.assistant.models.asr)
+        except AssistantError as exc:
+            log.warning("could not load the ASR at the press: %s", exc)
+
+    def _earcon(self, name: str) -> None:
+        if self.audio is not None:
+            self.audio.earcon(name)
+
+    # ---------------------------------------------------------------- turns
+
+    async def ask(self, text: str, speak: bool = True) -> dict[str, Any]:
+        turn_id = uuid.uuid4().hex[:12]
+        task = self._spawn(self.run_turn(turn_id, text=text, speak=speak))
+        try:
+            record: dict[str, Any] = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # our caller went away (shutdown); the turn was not cancelled
+            raise AssistantError("the turn was cancelled before it started", code="cancelled") from None
+        if record.get("error"):
+            raise AssistantError(record["error"], code=record.get("error_code") or "turn_failed")
+        return record
+
+    async def say(self, text: str) -> dict[str, Any]:
+        task = self._spawn(self._say(text))
+        try:
+            result: dict[str, Any] = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            return {"spoken": True, "interrupted": True, "audio_path": None}
+        return result
+
+    async def _say(self, text: str) -> dict[str, Any]:
+        sink, wav = self._sink(f"say-{time.time_ns()}", speak=True)
+        async with self.lock:
+            self.set_state("speaking")
+            try:
+                await self.assistant.pipeline.say(text, self.assistant.models.tts, sink)
+            finally:
+                self._settle()
+        return {"spoken": wav is None, "interrupted": False, "audio_path": str(wav.path) if wav else None}
+
+    async def run_turn(
+        self,
+        turn_id: str,
+        audio: Any = None,
+        text: str | None = None,
+        speak: bool = True,
+        listening: WhileHeld | None = None,
+        released: float | None = None,
+    ) -> dict[str, Any]:
+        started = time.time()
+        result = TurnResult(id=turn_id)
+        sink, wav = self._sink(turn_id, speak) if speak else (None, None)
+        error: AssistantError | None = None
+        async with self.lock:
+            self.set_state("thinking")
+            try:
+                await self.assistant.pipeline.turn(
+                    self.assistant.models,
+                    sink,
+                    audio=audio,
+                    text=text,
+                    on_state=self.set_state,
+                    result=result,
+                    started=released,
+                    transcribe=listening.finish if listening is not None else None,
+                )
+                if result.nothing_heard:
+                    self._earcon("nothing")
+            except asyncio.CancelledError:
+                result.interrupted = True
+            except AssistantError as exc:
+                error = exc
+                self._earcon("error")
+            except Exception as exc:  # a bug or an OS error must still end as a recorded, failed turn
+                log.exception("turn %s failed", turn_id)
+                error = AssistantError(f"internal error: {exc}".splitlines()[0], code="internal")
+                self._earcon("error")
+            finally:
+                self._settle()
+                if listening is not None:
+                    listening.annotate(result.timings)
+                if text is None and not result.nothing_heard:
+                    log.info("%s", timeline(turn_id, result.timings.as_dict()))
+                record = self._record(result, started, error, wav, "text" if text is not None else "voice")
+        if not self._closed:
+            # Keep the ASR ready for the next press, if it fits without evicting anything.
+            asyncio.get_running_loop().create_task(self._keep_asr())
+        return record
+
+    async def _keep_asr(self) -> None:
+        try:
+            await self.assistant.arbiter.ensure(self.assistant.models.asr, evict=False)
+        except AssistantError as exc:
+            log.info("ASR not kept resident: %s", exc)
+
+    def _sink(self, name: str, speak: bool) -> tuple[AudioSink, WavSink | None]:
+        if speak and self.audio is not None and not self.audio.output_problem:
+            return self.audio.sink(), None
+        wav = WavSink(self.assistant.config.paths.replies_dir / f"{name}.wav")
+        return wav, wav
+
+    def _record(
+        self, result: TurnResult, started: float, error: AssistantError | None, wav: WavSink | None, source: str
+    ) -> dict[str, Any]:
+        audio_path = str(wav.path) if wav is not None and wav.path.exists() else None
+        record = TurnRecord(
+            id=result.id,
+            started=started,
+            transcript=result.transcript,
+            reply=result.reply,
+            full_reply=result.full_reply,
+            timings=result.timings.as_dict(),
+            llm=result.llm,
+            interrupted=result.interrupted,
+            nothing_heard=result.nothing_heard,
+            error=error.message if error else None,
+            error_code=error.code if error else None,
+            audio_path=audio_path,
+            source=source,
+            tools=[call.to_dict() for call in result.tools],
+        )
+        try:
+            self.assistant.history.append(record)
+        except OSError as exc:
+            log.error("cannot append to the history file: %s", exc)
+        self.last_turn = record.to_dict()
+        self.emit("turn", self.last_turn)
+        return self.last_turn
