@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.audio.files import resample  # noqa: E402
 from assistant.audio.sinks import CollectingSink  # noqa: E402
 from assistant.config.settings import Config  # noqa: E402
-from assistant.core.chat import TextDelta
+from assistant.core.chat import TextDelta  # noqa: E402
+from assistant.core.events import ignore  # noqa: E402
 from assistant.core.speech import SAMPLE_RATE  # noqa: E402
 from assistant.tools.numbers import spoken  # noqa: E402
 from assistant.turn.assistant import Assistant  # noqa: E402
@@ -165,7 +166,7 @@ async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> dict[
     pulse = Pulse(Path(tempfile.mkdtemp(prefix="bench-pulse-")))
     os.environ.update(pulse.env)
     reinit_portaudio()
-    audio = AudioIO(assistant.config.settings.audio, lambda event, data: None)
+    audio = AudioIO(assistant.config.settings.audio, ignore)
     await audio.open()
     sinks: list[Any] = []
     make_sink = audio.sink
@@ -175,7 +176,7 @@ async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> dict[
         return sinks[-1]
 
     audio.sink = recording_sink  # type: ignore[method-assign]
-    modes = {"voice": Turns(assistant, audio, lambda e, d: None), "voice_sequential": Turns(assistant, audio, lambda e, d: None, overlap=False)}
+    modes = {"voice": Turns(assistant, audio, ignore), "voice_sequential": Turns(assistant, audio, ignore, overlap=False)}
     rows: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     try:
         for _ in range(runs):

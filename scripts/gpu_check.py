@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 from assistant.config.catalog import Catalog, load_catalog
 from assistant.core.errors import AssistantError  # noqa: E402
-from assistant.core.models import ModelFiles, ModelSpec, Source  # noqa: E402
+from assistant.core.models import ModelSpec, Source  # noqa: E402
 from assistant.engines.files import problem, resolve  # noqa: E402
 from assistant.hosts.worker import Worker  # noqa: E402
 from assistant.vram.arbiter import Arbiter  # noqa: E402
@@ -193,7 +193,7 @@ async def turns(meter: Meter, specs: list[ModelSpec], work: Path, count: int, de
     tts = [s.id for s in specs if s.kind == "tts"]
     events: list[dict[str, Any]] = []
     catalog = Catalog({s.id: s for s in specs}, {"asr": asr or llms[0].id, "llm": llms[0].id, "tts": tts[0] if tts else llms[0].id})
-    arbiter = Arbiter(catalog, meter, work, Footprints(None), reserve_gb=0.5, wait_timeout_s=120, on_event=events.append)
+    arbiter = Arbiter(catalog, meter, work, Footprints(None), reserve_gb=0.5, wait_timeout_s=120, emit=lambda e: events.append(e.data()))
     unloads: list[dict[str, Any]] = []
     swaps: list[dict[str, Any]] = []
     done = 0

@@ -95,7 +95,7 @@ def test_a_timer_fires_on_time_and_a_press_dismisses_its_ringing() -> None:
         async def say(text: str) -> None:
             said.append(text)
 
-        ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e, d: events.append((e, d)), lambda: 30.0)
+        ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e: events.append((e.name, e.data())), lambda: 30.0)
         alarms.start(ringer.fire)
         start = timer_tools(alarms)[0]
         result = await start.run({"duration_s": 1})
@@ -133,7 +133,7 @@ def test_an_alarm_rings_even_when_its_announcement_cannot_be_spoken() -> None:
         async def say(text: str) -> None:
             raise AssistantError("tts: the voice failed to load", code="model")  # a voice that cannot speak
 
-        ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e, d: None, lambda: 30.0)
+        ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e: None, lambda: 30.0)
         task = asyncio.create_task(ringer.fire(Alarm("t", "timer", 0.0, duration_s=60), 0.0))
         await asyncio.sleep(0.1)
         ringing = ringer.ringing

@@ -75,7 +75,7 @@ def best_match(haystack: np.ndarray, needle: np.ndarray) -> tuple[int, float]:
 
 async def opened(settings: AudioSettings, events: Events | None = None, recheck_s: float = 2.0) -> AudioIO:
     sink: Events = events if events is not None else []
-    io = AudioIO(settings, lambda event, data: sink.append((event, data)), recheck_s)
+    io = AudioIO(settings, lambda event: sink.append((event.name, event.data())), recheck_s)
     await io.open()
     return io
 

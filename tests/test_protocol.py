@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from assistant.api.protocol import (
     MAX_MESSAGE_BYTES,
-    METHODS,
     ErrorReply,
     Event,
     ProtocolError,
@@ -20,6 +19,10 @@ from assistant.api.protocol import (
     decode_response,
     encode,
 )
+from assistant.daemon.control import method_specs
+
+# Every method the daemon declares, with its parameters: what its socket decodes requests against.
+METHODS = method_specs()
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -39,7 +42,7 @@ def test_replies_round_trip(request_id: int | str, result: object) -> None:
 def test_request_and_event_encoding() -> None:
     line = encode(Request(3, "ask", {"text": "hi"}))
     assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert decode_request(line) == Request(3, "ask", {"text": "hi"})
+    assert decode_request(line, METHODS) == Request(3, "ask", {"text": "hi"})
     assert decode_response(encode(Event("state", {"state": "listening"}))) == Event("state", {"state": "listening"})
 
 
@@ -47,7 +50,7 @@ def test_request_and_event_encoding() -> None:
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_give_a_request_or_a_protocol_error(data: bytes) -> None:
     try:
-        request = decode_request(data)
+        request = decode_request(data, METHODS)
     except ProtocolError as exc:
         assert exc.code and exc.message and "\n" not in exc.message
     else:
@@ -58,7 +61,7 @@ def test_arbitrary_bytes_give_a_request_or_a_protocol_error(data: bytes) -> None
 @given(st.dictionaries(st.sampled_from(["id", "method", "params", "x"]), JSON))
 def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, object]) -> None:
     try:
-        decode_request(json.dumps(obj).encode())
+        decode_request(json.dumps(obj).encode(), METHODS)
     except ProtocolError as exc:
         assert exc.code in {"bad_request", "unknown_method", "bad_params"}
 
@@ -80,7 +83,7 @@ def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, obj
 )
 def test_each_kind_of_bad_request_has_its_code(line: bytes, code: str) -> None:
     with pytest.raises(ProtocolError) as info:
-        decode_request(line)
+        decode_request(line, METHODS)
     assert info.value.code == code
 
 
@@ -94,7 +97,7 @@ def test_lone_surrogates_are_bad_encoding_wherever_they_are(before: str, lone: s
     obj = {"id": text, "method": "status"} if in_id else {"id": 4, "method": "ask", "params": {"text": text}}
     line = json.dumps(obj).encode()  # ensure_ascii: the surrogate travels as a \udXXX escape
     with pytest.raises(ProtocolError) as info:
-        decode_request(line)
+        decode_request(line, METHODS)
     assert info.value.code == "bad_encoding"
     assert info.value.request_id == (None if in_id else 4)
     # Whatever holds one can still be encoded: a reply never fails to go out.
@@ -111,7 +114,7 @@ def test_any_nesting_depth_gives_a_request_or_a_protocol_error(depth: int, where
         "text": f'{{"id": 1, "method": "ask", "params": {{"text": {nested}}}}}',
     }[where].encode()
     try:
-        decode_request(line)
+        decode_request(line, METHODS)
     except ProtocolError as exc:
         assert exc.code in {"bad_request", "bad_params", "too_large"}
         if depth > 5000 and len(line) <= MAX_MESSAGE_BYTES:
@@ -129,7 +132,7 @@ def test_any_nesting_depth_gives_a_request_or_a_protocol_error(depth: int, where
 )
 def test_surrogates_and_deep_nesting_have_their_codes(line: bytes, code: str) -> None:
     with pytest.raises(ProtocolError) as info:
-        decode_request(line)
+        decode_request(line, METHODS)
     assert info.value.code == code
 
 
@@ -138,3 +141,37 @@ def test_a_reply_may_be_larger_than_a_request() -> None:
     line = encode(Reply(1, history))
     assert len(line) > MAX_MESSAGE_BYTES
     assert decode_response(line) == Reply(1, history)
+
+
+def test_every_method_the_cli_calls_is_one_the_daemon_declares() -> None:
+    import re
+    from pathlib import Path
+
+    cli = Path(__file__).resolve().parent.parent / "assistant" / "cli"
+    called = set()
+    for module in cli.glob("*.py"):
+        text = module.read_text()
+        called |= set(re.findall(r'remote\(\s*"([a-z_.]+)"', text))
+        called |= set(re.findall(r'call\([^,()]+, "([a-z_.]+)"', text))
+    assert len(called) > 15  # the pattern still finds the calls
+    assert sorted(called - set(METHODS)) == []
+
+
+def test_a_method_group_missing_at_start_is_an_error_at_start() -> None:
+    import asyncio
+
+    from assistant.config.settings import Config
+    from assistant.core.events import ignore
+    from assistant.daemon.control import Control
+    from assistant.turn.assistant import Assistant
+    from assistant.turn.turns import Turns
+    from assistant.vram.meter import SimulatedMeter
+
+    async def build() -> None:
+        assistant = Assistant.create(Config.load(), SimulatedMeter(16.0), persist=False)
+        turns = Turns(assistant, None, ignore)
+        # No wake word group, no timers, no tool servers: their methods would have no handler.
+        with pytest.raises(ValueError, match="without a handler: .*wake.on"):
+            Control(turns, None, ignore, lambda: None, 0.0, groups=[])
+
+    asyncio.run(build())

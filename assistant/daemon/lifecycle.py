@@ -4,31 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from assistant.api.protocol import Event
-from assistant.config.settings import Config
+from assistant.config.settings import Config, Settings
 from assistant.core.errors import AssistantError
+from assistant.core.events import AudioChanged, DaemonEvent, LlmSwitched, TurnFinished
 from assistant.core.paths import make_private_dir
 from assistant.daemon.control import Control
 from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
 from assistant.daemon.notify import Notifier
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
-from assistant.daemon.wiring import start_alarms
 from assistant.tools.mcp import McpServers
-from assistant.tools.methods import tool_methods
-from assistant.triggers.handsfree import control_methods as wake_methods
+from assistant.tools.methods import AlarmMethods
+from assistant.tools.ringer import Ringer
+from assistant.triggers.handsfree import WakeMethods
 from assistant.turn.assistant import Assistant
 from assistant.turn.turns import Turns
 from assistant.vram.meter import Meter
 
+if TYPE_CHECKING:
+    from assistant.audio.io import AudioIO
+    from assistant.triggers.handsfree import HandsFree
+    from assistant.wyoming.server import WyomingServer
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 4.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One part of the daemon: how it starts and, where something must be undone, how it stops."""
+
+    name: str
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]] | None = None
 
 
 class Daemon:
@@ -44,31 +60,33 @@ class Daemon:
         self.server: ControlServer | None = None
         self.assistant: Assistant | None = None
         self.turns: Turns | None = None
-        self.audio: Any = None
-        self.wyoming: Any = None  # the Wyoming server, when config.toml turns it on
-        self.handsfree: Any = None  # the wake word trigger, when there is audio
+        self.audio: AudioIO | None = None  # None without sound devices (--no-audio)
+        self.wyoming: WyomingServer | None = None  # the Wyoming server, when config.toml turns it on
+        self.handsfree: HandsFree | None = None  # the wake word trigger, when there is audio
+        self.ringer: Ringer | None = None
         self._hotkey_tasks: list[asyncio.Task[None]] = []
         self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
         self._control: Control | None = None
         self._reloads: set[asyncio.Task[None]] = set()  # held, so a reload in flight is not collected
+        self._hurry = asyncio.Event()  # a second Ctrl+C: stop without the graceful waits
+        self._started_steps: list[Step] = []
         self._last_event = time.monotonic()  # the latest state change or event: progress, for the watchdog
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
+    def emit(self, event: DaemonEvent) -> None:
         self._last_event = time.monotonic()
         if self.handsfree is not None:
-            self.handsfree.on_event(event, data)
+            self.handsfree.on_event(event)
         if self.server is not None:
-            self.server.broadcast(Event(event, data))
-        if event == "turn" and data.get("error"):
-            self.desktop.send("Assistant: the turn failed", str(data["error"]))
-        elif event == "llm":
-            self.desktop.send("Assistant", f"LLM switched to {data['id']}")
-        elif event == "audio":
-            for problem in (data.get("input_problem"), data.get("output_problem")):
-                if problem:
-                    self.desktop.send("Assistant: audio device", str(problem))
+            self.server.broadcast(Event(event.name, event.data()))
+        if isinstance(event, TurnFinished) and event.error:
+            self.desktop.send("Assistant: the turn failed", event.error)
+        elif isinstance(event, LlmSwitched):
+            self.desktop.send("Assistant", f"LLM switched to {event.id}")
+        elif isinstance(event, AudioChanged):
+            for problem in event.problems:
+                self.desktop.send("Assistant: audio device", problem)
 
     async def run(self) -> int:
         try:
@@ -88,49 +106,218 @@ class Daemon:
         await self.shutdown()
         return 0
 
+    def _steps(self) -> list[Step]:
+        """Startup, in order; shutdown undoes the steps that ran, in the reverse order.
+
+        The control socket opens last so that it closes first: from the first moment of a shutdown a
+        client is told "not running" instead of waiting on a daemon that is going away.
+        """
+        return [
+            Step("signals", self._handle_signals),
+            Step("private directories", self._private_dirs),
+            Step("models", self._models, self._close_models),
+            Step("audio devices", self._open_audio, self._close_audio),
+            Step("turns", self._turns, self._close_turns),
+            Step("wake word", self._wake_word, self._close_wake_word),
+            Step("tool servers", self._tool_servers, self._close_tool_servers),
+            Step("alarms", self._alarms, self._close_alarms),
+            Step("wyoming server", self._wyoming, self._close_wyoming),
+            Step("idle unloading", self._idle_ttl),
+            Step("hotkeys", self._hotkeys, self._close_hotkeys),
+            Step("wake word listening", self._listen_for_wake_word),
+            Step("control socket", self._control_socket, self._close_control_socket),
+            # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
+            Step("preloading", self._preload, self._stop_preload),
+        ]
+
     async def startup(self) -> None:
+        for step in self._steps():
+            self._started_steps.append(step)
+            await step.start()
+
+    async def shutdown(self) -> None:
+        """Undo the started steps, newest first, gracefully within SHUTDOWN_TIMEOUT_S.
+
+        Past the deadline, or at a second Ctrl+C, the graceful waits are skipped: workers are killed and
+        the rest of the steps close without waiting on them.
+        """
+        steps, self._started_steps = self._started_steps[::-1], []
+        graceful = asyncio.get_running_loop().create_task(self._undo(steps))
+        hurry = asyncio.get_running_loop().create_task(self._hurry.wait())
+        try:
+            await asyncio.wait({graceful, hurry}, timeout=SHUTDOWN_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurry.cancel()
+        if not graceful.done():
+            why = "a second interrupt" if self._hurry.is_set() else f"shutdown took longer than {SHUTDOWN_TIMEOUT_S:.0f} s"
+            log.error("%s; killing workers", why)
+            graceful.cancel()
+            await asyncio.gather(graceful, return_exceptions=True)
+            if self.assistant is not None:
+                self.assistant.arbiter.kill_all()
+            if self.audio is not None:
+                self.audio.close()  # the one step that must still run: it releases the sound devices
+        log.info("stopped")
+
+    async def _undo(self, steps: list[Step]) -> None:
+        for step in steps:
+            if step.stop is None:
+                continue
+            try:
+                await step.stop()
+            except Exception:  # one part failing to close must not keep the others open
+                log.exception("stopping %s failed", step.name)
+
+    # ---------------------------------------------------------------- the steps
+
+    async def _handle_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         # SIGHUP (a closed terminal, `systemctl --user reload`) reloads the config instead of killing us.
         loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+
+    async def _private_dirs(self) -> None:
         # The conversation lives in these: 0700, whatever the umask or an older version left.
         for path in (self.config.paths.state_dir, self.config.paths.data_dir, self.config.paths.replies_dir):
             make_private_dir(path)
-        self.assistant = Assistant.create(self.config, self.meter, on_event=lambda e: self.emit("vram", e))
+
+    async def _models(self) -> None:
+        self.assistant = Assistant.create(self.config, self.meter, emit=self.emit)
+
+    async def _close_models(self) -> None:
+        if self.assistant is not None:
+            await self.assistant.arbiter.shutdown()
+
+    async def _open_audio(self) -> None:
         if self.want_audio:
-            self.audio = await _open_audio(self.config, self.emit)
-        self.turns = Turns(self.assistant, self.audio, self.emit)
+            from assistant.audio.io import AudioIO
+
+            self.audio = AudioIO(self.config.settings.audio, self.emit)
+            await self.audio.open()
+
+    async def _close_audio(self) -> None:
         if self.audio is not None:
-            self.handsfree = _handsfree(self.config, self.audio, self.turns, self.emit)
+            self.audio.close()
+
+    async def _turns(self) -> None:
+        assert self.assistant is not None
+        self.ringer = Ringer(
+            say=self._announce,
+            earcon=self._earcon,
+            notify=self.desktop.send,
+            emit=self.emit,
+            ring_s=lambda: self._live_settings().tools.alarm_ring_s,
+        )
+        self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss)
+
+    async def _close_turns(self) -> None:
+        if self.turns is not None:
+            if self.audio is not None:
+                self.audio.cancel_capture()
+            await self.turns.close()
+
+    async def _wake_word(self) -> None:
+        if self.audio is not None and self.turns is not None:
+            from assistant.triggers.handsfree import HandsFree
+
+            settings = self.config.settings
+            self.handsfree = HandsFree(settings.wake, self.audio, self.turns, settings.audio.max_utterance_s, self.emit)
+
+    async def _close_wake_word(self) -> None:
+        if self.handsfree is not None:
+            await self.handsfree.close()
+
+    async def _tool_servers(self) -> None:
+        assert self.assistant is not None
         # MCP tool servers connect in the background: one that is down never delays the start or a turn.
         self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
         self.mcp.start()
-        self.turns.dismiss_alarm = start_alarms(self.assistant, self.turns, self.audio, self.desktop, self.emit)
+
+    async def _close_tool_servers(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.stop()
+
+    async def _alarms(self) -> None:
+        assert self.assistant is not None and self.ringer is not None
+        self.assistant.alarms.start(self.ringer.fire)  # late ones ring at once
+
+    async def _close_alarms(self) -> None:
+        if self.assistant is not None:
+            await self.assistant.alarms.close()  # before the turns: an alarm must not speak through closed Turns
+
+    async def _wyoming(self) -> None:
+        bind = self.config.settings.wyoming_bind
+        if bind is not None and self.assistant is not None:
+            from assistant.wyoming.server import start_wyoming
+
+            assistant = self.assistant
+            self.wyoming = await start_wyoming(bind, assistant.arbiter, lambda: assistant.models)
+
+    async def _close_wyoming(self) -> None:
+        if self.wyoming is not None:
+            await self.wyoming.close()
+
+    async def _idle_ttl(self) -> None:
+        assert self.assistant is not None
+        self.assistant.arbiter.start_idle_ttl()
+
+    async def _hotkeys(self) -> None:
+        if self.want_hotkeys and self.turns is not None:
+            from assistant.triggers.ptt import start_hotkeys
+
+            self._hotkey_tasks = start_hotkeys(self.config.settings.hotkey, self.turns)
+
+    async def _close_hotkeys(self) -> None:
+        for task in self._hotkey_tasks:
+            task.cancel()
+        await asyncio.gather(*self._hotkey_tasks, return_exceptions=True)
+
+    async def _listen_for_wake_word(self) -> None:
+        if self.handsfree is not None:
+            await self.handsfree.start()
+
+    async def _control_socket(self) -> None:
+        assert self.assistant is not None and self.turns is not None and self.mcp is not None
         control = self._control = Control(
             self.turns,
             self.audio,
             self.emit,
             self.stopping.set,
             self.started,
-            extra={
-                **tool_methods(self.assistant.alarms, self.assistant.tools),
-                "mcp.status": self.mcp.methods_status,
-                **wake_methods(lambda: self.handsfree),
-            },
+            groups=[AlarmMethods(self.assistant.alarms, self.assistant.tools), self.mcp, WakeMethods(lambda: self.handsfree)],
             status_parts={"wake": lambda: self.handsfree.status() if self.handsfree is not None else None},
         )
-        self.server = ControlServer(self.config.paths.socket, control.handle)
+        self.server = ControlServer(self.config.paths.socket, control.handle, control.specs)
         await self.server.start()
         log.info("listening on %s", self.config.paths.socket)
-        self.wyoming = await _start_wyoming(self.config, self.assistant)
-        self.assistant.arbiter.start_idle_ttl()
-        if self.want_hotkeys:
-            self._hotkey_tasks = _start_hotkeys(self.config, self.turns)
-        if self.handsfree is not None:
-            await self.handsfree.start()
-        # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
-        self._warming = loop.create_task(self._warm())
+
+    async def _close_control_socket(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    async def _preload(self) -> None:
+        self._warming = asyncio.get_running_loop().create_task(self._warm())
+
+    async def _stop_preload(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
+
+    # ---------------------------------------------------------------- what the steps hand to the parts
+
+    async def _announce(self, text: str) -> dict[str, Any]:
+        """An alarm's words, through the turns' say path (so a press interrupts them like any reply)."""
+        assert self.turns is not None
+        return await self.turns.say(text)
+
+    def _earcon(self, name: str) -> None:
+        if self.audio is not None:
+            self.audio.earcon(name)
+
+    def _live_settings(self) -> Settings:
+        """config.toml as last reloaded."""
+        return (self.assistant.config if self.assistant is not None else self.config).settings
 
     async def _warm(self) -> None:
         """The ASR first, so the first press is not slow; then the LLM and the voice where they fit."""
@@ -151,8 +338,8 @@ class Daemon:
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
         if self._signals > 1 and sig == signal.SIGINT:
-            log.error("second interrupt: exiting now")
-            os._exit(130)  # workers are daemonic children of a dying parent and see EOF on their pipe
+            log.error("second interrupt: not waiting for the parts to stop")
+            self._hurry.set()  # shutdown skips its graceful waits: workers are killed at once
         log.info("received %s; shutting down", sig.name)
         self.stopping.set()
 
@@ -170,38 +357,6 @@ class Daemon:
             log.error("SIGHUP: %s", exc.message)
         else:
             log.info("SIGHUP: reloaded %s", ", ".join(result["reloaded"]))
-
-    async def shutdown(self) -> None:
-        for task in [*self._hotkey_tasks, self._warming]:
-            if task is not None:
-                task.cancel()
-        if self.server is not None:
-            await self.server.close()  # the socket goes first: clients see "not running" at once
-        if self.wyoming is not None:
-            await self.wyoming.close()
-        try:
-            await asyncio.wait_for(self._stop_work(), SHUTDOWN_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            log.error("shutdown took longer than %.0f s; killing workers", SHUTDOWN_TIMEOUT_S)
-            if self.assistant is not None:
-                self.assistant.arbiter.kill_all()
-        if self.audio is not None:
-            self.audio.close()
-        log.info("stopped")
-
-    async def _stop_work(self) -> None:
-        if self.mcp is not None:
-            await self.mcp.stop()
-        if self.handsfree is not None:
-            await self.handsfree.close()
-        if self.assistant is not None:
-            await self.assistant.alarms.close()  # before the turns: an alarm must not speak through closed Turns
-        if self.turns is not None:
-            if self.audio is not None:
-                self.audio.cancel_capture()
-            await self.turns.close()
-        if self.assistant is not None:
-            await self.assistant.close()
 
     async def _watchdog(self) -> None:
         interval = self.systemd.watchdog_interval()
@@ -224,35 +379,6 @@ class Daemon:
             return False
         progress = [self._last_event, *(worker.last_message for worker in self.assistant.arbiter.workers)]
         return pipeline_stuck(self.turns.state, progress, time.monotonic(), self._stuck_s())
-
-
-async def _open_audio(config: Config, emit: Any) -> Any:
-    from assistant.audio.io import AudioIO
-
-    audio = AudioIO(config.settings.audio, emit)
-    await audio.open()
-    return audio
-
-
-async def _start_wyoming(config: Config, assistant: Assistant) -> Any:
-    bind = config.settings.wyoming_bind
-    if bind is None:
-        return None
-    from assistant.wyoming.server import start_wyoming
-
-    return await start_wyoming(bind, assistant.arbiter, lambda: assistant.models)
-
-
-def _handsfree(config: Config, audio: Any, turns: Turns, emit: Any) -> Any:
-    from assistant.triggers.handsfree import HandsFree
-
-    return HandsFree(config.settings.wake, audio, turns, config.settings.audio.max_utterance_s, emit)
-
-
-def _start_hotkeys(config: Config, turns: Turns) -> list[asyncio.Task[None]]:
-    from assistant.triggers.ptt import start_hotkeys
-
-    return start_hotkeys(config.settings.hotkey, turns)
 
 
 def run_daemon(config: Config) -> int:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from assistant.core.events import TurnState
+
 # Beyond the longest worker stall deadline: time for a stalled worker to be killed and its turn to end.
 STUCK_MARGIN_S = 60.0
-BUSY_STATES = frozenset({"thinking", "speaking"})
+BUSY_STATES = frozenset({TurnState.THINKING, TurnState.SPEAKING})
 
 
 def stuck_after_s(stall_s: Mapping[str, float]) -> float:
@@ -18,7 +20,7 @@ def stuck_after_s(stall_s: Mapping[str, float]) -> float:
     return max(stall_s.values(), default=0.0) + STUCK_MARGIN_S
 
 
-def pipeline_stuck(state: str, progress: Iterable[float], now: float, limit_s: float) -> bool:
+def pipeline_stuck(state: TurnState | str, progress: Iterable[float], now: float, limit_s: float) -> bool:
     """True when a turn is under way (thinking or speaking) and nothing moved for longer than limit_s.
 
     Args:
@@ -26,7 +28,7 @@ def pipeline_stuck(state: str, progress: Iterable[float], now: float, limit_s: f
         progress: monotonic times of the latest signs of progress (a state change or event, a worker message).
         now: the monotonic time now.
     """
-    if str(state) not in BUSY_STATES:
+    if state not in BUSY_STATES:
         return False
     latest = max(progress, default=None)
     return latest is None or now - latest > limit_s

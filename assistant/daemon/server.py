@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from assistant.api.protocol import (
     MAX_MESSAGE_BYTES,
     ErrorReply,
     Event,
+    MethodSpec,
     ProtocolError,
     Reply,
     Request,
@@ -111,9 +112,10 @@ class Connection:
 
 
 class ControlServer:
-    def __init__(self, path: Path, handler: Handler) -> None:
+    def __init__(self, path: Path, handler: Handler, methods: Mapping[str, MethodSpec]) -> None:
         self.path = path
         self.handler = handler
+        self.methods = methods  # what requests are decoded against: the methods the handler serves
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,7 +179,7 @@ class ControlServer:
     async def _answer(self, line: bytes, conn: Connection) -> None:
         request_id = None
         try:
-            request = decode_request(line)
+            request = decode_request(line, self.methods)
             request_id = request.id
             result = await self.handler(request, conn)
             reply: Reply | ErrorReply = Reply(request_id, result)
@@ -196,7 +198,7 @@ class ControlServer:
             await conn.send(reply)
 
 
-async def _lines(reader: asyncio.StreamReader) -> Any:
+async def _lines(reader: asyncio.StreamReader) -> AsyncIterator[bytes | None]:
     """Yield complete lines; None for one that was too long (skipped up to its newline)."""
     buffer = b""
     skipping = False

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Protocol, Union
 
 from assistant.core.chat import ChatEvent, Message, ToolSpec
 from assistant.core.speech import Audio, AudioChunk, Transcript
@@ -33,3 +33,20 @@ class Synthesizer(Protocol):
     sample_rate: int
 
     def synthesize(self, text: str) -> Iterator[AudioChunk]: ...
+
+
+class AsyncChatModel(Protocol):
+    """A chat model that runs in the daemon's loop (a remote server's client; see hosts/inloop.py)."""
+
+    device: str
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    def chat(
+        self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[ChatEvent]: ...
+
+
+# What an engine factory builds: one of the interfaces above.
+Engine = Union[Transcriber, ChatModel, Synthesizer, AsyncChatModel]

@@ -288,7 +288,7 @@ def _merge_call(calls: dict[int, dict[str, str]], part: Mapping[str, Any]) -> No
 
 def _tool_call(parts: Mapping[str, Any], index: int) -> ToolCall:
     raw = parts.get("arguments")
-    arguments: Any = raw
+    arguments: object = raw
     if isinstance(raw, str):
         try:
             arguments = json.loads(raw) if raw.strip() else {}

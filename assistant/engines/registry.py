@@ -3,7 +3,7 @@
 Adding an engine is one module and one registration. Write `assistant/engines/NAME.py` (the engine class,
 its heavy imports inside it), then register it at the end of this file:
 
-    def _mine(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+    def _mine(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
         from assistant.engines.mine import MineSynthesizer   # imported only where the engine runs
 
         return MineSynthesizer(files.path, device, options(spec), spec.id)
@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.models import Kind, ModelFiles, ModelSpec
+from assistant.engines.base import AsyncChatModel, ChatModel, Engine, Synthesizer, Transcriber
 
 OptionType = type | tuple[type, ...]
 GGUF_MAGIC = b"GGUF"
@@ -85,7 +86,7 @@ class Files:
     named_by_option: str | None = None
 
 
-Factory = Callable[["ModelSpec", "ModelFiles", str], Any]
+Factory = Callable[[ModelSpec, ModelFiles, str], Engine]
 Probe = Callable[["ModelSpec"], Awaitable["str | None"]]
 
 
@@ -176,31 +177,31 @@ def _path(files: ModelFiles) -> Path:
     return files.path
 
 
-def _faster_whisper(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _faster_whisper(spec: ModelSpec, files: ModelFiles, device: str) -> Transcriber:
     from assistant.engines.faster_whisper import WhisperTranscriber
 
     return WhisperTranscriber(_path(files), device, options(spec), spec.id)
 
 
-def _llama_cpp(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _llama_cpp(spec: ModelSpec, files: ModelFiles, device: str) -> ChatModel:
     from assistant.engines.llama_cpp import LlamaChatModel
 
     return LlamaChatModel(_path(files), device, options(spec), spec.id)
 
 
-def _piper(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _piper(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
     from assistant.engines.piper import PiperSynthesizer
 
     return PiperSynthesizer(_path(files), files.config_path, device, options(spec), spec.id)
 
 
-def _coqui(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _coqui(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
     from assistant.engines.coqui import CoquiSynthesizer
 
     return CoquiSynthesizer(files, device, options(spec), spec.id)
 
 
-def _openai(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _openai(spec: ModelSpec, files: ModelFiles, device: str) -> AsyncChatModel:
     from assistant.engines.openai import OpenAIChatModel
 
     return OpenAIChatModel(spec, options(spec))
@@ -297,23 +298,23 @@ register(
 )
 
 
-def _wyoming_asr(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _wyoming_asr(spec: ModelSpec, files: ModelFiles, device: str) -> Transcriber:
     from assistant.engines.wyoming_client import WyomingTranscriber
 
     return WyomingTranscriber(spec.endpoint["uri"], options(spec), spec.id)
 
 
-def _wyoming_tts(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _wyoming_tts(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
     from assistant.engines.wyoming_client import WyomingSynthesizer
 
     return WyomingSynthesizer(spec.endpoint["uri"], options(spec), spec.id)
 
 
-def _wyoming_uri(uri: Any) -> str | None:
+def _wyoming_uri(uri: object) -> str | None:
     from urllib.parse import urlsplit
 
     try:
-        parts = urlsplit(uri)
+        parts = urlsplit(str(uri))
         port = parts.port
     except ValueError:
         port, parts = None, urlsplit("")
@@ -343,7 +344,7 @@ for _kind, _factory in (("asr", _wyoming_asr), ("tts", _wyoming_tts)):
     )
 
 
-def _scripted(spec: ModelSpec, files: ModelFiles, device: str) -> Any:
+def _scripted(spec: ModelSpec, files: ModelFiles, device: str) -> ChatModel:
     from assistant.engines.scripted import ScriptedChatModel
 
     return ScriptedChatModel(_path(files), options(spec), spec.id)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
 from assistant.core.errors import AssistantError, ModelError
 from assistant.core.models import ModelFiles, ModelSpec
 from assistant.engines.loader import load_engine
+from assistant.hosts.host import Op
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ class InLoopModel:
         self.load_seconds = 0.0
         self.sample_rate = 0
         self.exit_reason: str | None = None
-        self.on_exit: Callable[[Any], None] | None = None  # never called: it cannot die on its own
         self._engine: Any = None
 
     @property
@@ -50,7 +50,8 @@ class InLoopModel:
 
     async def start(self, timeout: float = OPEN_TIMEOUT_S) -> None:
         started = time.perf_counter()
-        engine = load_engine(self.spec, self.files, self.device)
+        # Any: an in-loop engine is the async form of its kind (chat as an async iterator, ...), see above.
+        engine: Any = load_engine(self.spec, self.files, self.device)
         try:
             await asyncio.wait_for(engine.open(), timeout)
         except asyncio.TimeoutError:
@@ -69,22 +70,22 @@ class InLoopModel:
             raise AssistantError(f"{self.spec.id} is not open ({self.exit_reason or 'not started'})", "model")
         return self._engine
 
-    async def request(self, op: str, **args: Any) -> Any:
+    async def request(self, op: Op, **args: object) -> object:
         engine = self._live()
-        if op == "transcribe":
+        if op == Op.TRANSCRIBE:
             return await engine.transcribe(args["audio"])
-        if op in ("prefill", "prompt_stats"):
+        if op in (Op.PREFILL, Op.PROMPT_STATS):
             # No KV cache here to fill or count: a remote server keeps its own (the answer a worker gives
             # for prompt_stats on an engine without one).
             return None
         raise AssistantError(f"{self.spec.id}: unknown request {op!r}", code="bad_request")
 
-    async def stream(self, op: str, **args: Any) -> AsyncGenerator[Any, None]:
+    async def stream(self, op: Op, **args: object) -> AsyncGenerator[object, None]:
         """Yield items as the engine produces them; leaving early closes the engine's stream at once."""
         engine = self._live()
-        if op == "chat":
+        if op == Op.CHAT:
             items = engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))
-        elif op == "synthesize":
+        elif op == Op.SYNTHESIZE:
             items = engine.synthesize(args["text"])
         else:
             raise AssistantError(f"{self.spec.id}: unknown stream {op!r}", code="bad_request")

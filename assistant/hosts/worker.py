@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any
 
 from assistant.core.errors import AssistantError, ModelError, OutOfMemory, WorkerCrashed, WorkerStalled
 from assistant.core.models import ModelFiles, ModelSpec
+from assistant.hosts.host import Op
 from assistant.hosts.worker_child import child_main
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 LOAD_TIMEOUT_S = 600.0
 # How long a worker may send nothing while a request of each kind waits on it, before it counts as hung.
 # Generous: a big model's first token on a CPU, after a long prompt, can take a minute.
-DEFAULT_STALL_S: Mapping[str, float] = {"transcribe": 120.0, "chat": 120.0, "synthesize": 120.0}
+DEFAULT_STALL_S: Mapping[str, float] = {Op.TRANSCRIBE: 120.0, Op.CHAT: 120.0, Op.SYNTHESIZE: 120.0}
 # A cancelled stream that the worker does not confirm within this is ended by killing the worker.
 CANCEL_CONFIRM_S = 1.0
 
@@ -35,36 +36,16 @@ CANCEL_CONFIRM_S = 1.0
 # ---------------------------------------------------------------- parent side
 
 
-class ModelHost(Protocol):
-    """What the arbiter and its callers use of a loaded model: a Worker, or an in-loop engine (inloop.py)."""
-
-    @property
-    def spec(self) -> ModelSpec: ...
-    @property
-    def device(self) -> str: ...
-    @property
-    def pid(self) -> int | None: ...
-    @property
-    def alive(self) -> bool: ...
-    @property
-    def load_seconds(self) -> float: ...
-    @property
-    def sample_rate(self) -> int: ...
-    @property
-    def exit_reason(self) -> str | None: ...
-
-    async def start(self, timeout: float = ...) -> None: ...
-    async def request(self, op: str, **args: Any) -> Any: ...
-    def stream(self, op: str, **args: Any) -> AsyncGenerator[Any, None]: ...
-    async def stop(self, timeout: float = ...) -> None: ...
-    def kill(self) -> None: ...
-
-
 class Worker:
     """The daemon's handle on one model process. One request at a time; a stream can be cancelled."""
 
     def __init__(
-        self, spec: ModelSpec, files: ModelFiles, device: str, stall_s: Mapping[str, float] | None = None
+        self,
+        spec: ModelSpec,
+        files: ModelFiles,
+        device: str,
+        stall_s: Mapping[str, float] | None = None,
+        on_exit: Callable[[Worker], None] | None = None,
     ) -> None:
         self.spec = spec
         self.stall_s = {**DEFAULT_STALL_S, **(stall_s or {})}
@@ -75,7 +56,7 @@ class Worker:
         self.load_seconds = 0.0
         self.sample_rate = 0
         self.exit_reason: str | None = None
-        self.on_exit: Callable[[Worker], None] | None = None
+        self.on_exit = on_exit  # told when the process ends on its own (a crash, an OOM kill, a stall)
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,7 +124,7 @@ class Worker:
             self._post(self._dispatch, msg)
         self._post(self._died)
 
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+    def _post(self, fn: Callable[..., None], *args: object) -> None:
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(fn, *args)
@@ -189,7 +170,7 @@ class Worker:
         except (OSError, ValueError):
             raise WorkerCrashed(f"the {self.spec.id} worker went away") from None
 
-    async def request(self, op: str, **args: Any) -> Any:
+    async def request(self, op: Op, **args: object) -> object:
         async with self._lock:
             req_id = next(self._ids)
             queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -201,7 +182,7 @@ class Worker:
             finally:
                 self._queues.pop(req_id, None)
 
-    async def stream(self, op: str, **args: Any) -> AsyncGenerator[Any, None]:
+    async def stream(self, op: Op, **args: object) -> AsyncGenerator[object, None]:
         """Yield items as the worker produces them; leaving early tells the worker to stop."""
         async with self._lock:
             req_id = next(self._ids)
@@ -307,11 +288,11 @@ class Worker:
             self._conn.close()
 
 
-def _unwrap(kind: str, payload: Any) -> Any:
+def _unwrap(kind: str, payload: object) -> object:
     if kind == "result":
         return payload
-    if kind == "crash":
+    if kind == "crash" and isinstance(payload, BaseException):
         raise payload
-    if kind == "error":
+    if kind == "error" and isinstance(payload, dict):
         raise AssistantError(payload["message"], code=payload["code"])
     raise WorkerCrashed(f"unexpected worker message {kind!r}")

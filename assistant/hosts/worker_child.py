@@ -16,6 +16,7 @@ from typing import Any
 
 from assistant.core.errors import AssistantError, OutOfMemory
 from assistant.core.models import ModelFiles, ModelSpec
+from assistant.hosts.host import Op
 
 LLM_NICENESS = 5
 
@@ -76,12 +77,12 @@ def _thread_lock_for_tqdm() -> None:
 def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
     _, req_id, op, args = msg
     try:
-        if op == "transcribe":
+        if op == Op.TRANSCRIBE:
             conn.send(("result", req_id, engine.transcribe(args["audio"])))
-        elif op in ("chat", "synthesize"):
+        elif op in (Op.CHAT, Op.SYNTHESIZE):
             items = (
                 engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))
-                if op == "chat"
+                if op == Op.CHAT
                 else engine.synthesize(args["text"])
             )
             for item in items:
@@ -92,17 +93,15 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
                         close()
                     break
             conn.send(("done", req_id, None))
-        elif op == "prefill":
+        elif op == Op.PREFILL:
             # Engines with no KV cache to fill (a scripted test engine) answer None.
             prefill = getattr(engine, "prefill", None)
             stats = prefill(args["messages"], args.get("tools", ())) if prefill is not None else None
             conn.send(("result", req_id, stats))
-        elif op == "prompt_stats":
+        elif op == Op.PROMPT_STATS:
             # Engines that do not count their prompt tokens answer None.
             stats = getattr(engine, "prompt_stats", None)
             conn.send(("result", req_id, stats() if stats is not None else None))
-        elif op == "crash":
-            os.kill(os.getpid(), signal.SIGKILL)  # used to exercise crash handling on real processes
         else:
             conn.send(("error", req_id, {"code": "bad_request", "message": f"unknown worker op {op!r}"}))
     except AssistantError as exc:

@@ -10,10 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.core.atomic import write_atomic
 from assistant.core.errors import AssistantError
-from assistant.core.paths import xdg_dir
 from assistant.install.unit import UNIT_NAME, read_exec_start, unit_path
-from assistant.install.venv_store import MARKER, write_atomic
+from assistant.install.venv_store import MARKER
 
 
 def checkout() -> Path:
@@ -109,7 +109,7 @@ def _write_unit(path: Path) -> bool:
     if path.is_file() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    write_atomic(path, text, 0o644)
     return True
 
 

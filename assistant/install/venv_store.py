@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import sys
 import time
 import venv
 from pathlib import Path
 
+from assistant.core.atomic import write_atomic
 from assistant.install.unit import read_exec_start, unit_path
 
 MARKER = "assistant-store"  # in a thin venv: the path of the store it uses
@@ -35,14 +35,6 @@ BUILDING_GRACE_S = 24 * 3600
 
 def site_packages(env: Path) -> Path:
     return env / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace a file in one rename, so a running daemon never reads half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    os.replace(tmp, path)
 
 
 def _is_thin(env: Path) -> bool:
@@ -85,13 +77,13 @@ def link(checkout: Path, store: Path, cache: Path) -> Path:
     if not env.exists():
         venv.EnvBuilder(with_pip=False, symlinks=True).create(env)
     sp = site_packages(env)
-    write_atomic(sp / CHECKOUT_PTH, f"{checkout}\n")
-    write_atomic(sp / STORE_PTH, f"import site; site.addsitedir({str(site_packages(store))!r})\n")
+    write_atomic(sp / CHECKOUT_PTH, f"{checkout}\n", 0o644)
+    write_atomic(sp / STORE_PTH, f"import site; site.addsitedir({str(site_packages(store))!r})\n", 0o644)
     old = (env / MANIFEST).read_text().split() if (env / MANIFEST).exists() else []
     names = _copy_scripts(store, env)
     for stale in set(old) - set(names):
         (env / "bin" / stale).unlink(missing_ok=True)
-    write_atomic(env / MANIFEST, "\n".join(names) + "\n")
+    write_atomic(env / MANIFEST, "\n".join(names) + "\n", 0o644)
     # Our own console script: it imports whatever `assistant` this venv sees, which is this checkout.
     # The guard matters: each model worker is a spawned process that imports this file as __mp_main__,
     # and without it every worker would run `assistant run` again instead of loading its model.
@@ -101,7 +93,7 @@ def link(checkout: Path, store: Path, cache: Path) -> Path:
         'if __name__ == "__main__":\n    sys.exit(main())\n',
         0o755,
     )
-    write_atomic(env / MARKER, f"{store}\n")
+    write_atomic(env / MARKER, f"{store}\n", 0o644)
     register(cache, store.name, env)
     return env
 
@@ -113,7 +105,7 @@ def _user_file(cache: Path, store_name: str, env: Path) -> Path:
 def register(cache: Path, store_name: str, env: Path) -> None:
     path = _user_file(cache, store_name, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, f"{env}\n")
+    write_atomic(path, f"{env}\n", 0o644)
 
 
 def store_of(env: Path) -> str | None:

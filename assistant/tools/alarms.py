@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.atomic import write_json_atomic
+from assistant.core.events import AlarmKind
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ LATE_AFTER_S = 2.0
 @dataclass(frozen=True)
 class Alarm:
     id: str
-    kind: str  # "timer" or "reminder"
+    kind: AlarmKind
     due: float  # epoch seconds
     label: str = ""  # a timer's name ("pasta"), or ""
     text: str = ""  # a reminder's words ("call my mother")
@@ -62,7 +63,12 @@ class Alarms:
     nothing fires: `running` says whether anyone is there to ring.
     """
 
-    def __init__(self, path: Path | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        clock: Callable[[], float] = time.time,
+        on_add: Callable[[AlarmKind, dict[str, Any]], None] = lambda kind, alarm: None,
+    ) -> None:
         self.path = path
         self.clock = clock
         self._alarms: dict[str, Alarm] = {}
@@ -71,7 +77,7 @@ class Alarms:
         self._task: asyncio.Task[None] | None = None
         self._started = 0.0  # when start() ran: alarms due before it came due while nothing ran
         self._firing: set[asyncio.Task[None]] = set()
-        self.on_add: Callable[[str, dict[str, Any]], None] = lambda kind, data: None  # the daemon's events
+        self.on_add = on_add  # the daemon's events
         if path is not None:
             self._load(path)
 
@@ -102,7 +108,7 @@ class Alarms:
 
     # ---------------------------------------------------------------- the store
 
-    def add(self, kind: str, due: float, label: str = "", text: str = "", duration_s: float = 0.0) -> Alarm:
+    def add(self, kind: AlarmKind, due: float, label: str = "", text: str = "", duration_s: float = 0.0) -> Alarm:
         alarm = Alarm(uuid.uuid4().hex[:6], kind, due, label, text, duration_s)
         self._alarms[alarm.id] = alarm
         self._save()
@@ -117,7 +123,7 @@ class Alarms:
             self._changed.set()
         return alarm
 
-    def list(self, kind: str) -> list[Alarm]:
+    def list(self, kind: AlarmKind) -> list[Alarm]:
         return sorted((a for a in self._alarms.values() if a.kind == kind), key=lambda a: a.due)
 
     # ---------------------------------------------------------------- the scheduler

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
 
 from assistant.core.chat import Message, TextDelta, ToolCall
+from assistant.hosts.proxies import Llm
 from assistant.tools.registry import Registry, ToolCallRecord
 
 # Rounds of tool calls in one turn; the round after the last is asked with no tools, so it must answer.
@@ -15,11 +15,11 @@ MAX_TOOL_ROUNDS = 3
 
 
 async def converse(
-    llm: Any, messages: list[Message], registry: Registry, records: list[ToolCallRecord]
+    llm: Llm, messages: list[Message], registry: Registry, records: list[ToolCallRecord]
 ) -> AsyncGenerator[str, None]:
     """Yield the reply's text as it streams; run each tool the model calls in between.
 
-    `llm` is a worker lease (its `stream("chat", ...)`). Each tool run is appended to `records`.
+    `llm` is the leased LLM. Each tool run is appended to `records`.
     A tool that fails ends the turn with its own honest sentence: a small model, handed an error,
     may well reword it as a success, so the failure is spoken as the tool wrote it.
     Cancelling the caller cancels a tool that is running (its task sees CancelledError).
@@ -29,7 +29,7 @@ async def converse(
     for round_no in range(MAX_TOOL_ROUNDS + 1):
         offered = specs if round_no < MAX_TOOL_ROUNDS else []
         calls: list[ToolCall] = []
-        async with aclosing(llm.stream("chat", messages=history, tools=offered)) as events:
+        async with aclosing(llm.chat(history, tools=offered)) as events:
             async for event in events:
                 if isinstance(event, ToolCall):
                     calls.append(event)

@@ -12,13 +12,19 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from assistant.api.protocol import method
 from assistant.config.settings import McpServerSettings
-from assistant.tools.registry import Registry, Tool, ToolResult
+from assistant.core.events import Emit, McpChanged, ignore
+from assistant.tools.registry import Registry, Run, Tool, ToolResult
+
+if TYPE_CHECKING:  # the SDK is imported when a server is configured, not at every start
+    from mcp import Client
+    from mcp.types import Tool as McpTool
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ class McpServers:
         self,
         servers: Sequence[McpServerSettings],
         registry: Registry,
-        emit: Callable[[str, dict[str, Any]], None] = lambda event, data: None,
+        emit: Emit = ignore,
     ) -> None:
         self.servers = list(servers)
         self.registry = registry
@@ -73,6 +79,7 @@ class McpServers:
     def status(self) -> list[dict[str, Any]]:
         return [state.to_dict() for state in self.states.values()]
 
+    @method("mcp.status")
     async def methods_status(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """The `mcp.status` socket method: each [[mcp]] server, connected or not, its tools, its last error."""
         return self.status()
@@ -97,7 +104,7 @@ class McpServers:
             if not reported:
                 # Once per outage: a server that stays down must not fill the log every retry.
                 log.warning("MCP server %s is not connected: %s; retrying every %.0f s", server.name, problem, server.retry_s)
-                self.emit("mcp", {"server": server.name, "state": "down", "error": problem})
+                self.emit(McpChanged(server.name, connected=False, error=problem))
                 reported = True
             await asyncio.sleep(server.retry_s)
 
@@ -109,7 +116,7 @@ class McpServers:
                 listing = await client.list_tools()
             self._register(server, state, client, listing.tools)
             log.info("MCP server %s connected with %d tools: %s", server.name, len(state.tools), ", ".join(state.tools))
-            self.emit("mcp", {"server": server.name, "state": "connected", "tools": state.tools})
+            self.emit(McpChanged(server.name, connected=True, tools=tuple(state.tools)))
             while True:
                 await asyncio.sleep(PING_EVERY_S)
                 # The 2026 protocol has no ping: listing the tools is the liveness check, and keeps them fresh.
@@ -118,7 +125,7 @@ class McpServers:
                 if sorted(tool_name(server.name, t.name) for t in listing.tools) != sorted(state.tools):
                     self._register(server, state, client, listing.tools)
 
-    def _register(self, server: McpServerSettings, state: ServerState, client: Any, listed_tools: list[Any]) -> None:
+    def _register(self, server: McpServerSettings, state: ServerState, client: Client, listed_tools: list[McpTool]) -> None:
         source = f"mcp:{server.name}"
         self.registry.remove_source(source)
         names = []
@@ -140,7 +147,7 @@ class McpServers:
         state.connected, state.tools, state.error = True, names, None
 
 
-def _client(server: McpServerSettings) -> Any:
+def _client(server: McpServerSettings) -> Client:
     from mcp import Client, StdioServerParameters
 
     if server.command is not None:
@@ -156,10 +163,12 @@ def _client(server: McpServerSettings) -> Any:
     return Client(transport, read_timeout_seconds=CALL_TIMEOUT_S)
 
 
-def _runner(client: Any, name: str) -> Callable[[dict[str, Any]], Any]:
+def _runner(client: Client, name: str) -> Run:
     async def run(arguments: dict[str, Any]) -> ToolResult:
+        from mcp.types import TextContent
+
         result = await client.call_tool(name, arguments)
-        texts = [block.text for block in result.content if getattr(block, "type", "") == "text"]
+        texts = [block.text for block in result.content if isinstance(block, TextContent)]
         text = " ".join(texts).strip()
         data = result.structured_content if isinstance(result.structured_content, dict) else {}
         if not text and result.structured_content is not None:

@@ -2,43 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from assistant.api.protocol import Param, method
 from assistant.core.errors import AssistantError
+from assistant.core.events import AlarmKind
 from assistant.tools.alarms import Alarms
 from assistant.tools.registry import Registry
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
+class AlarmMethods:
+    def __init__(self, alarms: Alarms, tools: Registry) -> None:
+        self.alarms = alarms
+        self.tools = tools
 
-def tool_methods(alarms: Alarms, tools: Registry) -> dict[str, Handler]:
-    def listing(kind: str) -> Handler:
-        async def handler(params: dict[str, Any]) -> list[dict[str, Any]]:
-            now = alarms.clock()
-            return [alarm.describe(now) for alarm in alarms.list(kind)]
+    @method("timers")
+    async def timers(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._listing("timer")
 
-        return handler
+    @method("timers.cancel", id=Param(str, required=True))
+    async def timers_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._cancel("timer", params["id"])
 
-    def cancelling(kind: str) -> Handler:
-        async def handler(params: dict[str, Any]) -> dict[str, Any]:
-            wanted = params["id"]
-            chosen = alarms.list(kind) if wanted == "all" else [a for a in alarms.list(kind) if a.id == wanted]
-            if not chosen and wanted != "all":
-                raise AssistantError(f"there is no {kind} with id {wanted!r}; see `assistant {kind}s`", "not_found")
-            for alarm in chosen:
-                alarms.cancel(alarm.id)
-            return {"cancelled": [a.id for a in chosen]}
+    @method("reminders")
+    async def reminders(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._listing("reminder")
 
-        return handler
+    @method("reminders.cancel", id=Param(str, required=True))
+    async def reminders_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._cancel("reminder", params["id"])
 
-    async def tool_list(params: dict[str, Any]) -> list[dict[str, Any]]:
-        return [tool.describe() for tool in tools]
+    @method("tools")
+    async def tool_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return [tool.describe() for tool in self.tools]
 
-    return {
-        "timers": listing("timer"),
-        "timers.cancel": cancelling("timer"),
-        "reminders": listing("reminder"),
-        "reminders.cancel": cancelling("reminder"),
-        "tools": tool_list,
-    }
+    def _listing(self, kind: AlarmKind) -> list[dict[str, Any]]:
+        now = self.alarms.clock()
+        return [alarm.describe(now) for alarm in self.alarms.list(kind)]
+
+    def _cancel(self, kind: AlarmKind, wanted: str) -> dict[str, Any]:
+        alarms = self.alarms
+        chosen = alarms.list(kind) if wanted == "all" else [a for a in alarms.list(kind) if a.id == wanted]
+        if not chosen and wanted != "all":
+            raise AssistantError(f"there is no {kind} with id {wanted!r}; see `assistant {kind}s`", "not_found")
+        for alarm in chosen:
+            alarms.cancel(alarm.id)
+        return {"cancelled": [a.id for a in chosen]}

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from assistant.core.errors import AssistantError
+from assistant.core.events import AlarmFired, Emit
 from assistant.tools.alarms import Alarm
 from assistant.tools.numbers import spoken
 from assistant.tools.reminders import reminder_announcement
@@ -31,7 +32,7 @@ class Ringer:
         say: Callable[[str], Awaitable[Any]],
         earcon: Callable[[str], None],
         notify: Callable[[str, str], None],
-        emit: Callable[[str, dict[str, Any]], None],
+        emit: Emit,
         ring_s: Callable[[], float],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -56,10 +57,10 @@ class Ringer:
 
     async def fire(self, alarm: Alarm, late_s: float) -> None:
         if alarm.kind == "timer":
-            text, event, title = announcement(alarm, late_s), "timer.fired", "Timer done"
+            text, title = announcement(alarm, late_s), "Timer done"
         else:
-            text, event, title = reminder_announcement(alarm, late_s), "reminder.fired", "Reminder"
-        self.emit(event, {**alarm.describe(self.clock()), "late_s": round(late_s, 1), "announcement": text})
+            text, title = reminder_announcement(alarm, late_s), "Reminder"
+        self.emit(AlarmFired(alarm.kind, alarm.describe(self.clock()), round(late_s, 1), text))
         self.notify(title, text)
         task = asyncio.current_task()
         assert task is not None

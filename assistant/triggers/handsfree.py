@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from assistant.api.protocol import method
 from assistant.audio.echo import LOOKAHEAD_S, PlaybackGate, echo_cancelled_source
 from assistant.audio.vad import EndpointRules, Outcome
 from assistant.audio.wake import Detection, WakeDetector, phrase
 from assistant.audio.wake_listener import WakeListener
 from assistant.config.settings import WakeSettings
 from assistant.core.errors import AssistantError, AudioError
+from assistant.core.events import DaemonEvent, Emit, StateChanged, TurnFinished, TurnState, WakeChanged, WakeWordHeard
+
+if TYPE_CHECKING:
+    from assistant.audio.io import AudioIO
+    from assistant.turn.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +50,10 @@ class HandsFree:
     def __init__(
         self,
         settings: WakeSettings,
-        audio: Any,
-        turns: Any,
+        audio: AudioIO,
+        turns: Turns,
         max_utterance_s: float,
-        emit: Callable[[str, dict[str, Any]], None],
+        emit: Emit,
     ) -> None:
         self.settings = settings
         self.audio = audio
@@ -97,7 +103,7 @@ class HandsFree:
                 await self._turn_on()
             elif not on and self.enabled:
                 await self._turn_off()
-        self.emit("wake", self.status())
+        self.emit(WakeChanged(self.status()))
         return self.status()
 
     async def close(self) -> None:
@@ -150,7 +156,7 @@ class HandsFree:
             self.audio.remove_input_listener(listening.listener)
         if gate is not None:
             self.audio.remove_output_listener(gate.listener)
-        if self._owned and self.turns.state == "listening":
+        if self._owned and self.turns.state == TurnState.LISTENING:
             await self.turns.cancel()
         self._owned = False
         await self.audio.hold_input(False)
@@ -163,19 +169,19 @@ class HandsFree:
 
     # ------------------------------------------------------------------ events (on the loop)
 
-    def on_event(self, event: str, data: dict[str, Any]) -> None:
+    def on_event(self, event: DaemonEvent) -> None:
         """The daemon's events: a key release ends our utterance too; a finished reply may open a follow-up."""
         if not self.enabled:
             return
-        if event == "state" and data.get("state") == "listening" and self._woke_at is not None:
+        if isinstance(event, StateChanged) and event.state == TurnState.LISTENING and self._woke_at is not None:
             self.wake_to_capture_ms = round((time.monotonic() - self._woke_at) * 1000, 1)
             self._woke_at = None
             log.info("capturing %.0f ms after the wake word's block arrived", self.wake_to_capture_ms)
-        elif event == "state" and data.get("state") != "listening" and self._owned:
+        elif isinstance(event, StateChanged) and event.state != TurnState.LISTENING and self._owned:
             self._owned = False
             if self._listening is not None:
                 self._listening.wake()
-        elif event == "turn" and self.settings.follow_up_s > 0 and _answered_by_voice(data):
+        elif isinstance(event, TurnFinished) and self.settings.follow_up_s > 0 and _answered_by_voice(event.record):
             self._spawn(self._follow_up())
 
     def _on_wake(self, detection: Detection, arrived: float) -> None:
@@ -191,16 +197,16 @@ class HandsFree:
                 self.own_voice += 1
                 log.info("wake word in the assistant's own voice ignored (p=%.2f)", detection.probability)
                 return
-        if not self.enabled or self.turns.state == "listening":
+        if not self.enabled or self.turns.state == TurnState.LISTENING:
             return  # a held key (or an earlier wake) is already listening
         self.wakeups += 1
         self._woke_at = arrived
         log.info("wake word heard (p=%.2f)", detection.probability)
-        self.emit("wake_word", {"word": self.settings.word, "probability": round(detection.probability, 3)})
+        self.emit(WakeWordHeard(self.settings.word, round(detection.probability, 3)))
         await self._listen(self.rules, arrived)
 
     async def _follow_up(self) -> None:
-        if self.turns.state != "idle":
+        if self.turns.state != TurnState.IDLE:
             return
         await self._listen(replace(self.rules, no_speech_s=self.settings.follow_up_s))
 
@@ -222,7 +228,7 @@ class HandsFree:
         self._owned = True
 
     def _on_end(self, outcome: Outcome) -> None:
-        if not self._owned or self.turns.state != "listening":
+        if not self._owned or self.turns.state != TurnState.LISTENING:
             self._owned = False
             return
         self._owned = False
@@ -244,26 +250,30 @@ class HandsFree:
         task.add_done_callback(self._tasks.discard)
 
 
-def _answered_by_voice(turn: dict[str, Any]) -> bool:
+def _answered_by_voice(turn: Mapping[str, Any]) -> bool:
     return bool(turn.get("source") == "voice" and turn.get("reply") and not turn.get("interrupted") and not turn.get("error"))
 
 
-def control_methods(get: Callable[[], HandsFree | None]) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
-    """The control socket's wake.* methods."""
+class WakeMethods:
+    """The control socket's wake.* methods; `get` is the daemon's wake word trigger (None without audio)."""
 
-    def handsfree() -> HandsFree:
-        found = get()
+    def __init__(self, get: Callable[[], HandsFree | None]) -> None:
+        self.get = get
+
+    def _handsfree(self) -> HandsFree:
+        found = self.get()
         if found is None:
             raise AssistantError("the daemon runs without audio (--no-audio), so there is no wake word", "no_audio")
         return found
 
-    async def on(params: dict[str, Any]) -> dict[str, Any]:
-        return await handsfree().set(True)
+    @method("wake.on")
+    async def on(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._handsfree().set(True)
 
-    async def off(params: dict[str, Any]) -> dict[str, Any]:
-        return await handsfree().set(False)
+    @method("wake.off")
+    async def off(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._handsfree().set(False)
 
-    async def status(params: dict[str, Any]) -> dict[str, Any]:
-        return handsfree().status()
-
-    return {"wake.on": on, "wake.off": off, "wake.status": status}
+    @method("wake.status")
+    async def status(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._handsfree().status()

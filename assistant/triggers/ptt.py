@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import AssistantError
+from assistant.core.events import TurnState
 from assistant.triggers.hotkey import available_sources
 from assistant.triggers.source import Action
 
@@ -41,8 +42,12 @@ def start_hotkeys(settings: HotkeySettings, turns: Turns) -> list[asyncio.Task[N
         return []
     log.info("push-to-talk on %s via %s", settings.key, source.name)
 
+    pending: set[asyncio.Task[None]] = set()  # held: the loop keeps only a weak reference to a task
+
     def emit(action: Action) -> None:
-        asyncio.get_running_loop().create_task(_dispatch(turns, action))
+        task = asyncio.get_running_loop().create_task(_dispatch(turns, action))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
 
     return [asyncio.get_running_loop().create_task(source.run(emit))]
 
@@ -51,7 +56,7 @@ async def _dispatch(turns: Turns, action: Action) -> None:
     try:
         if action == "press":
             await turns.press()
-        elif turns.state == "listening":
+        elif turns.state == TurnState.LISTENING:
             await turns.release()
     except AssistantError as exc:
         log.warning("push-to-talk %s: %s", action, exc.message)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from assistant.config.settings import Config
 from assistant.core.atomic import write_json_atomic
 from assistant.core.errors import ConfigError
+from assistant.core.events import AlarmSet, Emit, ToolCalled, ignore
 from assistant.core.models import KINDS, Kind
 from assistant.tools.alarms import Alarms, alarms_path
 from assistant.tools.builtin import builtin_tools
@@ -41,10 +40,13 @@ class Assistant:
         cls,
         config: Config,
         meter: Meter | None = None,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
+        emit: Emit = ignore,
         persist: bool = True,
     ) -> Assistant:
-        """Build without loading anything; models load on first use. persist=False keeps no state on disk."""
+        """Build without loading anything; models load on first use. persist=False keeps no state on disk.
+
+        `emit` hears what the parts do: the arbiter's loads and evictions, every tool run, each alarm set.
+        """
         settings = config.settings
         meter = meter or open_meter(settings.gpu.meter, settings.gpu.simulated_gb)
         paths = config.paths
@@ -55,7 +57,7 @@ class Assistant:
             Footprints(paths.footprints_file if persist else None),
             reserve_gb=settings.gpu.reserve_gb,
             wait_timeout_s=settings.gpu.wait_timeout_s,
-            on_event=on_event,
+            emit=emit,
             stall_s=settings.workers.stall_s(),
         )
         conversation = Conversation(settings.system_prompt, settings.history_tokens)
@@ -64,8 +66,10 @@ class Assistant:
         if persist:
             history.restore(conversation)
             _apply_selection(config, models)
-        tools = Registry()
-        alarms = Alarms(alarms_path(paths.state_dir) if persist else None)
+        tools = Registry(on_call=lambda record: emit(ToolCalled(record.to_dict())))
+        alarms = Alarms(
+            alarms_path(paths.state_dir) if persist else None, on_add=lambda kind, alarm: emit(AlarmSet(kind, alarm))
+        )
         pipeline = Pipeline(arbiter, conversation, tools, Matcher())
         assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms)
         for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):

@@ -70,7 +70,7 @@ _TURN_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def valid_entry(entry: Any) -> bool:
+def valid_entry(entry: object) -> bool:
     """A history line the daemon can use: a marker event or a turn, with every field it reads well typed."""
     if not isinstance(entry, dict):
         return False

@@ -9,13 +9,15 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from assistant.core.chat import Message
 from assistant.core.errors import AssistantError
+from assistant.core.events import TurnState
 from assistant.core.speech import Audio, AudioChunk, Transcript
+from assistant.hosts.proxies import Asr, Llm, Tts
 from assistant.tools.capabilities import refusal
 from assistant.tools.intents import Matcher
 from assistant.tools.llm_route import converse
@@ -87,10 +89,10 @@ class TurnResult:
     tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order
 
 
-async def _prompt_stats(llm: Any, timings: Timings) -> None:
+async def _prompt_stats(llm: Llm, timings: Timings) -> None:
     """After the reply, off the path to the first sample: how much of the prompt the KV cache held."""
     try:
-        stats = await llm.request("prompt_stats")
+        stats = await llm.prompt_stats()
     except AssistantError:
         return  # an engine without the op
     if stats:
@@ -126,9 +128,8 @@ class Pipeline:
 
     async def transcribe(self, audio: Audio, asr: str) -> Transcript:
         """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
-        async with self.arbiter.use(asr) as worker:
-            result: Transcript = await worker.request("transcribe", audio=audio)
-            return result
+        async with self.arbiter.use(asr) as host:
+            return await Asr(host).transcribe(audio)
 
     async def prefill(self, llm: str) -> dict[str, int] | None:
         """Have the LLM evaluate the system prompt and the history now, if it is resident (never loads or evicts).
@@ -146,9 +147,7 @@ class Pipeline:
             # Set before the request: a turn that starts while it runs queues behind it in the worker.
             self._prefilled = messages
             try:
-                stats: dict[str, int] | None = await resident.worker.request(
-                    "prefill", messages=messages, tools=self.tools.specs()
-                )
+                stats = await Llm(resident.worker).prefill(messages, self.tools.specs())
             except BaseException:
                 # Nothing is in the cache: the next turn must not keep over-budget history for its sake.
                 self._prefilled = None
@@ -161,7 +160,7 @@ class Pipeline:
 
     async def say(self, text: str, tts: str, sink: AudioSink) -> None:
         """Speak text as it is, no LLM: `assistant say`."""
-        async with self.arbiter.use(tts) as voice, aclosing(voice.stream("synthesize", text=text)) as chunks:
+        async with self.arbiter.use(tts) as host, aclosing(Tts(host).synthesize(text)) as chunks:
             async for chunk in chunks:
                 await sink.play(chunk, 0)
         await sink.finish()
@@ -172,7 +171,7 @@ class Pipeline:
         sink: AudioSink | None,
         audio: Audio | None = None,
         text: str | None = None,
-        on_state: Callable[[str], None] = lambda state: None,
+        on_state: Callable[[TurnState], None] = lambda state: None,
         result: TurnResult | None = None,
         started: float | None = None,
         transcribe: Callable[[Audio], Awaitable[Transcript]] | None = None,
@@ -187,7 +186,7 @@ class Pipeline:
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
         started = started if started is not None else time.perf_counter()
-        on_state("thinking")
+        on_state(TurnState.THINKING)
         # Open the sound device's stream while the ASR and the LLM work, so the first chunk finds it open.
         prepare = getattr(sink, "prepare", None)
         if callable(prepare) and models.tts in self._voice_rates:
@@ -249,14 +248,15 @@ class Pipeline:
             result.llm = ""  # no model wrote this reply
             yield refused
             return
-        async with self.arbiter.use(llm_id) as llm:
+        async with self.arbiter.use(llm_id) as host:
+            llm = Llm(host)
             async with aclosing(converse(llm, messages, self.tools, result.tools)) as text:
                 async for delta in text:
                     yield delta
             await _prompt_stats(llm, result.timings)
 
     async def _answer_locally(
-        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
+        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[TurnState], None]
     ) -> bool:
         """A command the local intents know: run its tool and speak the templated reply, with no LLM at all."""
         if self.intents is None:
@@ -283,18 +283,18 @@ class Pipeline:
         sink: AudioSink,
         timings: Timings,
         started: float,
-        on_state: Callable[[str], None],
+        on_state: Callable[[TurnState], None],
         words: Callable[[str], str] = lambda sentence: sentence,
     ) -> None:
         """Synthesize and play sentences as they come. The voice is leased at the first one and held to the end."""
         index = 0
-        tts: Any = None
+        tts: Tts | None = None
         async with AsyncExitStack() as stack:
             async for sentence in sentences:
                 if tts is None:
-                    tts = await stack.enter_async_context(self.arbiter.use(tts_id))
-                    on_state("speaking")
-                async with aclosing(tts.stream("synthesize", text=words(sentence))) as chunks:
+                    tts = Tts(await stack.enter_async_context(self.arbiter.use(tts_id)))
+                    on_state(TurnState.SPEAKING)
+                async with aclosing(tts.synthesize(words(sentence))) as chunks:
                     async for chunk in chunks:
                         if timings.tts_first_chunk_s is None:
                             timings.tts_first_chunk_s = time.perf_counter() - started
@@ -306,7 +306,7 @@ class Pipeline:
             await sink.finish()
 
     async def _respond(
-        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[str], None]
+        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[TurnState], None]
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         messages = self._messages(result.transcript)

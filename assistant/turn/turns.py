@@ -7,50 +7,69 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.audio.sinks import WavSink
 from assistant.core.errors import AssistantError, AudioError
+from assistant.core.events import Emit, StateChanged, TurnFinished, TurnState
+from assistant.core.speech import Audio
 from assistant.turn.assistant import Assistant
 from assistant.turn.history import TurnRecord
 from assistant.turn.latency import timeline
 from assistant.turn.pipeline import AudioSink, TurnResult
 from assistant.turn.while_held import WhileHeld
 
+if TYPE_CHECKING:
+    from assistant.audio.io import AudioIO
+
 log = logging.getLogger(__name__)
-
-State = str  # idle | listening | thinking | speaking
-
 
 class Turns:
     def __init__(
-        self, assistant: Assistant, audio: Any, emit: Callable[[str, dict[str, Any]], None], overlap: bool = True
+        self,
+        assistant: Assistant,
+        audio: AudioIO | None,
+        emit: Emit,
+        dismiss_alarm: Callable[[], bool] = lambda: False,
+        overlap: bool = True,
     ) -> None:
         self.assistant = assistant
         self.audio = audio  # AudioIO, or None when the daemon runs without sound devices
         self.emit = emit
-        self.state: State = "idle"
+        self.state = TurnState.IDLE  # written only by set_state: the rest hear of it as a StateChanged event
         self.last_turn: dict[str, Any] | None = None
         self.lock = asyncio.Lock()  # one turn at a time; also held while switching models
         # Everything that will speak (turns, `say`), queued or running: a press interrupts all of it.
         self._speaking: set[asyncio.Task[Any]] = set()
         self._closed = False
-        # Set by the daemon: stops a ringing timer or reminder, True if one rang (that press does nothing else).
-        self.dismiss_alarm: Callable[[], bool] = lambda: False
+        # Stops a ringing timer or reminder, True if one rang (that press does nothing else).
+        self.dismiss_alarm = dismiss_alarm
         # Transcribe and prefill while the key is held (False: everything waits for the release, as a baseline).
         self.overlap = overlap
         self._listening: WhileHeld | None = None
         self._presses = 0  # counts presses, so a press overtaken by a cancel and a newer press yields to it
+        self._chores: set[asyncio.Task[None]] = set()  # loading the ASR at a press, keeping it after a turn
 
-    def set_state(self, state: State) -> None:
+    @property
+    def listening(self) -> bool:
+        # A property, not a comparison in place: the state changes across awaits, which type narrowing misses.
+        return self.state == TurnState.LISTENING
+
+    def set_state(self, state: TurnState) -> None:
         if state != self.state:
             self.state = state
-            self.emit("state", {"state": state})
+            self.emit(StateChanged(state))
 
     def _settle(self) -> None:
         """Back to idle after a turn, unless a barge-in already started listening."""
-        if self.state != "listening":
-            self.set_state("idle")
+        if self.state != TurnState.LISTENING:
+            self.set_state(TurnState.IDLE)
+
+    def _chore(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Background model work that no one waits for; held so it is not collected mid-way."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -62,7 +81,7 @@ class Turns:
 
     async def press(self, preroll_s: float | None = None) -> dict[str, Any]:
         """Start listening; `preroll_s` (the wake word's) overrides how much audio from before the press is kept."""
-        if self.state == "listening":
+        if self.state == TurnState.LISTENING:
             return {"state": self.state}
         if self.dismiss_alarm():
             await self.interrupt()  # and its announcement, if it is still speaking
@@ -78,11 +97,11 @@ class Turns:
         press = self._presses
         await self.audio.start_capture(preroll_s)
         self._earcon("start")
-        self.set_state("listening")
+        self.set_state(TurnState.LISTENING)
         # Load the ASR while the user speaks, so it is ready when the key goes up.
-        asyncio.get_running_loop().create_task(self._warm_asr())
+        self._chore(self._warm_asr())
         await asyncio.gather(*stopping, return_exceptions=True)
-        if self.overlap and self.state == "listening" and press == self._presses:
+        if self.overlap and self.listening and press == self._presses:
             # After the barge-in wound down, so the prefill sees the history with what was heard.
             self._stop_listening()
             self._listening = WhileHeld(self.assistant.pipeline, self.assistant.models, self.audio)
@@ -90,30 +109,31 @@ class Turns:
         return {"state": self.state}
 
     async def release(self) -> dict[str, Any]:
-        if self.state != "listening":
+        if self.state != TurnState.LISTENING:
             raise AssistantError("not listening; press first (`assistant ptt press`)", code="not_listening")
         released = time.perf_counter()
+        assert self.audio is not None  # listening needs a microphone: press() refused without one
         listening, self._listening = self._listening, None
         if listening is not None:
             listening.stop()
         audio = await self.audio.stop_capture()
         self._earcon("stop")
-        self.set_state("thinking")
+        self.set_state(TurnState.THINKING)
         turn_id = uuid.uuid4().hex[:12]
         self._spawn(self.run_turn(turn_id, audio=audio, listening=listening, released=released))
         return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
 
     async def toggle(self) -> dict[str, Any]:
-        return await (self.release() if self.state == "listening" else self.press())
+        return await (self.release() if self.state == TurnState.LISTENING else self.press())
 
     async def cancel(self) -> dict[str, Any]:
         was = self.state
-        if self.state == "listening" and self.audio is not None:
+        if self.state == TurnState.LISTENING and self.audio is not None:
             self.audio.cancel_capture()
         self._stop_listening()
         await self.interrupt()
-        self.set_state("idle")
-        return {"cancelled": was != "idle"}
+        self.set_state(TurnState.IDLE)
+        return {"cancelled": was != TurnState.IDLE}
 
     def _cancel_speaking(self) -> list[asyncio.Task[Any]]:
         tasks = [task for task in self._speaking if not task.done()]
@@ -134,7 +154,9 @@ class Turns:
     async def close(self) -> None:
         self._closed = True
         self._stop_listening()
-        await self.interrupt()
+        for chore in self._chores:
+            chore.cancel()
+        await asyncio.gather(self.interrupt(), *self._chores, return_exceptions=True)
 
     async def _warm_asr(self) -> None:
         try:
@@ -174,7 +196,7 @@ class Turns:
     async def _say(self, text: str) -> dict[str, Any]:
         sink, wav = self._sink(f"say-{time.time_ns()}", speak=True)
         async with self.lock:
-            self.set_state("speaking")
+            self.set_state(TurnState.SPEAKING)
             try:
                 await self.assistant.pipeline.say(text, self.assistant.models.tts, sink)
             finally:
@@ -184,7 +206,7 @@ class Turns:
     async def run_turn(
         self,
         turn_id: str,
-        audio: Any = None,
+        audio: Audio | None = None,
         text: str | None = None,
         speak: bool = True,
         listening: WhileHeld | None = None,
@@ -195,7 +217,7 @@ class Turns:
         sink, wav = self._sink(turn_id, speak) if speak else (None, None)
         error: AssistantError | None = None
         async with self.lock:
-            self.set_state("thinking")
+            self.set_state(TurnState.THINKING)
             try:
                 await self.assistant.pipeline.turn(
                     self.assistant.models,
@@ -227,7 +249,7 @@ class Turns:
                 record = self._record(result, started, error, wav, "text" if text is not None else "voice")
         if not self._closed:
             # Keep the ASR ready for the next press, if it fits without evicting anything.
-            asyncio.get_running_loop().create_task(self._keep_asr())
+            self._chore(self._keep_asr())
         return record
 
     async def _keep_asr(self) -> None:
@@ -267,5 +289,5 @@ class Turns:
         except OSError as exc:
             log.error("cannot append to the history file: %s", exc)
         self.last_turn = record.to_dict()
-        self.emit("turn", self.last_turn)
+        self.emit(TurnFinished(self.last_turn))
         return self.last_turn

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from assistant.core.errors import AssistantError
 from assistant.core.speech import Audio, Transcript
 from assistant.turn.pipeline import Models, Pipeline, Timings
 from assistant.turn.streaming_asr import StreamingTranscriber
+
+if TYPE_CHECKING:
+    from assistant.audio.io import AudioIO
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,7 @@ class WhileHeld:
     `audio` is the daemon's AudioIO (its listener hook and the utterance so far).
     """
 
-    def __init__(self, pipeline: Pipeline, models: Models, audio: Any) -> None:
+    def __init__(self, pipeline: Pipeline, models: Models, audio: AudioIO) -> None:
         self.pipeline = pipeline
         self.models = models
         self.audio = audio

@@ -10,18 +10,20 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from assistant.config.catalog import Catalog
 from assistant.core.errors import AssistantError, OutOfMemory, VramError
+from assistant.core.events import Emit, VramChanged, ignore
 from assistant.core.models import ModelSpec
 from assistant.engines.files import resolve
 from assistant.engines.registry import engine_info, takes_local_vram
+from assistant.hosts.host import ModelHost
 from assistant.hosts.inloop import InLoopModel
-from assistant.hosts.worker import ModelHost, Worker
+from assistant.hosts.worker import Worker
 from assistant.vram.footprints import Footprints
 from assistant.vram.meter import Meter, SimulatedMeter
 from assistant.vram.policy import PRIORITY, Plan, Request, Slot, Victim, eviction_order, plan_acquire
@@ -42,7 +44,7 @@ class Arbiter:
         footprints: Footprints,
         reserve_gb: float = 0.5,
         wait_timeout_s: float = 60.0,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
+        emit: Emit = ignore,
         stall_s: Mapping[str, float] | None = None,
     ) -> None:
         self.catalog = catalog
@@ -51,7 +53,7 @@ class Arbiter:
         self.footprints = footprints
         self.reserve_gb = reserve_gb
         self.wait_timeout_s = wait_timeout_s
-        self.on_event = on_event
+        self.emit = emit
         self.stall_s = stall_s  # per worker operation: how long a silent worker counts as alive
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.stats: dict[str, ModelStats] = {}
@@ -60,6 +62,7 @@ class Arbiter:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition(self._lock)
         self._ttl_task: asyncio.Task[None] | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._workers: set[ModelHost] = set()  # every worker started and not yet stopped
         self._closed = False
 
@@ -292,8 +295,7 @@ class Arbiter:
         if engine_info(spec).in_loop:
             worker = InLoopModel(spec, files, requested)
         else:
-            worker = process = Worker(spec, files, requested, stall_s=self.stall_s)
-            process.on_exit = self._on_worker_exit
+            worker = Worker(spec, files, requested, stall_s=self.stall_s, on_exit=self._on_worker_exit)
         self._workers.add(worker)
         try:
             await worker.start()
@@ -341,7 +343,9 @@ class Arbiter:
                     del self._residents[worker.spec.id]
                     self._changed.notify_all()
 
-        asyncio.get_running_loop().create_task(forget())
+        task = asyncio.get_running_loop().create_task(forget())
+        self._forgetting.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._forgetting.discard)
 
     def _gone(self, worker: ModelHost | None) -> None:
         """A worker process is over: its memory is no longer ours to count."""
@@ -395,11 +399,10 @@ class Arbiter:
         return frozenset(w for w in self._workers if isinstance(w, Worker))
 
     def _event(self, kind: str, model_id: str, reason: str = "") -> None:
-        event = {"time": time.time(), "event": kind, "model": model_id, "reason": reason}
-        self.events.append(event)
+        event = VramChanged(kind, model_id, reason, time.time())
+        self.events.append(event.data())
         log.info("vram %s %s: %s", kind, model_id, reason)
-        if self.on_event is not None:
-            self.on_event(event)
+        self.emit(event)
 
     def snapshot(self) -> dict[str, Any]:
         mem = self.meter.memory()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.core.models import ModelSpec
-from assistant.hosts.worker import ModelHost
+from assistant.hosts.host import ModelHost
 
 
 @dataclass

@@ -24,7 +24,8 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from assistant.audio.files import resample
 from assistant.audio.pcm import WIDTHS, from_pcm, to_pcm16
 from assistant.core.errors import AssistantError, AudioError
-from assistant.core.speech import SAMPLE_RATE, AudioChunk, Transcript
+from assistant.core.speech import SAMPLE_RATE, AudioChunk
+from assistant.hosts.proxies import Asr, Tts
 from assistant.turn.pipeline import Models
 from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
@@ -181,8 +182,8 @@ class Connection:
             raise AudioError("audio-stop without audio-start; send transcribe, audio-start, audio-chunk…, audio-stop")
         # Up to MAX_UTTERANCE_BYTES of audio to convert: off the loop, which serves the desktop too.
         audio = await asyncio.to_thread(lambda: resample(from_pcm(pcm, fmt.width, fmt.channels), fmt.rate, SAMPLE_RATE))
-        async with self.services.arbiter.use(self.services.models().asr) as worker:
-            result: Transcript = await worker.request("transcribe", audio=audio)
+        async with self.services.arbiter.use(self.services.models().asr) as host:
+            result = await Asr(host).transcribe(audio)
         language = self._language or result.language or None
         # Streaming clients read transcript-start/chunk/stop; the others stop at the transcript.
         await self._write(TranscriptStart(language=language).event())
@@ -231,15 +232,16 @@ class Connection:
     async def _speak(self, text: str) -> None:
         """One audio-start, the audio as it is made, one audio-stop. The voice is leased for this text only."""
         rate = 0
-        async with self.services.arbiter.use(self.services.models().tts) as worker:
-            async with aclosing(worker.stream("synthesize", text=text)) as chunks:
+        async with self.services.arbiter.use(self.services.models().tts) as host:
+            voice = Tts(host)
+            async with aclosing(voice.synthesize(text)) as chunks:
                 async for chunk in chunks:
                     if not rate:
                         rate = chunk.sample_rate
                         await self._write(AudioStart(rate=rate, width=2, channels=1).event())
                     await self._send_audio(chunk, rate)
             if not rate:  # nothing audible in the text (punctuation only): an empty cycle, as promised
-                rate = worker.sample_rate or SAMPLE_RATE
+                rate = voice.sample_rate or SAMPLE_RATE
                 await self._write(AudioStart(rate=rate, width=2, channels=1).event())
         await self._write(AudioStop().event())
 
