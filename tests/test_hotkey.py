@@ -20,6 +20,8 @@ from assistant.triggers.keys import DEFAULT_KEY, ComboTracker, parse_combo
 from assistant.triggers.source import Action
 from assistant.triggers.x11_source import X11Source
 
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
+
 E = ecodes
 LCTRL, RCTRL = E.KEY_LEFTCTRL, E.KEY_RIGHTCTRL
 LALT, RALT = E.KEY_LEFTALT, E.KEY_RIGHTALT

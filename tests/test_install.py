@@ -51,9 +51,11 @@ class World:
     def unit(self) -> Path:
         return Path(self.env["XDG_CONFIG_HOME"]) / "systemd/user/assistant.service"
 
-    def run(self, *argv: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str | Path, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(a) for a in argv], cwd=cwd or self.tmp / "home", env=self.env, capture_output=True, text=True,
+            [str(a) for a in argv], cwd=cwd or self.tmp / "home", env=env or self.env, capture_output=True, text=True,
             timeout=timeout,
         )
 
@@ -62,8 +64,8 @@ class World:
         subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True, timeout=120)
         return checkout
 
-    def install(self, checkout: Path) -> str:
-        proc = self.run(checkout / "scripts/install.sh", cwd=checkout)
+    def install(self, checkout: Path, env: dict[str, str] | None = None) -> str:
+        proc = self.run(checkout / "scripts/install.sh", cwd=checkout, env=env)
         assert proc.returncode == 0, proc.stderr
         return proc.stderr
 
@@ -95,6 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (tmp / "home").mkdir()  # the commands run from here, as systemd runs the unit from $HOME
     env["ASSISTANT_VENV_CACHE"] = str(tmp / "cache")
     env["ASSISTANT_STORE_FROM"] = str(real_store())
+    env["ASSISTANT_BIN_DIR"] = str(tmp / "bin")  # never the real ~/.local/bin
     yield World(tmp, env)
 
 
@@ -268,3 +271,32 @@ def test_a_unit_whose_program_is_a_directory_is_reported_not_raised(tmp_path: Pa
     unit.write_text(f"[Service]\nExecStart={tmp_path} run\n")  # a directory passes the executable check
     target = inspect_unit(unit)
     assert target.problem is not None and "interpreter" in target.problem
+
+
+def test_install_puts_assistant_on_path_and_says_which_checkout_it_runs(world: World) -> None:
+    home = world.tmp / "user"
+    home.mkdir()
+    env = {k: v for k, v in world.env.items() if k != "ASSISTANT_BIN_DIR"}
+    env.update(HOME=str(home), PATH="/usr/bin:/bin")  # a user whose PATH lacks ~/.local/bin
+    link = home / ".local/bin/assistant"
+
+    first = world.clone("on-path-1")
+    said = world.install(first, env)
+    assert f"linked ~/.local/bin/assistant -> {first}/.venv/bin/assistant" in said, said
+    assert 'export PATH="$HOME/.local/bin:$PATH"' in said  # the one line to add
+    assert link.resolve() == (first / ".venv/bin/assistant").resolve()
+    assert str(first) in world.run(link, "--version", env=env).stdout  # it runs that checkout's code
+
+    env["PATH"] = f"{home / '.local/bin'}:/usr/bin:/bin"
+    second = world.clone("on-path-2")
+    said = world.install(second, env)
+    assert f"now runs this checkout ({second}); it ran {first} before" in said, said
+    assert "not on your PATH" not in said
+    assert str(second) in world.run("assistant", "--version", env=env).stdout  # found on PATH
+    assert "runs this checkout" in world.install(second, env)  # again: nothing changes, and it says so
+
+    link.unlink()
+    link.write_text("#!/bin/sh\necho the user's own\n")  # not ours: never overwritten
+    said = world.install(second, env)
+    assert "is not a link this installer made: left alone" in said, said
+    assert link.read_text().startswith("#!/bin/sh")

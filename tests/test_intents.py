@@ -17,6 +17,8 @@ from assistant.tools.intents import Matcher
 from assistant.tools.numbers import integer_words, parse_duration, parse_number, spoken, words
 from assistant.tools.reminders import parse_when
 
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
+
 MATCHER = Matcher()
 
 

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
+
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from assistant.vram.policy import (
     used_gb,
 )
 from assistant.vram.simulate import simulate
+
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
 
 
 def slot(id: str, kind: str, gb: float, last_used: float, leased: bool = False) -> Slot:

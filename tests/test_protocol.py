@@ -21,6 +21,8 @@ from assistant.api.protocol import (
 )
 from assistant.daemon.control import method_specs
 
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
+
 # Every method the daemon declares, with its parameters: what its socket decodes requests against.
 METHODS = method_specs()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.turn.sentences import SentenceSplitter, speakable
+
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
 
 
 def split(text: str, cuts: list[int] | None = None, **kwargs: int) -> list[str]:

@@ -10,6 +10,8 @@ import pytest
 
 from assistant.vram.simulate import TraceError, load_trace, simulate
 
+pytestmark = pytest.mark.quick  # pure logic: runs on the light store
+
 EXAMPLE: dict[str, Any] = {
     "gpu_gb": 16,
     "reserve_gb": 0.5,
@@ -251,3 +253,12 @@ EXAMPLE_CLI_TRACE = {
         {"op": "use", "model": "asr"},
     ],
 }
+
+
+def test_the_documented_example_trace_runs_as_the_docs_describe() -> None:
+    trace = load_trace(Path(__file__).resolve().parent.parent / "docs" / "trace-example.json")
+    steps = simulate(trace)
+    assert all(step["error"] is None for step in steps)
+    assert sorted(steps[5]["evicted"]) == ["qwen3-8b", "xtts-v2"]  # the big LLM: idle ones go, the ASR stays
+    assert steps[6]["evicted"] == ["whisper-large-v3-turbo"]  # the held LLM is never evicted
+    assert steps[8]["loaded"] == ["whisper-large-v3-turbo"] and steps[8]["evicted"] == ["gpt-oss-20b"]

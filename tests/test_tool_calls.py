@@ -120,6 +120,42 @@ def test_guard_refuses_what_no_tool_serves(request_text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_text", "cannot"),
+    [
+        ("what's the weather", "check the weather"),
+        ("will it rain tomorrow?", "check the weather"),
+        ("how cold is it outside", "check the weather"),
+        ("what are the latest news headlines", "read the news"),
+        ("what is the price of bitcoin", "look up live prices"),
+        ("how is the stock market doing today", "look up live prices"),
+        ("who won the game last night", "look up scores"),
+        ("what's the score", "look up scores"),
+        ("how is the traffic on my commute", "check the traffic"),
+        ("what's happening in the world", "look up current events"),
+    ],
+)
+def test_guard_refuses_live_information_no_tool_serves(request_text: str, cannot: str) -> None:
+    reply = refusal(request_text, _registry("builtin"))
+    assert reply is not None and reply.startswith(f"I can't {cannot}") and "[[mcp]]" in reply
+    assert "call tools" in reply  # the other half of what would help: a model that uses the tool
+    assert refusal(request_text, _registry("mcp:weather")) is None
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "what's the weather like on Mars?",  # a climate, not a forecast: the README's own example
+        "who won the world cup in 1998",
+        "what is a score in music",
+        "tell me about the history of the stock market",
+        "what time is it right now?",
+    ],
+)
+def test_guard_lets_general_knowledge_through(request_text: str) -> None:
+    assert refusal(request_text, _registry("builtin")) is None
+
+
+@pytest.mark.parametrize(
     "request_text",
     [
         "what time is it in Tokyo",

@@ -297,3 +297,21 @@ def test_media_with_no_player_says_so(tmp_path: Path, monkeypatch: pytest.Monkey
         assert not asyncio.run(now_playing.run({})).ok
     finally:
         bus.close()
+
+
+def test_a_reminder_that_rings_with_no_sound_device_leaves_a_log_line_and_a_record(tmp_path: Path) -> None:
+    paths, env = private_tree(tmp_path / "home")
+    with DaemonProcess(paths, "--no-audio", env=env) as daemon:
+        reply = ask(daemon, "Remind me in three seconds to water the plants.")
+        assert reply["reply"].startswith("OK, I'll remind you to water the plants"), reply
+        rang = wait_for(lambda: daemon.json("reminders", "--fired"), timeout=60)
+        assert [(r["heard"], r["announcement"]) for r in rang] == [(False, rang[0]["announcement"])]
+        assert "water the plants" in rang[0]["announcement"]
+        assert rang[0]["audio_path"] and Path(rang[0]["audio_path"]).is_file()  # where the announcement went
+        table = daemon.cli("reminders", "--fired").stdout
+        assert "water the plants" in table and " no " in table  # HEARD: no
+        logs = daemon.cli("logs").stdout
+        assert "rang with no sound device to play it" in logs and "water the plants" in logs, logs
+        assert daemon.json("timers", "--fired") == []
+    assert oct((paths.state_dir / "alarms-rang.jsonl").stat().st_mode & 0o777) == "0o600"
+    assert oct(paths.log_file.stat().st_mode & 0o777) == "0o600"

@@ -187,3 +187,30 @@ def test_the_honesty_guard_s_reply_names_no_llm(xdg: Paths) -> None:
 
     result = asyncio.run(main())
     assert result.reply.startswith("I can't") and result.llm == ""
+
+
+def test_a_looping_reply_stops_at_its_first_repeat(xdg: Paths) -> None:
+    """A model stuck in a loop is cut at the first repeated clause: spoken once, kept once in the history."""
+    xdg.user_catalog.write_text(SCRIPTED)
+    loop = "I am a helpful voice assistant. " * 7 + "too difficult to live on, " * 5
+    script = {"turns": [{"match": "who are you", "rounds": [[{"text": loop}]]},
+                        {"match": "mars", "rounds": [[{"text": "Mars is cold, " + "too difficult to live on, " * 6}]]}]}
+    (xdg.config_dir / "script.json").write_text(json.dumps(script))
+
+    async def main() -> list[TurnResult]:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        models = Models(asr=assistant.models.asr, llm="scripted-tools", tts=assistant.models.tts)
+        results = []
+        try:
+            for question in ("who are you?", "could we live on Mars?"):
+                result = TurnResult(id=question)
+                await assistant.pipeline.turn(models, None, text=question, result=result)
+                results.append(result)
+            return results
+        finally:
+            await assistant.close()
+
+    who, mars = asyncio.run(main())
+    assert who.reply == "I am a helpful voice assistant."
+    assert who.full_reply == who.reply  # the history keeps what was said, not the loop
+    assert mars.reply == "Mars is cold, too difficult to live on."

@@ -50,6 +50,7 @@ class AudioIO:
         self._sinks: weakref.WeakSet[PlaybackSink] = weakref.WeakSet()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._opening = False  # the first look at the devices, whose problems the ready lines report
         self._changing = asyncio.Lock()  # a re-scan and a press never overlap
         self._lost = False  # a device failed: re-scan at the next check, whatever the fingerprint says
         # The wake word: blocks of every capture stream and of every reply go to these, and while
@@ -69,6 +70,13 @@ class AudioIO:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._opening = True
+        try:
+            await self._open()
+        finally:
+            self._opening = False
+
+    async def _open(self) -> None:
         try:
             await asyncio.to_thread(portaudio)  # the import runs Pa_Initialize, which probes every device
         except AudioError as exc:
@@ -80,7 +88,7 @@ class AudioIO:
         self._earcons = EarconPlayer(self._scanner, self.settings.earcon_volume)
         await self._resolve()
         self.emit(AudioChanged(self.status()))
-        self._watcher = self._loop.create_task(self._watch())
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     def close(self) -> None:
         if self._watcher is not None:
@@ -317,7 +325,8 @@ class AudioIO:
         if (name, problem) == (old_name, old_problem):
             return False
         if problem is not None:
-            log.warning("audio %s: %s", kind, problem)
+            # At open the daemon's ready lines say it; a device lost later is news worth a warning.
+            (log.info if self._opening else log.warning)("audio %s: %s", kind, problem)
         elif old_problem is not None:
             log.info("audio %s: %s is back", kind, name)
         else:

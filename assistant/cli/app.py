@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from assistant.cli import remote, tools, vram, wake
-from assistant.cli.common import fail, guarded, load_config, print_json, print_table, run_async
+from assistant.cli.common import fail, guarded, load_config, print_json, print_table, run_async, wav_out
 
 app = typer.Typer(help="A local, offline push-to-talk voice assistant.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="The model catalog (models.toml).", no_args_is_help=True)
@@ -71,6 +71,7 @@ def say(
         return
     from assistant.cli import offline
 
+    out = wav_out(out)
     config = load_config()
     seconds = run_async(lambda: offline.say(config, text, out))
     typer.echo(f"wrote {out} ({seconds:.1f} s of audio)")
@@ -85,6 +86,7 @@ def converse(
     """One full voice turn from a file, without the daemon: transcript, reply and timings."""
     from assistant.cli import offline
 
+    out = wav_out(out)
     config = load_config()
     result = run_async(lambda: offline.converse(config, audio, out))
     if as_json:
@@ -100,7 +102,7 @@ def converse(
 
 
 @models_app.command("list")
-def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
     """List the catalog's models."""
     from assistant.cli import offline
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -26,8 +28,31 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except AssistantError as exc:
         raise fail(exc.message) from None
+    except OSError as exc:  # a file the command writes or reads: the OS's own sentence, on one line
+        where = f" {exc.filename}" if exc.filename else ""
+        raise fail(f"cannot use{where}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+
+
+def shown(path: Path) -> str:
+    """A path on one line of output: quoted and escaped when it holds a line break or another control character."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def wav_out(path: Path, option: str = "--out") -> Path:
+    """A path a WAV can be written to, checked before any work: one line for each way it cannot be."""
+    if path.is_dir():
+        raise fail(f"{option} {shown(path)} is a directory; give a file name ending in .wav, such as {shown(path / 'reply.wav')}")
+    if path.suffix.lower() != ".wav":
+        raise fail(f"{option} {shown(path)}: only WAV is written; give a file name ending in .wav")
+    parent = path.parent
+    if not parent.is_dir():
+        raise fail(f"{option} {shown(path)}: the directory {shown(parent)} does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise fail(f"{option} {shown(path)}: not writable here; choose another place")
+    return path
 
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -45,7 +70,7 @@ def print_json(data: object) -> None:
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     def cell(value: object) -> str:
         if isinstance(value, bool):
-            return "yes" if value else "-"
+            return "yes" if value else "no"
         if isinstance(value, float):
             return f"{value:.2f}"
         return "-" if value is None else str(value)

@@ -136,6 +136,30 @@ def daemon_check(config: Config) -> dict[str, Any]:
     return _check("daemon", True, f"running (pid {result['pid']}), {result['state']}, llm {result['llm']}")
 
 
+def load_for_checks() -> tuple[Config, list[dict[str, Any]]]:
+    """The config, or, when a file is broken, its check and the defaults in its place, so every other check runs."""
+    from assistant.config.catalog import load_catalog
+    from assistant.config.settings import Settings, load_settings
+    from assistant.core.errors import ConfigError
+    from assistant.core.paths import Paths, shipped_catalog
+
+    paths = Paths.from_env()
+    checks = []
+    try:
+        settings = load_settings(paths.config_file)
+        checks.append(_check("config", True, f"{paths.config_file}" if paths.config_file.exists() else "defaults (no config.toml)"))
+    except ConfigError as exc:
+        settings = Settings()
+        checks.append(_check("config", False, f"{exc.message}; checking the rest with the defaults"))
+    try:
+        catalog = load_catalog([shipped_catalog(), paths.user_catalog])
+        checks.append(_check("models.toml", True, f"{len(catalog.models)} models"))
+    except ConfigError as exc:
+        catalog = load_catalog([shipped_catalog()])
+        checks.append(_check("models.toml", False, f"{exc.message}; checking the rest with the shipped catalog"))
+    return Config(paths=paths, settings=settings, catalog=catalog), checks
+
+
 def run_checks(config: Config) -> list[dict[str, Any]]:
     return [
         *hotkey_checks(config),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import shutil
-import subprocess
 from dataclasses import replace
 from typing import Any
 
@@ -85,8 +83,13 @@ def status(as_json: bool = JSON) -> None:
         )
     turn = result.get("last_turn")
     if turn:
-        typer.echo(f"last turn: {turn['transcript']!r} → {turn['reply']!r}")
+        typer.echo(f"last turn: {_cut(turn['transcript'])!r} → {_cut(turn['reply'])!r}")
         typer.echo(format_timings(turn["timings"]))
+
+
+def _cut(text: str, limit: int = 120) -> str:
+    """A long reply on one status line: its start, and how much more `assistant history` has."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + f"… (+{len(text) - limit + 1} chars)"
 
 
 @llm_app.command("list")
@@ -103,6 +106,7 @@ def llm_list(as_json: bool = JSON) -> None:
 
 @llm_app.command("current")
 def llm_current(as_json: bool = JSON) -> None:
+    """The LLM in use."""
     result = remote("llm.current", timeout=10)
     print_json(result) if as_json else typer.echo(result["id"])
 
@@ -116,7 +120,14 @@ def llm_use(model_id: str = typer.Argument(..., help="An LLM id from `assistant 
 
 def _ptt(action: str, as_json: bool) -> None:
     result = remote(f"ptt.{action}", timeout=30)
-    print_json(result) if as_json else typer.echo(result.get("state", result))
+    if as_json:
+        print_json(result)
+    elif action == "cancel":
+        typer.echo("cancelled" if result.get("cancelled") else "nothing to cancel")
+    elif result.get("dismissed"):
+        typer.echo("dismissed the ringing alarm")
+    else:
+        typer.echo(str(result.get("state", "")))
 
 
 @ptt_app.command("press")
@@ -164,7 +175,7 @@ def history(
     as_json: bool = JSON,
     clear: bool = typer.Option(False, "--clear", help="Start a new conversation."),
     all_: bool = typer.Option(False, "--all", help="Every conversation, not only the current one."),
-    limit: int = typer.Option(None, "--limit", "-n"),
+    limit: int = typer.Option(None, "--limit", "-n", help="Only the last N turns."),
 ) -> None:
     """The turns of the conversation: transcript, reply and timings."""
     if clear:
@@ -202,11 +213,20 @@ def devices(as_json: bool = JSON) -> None:
 
 
 @app.command()
-def logs(follow: bool = typer.Option(False, "--follow", "-f")) -> None:
-    """The daemon's log (journalctl for the user unit)."""
-    if not shutil.which("journalctl"):
-        raise fail("journalctl is not here (no systemd); run `assistant run -v` in a terminal to see the log")
-    raise typer.Exit(subprocess.call(["journalctl", "--user", "-u", "assistant.service", "-n", "200"] + (["-f"] if follow else [])))
+def logs(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines as the daemon writes them."),
+    lines: int = typer.Option(200, "--lines", "-n", help="How many of the last lines to print."),
+) -> None:
+    """The daemon's log: its file in the state dir, written by the service and by `assistant run` alike."""
+    from assistant.cli.logs import print_log
+
+    path = Paths.from_env().log_file
+    if not path.exists():
+        raise fail(
+            f"no log yet at {path}: the daemon writes it while it runs (`scripts/run.sh`, or the service); "
+            "a daemon in a terminal also prints its warnings there"
+        )
+    guarded(lambda: print_log(path, lines, follow))
 
 
 @config_app.command("reload")
@@ -246,6 +266,7 @@ def service_refresh() -> None:
 
 @service_app.command("uninstall")
 def service_uninstall() -> None:
+    """Stop and disable the service and remove its unit file."""
     from assistant.install.service import uninstall
 
     for line in guarded(uninstall):
@@ -254,6 +275,7 @@ def service_uninstall() -> None:
 
 @service_app.command("status")
 def service_status() -> None:
+    """Whether the unit is installed and running, and what it runs."""
     from assistant.install.service import status as unit_status
 
     typer.echo(guarded(unit_status))
@@ -262,9 +284,10 @@ def service_status() -> None:
 @app.command()
 def doctor(as_json: bool = JSON) -> None:
     """Check hotkey sources, audio devices, GPU and NVML, models and the systemd unit."""
-    from assistant.cli.doctor import run_checks
+    from assistant.cli.doctor import load_for_checks, run_checks
 
-    checks = run_checks(load_config())
+    config, checks = load_for_checks()  # a broken config is one failed check, not the end of the checks
+    checks += run_checks(config)
     if as_json:
         print_json(checks)
         return

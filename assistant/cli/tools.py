@@ -22,10 +22,28 @@ def _clock(iso: str) -> str:
     return f"{when:%H:%M:%S}" if when.date() == today else f"{when:%a %d %b %H:%M}"
 
 
+FIRED = typer.Option(False, "--fired", help="The ones that rang instead, newest first, and whether anyone heard them.")
+
+
+def _rang(kind: str, as_json: bool) -> None:
+    rows = remote("alarms.rang", timeout=10, kind=kind)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no {kind} has rung yet")
+        return
+    shown = [{**r, "rang": _clock(r["rang"]), "heard": r["heard"], "announcement": r["announcement"]} for r in rows]
+    print_table(shown, ["id", "rang", "heard", "announcement"])
+
+
 @timers_app.callback()
-def timers(ctx: typer.Context, as_json: bool = JSON) -> None:
+def timers(ctx: typer.Context, fired: bool = FIRED, as_json: bool = JSON) -> None:
     """List the running timers (id, label, time left, when each rings)."""
     if ctx.invoked_subcommand is not None:
+        return
+    if fired:
+        _rang("timer", as_json)
         return
     rows = remote("timers", timeout=10)
     if as_json:
@@ -47,9 +65,12 @@ def timers_cancel(timer_id: str = typer.Argument(..., metavar="ID|all", help="A 
 
 
 @reminders_app.callback()
-def reminders(ctx: typer.Context, as_json: bool = JSON) -> None:
+def reminders(ctx: typer.Context, fired: bool = FIRED, as_json: bool = JSON) -> None:
     """List the reminders (id, when, text)."""
     if ctx.invoked_subcommand is not None:
+        return
+    if fired:
+        _rang("reminder", as_json)
         return
     rows = remote("reminders", timeout=10)
     if as_json:

@@ -43,12 +43,17 @@ class Catalog:
     defaults: Mapping[Kind, str]
     files: tuple[Path, ...] = ()
 
-    def get(self, model_id: str) -> ModelSpec:
+    def get(self, model_id: str, kind: Kind | None = None) -> ModelSpec:
+        """The model; an unknown id is a ConfigError listing the known ones (of `kind`, when given)."""
         try:
             return self.models[model_id]
         except KeyError:
-            known = ", ".join(sorted(self.models))
-            raise ConfigError(f"unknown model {model_id!r}; known models: {known}", code="not_found") from None
+            if kind is None:
+                known = ", ".join(sorted(self.models))
+                raise ConfigError(f"unknown model {model_id!r}; known models: {known}", code="not_found") from None
+            known = ", ".join(sorted(m.id for m in self.of_kind(kind)))
+            what = {"asr": "speech recognition model", "llm": "LLM", "tts": "voice"}[kind]
+            raise ConfigError(f"unknown {what} {model_id!r}; the {what}s: {known}", code="not_found") from None
 
     def of_kind(self, kind: Kind) -> list[ModelSpec]:
         return [m for m in self.models.values() if m.kind == kind]

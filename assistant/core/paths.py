@@ -70,6 +70,10 @@ class Paths:
         return self.state_dir / "footprints.json"
 
     @property
+    def log_file(self) -> Path:
+        return self.state_dir / "daemon.log"
+
+    @property
     def replies_dir(self) -> Path:
         return self.data_dir / "replies"
 

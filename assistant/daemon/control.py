@@ -145,7 +145,7 @@ class Control:
     @method("llm.use", id=Param(str, required=True))
     async def llm_use(self, params: dict[str, Any]) -> dict[str, Any]:
         model_id = params["id"]
-        spec = self.assistant.config.catalog.get(model_id)
+        spec = self.assistant.config.catalog.get(model_id, kind="llm")
         if spec.kind != "llm":
             raise AssistantError(f"{model_id} is a {spec.kind} model, not an LLM; see `assistant llm list`", "bad_params")
         previous = self.assistant.models.llm

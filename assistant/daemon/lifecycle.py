@@ -16,8 +16,10 @@ from assistant.core.errors import AssistantError
 from assistant.core.events import AudioChanged, DaemonEvent, LlmSwitched, TurnFinished
 from assistant.core.paths import make_private_dir
 from assistant.daemon.control import Control
+from assistant.daemon.logfile import close_log_file, open_log_file
 from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
 from assistant.daemon.notify import Notifier
+from assistant.daemon.ready import Readiness, ready_lines
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
 from assistant.tools.mcp import McpServers
@@ -31,6 +33,7 @@ from assistant.vram.meter import Meter
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
     from assistant.triggers.handsfree import HandsFree
+    from assistant.triggers.ptt import Hotkeys
     from assistant.wyoming.server import WyomingServer
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class Daemon:
         self.wyoming: WyomingServer | None = None  # the Wyoming server, when config.toml turns it on
         self.handsfree: HandsFree | None = None  # the wake word trigger, when there is audio
         self.ringer: Ringer | None = None
-        self._hotkey_tasks: list[asyncio.Task[None]] = []
+        self.hotkeys: Hotkeys | None = None
         self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
@@ -72,6 +75,7 @@ class Daemon:
         self._reloads: set[asyncio.Task[None]] = set()  # held, so a reload in flight is not collected
         self._hurry = asyncio.Event()  # a second Ctrl+C: stop without the graceful waits
         self._started_steps: list[Step] = []
+        self._log_handler: logging.Handler | None = None
         self._last_event = time.monotonic()  # the latest state change or event: progress, for the watchdog
 
     def emit(self, event: DaemonEvent) -> None:
@@ -99,12 +103,32 @@ class Daemon:
             await self.shutdown()
             return 1
         self.systemd.notify("READY=1\nSTATUS=listening on " + str(self.config.paths.socket))
+        print("\n".join(ready_lines(self._readiness(), self.config.catalog)), flush=True)
         watchdog = asyncio.get_running_loop().create_task(self._watchdog())
         await self.stopping.wait()
         watchdog.cancel()
         self.systemd.notify("STOPPING=1")
         await self.shutdown()
+        print("assistant: stopped", flush=True)
         return 0
+
+    def _readiness(self) -> Readiness:
+        assert self.assistant is not None
+        models, audio, paths = self.assistant.models, self.audio, self.config.paths
+        no_audio = "the daemon runs with --no-audio"
+        return Readiness(
+            socket=paths.socket,
+            asr=models.asr,
+            llm=models.llm,
+            tts=models.tts,
+            microphone=audio.input_name if audio is not None else None,
+            microphone_problem=audio.input_problem if audio is not None else no_audio,
+            speaker=audio.output_name if audio is not None else None,
+            speaker_problem=audio.output_problem if audio is not None else no_audio,
+            replies_dir=paths.replies_dir,
+            hotkey=self.hotkeys.key if self.hotkeys is not None else None,
+            hotkey_problem=self.hotkeys.problem if self.hotkeys is not None else "the daemon runs with --no-hotkeys",
+        )
 
     def _steps(self) -> list[Step]:
         """Startup, in order; shutdown undoes the steps that ran, in the reverse order.
@@ -115,6 +139,7 @@ class Daemon:
         return [
             Step("signals", self._handle_signals),
             Step("private directories", self._private_dirs),
+            Step("log file", self._open_log, self._close_log),
             Step("models", self._models, self._close_models),
             Step("audio devices", self._open_audio, self._close_audio),
             Step("turns", self._turns, self._close_turns),
@@ -182,6 +207,13 @@ class Daemon:
         for path in (self.config.paths.state_dir, self.config.paths.data_dir, self.config.paths.replies_dir):
             make_private_dir(path)
 
+    async def _open_log(self) -> None:
+        self._log_handler = open_log_file(self.config.paths.log_file)
+
+    async def _close_log(self) -> None:
+        if self._log_handler is not None:
+            close_log_file(self._log_handler)
+
     async def _models(self) -> None:
         self.assistant = Assistant.create(self.config, self.meter, emit=self.emit)
 
@@ -208,6 +240,7 @@ class Daemon:
             notify=self.desktop.send,
             emit=self.emit,
             ring_s=lambda: self._live_settings().tools.alarm_ring_s,
+            record=self.assistant.alarm_log,
         )
         self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss)
 
@@ -266,12 +299,13 @@ class Daemon:
         if self.want_hotkeys and self.turns is not None:
             from assistant.triggers.ptt import start_hotkeys
 
-            self._hotkey_tasks = start_hotkeys(self.config.settings.hotkey, self.turns)
+            self.hotkeys = start_hotkeys(self.config.settings.hotkey, self.turns)
 
     async def _close_hotkeys(self) -> None:
-        for task in self._hotkey_tasks:
+        tasks = self.hotkeys.tasks if self.hotkeys is not None else []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._hotkey_tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _listen_for_wake_word(self) -> None:
         if self.handsfree is not None:
@@ -285,7 +319,7 @@ class Daemon:
             self.emit,
             self.stopping.set,
             self.started,
-            groups=[AlarmMethods(self.assistant.alarms, self.assistant.tools), self.mcp, WakeMethods(lambda: self.handsfree)],
+            groups=[AlarmMethods(self.assistant.alarms, self.assistant.alarm_log, self.assistant.tools), self.mcp, WakeMethods(lambda: self.handsfree)],
             status_parts={"wake": lambda: self.handsfree.status() if self.handsfree is not None else None},
         )
         self.server = ControlServer(self.config.paths.socket, control.handle, control.specs)

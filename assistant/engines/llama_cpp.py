@@ -30,6 +30,9 @@ class LlamaChatModel:
         self.device = cuda_or_cpu(device, _gpu_offload, model_id)
         self.max_tokens = int(options.get("max_tokens", 256))
         self.temperature = float(options.get("temperature", 0.7))
+        # llama.cpp's own default; llama-cpp-python's chat completion uses 1.0 (none), and a small model
+        # at 1.0 loops on its own sentences (SmolLM2 on "who are you?" repeated one seven times).
+        self.repeat_penalty = float(options.get("repeat_penalty", 1.1))
         kwargs: dict[str, Any] = {
             "model_path": str(path),
             "n_ctx": int(options.get("n_ctx", 4096)),
@@ -77,6 +80,7 @@ class LlamaChatModel:
             stream=True,
             max_tokens=max_tokens or self.max_tokens,
             temperature=self.temperature,
+            repeat_penalty=self.repeat_penalty,
             **extra,
         )
         try:

@@ -241,6 +241,7 @@ register(
             "chat_format": Option(str),  # None: the template stored in the GGUF
             "max_tokens": Option(int, 256),
             "temperature": Option(NUMBER, 0.7),
+            "repeat_penalty": Option(NUMBER, 1.1),
             "n_threads": Option(int),
             "tool_format": Option(str),  # template | grammar | none; None: chosen from the GGUF's chat template
         },

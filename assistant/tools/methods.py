@@ -7,14 +7,23 @@ from typing import Any
 from assistant.api.protocol import Param, method
 from assistant.core.errors import AssistantError
 from assistant.core.events import AlarmKind
+from assistant.tools.alarm_log import AlarmLog
 from assistant.tools.alarms import Alarms
 from assistant.tools.registry import Registry
 
 
 class AlarmMethods:
-    def __init__(self, alarms: Alarms, tools: Registry) -> None:
+    def __init__(self, alarms: Alarms, rang: AlarmLog, tools: Registry) -> None:
         self.alarms = alarms
+        self.rang = rang
         self.tools = tools
+
+    @method("alarms.rang", kind=Param(str, required=True), limit=Param(int))
+    async def alarms_rang(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = params["kind"]
+        if kind not in ("timer", "reminder"):
+            raise AssistantError(f"kind must be timer or reminder, not {kind!r}", "bad_params")
+        return self.rang.recent(kind, params.get("limit", 20))
 
     @method("timers")
     async def timers(self, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 from assistant.core.errors import AssistantError
 from assistant.core.events import AlarmFired, Emit
+from assistant.tools.alarm_log import AlarmLog, Rang
 from assistant.tools.alarms import Alarm
 from assistant.tools.numbers import spoken
 from assistant.tools.reminders import reminder_announcement
@@ -29,14 +31,16 @@ class Ringer:
 
     def __init__(
         self,
-        say: Callable[[str], Awaitable[Any]],
+        say: Callable[[str], Awaitable[dict[str, Any]]],
         earcon: Callable[[str], None],
         notify: Callable[[str, str], None],
         emit: Emit,
         ring_s: Callable[[], float],
         clock: Callable[[], float] = time.time,
+        record: AlarmLog | None = None,
     ) -> None:
         self.say = say
+        self.record = record if record is not None else AlarmLog(None)
         self.earcon = earcon
         self.notify = notify
         self.emit = emit
@@ -55,6 +59,17 @@ class Ringer:
             task.cancel()
         return bool(tasks)
 
+    def _record(self, alarm: Alarm, late_s: float, text: str, heard: bool, audio_path: object) -> None:
+        if heard:
+            log.info("%s %s rang: %s", alarm.kind, alarm.id, text)
+        else:
+            # Nobody may have heard it: this line, the alarm log and the notification are its trace.
+            where = f"; the announcement is in {audio_path}" if audio_path else ""
+            log.warning("%s %s rang with no sound device to play it: %s%s", alarm.kind, alarm.id, text, where)
+        rang = _iso(self.clock())
+        path = str(audio_path) if audio_path else None
+        self.record.append(Rang(alarm.id, alarm.kind, alarm.due_iso(), rang, round(late_s, 1), text, heard, path))
+
     async def fire(self, alarm: Alarm, late_s: float) -> None:
         if alarm.kind == "timer":
             text, title = announcement(alarm, late_s), "Timer done"
@@ -65,18 +80,29 @@ class Ringer:
         task = asyncio.current_task()
         assert task is not None
         self._ringing.add(task)
+        recorded = False
         try:
             self.earcon("alarm")
+            heard, audio_path = False, None
             try:
-                await self.say(spoken(text))
+                said = await self.say(spoken(text))
+                heard, audio_path = bool(said.get("spoken")), said.get("audio_path")
             except AssistantError as exc:
                 # No voice (it failed to load, no output device): the alarm must still ring.
                 log.warning("%s %s: cannot announce it (%s); ringing anyway", alarm.kind, alarm.id, exc.message)
+            self._record(alarm, late_s, text, heard, audio_path)
+            recorded = True
             deadline = self.clock() + self.ring_s()
             while self.clock() < deadline:
                 await asyncio.sleep(RING_INTERVAL_S)
                 self.earcon("alarm")
         except asyncio.CancelledError:
             log.info("%s %s dismissed", alarm.kind, alarm.id)
+            if not recorded:
+                self._record(alarm, late_s, text, True, None)  # a press dismissed it: someone was there
         finally:
             self._ringing.discard(task)
+
+
+def _iso(now: float) -> str:
+    return dt.datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")

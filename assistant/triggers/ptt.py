@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import AssistantError
@@ -33,13 +34,27 @@ def pick_source(key: str, wanted: tuple[str, ...]) -> tuple[Any, list[str]]:
     return None, reasons
 
 
-def start_hotkeys(settings: HotkeySettings, turns: Turns) -> list[asyncio.Task[None]]:
+@dataclass
+class Hotkeys:
+    """The running hotkey source's task (none when no source works), and what the key is or why there is none."""
+
+    tasks: list[asyncio.Task[None]]
+    key: str | None  # "KEY_RIGHTCTRL via evdev"
+    problem: str | None
+
+
+NO_SOURCE = "no built-in hotkey source works here; bind `assistant ptt press` and `release` in your compositor"
+
+
+def start_hotkeys(settings: HotkeySettings, turns: Turns) -> Hotkeys:
     source, reasons = pick_source(settings.key, settings.sources)
     for reason in reasons:
         log.info("hotkey source not used: %s", reason)
     if source is None:
-        log.warning("no built-in hotkey source works here; bind `assistant ptt press/release` in your compositor")
-        return []
+        # Said once, in the daemon's ready lines (and by `assistant doctor`), not as a warning at every start.
+        problem = "; ".join([NO_SOURCE, *reasons])
+        log.info("%s", problem)
+        return Hotkeys([], None, problem)
     log.info("push-to-talk on %s via %s", settings.key, source.name)
 
     pending: set[asyncio.Task[None]] = set()  # held: the loop keeps only a weak reference to a task
@@ -49,7 +64,7 @@ def start_hotkeys(settings: HotkeySettings, turns: Turns) -> list[asyncio.Task[N
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    return [asyncio.get_running_loop().create_task(source.run(emit))]
+    return Hotkeys([asyncio.get_running_loop().create_task(source.run(emit))], f"{settings.key} via {source.name}", None)
 
 
 async def _dispatch(turns: Turns, action: Action) -> None:

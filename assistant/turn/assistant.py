@@ -11,6 +11,7 @@ from assistant.core.atomic import write_json_atomic
 from assistant.core.errors import ConfigError
 from assistant.core.events import AlarmSet, Emit, ToolCalled, ignore
 from assistant.core.models import KINDS, Kind
+from assistant.tools.alarm_log import AlarmLog, alarm_log_path
 from assistant.tools.alarms import Alarms, alarms_path
 from assistant.tools.builtin import builtin_tools
 from assistant.tools.intents import Matcher
@@ -34,6 +35,7 @@ class Assistant:
     models: Models
     tools: Registry
     alarms: Alarms  # timers and reminders: they ring only once the daemon starts them
+    alarm_log: AlarmLog  # the ones that rang, heard or not
 
     @classmethod
     def create(
@@ -70,8 +72,9 @@ class Assistant:
         alarms = Alarms(
             alarms_path(paths.state_dir) if persist else None, on_add=lambda kind, alarm: emit(AlarmSet(kind, alarm))
         )
+        alarm_log = AlarmLog(alarm_log_path(paths.state_dir) if persist else None)
         pipeline = Pipeline(arbiter, conversation, tools, Matcher())
-        assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms)
+        assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms, alarm_log)
         for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):
             tools.add(tool)
         return assistant

@@ -24,7 +24,7 @@ from assistant.tools.llm_route import converse
 from assistant.tools.numbers import spoken
 from assistant.tools.registry import Registry, ToolCallRecord
 from assistant.turn.history import Conversation
-from assistant.turn.sentences import SentenceSplitter, speakable
+from assistant.turn.sentences import RepeatGuard, SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
 
 log = logging.getLogger(__name__)
@@ -314,18 +314,34 @@ class Pipeline:
 
         async def write() -> None:
             splitter = SentenceSplitter()
+            guard = RepeatGuard()
+            looped = False
             try:
                 async with aclosing(self._reply(models.llm, messages, result)) as deltas:
                     async for delta in deltas:
                         if timings.llm_first_token_s is None:
                             timings.llm_first_token_s = time.perf_counter() - started
                         result.full_reply += delta
-                        for piece in splitter.feed(delta):
-                            await _queue_sentence(piece)
-                for piece in splitter.flush():
-                    await _queue_sentence(piece)
+                        looped = await _queue_pieces(splitter.feed(delta), guard)
+                        if looped:
+                            break  # leaving the stream stops the generation
+                if not looped:
+                    looped = await _queue_pieces(splitter.flush(), guard)
+                if looped:
+                    # What the history keeps is what was said, not the loop the model was in.
+                    result.full_reply = " ".join(result.sentences)
+                    log.info("reply cut at its first repeat, after %d pieces", len(result.sentences))
             finally:
                 sentences.put_nowait(None)
+
+        async def _queue_pieces(pieces: list[str], guard: RepeatGuard) -> bool:
+            """Queue the pieces up to the first repeat; True when one was found."""
+            for piece in pieces:
+                kept, repeated = guard.keep(piece)
+                await _queue_sentence(kept)
+                if repeated:
+                    return True
+            return False
 
         async def _queue_sentence(piece: str) -> None:
             piece = speakable(piece)

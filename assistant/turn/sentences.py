@@ -136,3 +136,35 @@ _MARKDOWN = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+(?=\S))", r
 def speakable(text: str) -> str:
     """Drop markdown a small LLM likes to write, which a TTS would read aloud or stumble on."""
     return _MARKDOWN.sub("", text).replace("*", "").strip()
+
+
+# A clause of fewer words than this may come back honestly ("No, no." "Yes. Yes, it is.").
+REPEAT_MIN_WORDS = 3
+
+
+class RepeatGuard:
+    """Stops a reply at its first repeated clause or sentence.
+
+    A small model that loops ("too difficult to live on, too difficult to live on, …") would otherwise
+    talk until max_tokens. The engine's repeat penalty makes loops rarer; this catches the rest, in the
+    sentence stream, so it works for every engine.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def keep(self, piece: str) -> tuple[str, bool]:
+        """The part of `piece` before its first repeat, and whether a repeat was found (the reply ends)."""
+        kept: list[str] = []
+        for clause in re.split(r"(?<=[,;:—.!?…])\s+", piece):
+            words = re.findall(r"\w+", clause.lower())
+            key = " ".join(words)
+            if len(words) >= REPEAT_MIN_WORDS and key in self._seen:
+                text = " ".join(kept).rstrip(CLAUSE_MARKS + " ")
+                if text and text[-1] not in TERMINATORS + CLOSERS + "…":
+                    text += "."
+                return text, True
+            if len(words) >= REPEAT_MIN_WORDS:
+                self._seen.add(key)
+            kept.append(clause)
+        return piece, False

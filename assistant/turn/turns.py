@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.audio.sinks import WavSink
@@ -23,6 +24,19 @@ if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
 
 log = logging.getLogger(__name__)
+
+# Replies written as WAV files (no output device) are kept this many at most, the newest.
+KEEP_REPLIES = 50
+
+
+def prune_replies(directory: Path, keep: int) -> None:
+    """Remove all but the `keep` newest reply WAVs (a few dozen files: listing them is cheap)."""
+    try:
+        wavs = sorted(directory.glob("*.wav"), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return  # a file removed while listing: prune at the next reply
+    for old in wavs[: max(0, len(wavs) - keep)]:
+        old.unlink(missing_ok=True)
 
 class Turns:
     def __init__(
@@ -261,7 +275,9 @@ class Turns:
     def _sink(self, name: str, speak: bool) -> tuple[AudioSink, WavSink | None]:
         if speak and self.audio is not None and not self.audio.output_problem:
             return self.audio.sink(), None
-        wav = WavSink(self.assistant.config.paths.replies_dir / f"{name}.wav")
+        replies = self.assistant.config.paths.replies_dir
+        prune_replies(replies, KEEP_REPLIES - 1)
+        wav = WavSink(replies / f"{name}.wav")
         return wav, wav
 
     def _record(

@@ -1,0 +1,85 @@
+"""The timers and reminders that rang: a private JSONL file, so one that rang unheard is still on record.
+
+`assistant timers --fired` and `assistant reminders --fired` read it. It keeps the newest KEEP entries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.core.atomic import write_atomic
+from assistant.core.events import AlarmKind
+from assistant.core.paths import make_private_dir
+
+log = logging.getLogger(__name__)
+
+KEEP = 200
+
+
+@dataclass(frozen=True)
+class Rang:
+    id: str
+    kind: AlarmKind
+    due: str  # ISO time it was due
+    rang: str  # ISO time it rang
+    late_s: float
+    announcement: str
+    heard: bool  # False: no sound device played it (the announcement went to a WAV, or the voice failed)
+    audio_path: str | None = None  # the WAV the announcement went to, when it was not played
+
+
+def alarm_log_path(state_dir: Path) -> Path:
+    return state_dir / "alarms-rang.jsonl"
+
+
+class AlarmLog:
+    """Appends what rang; `path` None keeps it in memory (offline runs, tests)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._memory: list[dict[str, Any]] = []
+
+    def append(self, entry: Rang) -> None:
+        line = asdict(entry)
+        if self.path is None:
+            self._memory = [*self._memory, line][-KEEP:]
+            return
+        try:
+            make_private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # the user's own reminders
+            with os.fdopen(fd, "a") as f:
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            lines = self.path.read_text().splitlines()
+            if len(lines) > 2 * KEEP:  # trimmed now and then, not at every ring
+                write_atomic(self.path, "\n".join(lines[-KEEP:]) + "\n")
+        except OSError as exc:
+            log.error("cannot record the alarm in %s: %s", self.path, exc)
+
+    def recent(self, kind: AlarmKind, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest first."""
+        entries = self._memory if self.path is None else self._read()
+        return [e for e in reversed(entries) if e.get("kind") == kind][:limit]
+
+    def _read(self) -> list[dict[str, Any]]:
+        assert self.path is not None
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.error("cannot read %s: %s", self.path, exc)
+            return []
+        entries = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash mid-write
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
