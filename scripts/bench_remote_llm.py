@@ -32,8 +32,8 @@ from assistant.core.chat import TextDelta  # noqa: E402
 from assistant.core.models import ModelFiles, ModelSpec, Source  # noqa: E402
 from assistant.core.paths import shipped_catalog  # noqa: E402
 from assistant.engines.files import resolve  # noqa: E402
-from assistant.hosts.inloop import InLoopModel  # noqa: E402
 from assistant.hosts.host import ModelHost  # noqa: E402
+from assistant.hosts.inloop import InLoopModel  # noqa: E402
 from assistant.hosts.worker import Worker  # noqa: E402
 
 N_CTX = 2048

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import select
 import shutil
-import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
 from assistant.triggers.source import Action
 from assistant.triggers.x11_source import X11Source
+
+from .desktop import Xvfb
 
 MISSING = tuple(tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None)
 pytestmark = pytest.mark.skipif(
@@ -22,44 +22,6 @@ pytestmark = pytest.mark.skipif(
 
 # X keycodes of the evdev keycode set: kernel code + 8.
 RCTRL, LCTRL, LALT, SPACE, A = 105, 37, 64, 65, 38
-
-
-class Xvfb:
-    def __init__(self) -> None:
-        # -displayfd lets the server pick a free display number and tell us which.
-        read_end, write_end = os.pipe()
-        self.proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-screen", "0", "320x240x24"],
-            pass_fds=(write_end,),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(write_end)
-        # The server writes the number and then a newline in a second write; closing the
-        # pipe between the two makes it die with "Cannot write display number".
-        text = b""
-        try:
-            while not text.endswith(b"\n"):
-                ready, _, _ = select.select([read_end], [], [], 10)
-                chunk = os.read(read_end, 16) if ready else b""
-                if not chunk:
-                    break
-                text += chunk
-        finally:
-            os.close(read_end)
-        number = text.decode().strip()
-        if not number:
-            self.stop()
-            pytest.fail("Xvfb did not report a display number within 10 s")
-        self.display = f":{number}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture

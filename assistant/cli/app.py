@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from assistant.cli import remote, tools, vram, wake
+from assistant.cli import dictate, remote, tools, vram, wake
 from assistant.cli.common import fail, guarded, load_config, print_json, print_table, run_async, wav_out
 
 app = typer.Typer(help="A local, offline push-to-talk voice assistant.", no_args_is_help=True, add_completion=False)
@@ -23,6 +23,7 @@ app.add_typer(vram.vram_app, name="vram")
 app.add_typer(remote.app)
 app.add_typer(tools.app)
 app.add_typer(wake.app)
+app.add_typer(dictate.app)
 
 
 def print_version(wanted: bool) -> None:

@@ -160,9 +160,23 @@ def load_for_checks() -> tuple[Config, list[dict[str, Any]]]:
     return Config(paths=paths, settings=settings, catalog=catalog), checks
 
 
+def dictation_checks(config: Config) -> list[dict[str, Any]]:
+    """Each typing method of [dictation] methods: whether it can type into a window here, and if not, why."""
+    from assistant.keyboard.chain import build_chain, problems
+    from assistant.keyboard.typing import session_env
+
+    settings = config.settings.dictation
+    chain = build_chain(settings.methods, session_env(), settings.paste)
+    checks = [_check(f"dictation {name}", problem is None, problem or "can type here") for name, problem in problems(chain)]
+    if all(not c["ok"] for c in checks):
+        checks.append(_check("dictation", False, "no method can type here: the text is kept for `assistant dictate last`"))
+    return checks
+
+
 def run_checks(config: Config) -> list[dict[str, Any]]:
     return [
         *hotkey_checks(config),
+        *dictation_checks(config),
         *audio_checks(config),
         *wake_checks(config),
         gpu_check(),

@@ -124,6 +124,25 @@ class WorkerSettings:
         return {"transcribe": self.transcribe_stall_s, "chat": self.chat_stall_s, "synthesize": self.synthesize_stall_s}
 
 
+DICTATION_METHODS = ("auto", "wtype", "xtest", "xdotool", "clipboard")
+PASTE_KEYS = ("auto", "ctrl+v", "ctrl+shift+v")
+
+
+@dataclass(frozen=True)
+class DictationSettings:
+    """[dictation]: hold a key (or `assistant dictate press`), speak, and the words are typed."""
+
+    key: str = ""  # a key of its own, held to dictate ("KEY_RIGHTALT"); "" = only `assistant dictate …`
+    methods: tuple[str, ...] = ("auto",)  # in order: auto (= wtype, xtest, xdotool, clipboard), or those names
+    words: tuple[str, ...] = ()  # names and terms handed to Whisper as its initial prompt
+    replace: tuple[tuple[str, str], ...] = ()  # [dictation.replace] "spoken" = "written"
+    paste: str = "auto"  # the clipboard method's shortcut: auto (terminal or not) | ctrl+v | ctrl+shift+v
+    keep: bool = True  # keep dictations in their own private log (dictations.jsonl); false keeps none
+    pause_media: bool = True  # pause MPRIS players that are playing while you dictate, and resume them after
+    live: bool = False  # type each phrase at the pause after it, while the key is still held; at release only the tail
+    cleanup: str = "none"  # "llm": the current LLM rewrites the text first (punctuation, mishearings), never answers it
+
+
 @dataclass(frozen=True)
 class WakeSettings:
     enabled: bool = False  # the microphone stays closed for the wake word until `assistant wake on`
@@ -150,6 +169,7 @@ class Settings:
     tools: ToolSettings = field(default_factory=ToolSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     wake: WakeSettings = field(default_factory=WakeSettings)
+    dictation: DictationSettings = field(default_factory=DictationSettings)
 
     @property
     def wyoming_bind(self) -> WyomingBind | None:
@@ -165,10 +185,15 @@ _SECTIONS: dict[str, type] = {
     "tools": ToolSettings,
     "workers": WorkerSettings,
     "wake": WakeSettings,
+    "dictation": DictationSettings,
 }
 
 
 def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
+    if name == "replace" and where == "[dictation]":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f'{path}: [dictation.replace] must map spoken words to written ones: "gee pee you" = "GPU"')
+        return tuple(sorted(value.items()))
     if isinstance(default, tuple):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: {where}: field {name!r} must be a list of strings")
@@ -273,7 +298,18 @@ def load_settings(path: Path) -> Settings:
         if value <= 0:
             raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
     _check_wake(path, settings.wake)
+    _check_dictation(path, settings.dictation)
     return settings
+
+
+def _check_dictation(path: Path, dictation: DictationSettings) -> None:
+    bad = [m for m in dictation.methods if m not in DICTATION_METHODS]
+    if bad or not dictation.methods:
+        raise ConfigError(f"{path}: [dictation]: field 'methods' takes {', '.join(DICTATION_METHODS)}, got {list(dictation.methods)}")
+    if dictation.cleanup not in ("none", "llm"):
+        raise ConfigError(f"{path}: [dictation]: field 'cleanup' must be none or llm, got {dictation.cleanup!r}")
+    if dictation.paste not in PASTE_KEYS:
+        raise ConfigError(f"{path}: [dictation]: field 'paste' must be one of {', '.join(PASTE_KEYS)}, got {dictation.paste!r}")
 
 
 def _check_wake(path: Path, wake: WakeSettings) -> None:

@@ -19,6 +19,7 @@ class TurnState(StrEnum):
     LISTENING = "listening"  # the key is held (or the wake word opened the mic)
     THINKING = "thinking"  # the utterance is in: transcribing, then the LLM or a tool
     SPEAKING = "speaking"  # the reply plays
+    DICTATING = "dictating"  # the dictation key is held: the words will be typed, not answered
 
 
 AlarmKind = Literal["timer", "reminder"]

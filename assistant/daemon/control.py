@@ -75,6 +75,28 @@ class Control:
             return {"subscribed": True, "state": self.turns.state}
         return await self.methods[request.method].handler(request.params)
 
+    @method("dictate.press")
+    async def dictate_press(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.dictate_press()
+
+    @method("dictate.release")
+    async def dictate_release(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.dictate_release()
+
+    @method("dictate.toggle")
+    async def dictate_toggle(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.dictate_toggle()
+
+    @method("dictate.cancel")
+    async def dictate_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.turns.dictate_cancel()
+
+    @method("dictate.last")
+    async def dictate_last(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The last dictation, typed or not: its text is never dropped."""
+        dictation = self.turns.dictation
+        return dictation.last.to_dict() if dictation is not None and dictation.last is not None else None
+
     @method("ptt.press")
     async def ptt_press(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self.turns.press()

@@ -16,17 +16,19 @@ from assistant.core.errors import AssistantError
 from assistant.core.events import AudioChanged, DaemonEvent, LlmSwitched, TurnFinished
 from assistant.core.paths import make_private_dir
 from assistant.daemon.control import Control
-from assistant.daemon.logfile import close_log_file, open_log_file
 from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
+from assistant.daemon.logfile import close_log_file, open_log_file
 from assistant.daemon.notify import Notifier
-from assistant.daemon.ready import Readiness, ready_lines
+from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
+from assistant.keyboard.typing import session_env
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.tools.ringer import Ringer
 from assistant.triggers.handsfree import WakeMethods
 from assistant.turn.assistant import Assistant
+from assistant.turn.dictation import Dictation
 from assistant.turn.turns import Turns
 from assistant.vram.meter import Meter
 
@@ -68,6 +70,7 @@ class Daemon:
         self.handsfree: HandsFree | None = None  # the wake word trigger, when there is audio
         self.ringer: Ringer | None = None
         self.hotkeys: Hotkeys | None = None
+        self.dictation_key: Hotkeys | None = None
         self.mcp: McpServers | None = None
         self._warming: asyncio.Task[None] | None = None
         self._signals = 0
@@ -103,7 +106,9 @@ class Daemon:
             await self.shutdown()
             return 1
         self.systemd.notify("READY=1\nSTATUS=listening on " + str(self.config.paths.socket))
-        print("\n".join(ready_lines(self._readiness(), self.config.catalog)), flush=True)
+        assert self.assistant is not None
+        ready = readiness(self.config.paths, self.assistant.models, self.audio, self.hotkeys)
+        print("\n".join(ready_lines(ready, self.config.catalog)), flush=True)
         watchdog = asyncio.get_running_loop().create_task(self._watchdog())
         await self.stopping.wait()
         watchdog.cancel()
@@ -111,24 +116,6 @@ class Daemon:
         await self.shutdown()
         print("assistant: stopped", flush=True)
         return 0
-
-    def _readiness(self) -> Readiness:
-        assert self.assistant is not None
-        models, audio, paths = self.assistant.models, self.audio, self.config.paths
-        no_audio = "the daemon runs with --no-audio"
-        return Readiness(
-            socket=paths.socket,
-            asr=models.asr,
-            llm=models.llm,
-            tts=models.tts,
-            microphone=audio.input_name if audio is not None else None,
-            microphone_problem=audio.input_problem if audio is not None else no_audio,
-            speaker=audio.output_name if audio is not None else None,
-            speaker_problem=audio.output_problem if audio is not None else no_audio,
-            replies_dir=paths.replies_dir,
-            hotkey=self.hotkeys.key if self.hotkeys is not None else None,
-            hotkey_problem=self.hotkeys.problem if self.hotkeys is not None else "the daemon runs with --no-hotkeys",
-        )
 
     def _steps(self) -> list[Step]:
         """Startup, in order; shutdown undoes the steps that ran, in the reverse order.
@@ -242,7 +229,13 @@ class Daemon:
             ring_s=lambda: self._live_settings().tools.alarm_ring_s,
             record=self.assistant.alarm_log,
         )
-        self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss)
+        dictation = Dictation(
+            self.assistant.pipeline,
+            self.config.settings.dictation,
+            session_env(),  # the display the typing tools reach: the unit imports it from the session
+            self.config.paths.state_dir / "dictations.jsonl",
+        )
+        self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss, dictation=dictation)
 
     async def _close_turns(self) -> None:
         if self.turns is not None:
@@ -297,12 +290,14 @@ class Daemon:
 
     async def _hotkeys(self) -> None:
         if self.want_hotkeys and self.turns is not None:
-            from assistant.triggers.ptt import start_hotkeys
+            from assistant.triggers.ptt import start_dictation_key, start_hotkeys
 
             self.hotkeys = start_hotkeys(self.config.settings.hotkey, self.turns)
+            settings = self.config.settings
+            self.dictation_key = start_dictation_key(settings.dictation.key, settings.hotkey.sources, self.turns)
 
     async def _close_hotkeys(self) -> None:
-        tasks = self.hotkeys.tasks if self.hotkeys is not None else []
+        tasks = [task for keys in (self.hotkeys, self.dictation_key) if keys is not None for task in keys.tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

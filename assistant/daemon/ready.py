@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.config.catalog import Catalog
+from assistant.core.paths import Paths
+from assistant.turn.pipeline import Models
+
+if TYPE_CHECKING:
+    from assistant.audio.io import AudioIO
+    from assistant.triggers.ptt import Hotkeys
 
 # The model a first run uses: good enough to see the daemon work, not to be relied on.
 SMOKE_TEST_LLM_NOTE = (
@@ -27,6 +34,24 @@ class Readiness:
     replies_dir: Path
     hotkey: str | None  # "KEY_RIGHTCTRL via evdev", None when no source works (or hotkeys are off)
     hotkey_problem: str | None
+
+
+def readiness(paths: Paths, models: Models, audio: AudioIO | None, hotkeys: Hotkeys | None) -> Readiness:
+    """What the started daemon has; None for audio or hotkeys: it runs with --no-audio or --no-hotkeys."""
+    no_audio = "the daemon runs with --no-audio"
+    return Readiness(
+        socket=paths.socket,
+        asr=models.asr,
+        llm=models.llm,
+        tts=models.tts,
+        microphone=audio.input_name if audio is not None else None,
+        microphone_problem=audio.input_problem if audio is not None else no_audio,
+        speaker=audio.output_name if audio is not None else None,
+        speaker_problem=audio.output_problem if audio is not None else no_audio,
+        replies_dir=paths.replies_dir,
+        hotkey=hotkeys.key if hotkeys is not None else None,
+        hotkey_problem=hotkeys.problem if hotkeys is not None else "the daemon runs with --no-hotkeys",
+    )
 
 
 def ready_lines(ready: Readiness, catalog: Catalog) -> list[str]:

@@ -12,7 +12,9 @@ from assistant.core.speech import Audio, AudioChunk, Transcript
 class Transcriber(Protocol):
     device: str
 
-    def transcribe(self, audio: Audio) -> Transcript: ...
+    def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
+        """`prompt`: words the audio is likely to hold (names, terms), where the engine takes a hint."""
+        ...
 
 
 class ChatModel(Protocol):

@@ -34,6 +34,13 @@ class WhisperTranscriber:
         self.beam_size = int(options.get("beam_size", 1))
         self.language: str | None = options.get("language")
         self.vad = bool(options.get("vad", True))
+        # faster-whisper's default retries a doubtful decode by sampling at rising temperatures, with an RNG
+        # whose state depends on every earlier request: the same audio then gives different words in two
+        # runs of the daemon (seen: "Tell me a joke about cats." once as "... I'm out of cat."). Greedy only,
+        # unless the catalog asks for the fallback.
+        self.temperature: float | tuple[float, ...] = (
+            (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if options.get("temperature_fallback", False) else 0.0
+        )
         try:
             self.model = WhisperModel(
                 str(path),
@@ -44,7 +51,7 @@ class WhisperTranscriber:
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with its own text
             raise load_error(model_id, path, exc) from None
 
-    def transcribe(self, audio: Audio) -> Transcript:
+    def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
         if duration < 0.1:
@@ -56,6 +63,8 @@ class WhisperTranscriber:
             vad_filter=self.vad,
             # Short push-to-talk utterances gain nothing from conditioning, and it invites loops.
             condition_on_previous_text=False,
+            temperature=self.temperature,
+            initial_prompt=prompt or None,  # dictation vocabulary: the spelling Whisper should prefer
             without_timestamps=False,
         )
         parts = tuple(Segment(float(s.start), float(s.end), s.text.strip()) for s in segments)

@@ -225,6 +225,7 @@ register(
             "beam_size": Option(int, 1),
             "language": Option(str),  # None: detected per utterance
             "vad": Option(bool, True),
+            "temperature_fallback": Option(bool, False),  # True: faster-whisper's sampling retries (not repeatable)
             "cpu_threads": Option(int, 0),
         },
         files=Files(check=_ctranslate2_dir),

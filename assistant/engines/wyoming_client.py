@@ -111,7 +111,8 @@ class WyomingTranscriber(_Remote):
     def __init__(self, uri: str, options: Mapping[str, Any], model_id: str = "asr") -> None:
         super().__init__(uri, options, model_id, "asr")
 
-    def transcribe(self, audio: Audio) -> Transcript:
+    def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
+        # Wyoming's transcribe event has no prompt: a remote server gets the audio alone.
         return self._run(self._transcribe(audio))
 
     async def _transcribe(self, audio: Audio) -> Transcript:

@@ -73,7 +73,7 @@ class InLoopModel:
     async def request(self, op: Op, **args: object) -> object:
         engine = self._live()
         if op == Op.TRANSCRIBE:
-            return await engine.transcribe(args["audio"])
+            return await engine.transcribe(args["audio"], args.get("prompt"))
         if op in (Op.PREFILL, Op.PROMPT_STATS):
             # No KV cache here to fill or count: a remote server keeps its own (the answer a worker gives
             # for prompt_stats on an engine without one).

@@ -55,8 +55,9 @@ class _Proxy:
 class Asr(_Proxy):
     kind: Kind = "asr"
 
-    async def transcribe(self, audio: Audio) -> Transcript:
-        return _expect(await self.host.request(Op.TRANSCRIBE, audio=audio), Transcript, self.host, Op.TRANSCRIBE)
+    async def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
+        reply = await self.host.request(Op.TRANSCRIBE, audio=audio, prompt=prompt)
+        return _expect(reply, Transcript, self.host, Op.TRANSCRIBE)
 
 
 class Llm(_Proxy):

@@ -78,7 +78,7 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
     _, req_id, op, args = msg
     try:
         if op == Op.TRANSCRIBE:
-            conn.send(("result", req_id, engine.transcribe(args["audio"])))
+            conn.send(("result", req_id, engine.transcribe(args["audio"], args.get("prompt"))))
         elif op in (Op.CHAT, Op.SYNTHESIZE):
             items = (
                 engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))

@@ -69,6 +69,49 @@ class _Bus:
         self.call(new_method_call(DBusAddress(MPRIS_PATH, bus_name=player, interface=PLAYER), method))
 
 
+def pause_playing() -> list[str]:
+    """Pause every MPRIS player that is playing (dictation: the user is talking); the ones paused.
+
+    Blocking (call it in a thread). No session bus, or a player that does not answer, pauses nothing.
+    """
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return []
+    try:
+        bus = _Bus()
+    except Exception:  # jeepney raises OSError, KeyError for a bad address, ...: no bus is no music
+        return []
+    paused = []
+    try:
+        for player in bus.players():
+            try:
+                if str(bus.prop(player, "PlaybackStatus")) == "Playing":
+                    bus.act(player, "Pause")
+                    paused.append(player)
+            except Exception:  # one player that does not answer must not keep the others playing
+                continue
+    finally:
+        bus.close()
+    return paused
+
+
+def resume(players: list[str]) -> None:
+    """Play again what pause_playing paused (blocking)."""
+    if not players:
+        return
+    try:
+        bus = _Bus()
+    except Exception:
+        return
+    try:
+        for player in players:
+            try:
+                bus.act(player, "Play")
+            except Exception:
+                continue
+    finally:
+        bus.close()
+
+
 def _display_name(player: str) -> str:
     return player.removeprefix(MPRIS_PREFIX).split(".")[0]
 

@@ -1,9 +1,10 @@
-"""Wiring the built-in hotkey sources (evdev, X11) to push-to-talk (the daemon's Turns)."""
+"""Wiring the built-in hotkey sources (evdev, X11) to push-to-talk and to dictation (the daemon's Turns)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,31 +48,49 @@ NO_SOURCE = "no built-in hotkey source works here; bind `assistant ptt press` an
 
 
 def start_hotkeys(settings: HotkeySettings, turns: Turns) -> Hotkeys:
-    source, reasons = pick_source(settings.key, settings.sources)
+    """Push-to-talk on the [hotkey] key."""
+    return start_key(settings.key, settings.sources, turns.press, turns.release, lambda: turns.listening, "push-to-talk")
+
+
+def start_dictation_key(key: str, sources: tuple[str, ...], turns: Turns) -> Hotkeys | None:
+    """The [dictation] key, held to dictate; None when none is configured."""
+    if not key:
+        return None
+    held = lambda: turns.state == TurnState.DICTATING  # noqa: E731
+    return start_key(key, sources, turns.dictate_press, turns.dictate_release, held, "dictation")
+
+
+def start_key(
+    key: str,
+    sources: tuple[str, ...],
+    press: Callable[[], Awaitable[object]],
+    release: Callable[[], Awaitable[object]],
+    held: Callable[[], bool],
+    what: str,
+) -> Hotkeys:
+    source, reasons = pick_source(key, sources)
     for reason in reasons:
-        log.info("hotkey source not used: %s", reason)
+        log.info("%s key source not used: %s", what, reason)
     if source is None:
         # Said once, in the daemon's ready lines (and by `assistant doctor`), not as a warning at every start.
         problem = "; ".join([NO_SOURCE, *reasons])
         log.info("%s", problem)
         return Hotkeys([], None, problem)
-    log.info("push-to-talk on %s via %s", settings.key, source.name)
-
+    log.info("%s on %s via %s", what, key, source.name)
     pending: set[asyncio.Task[None]] = set()  # held: the loop keeps only a weak reference to a task
 
+    async def dispatch(action: Action) -> None:
+        try:
+            if action == "press":
+                await press()
+            elif held():  # a release with nothing held (a second key-up) does nothing
+                await release()
+        except AssistantError as exc:
+            log.warning("%s %s: %s", what, action, exc.message)
+
     def emit(action: Action) -> None:
-        task = asyncio.get_running_loop().create_task(_dispatch(turns, action))
+        task = asyncio.get_running_loop().create_task(dispatch(action))
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    return Hotkeys([asyncio.get_running_loop().create_task(source.run(emit))], f"{settings.key} via {source.name}", None)
-
-
-async def _dispatch(turns: Turns, action: Action) -> None:
-    try:
-        if action == "press":
-            await turns.press()
-        elif turns.state == TurnState.LISTENING:
-            await turns.release()
-    except AssistantError as exc:
-        log.warning("push-to-talk %s: %s", action, exc.message)
+    return Hotkeys([asyncio.get_running_loop().create_task(source.run(emit))], f"{key} via {source.name}", None)

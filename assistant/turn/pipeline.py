@@ -126,10 +126,10 @@ class Pipeline:
         self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
         self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
 
-    async def transcribe(self, audio: Audio, asr: str) -> Transcript:
-        """The transcript of 16 kHz mono audio (with the VAD's trimming)."""
+    async def transcribe(self, audio: Audio, asr: str, prompt: str | None = None) -> Transcript:
+        """The transcript of 16 kHz mono audio (with the VAD's trimming); `prompt` is a vocabulary hint."""
         async with self.arbiter.use(asr) as host:
-            return await Asr(host).transcribe(audio)
+            return await Asr(host).transcribe(audio, prompt)
 
     async def prefill(self, llm: str) -> dict[str, int] | None:
         """Have the LLM evaluate the system prompt and the history now, if it is resident (never loads or evicts).

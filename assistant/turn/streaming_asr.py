@@ -93,8 +93,13 @@ class StreamingTranscriber:
         so_far: Callable[[], Audio],
         pause_s: float = PAUSE_S,
         commit_s: float = COMMIT_S,
+        on_commit: Callable[[str], None] | None = None,
     ) -> None:
-        """`transcribe` runs the resident ASR; `so_far` copies the utterance captured so far as 16 kHz (blocking)."""
+        """`transcribe` runs the resident ASR; `so_far` copies the utterance captured so far as 16 kHz (blocking).
+
+        `commit_s` 0 commits every finished partial at once (live dictation), and `on_commit` hears each
+        committed text, in order; `tail_text` is then what finish() added after the last commit.
+        """
         self._transcribe = transcribe
         self._so_far = so_far
         self.pause_s = pause_s
@@ -110,6 +115,8 @@ class StreamingTranscriber:
         self._partial: _Partial | None = None
         self._again = False  # a pause came while a partial ran
         self._finished = False
+        self._on_commit = on_commit
+        self.tail_text = ""
 
     # ------------------------------------------------------------ PortAudio's thread
 
@@ -143,7 +150,7 @@ class StreamingTranscriber:
 
     def _start_partial(self) -> None:
         self._again = False
-        self._keep(self._partial)
+        self._commit(self._partial)
         start = self._committed_at
 
         async def run() -> tuple[int, Transcript]:
@@ -165,19 +172,29 @@ class StreamingTranscriber:
         if error is not None:
             log.info("a partial transcription failed: %s", error)
             return
+        if self.commit_s <= 0:
+            self._commit(self._partial)  # live: each phrase is final as soon as it is heard
         if self._again:
             self._start_partial()
 
-    def _keep(self, partial: _Partial | None) -> None:
-        """Commit a finished partial whose uncommitted audio is long, so later ones start after it."""
+    def _commit(self, partial: _Partial | None) -> None:
+        text = self._keep(partial)
+        if text and self._on_commit is not None:
+            self._on_commit(text)
+
+    def _keep(self, partial: _Partial | None) -> str | None:
+        """Commit a finished partial whose uncommitted audio is long, so later ones start after it; its text."""
         done = partial.result() if partial is not None else None
         if partial is None or done is None or partial.start != self._committed_at:
-            return
+            return None
         end, transcript = done
         if (end - partial.start) / SAMPLE_RATE > self.commit_s:
-            if transcript.text.strip():
-                self._committed_text.append(transcript.text.strip())
+            text = transcript.text.strip()
+            if text:
+                self._committed_text.append(text)
             self._committed_at = end
+            return text
+        return None
 
     async def finish(self, audio: Audio) -> Transcript:
         """The transcript of the whole utterance (16 kHz `audio`, as captured), reusing what was done."""
@@ -197,7 +214,11 @@ class StreamingTranscriber:
         if final is None:
             rest = audio[self._committed_at :]
             self.stats.tail_s = len(rest) / SAMPLE_RATE
-            final = await self._transcribe(rest)
+            if self.commit_s <= 0 and self._committed_text and self._vad.quiet(rest):
+                final = Transcript(text="")  # live: all of it was committed, and only quiet followed
+            else:
+                final = await self._transcribe(rest)
+        self.tail_text = final.text.strip()
         text = " ".join([*self._committed_text, final.text.strip()]).strip()
         return Transcript(
             text=text,

@@ -14,7 +14,9 @@ from assistant.audio.sinks import WavSink
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.events import Emit, StateChanged, TurnFinished, TurnState
 from assistant.core.speech import Audio
+from assistant.tools.media import pause_playing, resume
 from assistant.turn.assistant import Assistant
+from assistant.turn.dictation import Dictation
 from assistant.turn.history import TurnRecord
 from assistant.turn.latency import timeline
 from assistant.turn.pipeline import AudioSink, TurnResult
@@ -46,6 +48,7 @@ class Turns:
         emit: Emit,
         dismiss_alarm: Callable[[], bool] = lambda: False,
         overlap: bool = True,
+        dictation: Dictation | None = None,
     ) -> None:
         self.assistant = assistant
         self.audio = audio  # AudioIO, or None when the daemon runs without sound devices
@@ -58,6 +61,8 @@ class Turns:
         self._closed = False
         # Stops a ringing timer or reminder, True if one rang (that press does nothing else).
         self.dismiss_alarm = dismiss_alarm
+        self.dictation = dictation  # None: no dictation (an offline run)
+        self._paused_media: list[str] = []  # the players a dictation paused, to resume at its end
         # Transcribe and prefill while the key is held (False: everything waits for the release, as a baseline).
         self.overlap = overlap
         self._listening: WhileHeld | None = None
@@ -75,8 +80,8 @@ class Turns:
             self.emit(StateChanged(state))
 
     def _settle(self) -> None:
-        """Back to idle after a turn, unless a barge-in already started listening."""
-        if self.state != TurnState.LISTENING:
+        """Back to idle after a turn, unless a barge-in already started listening (or dictating)."""
+        if self.state not in (TurnState.LISTENING, TurnState.DICTATING):
             self.set_state(TurnState.IDLE)
 
     def _chore(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -97,6 +102,8 @@ class Turns:
         """Start listening; `preroll_s` (the wake word's) overrides how much audio from before the press is kept."""
         if self.state == TurnState.LISTENING:
             return {"state": self.state}
+        if self.state == TurnState.DICTATING:
+            raise AssistantError("dictating; let go of the dictation key first", code="busy")
         if self.dismiss_alarm():
             await self.interrupt()  # and its announcement, if it is still speaking
             return {"state": self.state, "dismissed": True}
@@ -136,6 +143,64 @@ class Turns:
         turn_id = uuid.uuid4().hex[:12]
         self._spawn(self.run_turn(turn_id, audio=audio, listening=listening, released=released))
         return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
+
+    # ---------------------------------------------------------------- dictation
+
+    async def dictate_press(self) -> dict[str, Any]:
+        """Start a dictation: the same microphone and pre-roll as a press, but the words will be typed."""
+        if self.dictation is None:
+            raise AssistantError("dictation is not available in this daemon", code="no_dictation")
+        if self.state == TurnState.DICTATING:
+            return {"state": self.state}
+        if self.state == TurnState.LISTENING:
+            raise AssistantError("listening for a question; let go of the push-to-talk key first", code="busy")
+        if self.audio is None or self.audio.input_problem:
+            problem = self.audio.input_problem if self.audio else "the daemon runs without audio"
+            self._earcon("error")
+            raise AudioError(f"cannot dictate: {problem}")
+        await asyncio.gather(*self._cancel_speaking(), return_exceptions=True)  # no reply talks over it
+        await self.audio.start_capture()
+        self.dictation.begin(self.audio, self.assistant.models)
+        self._earcon("start")
+        self.set_state(TurnState.DICTATING)
+        if self.dictation.settings.pause_media:
+            self._paused_media = await asyncio.to_thread(pause_playing)
+        return {"state": self.state, "paused_media": len(self._paused_media)}
+
+    async def _resume_media(self) -> None:
+        paused, self._paused_media = self._paused_media, []
+        await asyncio.to_thread(resume, paused)
+
+    async def dictate_release(self) -> dict[str, Any]:
+        """Stop, transcribe, shape and type; the result says what was typed and with which method."""
+        if self.state != TurnState.DICTATING or self.dictation is None or self.audio is None:
+            raise AssistantError("not dictating; press first (`assistant dictate press`)", code="not_dictating")
+        self.dictation.stop()
+        audio = await self.audio.stop_capture()
+        self._earcon("stop")
+        self.set_state(TurnState.THINKING)  # transcribing and typing: a new press may start meanwhile
+        await self._resume_media()
+        try:
+            result = await self.dictation.finish(audio, self.assistant.models)
+        finally:
+            self._settle()
+        if result.nothing_heard:
+            self._earcon("nothing")
+        elif result.error:
+            self._earcon("error")
+        return result.to_dict()
+
+    async def dictate_toggle(self) -> dict[str, Any]:
+        return await (self.dictate_release() if self.state == TurnState.DICTATING else self.dictate_press())
+
+    async def dictate_cancel(self) -> dict[str, Any]:
+        if self.state != TurnState.DICTATING or self.audio is None or self.dictation is None:
+            return {"cancelled": False}
+        self.dictation.cancel()
+        self.audio.cancel_capture()
+        self.set_state(TurnState.IDLE)
+        await self._resume_media()
+        return {"cancelled": True}
 
     async def toggle(self) -> dict[str, Any]:
         return await (self.release() if self.state == TurnState.LISTENING else self.press())

@@ -1,0 +1,63 @@
+"""`assistant dictate press|release|toggle|cancel|last`: dictation for compositor bindings, as `assistant ptt …`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from assistant.cli.common import fail, print_json
+from assistant.cli.remote import JSON, remote
+
+app = typer.Typer()  # its group joins the top-level `assistant` app (cli/app.py)
+dictate_app = typer.Typer(help="Dictation: the words you say are typed into the focused window.", no_args_is_help=True)
+app.add_typer(dictate_app, name="dictate")
+
+
+def _said(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+    elif result.get("nothing_heard"):
+        typer.echo("nothing heard: nothing typed")
+    elif result.get("error"):
+        raise fail(result["error"])
+    elif "typed_with" in result:
+        typer.echo(f"typed with {result['typed_with']}: {result['text']!r}")
+    else:
+        typer.echo(str(result.get("state") or ("cancelled" if result.get("cancelled") else "nothing to cancel")))
+
+
+@dictate_app.command("press")
+def dictate_press(as_json: bool = JSON) -> None:
+    """Start dictating: speak, then `assistant dictate release`."""
+    _said(remote("dictate.press", timeout=30), as_json)
+
+
+@dictate_app.command("release")
+def dictate_release(as_json: bool = JSON) -> None:
+    """Stop, and type what was said into the focused window."""
+    _said(remote("dictate.release", timeout=120), as_json)
+
+
+@dictate_app.command("toggle")
+def dictate_toggle(as_json: bool = JSON) -> None:
+    """Press if idle, release if dictating: for shortcuts that have no key-up."""
+    _said(remote("dictate.toggle", timeout=120), as_json)
+
+
+@dictate_app.command("cancel")
+def dictate_cancel(as_json: bool = JSON) -> None:
+    """Stop dictating and type nothing."""
+    _said(remote("dictate.cancel", timeout=30), as_json)
+
+
+@dictate_app.command("last")
+def dictate_last(as_json: bool = JSON) -> None:
+    """The last dictation's text, typed or not (a failed one is never lost)."""
+    result = remote("dictate.last", timeout=10)
+    if as_json:
+        print_json(result)
+    elif result is None:
+        typer.echo("no dictation yet")
+    else:
+        typer.echo(result["text"])

@@ -1,0 +1,186 @@
+"""Dictation on each typing method this machine can run: release → last character in the window.
+
+    .venv/bin/python scripts/bench_dictate.py [--runs 3] [--out bench-results/bench_dictate.json]
+
+The real daemon (embedded models), espeak-ng speech fed into a private PulseAudio mic at real-time pace,
+and real desktops: xdotool into xterm on Xvfb, wtype into foot on a headless sway, the clipboard into
+xterm; `live = true` (each phrase typed at its pause) against `live = false`. For each phrase: the time
+from `assistant dictate release` to the whole text in the window; the sequential floor (the ASR of the
+whole utterance, timed here on the same model, plus typing the whole text alone with the same method);
+characters per second typed; and the WER of what arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from assistant.core.paths import Paths  # noqa: E402
+from assistant.keyboard.clipboard import Clipboard  # noqa: E402
+from assistant.keyboard.typing import Edit, Method, Wtype, Xdotool  # noqa: E402
+from tests.daemon import DaemonProcess  # noqa: E402
+from tests.desktop import SWAY_MISSING, X11_MISSING, Sway, Xterm, Xvfb  # noqa: E402
+from tests.espeak import espeak, silence  # noqa: E402
+from tests.pulse import Pulse  # noqa: E402
+from tests.speech import wer  # noqa: E402
+
+PHRASES = [
+    "The meeting moved to Thursday comma so please update the calendar period",
+    "Send the report to the whole team before lunch period",
+    "How long will the new build take question mark",
+]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z']+", text.lower()))
+
+
+def _wait_text(read: Any, want: str, timeout: float = 30.0) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if read() == want:
+            return time.perf_counter()
+        time.sleep(0.002)
+    raise RuntimeError(f"the window never showed {want!r}; it has {read()!r}")
+
+
+class WholeAsr:
+    """The floor's ASR: the whole utterance on the same embedded model, in this process, warmed first."""
+
+    def __init__(self) -> None:
+        from assistant.config.settings import Config
+        from assistant.turn.assistant import Assistant
+        from assistant.vram.meter import SimulatedMeter
+
+        self.loop = asyncio.new_event_loop()  # one loop for the worker's whole life: it answers on this loop
+
+        async def create() -> Assistant:
+            return Assistant.create(Config.load(), SimulatedMeter(16.0), persist=False)
+
+        self.assistant = self.loop.run_until_complete(create())
+        self.seconds(espeak("warm up", "en-us", 125))
+
+    def seconds(self, audio: np.ndarray) -> float:
+        started = time.perf_counter()
+        self.loop.run_until_complete(self._transcribe(audio))
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.assistant.close())
+        self.loop.close()
+
+    async def _transcribe(self, audio: np.ndarray) -> None:
+        await self.assistant.pipeline.transcribe(audio.astype(np.float32), self.assistant.models.asr)
+
+
+def bench_method(name: str, env: dict[str, str], read: Any, method: Method, pulse: Pulse, runs: int,
+                 live: bool, asr: WholeAsr) -> dict[str, Any]:
+    rows: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as home:
+        xdg = {"XDG_CONFIG_HOME": f"{home}/c", "XDG_STATE_HOME": f"{home}/s", "XDG_DATA_HOME": f"{home}/d",
+               "XDG_RUNTIME_DIR": f"{home}/r"}
+        os.environ.update(xdg)  # Paths and the daemon read them from the environment
+        paths = Paths.from_env()
+        os.makedirs(f"{home}/r", mode=0o700)
+        paths.config_dir.mkdir(parents=True)
+        paths.config_file.write_text(f'[dictation]\nmethods = ["{name}"]\nkeep = false\nlive = {str(live).lower()}\n')
+        denv = {**env, **pulse.env, **xdg}
+        with DaemonProcess(paths, env=denv) as daemon:
+            for _ in range(runs):
+                for phrase in PHRASES:
+                    before = read()
+                    speech = espeak(phrase, "en-us", 125)
+                    assert daemon.cli("dictate", "press").returncode == 0
+                    pulse.mic.feed(np.concatenate([speech, silence(0.3)]))
+                    pulse.mic.wait()
+                    released = time.perf_counter()
+                    result = daemon.json("dictate", "release")
+                    arrived = _wait_text(read, before + result["text"])
+                    typed_alone = _type_alone(method, read, result["text"])
+                    rows.append({
+                        "release_to_last_char_s": arrived - released,
+                        "floor_s": asr.seconds(speech) + typed_alone,
+                        "chars_per_s": len(result["text"]) / typed_alone if typed_alone else 0.0,
+                        "wer": wer(_words(phrase.replace(" comma", "").replace(" period", "").replace(" question mark", "")),
+                                   _words(result["text"])),
+                    })
+    latency = [r["release_to_last_char_s"] for r in rows]
+    ratios = [r["release_to_last_char_s"] / r["floor_s"] for r in rows]
+    return {
+        "method": name,
+        "live": live,
+        "release_to_last_char_median_s": statistics.median(latency),
+        "release_to_last_char_p95_s": sorted(latency)[max(0, int(0.95 * len(latency)) - 1)],
+        "ratio_to_floor_median": statistics.median(ratios),
+        "chars_per_s_median": statistics.median(r["chars_per_s"] for r in rows),
+        "wer_mean": statistics.fmean(r["wer"] for r in rows),
+        "runs": len(rows),
+    }
+
+
+def _type_alone(method: Method, read: Any, text: str) -> float:
+    before = read()
+    started = time.perf_counter()
+    asyncio.run(method.apply(Edit(0, text)))
+    return _wait_text(read, before + text) - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench_dictate.json")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pulse = Pulse(Path(tmp) / "pulse")
+        os.environ.update(pulse.env)
+        asr = WholeAsr()
+        try:
+            if not X11_MISSING:
+                server = Xvfb()
+                term = Xterm(server.display, Path(tmp) / "xterm.txt")
+                try:
+                    env = {**os.environ, "DISPLAY": server.display}
+                    for live in (False, True):
+                        results.append(bench_method("xdotool", env, term.text, Xdotool(env), pulse, args.runs, live, asr))
+                    results.append(bench_method("clipboard", env, term.text, Clipboard(env), pulse, args.runs, False, asr))
+                finally:
+                    term.stop()
+                    server.stop()
+            if not SWAY_MISSING:
+                sway = Sway()
+                try:
+                    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+                    env["WAYLAND_DISPLAY"] = str(sway.runtime / "wayland-1")
+                    for live in (False, True):
+                        results.append(bench_method("wtype", env, sway.text, Wtype(env), pulse, args.runs, live, asr))
+                finally:
+                    sway.stop()
+        finally:
+            asr.close()
+            pulse.close()
+    print(f"{'method':<10} {'live':<5} {'release→last char':>18} {'p95':>7} {'÷ floor':>8} {'chars/s':>8} {'WER':>6}")
+    for r in results:
+        print(f"{r['method']:<10} {str(r['live']).lower():<5} {r['release_to_last_char_median_s']:>16.3f} s {r['release_to_last_char_p95_s']:>6.3f} "
+              f"{r['ratio_to_floor_median']:>8.2f} {r['chars_per_s_median']:>8.0f} {r['wer_mean']:>6.3f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"results": results}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
