@@ -3,8 +3,8 @@
     .venv/bin/python scripts/bench_dictate.py [--runs 3] [--out bench-results/bench_dictate.json]
 
 The real daemon (embedded models), espeak-ng speech fed into a private PulseAudio mic at real-time pace,
-and real desktops: xdotool into xterm on Xvfb, wtype into foot on a headless sway, the clipboard into
-xterm; `live = true` (each phrase typed at its pause) against `live = false`. For each phrase: the time
+and real desktops: XTEST and xdotool into xterm on Xvfb, wtype into foot on a headless sway, the clipboard
+into xterm; `live = true` (each phrase typed at its pause) against `live = false`. For each phrase: the time
 from `assistant dictate release` to the whole text in the window; the sequential floor (the ASR of the
 whole utterance, timed here on the same model, plus typing the whole text alone with the same method);
 characters per second typed; and the WER of what arrived.
@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from assistant.core.paths import Paths  # noqa: E402
 from assistant.keyboard.clipboard import Clipboard  # noqa: E402
 from assistant.keyboard.typing import Edit, Method, Wtype, Xdotool  # noqa: E402
+from assistant.keyboard.xtest import Xtest  # noqa: E402
 from tests.daemon import DaemonProcess  # noqa: E402
 from tests.desktop import SWAY_MISSING, X11_MISSING, Sway, Xterm, Xvfb  # noqa: E402
 from tests.espeak import espeak, silence  # noqa: E402
@@ -156,7 +157,8 @@ def main() -> None:
                 try:
                     env = {**os.environ, "DISPLAY": server.display}
                     for live in (False, True):
-                        results.append(bench_method("xdotool", env, term.text, Xdotool(env), pulse, args.runs, live, asr))
+                        results.append(bench_method("xtest", env, term.text, Xtest(env), pulse, args.runs, live, asr))
+                    results.append(bench_method("xdotool", env, term.text, Xdotool(env), pulse, args.runs, False, asr))
                     results.append(bench_method("clipboard", env, term.text, Clipboard(env), pulse, args.runs, False, asr))
                 finally:
                     term.stop()
