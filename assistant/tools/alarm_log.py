@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.core.atomic import write_atomic
 from assistant.core.events import AlarmKind
-from assistant.core.paths import make_private_dir
+from assistant.core.jsonl import append_line
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +48,7 @@ class AlarmLog:
             self._memory = [*self._memory, line][-KEEP:]
             return
         try:
-            make_private_dir(self.path.parent)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # the user's own reminders
-            with os.fdopen(fd, "a") as f:
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
-            lines = self.path.read_text().splitlines()
-            if len(lines) > 2 * KEEP:  # trimmed now and then, not at every ring
-                write_atomic(self.path, "\n".join(lines[-KEEP:]) + "\n")
+            append_line(self.path, line, KEEP)
         except OSError as exc:
             log.error("cannot record the alarm in %s: %s", self.path, exc)
 

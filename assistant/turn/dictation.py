@@ -7,9 +7,7 @@ the assistant's turns (Turns runs it, so the two never capture at once).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.config.settings import DictationSettings
-from assistant.core.atomic import write_atomic
-from assistant.core.paths import make_private_dir
+from assistant.core.jsonl import append_line
 from assistant.core.speech import Audio
 from assistant.keyboard.chain import build_chain, type_edit
 from assistant.keyboard.typing import TypingFailed
@@ -162,12 +159,6 @@ class Dictation:
         if self.log_path is None:
             return
         try:
-            make_private_dir(self.log_path.parent)
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a") as f:
-                f.write(json.dumps({"time": time.time(), **result.to_dict()}, ensure_ascii=False) + "\n")
-            lines = self.log_path.read_text().splitlines()
-            if len(lines) > 2 * KEEP:
-                write_atomic(self.log_path, "\n".join(lines[-KEEP:]) + "\n")
+            append_line(self.log_path, {"time": time.time(), **result.to_dict()}, KEEP)
         except OSError as exc:
             log.error("cannot keep the dictation in %s: %s", self.log_path, exc)
