@@ -400,15 +400,10 @@ class Daemon:
             await asyncio.sleep(interval)
 
     def _stuck_s(self) -> float:
-        config = self.assistant.config if self.assistant is not None else self.config  # as last reloaded
-        return stuck_after_s(config.settings.workers.stall_s())
+        return stuck_after_s(self._live_settings().workers.stall_s())
 
     def pipeline_stuck(self) -> bool:
         if self.turns is None or self.assistant is None:
             return False
         progress = [self._last_event, *(worker.last_message for worker in self.assistant.arbiter.workers)]
         return pipeline_stuck(self.turns.state, progress, time.monotonic(), self._stuck_s())
-
-
-def run_daemon(config: Config) -> int:
-    return asyncio.run(Daemon(config).run())
