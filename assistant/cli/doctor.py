@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from assistant.api.client import NotRunning, call
@@ -166,7 +167,8 @@ def dictation_checks(config: Config) -> list[dict[str, Any]]:
     from assistant.keyboard.typing import session_env
 
     settings = config.settings.dictation
-    chain = build_chain(settings.methods, session_env(), settings.paste)
+    chain = build_chain(settings.methods, session_env(), paste=settings.paste, layout=settings.layout, home=Path.home(),
+                        portal_token=config.paths.portal_token)
     checks = [_check(f"dictation {name}", problem is None, problem or "can type here") for name, problem in problems(chain)]
     if all(not c["ok"] for c in checks):
         checks.append(_check("dictation", False, "no method can type here: the text is kept for `assistant dictate last`"))

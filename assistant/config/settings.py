@@ -15,6 +15,7 @@ from assistant.audio.wake import WORDS
 from assistant.config.catalog import Catalog, load_catalog, read_toml
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths, shipped_catalog
+from assistant.keyboard.layout import parse_layout
 
 # Byte-identical turn after turn (no date or time in it: the clock tool gives those), so a model's
 # prompt cache keeps it. The tools themselves reach the model with each request.
@@ -124,7 +125,7 @@ class WorkerSettings:
         return {"transcribe": self.transcribe_stall_s, "chat": self.chat_stall_s, "synthesize": self.synthesize_stall_s}
 
 
-DICTATION_METHODS = ("auto", "wtype", "xtest", "xdotool", "clipboard")
+DICTATION_METHODS = ("auto", "wtype", "xtest", "xdotool", "portal", "uinput", "clipboard")
 PASTE_KEYS = ("auto", "ctrl+v", "ctrl+shift+v")
 
 
@@ -133,7 +134,9 @@ class DictationSettings:
     """[dictation]: hold a key (or `assistant dictate press`), speak, and the words are typed."""
 
     key: str = ""  # a key of its own, held to dictate ("KEY_RIGHTALT"); "" = only `assistant dictate …`
-    methods: tuple[str, ...] = ("auto",)  # in order: auto (= wtype, xtest, xdotool, clipboard), or those names
+    # in order: auto (Wayland: wtype, portal, uinput, clipboard; X11: xtest, xdotool, uinput, clipboard), or names
+    methods: tuple[str, ...] = ("auto",)
+    layout: str = ""  # the uinput keyboard's XKB layout ("de", "fr(azerty)"); "" = the desktop's own
     words: tuple[str, ...] = ()  # names and terms handed to Whisper as its initial prompt
     replace: tuple[tuple[str, str], ...] = ()  # [dictation.replace] "spoken" = "written"
     paste: str = "auto"  # the clipboard method's shortcut: auto (terminal or not) | ctrl+v | ctrl+shift+v
@@ -310,6 +313,9 @@ def _check_dictation(path: Path, dictation: DictationSettings) -> None:
         raise ConfigError(f"{path}: [dictation]: field 'cleanup' must be none or llm, got {dictation.cleanup!r}")
     if dictation.paste not in PASTE_KEYS:
         raise ConfigError(f"{path}: [dictation]: field 'paste' must be one of {', '.join(PASTE_KEYS)}, got {dictation.paste!r}")
+    if dictation.layout.strip() and parse_layout(dictation.layout, "") is None:
+        raise ConfigError(f"{path}: [dictation]: field 'layout' takes an XKB layout name like \"de\" or \"fr(azerty)\", "
+                          f"got {dictation.layout!r}")
 
 
 def _check_wake(path: Path, wake: WakeSettings) -> None:

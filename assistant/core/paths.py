@@ -70,6 +70,11 @@ class Paths:
         return self.state_dir / "footprints.json"
 
     @property
+    def portal_token(self) -> Path:
+        """The RemoteDesktop portal's restore token: the desktop asks the user only the first time."""
+        return self.state_dir / "portal-token"
+
+    @property
     def log_file(self) -> Path:
         return self.state_dir / "daemon.log"
 

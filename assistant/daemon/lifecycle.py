@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.api.protocol import Event
@@ -22,6 +23,7 @@ from assistant.daemon.notify import Notifier
 from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
+from assistant.keyboard.chain import build_chain
 from assistant.keyboard.typing import session_env
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
@@ -229,12 +231,13 @@ class Daemon:
             ring_s=lambda: self._live_settings().tools.alarm_ring_s,
             record=self.assistant.alarm_log,
         )
-        dictation = Dictation(
-            self.assistant.pipeline,
-            self.config.settings.dictation,
+        settings = self.config.settings.dictation
+        chain = build_chain(
+            settings.methods,
             session_env(),  # the display the typing tools reach: the unit imports it from the session
-            self.config.paths.state_dir / "dictations.jsonl",
+            paste=settings.paste, layout=settings.layout, home=Path.home(), portal_token=self.config.paths.portal_token,
         )
+        dictation = Dictation(self.assistant.pipeline, settings, chain, self.config.paths.state_dir / "dictations.jsonl")
         self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss, dictation=dictation)
 
     async def _close_turns(self) -> None:

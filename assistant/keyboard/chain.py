@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from assistant.keyboard.clipboard import Clipboard
+from assistant.keyboard.portal import Portal
 from assistant.keyboard.typing import Edit, Method, TypingFailed, Wtype, Xdotool
+from assistant.keyboard.uinput import Uinput
 from assistant.keyboard.xtest import Xtest
 
 log = logging.getLogger(__name__)
 
-AUTO = ("wtype", "xtest", "xdotool", "clipboard")
+
+def auto_methods(env: Mapping[str, str]) -> tuple[str, ...]:
+    """What "auto" means in this session.
+
+    On Wayland the X11 methods are left out: through Xwayland they reach only X11 windows, and would
+    "type" into nothing while a Wayland window has the focus. wtype needs a wlroots compositor; on GNOME
+    and KDE it fails at once and the portal follows. With no display at all every method is listed, so
+    `doctor` and the error say what each one lacks (uinput needs none: the kernel's keyboard reaches the
+    focused window whatever the session).
+    """
+    if env.get("WAYLAND_DISPLAY"):
+        return ("wtype", "portal", "uinput", "clipboard")
+    if env.get("DISPLAY"):
+        return ("xtest", "xdotool", "uinput", "clipboard")
+    return ("wtype", "xtest", "xdotool", "portal", "uinput", "clipboard")
 
 
-def build_chain(names: Sequence[str], env: Mapping[str, str], paste: str = "auto") -> list[Method]:
-    """The methods named in [dictation] methods, in order ("auto": wtype, xtest, xdotool, then the clipboard)."""
+def build_chain(
+    names: Sequence[str], env: Mapping[str, str], *, paste: str, layout: str, home: Path, portal_token: Path
+) -> list[Method]:
+    """The methods named in [dictation] methods, in order ("auto": auto_methods)."""
     order: list[str] = []
     for name in names:
-        for method in AUTO if name == "auto" else (name,):
+        for method in auto_methods(env) if name == "auto" else (name,):
             if method not in order:
                 order.append(method)
-    made: dict[str, Method] = {
-        "wtype": Wtype(env), "xtest": Xtest(env), "xdotool": Xdotool(env), "clipboard": Clipboard(env, paste)
+    makers: dict[str, Callable[[], Method]] = {
+        "wtype": lambda: Wtype(env),
+        "xtest": lambda: Xtest(env),
+        "xdotool": lambda: Xdotool(env),
+        "portal": lambda: Portal(env, portal_token),
+        "uinput": lambda: Uinput(layout, env, home),
+        "clipboard": lambda: Clipboard(env, paste),
     }
-    return [made[name] for name in order]
+    return [makers[name]() for name in order]
 
 
 def problems(chain: Sequence[Method]) -> list[tuple[str, str | None]]:

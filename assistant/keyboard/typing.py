@@ -10,10 +10,11 @@
   key, so a busy client can read a key under the next character's mapping: into xterm, "é ß “quotes” 🎉"
   lost four characters at a 2 ms delay, one at 12 ms, none at 40 ms on an idle machine, and three at
   40 ms under the test suite's load. Kept as a named choice: ASCII at 2 ms a key, anything else at 40 ms.
+- `portal` (portal.py): GNOME and KDE on Wayland, whose compositors have no virtual-keyboard protocol,
+  through the RemoteDesktop portal; the desktop asks the user once.
+- `uinput` (uinput.py): a virtual keyboard in the kernel, under any compositor, typed through the
+  user's XKB layout; needs write access to /dev/uinput.
 - `clipboard`: the last resort anywhere (clipboard.py).
-
-Mutter and KWin have no virtual-keyboard protocol: there only the clipboard method works (the README says
-what to set up); the RemoteDesktop portal and a uinput keyboard are not built yet.
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ TYPE_TIMEOUT_S = 30.0
 WTYPE_KEYMAP_WAIT_MS = 40
 XDOTOOL_DELAY_MS = 2
 XDOTOOL_REMAP_DELAY_MS = 40
+
+
+# Characters no layout prints but every keyboard has a key for: Return, Tab, BackSpace.
+CONTROL_KEYSYMS = {"\n": 0xFF0D, "\t": 0xFF09, "\b": 0xFF08}
+
+
+def keysym(char: str) -> int:
+    """The X keysym of a character: Latin-1 keysyms are the code points, the rest of Unicode 0x01000000 + it."""
+    if char in CONTROL_KEYSYMS:
+        return CONTROL_KEYSYMS[char]
+    code = ord(char)
+    return code if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF else 0x01000000 | code
 
 
 class TypingFailed(AssistantError):

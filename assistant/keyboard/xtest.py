@@ -13,23 +13,12 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from assistant.keyboard.typing import Edit, TypingFailed
+from assistant.keyboard.typing import Edit, TypingFailed, keysym
 
 # Time for every client to fetch the changed mapping (MappingNotify) before the first key, and to take the
 # last key before the spare keycodes are cleared.
 MAPPING_SETTLE_S = 0.15
 KEY_GAP_S = 0.002
-_SPECIAL = {"\n": "Return", "\t": "Tab", "\b": "BackSpace"}
-
-
-def _keysym(char: str) -> int:
-    from Xlib import XK
-
-    if char in _SPECIAL:
-        return int(XK.string_to_keysym(_SPECIAL[char]))
-    code = ord(char)
-    # Latin-1 keysyms are the code points; everything else is the Unicode keysym range.
-    return code if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF else 0x01000000 | code
 
 
 class Xtest:
@@ -79,7 +68,7 @@ class Xtest:
         spare = [first + i for i, syms in enumerate(mapping) if not any(syms)]
         added: list[int] = []
         try:
-            for sym in dict.fromkeys(_keysym(c) for c in text):
+            for sym in dict.fromkeys(keysym(c) for c in text):
                 if sym in where:
                     continue
                 if not spare:
@@ -93,7 +82,7 @@ class Xtest:
                 time.sleep(MAPPING_SETTLE_S)
             shift = conn.keysym_to_keycode(XK.string_to_keysym("Shift_L"))
             for char in text:
-                keycode, shifted = where[_keysym(char)]
+                keycode, shifted = where[keysym(char)]
                 if shifted:
                     xtest.fake_input(conn, X.KeyPress, shift)
                 xtest.fake_input(conn, X.KeyPress, keycode)

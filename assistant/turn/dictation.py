@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from assistant.config.settings import DictationSettings
 from assistant.core.jsonl import append_line
 from assistant.core.speech import Audio
-from assistant.keyboard.chain import build_chain, type_edit
-from assistant.keyboard.typing import TypingFailed
+from assistant.keyboard.chain import type_edit
+from assistant.keyboard.typing import Method, TypingFailed
 from assistant.turn.cleanup import clean_up
 from assistant.turn.pipeline import Models, Pipeline, is_silent
 from assistant.turn.shaping import Shaper
@@ -59,11 +59,11 @@ class Dictated:
 
 class Dictation:
     def __init__(
-        self, pipeline: Pipeline, settings: DictationSettings, env: Mapping[str, str], log_path: Path | None
+        self, pipeline: Pipeline, settings: DictationSettings, chain: Sequence[Method], log_path: Path | None
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
-        self.chain = build_chain(settings.methods, env, settings.paste)
+        self.chain = chain
         self.log_path = log_path if settings.keep else None
         self.last: Dictated | None = None
         self._shaper = Shaper(dict(settings.replace))
