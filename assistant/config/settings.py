@@ -162,6 +162,7 @@ class WakeSettings:
 @dataclass(frozen=True)
 class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    language: str = "en"  # the local intents' language (Home Assistant's sentences and replies): "de", "fr", ...
     history_tokens: int = 1024
     notifications: bool = True
     gpu: GpuSettings = field(default_factory=GpuSettings)
@@ -302,7 +303,16 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
     _check_wake(path, settings.wake)
     _check_dictation(path, settings.dictation)
+    _check_language(path, settings.language)
     return settings
+
+
+def _check_language(path: Path, language: str) -> None:
+    from home_assistant_intents import get_languages
+
+    if language not in get_languages():
+        raise ConfigError(f"{path}: top level: field 'language' takes one of Home Assistant's intent languages "
+                          f"({', '.join(get_languages())}), got {language!r}")
 
 
 def _check_dictation(path: Path, dictation: DictationSettings) -> None:

@@ -25,6 +25,7 @@ from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
 from assistant.keyboard.chain import build_chain
 from assistant.keyboard.typing import session_env
+from assistant.tools.home import refresh_entities
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.tools.ringer import Ringer
@@ -260,7 +261,10 @@ class Daemon:
     async def _tool_servers(self) -> None:
         assert self.assistant is not None
         # MCP tool servers connect in the background: one that is down never delays the start or a turn.
-        self.mcp = McpServers(self.config.settings.mcp, self.assistant.tools, self.emit)
+        home, tools = self.assistant.pipeline.home, self.assistant.tools
+        # A server's live context names the home's devices and areas for the Home Assistant intents.
+        refresh = (lambda: refresh_entities(home, tools)) if home is not None else None
+        self.mcp = McpServers(self.config.settings.mcp, tools, self.emit, on_tools=refresh)
         self.mcp.start()
 
     async def _close_tool_servers(self) -> None:

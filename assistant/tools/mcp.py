@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,10 +58,12 @@ class McpServers:
         servers: Sequence[McpServerSettings],
         registry: Registry,
         emit: Emit = ignore,
+        on_tools: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.servers = list(servers)
         self.registry = registry
         self.emit = emit
+        self.on_tools = on_tools  # after a server's tools change (the home intents re-read its live context)
         self.states = {server.name: ServerState(server.name) for server in servers}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -115,6 +117,7 @@ class McpServers:
                 client = await stack.enter_async_context(_client(server))
                 listing = await client.list_tools()
             self._register(server, state, client, listing.tools)
+            await self._tools_changed()
             log.info("MCP server %s connected with %d tools: %s", server.name, len(state.tools), ", ".join(state.tools))
             self.emit(McpChanged(server.name, connected=True, tools=tuple(state.tools)))
             while True:
@@ -124,6 +127,14 @@ class McpServers:
                     listing = await client.list_tools(cache_mode="bypass")
                 if sorted(tool_name(server.name, t.name) for t in listing.tools) != sorted(state.tools):
                     self._register(server, state, client, listing.tools)
+                    await self._tools_changed()
+
+    async def _tools_changed(self) -> None:
+        if self.on_tools is not None:
+            try:
+                await self.on_tools()
+            except Exception as exc:  # a hook's failure must not take the server's connection down
+                log.warning("after the MCP tools changed: %s", _one_line(exc))
 
     def _register(self, server: McpServerSettings, state: ServerState, client: Client, listed_tools: list[McpTool]) -> None:
         source = f"mcp:{server.name}"
@@ -137,6 +148,7 @@ class McpServers:
                 parameters=dict(listed.input_schema or {"type": "object"}),
                 run=_runner(client, listed.name),
                 source=source,
+                remote=listed.name,
             )
             try:
                 self.registry.add(tool)

@@ -35,6 +35,7 @@ class Tool:
     parameters: dict[str, Any]  # a JSON schema (type: object) for the arguments
     run: Run
     source: str = "builtin"  # "builtin" or "mcp:SERVER"
+    remote: str = ""  # an MCP tool's own name on its server (HassTurnOff), which `name` prefixes with the server's
 
     @property
     def spec(self) -> ToolSpec:

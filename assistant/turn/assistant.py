@@ -14,6 +14,7 @@ from assistant.core.models import KINDS, Kind
 from assistant.tools.alarm_log import AlarmLog, alarm_log_path
 from assistant.tools.alarms import Alarms, alarms_path
 from assistant.tools.builtin import builtin_tools
+from assistant.tools.home import HomeIntents
 from assistant.tools.intents import Matcher
 from assistant.tools.registry import Registry
 from assistant.turn.history import Conversation, HistoryLog
@@ -73,7 +74,7 @@ class Assistant:
             alarms_path(paths.state_dir) if persist else None, on_add=lambda kind, alarm: emit(AlarmSet(kind, alarm))
         )
         alarm_log = AlarmLog(alarm_log_path(paths.state_dir) if persist else None)
-        pipeline = Pipeline(arbiter, conversation, tools, Matcher())
+        pipeline = Pipeline(arbiter, conversation, tools, Matcher(), HomeIntents(settings.language))
         assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms, alarm_log)
         for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):
             tools.add(tool)

@@ -19,10 +19,11 @@ from assistant.core.events import TurnState
 from assistant.core.speech import Audio, AudioChunk, Transcript
 from assistant.hosts.proxies import Asr, Llm, Tts
 from assistant.tools.capabilities import refusal
+from assistant.tools.home import HomeIntents
 from assistant.tools.intents import Matcher
 from assistant.tools.llm_route import converse
 from assistant.tools.numbers import spoken
-from assistant.tools.registry import Registry, ToolCallRecord
+from assistant.tools.registry import Registry, ToolCallRecord, ToolResult
 from assistant.turn.history import Conversation
 from assistant.turn.sentences import RepeatGuard, SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
@@ -117,12 +118,18 @@ def is_silent(audio: Audio) -> bool:
 
 class Pipeline:
     def __init__(
-        self, arbiter: Arbiter, conversation: Conversation, tools: Registry | None = None, intents: Matcher | None = None
+        self,
+        arbiter: Arbiter,
+        conversation: Conversation,
+        tools: Registry | None = None,
+        intents: Matcher | None = None,
+        home: HomeIntents | None = None,
     ) -> None:
         self.arbiter = arbiter
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
         self.intents = intents  # the local-intent matcher; None sends every turn to the LLM
+        self.home = home  # Home Assistant's intents on its sentences (hassil), in the configured language
         self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
         self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
 
@@ -259,12 +266,9 @@ class Pipeline:
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[TurnState], None]
     ) -> bool:
         """A command the local intents know: run its tool and speak the templated reply, with no LLM at all."""
-        if self.intents is None:
+        answer = await self._local_intent(result)
+        if answer is None:
             return False
-        match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools])
-        if match is None:
-            return False
-        answer = await self.tools.call(match.tool, match.arguments, "intent", result.tools)
         result.llm = ""  # no model wrote this reply
         result.full_reply = answer.text
         splitter = SentenceSplitter()
@@ -275,6 +279,17 @@ class Pipeline:
         # The text keeps digits ("10:06 PM"); the voice gets them in words.
         await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state, spoken)
         return True
+
+    async def _local_intent(self, result: TurnResult) -> ToolResult | None:
+        """Our own intents first, then Home Assistant's; None when neither takes the whole sentence."""
+        match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools]) if self.intents else None
+        if match is not None:
+            return await self.tools.call(match.tool, match.arguments, "intent", result.tools)
+        home = self.home.match(result.transcript, self.tools) if self.home is not None else None
+        if home is None:
+            return None
+        assert self.home is not None
+        return self.home.reply(home, await self.tools.call(home.tool, home.arguments, "intent", result.tools))
 
     async def _voice(
         self,

@@ -1,0 +1,279 @@
+"""Home Assistant's own intents, matched locally with hassil on its sentences (home-assistant-intents), in its languages.
+
+A sentence such as "turn off the lights in the kitchen" or "Schalte das Licht in der Küche aus" is matched
+here, without a model, to HA's intent (HassTurnOff, area "kitchen", domain "light"). When a connected MCP
+server offers a tool of that very name (Home Assistant's MCP server does), the tool is called with the
+slots as HA names them, and what is said comes from the tool's answer: HA's own words where it gave
+some, else HA's response template for the matched sentence, rendered sandboxed as HA renders it. A
+failure is said as one, in the server's words. The timer, time and date intents never go to HA: our
+builtin tools run them (a timer belongs to this desktop).
+
+The `{name}` and `{area}` lists come from the server's GetLiveContext, where offered, so a name must be
+one the home has; without it they are wildcards and the server resolves the name, or says it cannot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from assistant.core.errors import ConfigError
+from assistant.tools.registry import Registry, Tool, ToolResult
+
+log = logging.getLogger(__name__)
+
+# Intents a connected server carries out, under their own names (HA's MCP server exposes these).
+SERVED = frozenset({
+    "HassTurnOn", "HassTurnOff", "HassLightSet", "HassClimateSetTemperature", "HassSetPosition",
+    "HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume",
+    "HassMediaPlayerMute", "HassMediaPlayerUnmute",
+})
+# Intents our builtin tools carry out, whatever a server offers.
+BUILTIN = {
+    "HassStartTimer": "start_timer", "HassCancelTimer": "cancel_timer", "HassCancelAllTimers": "cancel_timer",
+    "HassTimerStatus": "list_timers", "HassGetCurrentTime": "get_time", "HassGetCurrentDate": "get_date",
+}
+LIVE_CONTEXT = "GetLiveContext"
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One thing in the home, as the server's live context lists it."""
+
+    name: str
+    domain: str
+    areas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HomeMatch:
+    intent: str
+    tool: str  # the registry's name of the tool to call
+    arguments: dict[str, Any]
+    slots: dict[str, Any]  # what the response template reads (each slot's text as said)
+    response: str  # the key of HA's response template for the sentence matched
+    sentence: str = field(default="", compare=False)
+
+
+def languages() -> list[str]:
+    from home_assistant_intents import get_languages
+
+    return list(get_languages())
+
+
+class HomeIntents:
+    """HA's sentences for the intents we serve, in one language, loaded and indexed once."""
+
+    def __init__(self, language: str) -> None:
+        from hassil import Intents
+        from home_assistant_intents import get_intents
+
+        data = get_intents(language)
+        if data is None:
+            raise ConfigError(f"no Home Assistant sentences for language {language!r} (try one of: {', '.join(languages())})")
+        self.language = language
+        data["intents"] = {name: value for name, value in data["intents"].items() if name in SERVED or name in BUILTIN}
+        self._responses: dict[str, dict[str, str]] = data.get("responses", {}).get("intents", {})
+        self._errors: dict[str, str] = data.get("responses", {}).get("errors", {})
+        self._named = Intents.from_dict(data)
+        # Without the live context a {name} is a wildcard, which carries no domain: HA's sentences that
+        # require one ("turn on {name}" is for lights, switches, fans, ...) would never match it. These
+        # copies drop that requirement, and the server finds the entity by its name, or says it cannot.
+        for intent in data["intents"].values():
+            for block in intent.get("data", []):
+                block.get("requires_context", {}).pop("domain", None)
+        self._wild = Intents.from_dict(data)
+        self._intents = self._wild
+        self._lists = _wildcards()
+        from jinja2 import ChainableUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
+        self._jinja = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
+        self.match("turn on the light", ())  # hassil compiles its patterns at the first match: do it at start
+
+    def intents(self) -> list[str]:
+        return sorted(self._intents.intents)
+
+    def set_entities(self, entities: Iterable[Entity]) -> None:
+        """The home's names and areas, from the server's live context: a `{name}` must then be one of them."""
+        from hassil.intents import TextSlotList
+
+        entities = list(entities)
+        if not entities:
+            self._intents, self._lists = self._wild, _wildcards()
+            return
+        self._intents = self._named
+        areas = sorted({area for entity in entities for area in entity.areas})
+        names = [(e.name, e.name, {"domain": e.domain, **({"area": e.areas[0]} if e.areas else {})}) for e in entities]
+        # The live context names no floors: an empty list, so no wildcard swallows an area's words.
+        self._lists = {"name": TextSlotList.from_tuples(names, allow_template=False),
+                       "area": TextSlotList.from_strings(areas, allow_template=False),
+                       "floor": TextSlotList.from_strings([], allow_template=False)}
+
+    def match(self, sentence: str, tools: Iterable[Tool]) -> HomeMatch | None:
+        """HA's intent for the whole sentence, when a tool can carry it out; None sends it on to the LLM."""
+        from hassil import recognize_best
+
+        by_remote = {tool.remote: tool for tool in tools if tool.source.startswith("mcp:") and tool.remote}
+        names = {tool.name for tool in by_remote.values()}
+        try:
+            result = recognize_best(sentence, self._intents, slot_lists=self._lists, language=self.language,
+                                    best_slot_name="name")
+        except Exception as exc:  # hassil is a parser over user text: a bug there must not end the turn
+            log.warning("hassil could not match %r: %s", sentence, exc)
+            return None
+        if result is None:
+            return None
+        intent = result.intent.name
+        slots = {name: entity.text or entity.value for name, entity in result.entities.items()}
+        values = {name: entity.value for name, entity in result.entities.items()}
+        if intent in BUILTIN:
+            arguments = _builtin_arguments(intent, values)
+            if arguments is None:
+                return None
+            return HomeMatch(intent, BUILTIN[intent], arguments, slots, result.response or "default", sentence)
+        tool = by_remote.get(intent)
+        if tool is None or tool.name not in names:
+            return None
+        return HomeMatch(intent, tool.name, _ha_arguments(values, tool.parameters), slots,
+                         result.response or "default", sentence)
+
+    # ---- what is said ------------------------------------------------------------------------------
+
+    def reply(self, match: HomeMatch, result: ToolResult, now: dt.datetime | None = None) -> ToolResult:
+        """What to say for a tool's answer: HA's own speech, else its response template; a failure as one."""
+        if match.intent in BUILTIN:
+            return self._builtin_reply(match, result, now or dt.datetime.now().astimezone())
+        if not result.ok:
+            return result
+        answer = _json(result.text)
+        if answer is None:
+            return result  # not Home Assistant's shape: the server's own words
+        speech = _speech(answer)
+        if answer.get("response_type") == "error" or answer.get("success") is False:
+            reason = speech or str(answer.get("error") or answer.get("data", {}).get("code") or "it reported an error")
+            return ToolResult(f"Home Assistant could not do that: {reason}", answer, ok=False)
+        if speech:
+            return ToolResult(speech, answer)
+        data = answer.get("data", {}) if isinstance(answer.get("data"), dict) else {}
+        done = [t for t in data.get("success", []) if isinstance(t, dict)]
+        failed = [t for t in data.get("failed", []) if isinstance(t, dict)]
+        if failed and not done:
+            names = ", ".join(str(t.get("name", t.get("id", "?"))) for t in failed)
+            return ToolResult(f"Home Assistant could not do that for {names}.", answer, ok=False)
+        matched = [SimpleNamespace(name=t.get("name", ""), domain=str(t.get("id", "")).split(".")[0]) for t in done]
+        text = self._render(match, {"slots": match.slots, "state": matched[0] if matched else None,
+                                    "query": {"matched": matched, "unmatched": []}})
+        return ToolResult(text, answer) if text else result
+
+    def _builtin_reply(self, match: HomeMatch, result: ToolResult, now: dt.datetime) -> ToolResult:
+        """Our tool did it; English keeps its own sentence, another language gets HA's template."""
+        if not result.ok or self.language.split("-")[0] == "en":
+            return result
+        slots = {**match.slots, "time": now.time(), "date": now.date()}
+        text = self._render(match, {"slots": slots, "state": None, "query": {"matched": [], "unmatched": []}})
+        return ToolResult(text, result.data) if text else result
+
+    def _render(self, match: HomeMatch, context: Mapping[str, Any]) -> str:
+        responses = self._responses.get(match.intent, {})
+        template = responses.get(match.response) or responses.get("default")
+        if not template:
+            return ""
+        try:
+            text = self._jinja.from_string(template).render(**context)
+        except Exception as exc:  # a template HA wrote for its own context; ours may lack a field
+            log.warning("HA's %s/%s template did not render: %s", match.intent, match.response, exc)
+            return ""
+        return _SPACES.sub(" ", text).strip()
+
+
+def live_entities(text: str) -> list[Entity]:
+    """The entities in GetLiveContext's answer (JSON around a YAML list, as Home Assistant writes it)."""
+    import yaml
+
+    answer = _json(text)
+    body = str(answer.get("result", "")) if answer is not None else text
+    listing = body.split("\n", 1)[1] if body.startswith("Live Context") and "\n" in body else body
+    try:
+        items = yaml.safe_load(listing)
+    except yaml.YAMLError:
+        return []
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("names") and item.get("domain"):
+            areas = item.get("areas") or ()
+            for name in str(item["names"]).split(","):
+                out.append(Entity(name.strip(), str(item["domain"]),
+                                  tuple(a.strip() for a in str(areas).split(",")) if areas else ()))
+    return out
+
+
+async def refresh_entities(home: HomeIntents, registry: Registry) -> int:
+    """Fill the lists from a connected server's live context; how many entities it named (0: wildcards)."""
+    tool = next((t for t in registry if t.source.startswith("mcp:") and t.remote == LIVE_CONTEXT), None)
+    entities: list[Entity] = []
+    if tool is not None:
+        result = await registry.call(tool.name, {}, "intent", [])
+        entities = live_entities(result.text) if result.ok else []
+    home.set_entities(entities)
+    return len(entities)
+
+
+def _wildcards() -> dict[str, Any]:
+    from hassil.intents import WildcardSlotList
+
+    return {name: WildcardSlotList(name) for name in ("name", "area", "floor")}
+
+
+def _ha_arguments(values: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The slots, shaped as the tool's schema asks: a list where it wants an array, whole numbers as ints."""
+    properties = schema.get("properties", {}) if isinstance(schema.get("properties"), dict) else {}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if properties and name not in properties:
+            continue
+        kind = properties.get(name, {}).get("type") if isinstance(properties.get(name), dict) else None
+        if kind == "array" and not isinstance(value, list):
+            value = [value]
+        elif kind == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[name] = value
+    return out
+
+
+def _builtin_arguments(intent: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Our tools' arguments for HA's timer, time and date intents; None when a duration does not parse."""
+    if intent == "HassStartTimer":
+        try:
+            seconds = sum(float(values[u]) * s for u, s in (("hours", 3600), ("minutes", 60), ("seconds", 1)) if u in values)
+        except (TypeError, ValueError):
+            return None
+        if seconds <= 0:
+            return None
+        return {"duration_s": seconds, **({"label": str(values["name"])} if values.get("name") else {})}
+    if intent == "HassCancelAllTimers":
+        return {"all": True}
+    if intent in ("HassCancelTimer", "HassTimerStatus"):
+        return {"label": str(values["name"])} if values.get("name") else {}
+    return {}
+
+
+def _json(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _speech(answer: Mapping[str, Any]) -> str:
+    speech = answer.get("speech")
+    plain = speech.get("plain", {}) if isinstance(speech, dict) else {}
+    return str(plain.get("speech", "")).strip() if isinstance(plain, dict) else ""

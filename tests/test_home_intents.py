@@ -1,0 +1,157 @@
+"""Home Assistant's intents matched locally (hassil on home-assistant-intents) and carried out through MCP, no LLM.
+
+The MCP server is a stand-in for a Home Assistant instance (tests/standin_home_assistant_mcp.py, real
+stdio MCP with the SDK); the matching, the lists from its live context, the calls and the replies are
+the daemon's own code. The end-to-end tests ask the real daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config.settings import McpServerSettings
+from assistant.core.paths import Paths
+from assistant.tools.home import HomeIntents, HomeMatch, live_entities, refresh_entities
+from assistant.tools.mcp import McpServers
+from assistant.tools.registry import Registry, ToolResult
+
+from .daemon import DaemonProcess
+
+pytestmark = pytest.mark.tools
+STANDIN = Path(__file__).with_name("standin_home_assistant_mcp.py")
+
+
+def _calls(markers: Path) -> list[dict[str, Any]]:
+    path = markers / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def _connected(markers: Path, language: str = "en") -> AsyncIterator[tuple[Registry, McpServers]]:
+    registry = Registry()
+    server = McpServerSettings("home", sys.executable, (str(STANDIN), str(markers), language))
+    servers = McpServers([server], registry)
+    servers.start()
+    deadline = time.monotonic() + 30
+    while registry.get("home__HassTurnOff") is None:
+        assert time.monotonic() < deadline, servers.status()
+        await asyncio.sleep(0.05)
+    yield registry, servers
+    await servers.stop()
+
+
+async def _say(home: HomeIntents, registry: Registry, sentence: str) -> tuple[HomeMatch | None, ToolResult | None]:
+    match = home.match(sentence, registry)
+    if match is None:
+        return None, None
+    return match, home.reply(match, await registry.call(match.tool, match.arguments, "intent", []))
+
+
+def test_lights_by_area_and_name_brightness_temperature_and_covers_reach_the_server(tmp_path: Path) -> None:
+    async def run() -> None:
+        home = HomeIntents("en")
+        async for registry, _ in _connected(tmp_path):
+            assert await refresh_entities(home, registry) == 6  # the names and areas of the live context
+            cases = [
+                ("turn off the lights in the kitchen", "HassTurnOff", {"area": "Kitchen", "domain": ["light"]}),
+                ("turn on the desk lamp", "HassTurnOn", {"name": "Desk Lamp"}),
+                ("set the living room lamp to 40%", "HassLightSet", {"name": "Living Room Lamp", "brightness": 40}),
+                ("close the garage door", "HassTurnOff", {"name": "Garage Door"}),
+                ("set the temperature in the hall to 21 degrees", "HassClimateSetTemperature", {"temperature": 21, "area": "Hall"}),
+            ]
+            for sentence, tool, wanted in cases:
+                match, reply = await _say(home, registry, sentence)
+                assert match is not None and match.intent == tool, (sentence, match)
+                sent = _calls(tmp_path)[-1]
+                assert sent["tool"] == tool and {k: sent["arguments"].get(k) for k in wanted} == wanted, (sentence, sent)
+                assert reply is not None and reply.ok, (sentence, reply)
+                print(f"{sentence!r} -> {sent['arguments']} -> {reply.text!r}")
+            _, reply = await _say(home, registry, "turn off the lights in the kitchen")
+            assert reply is not None and "light" in reply.text.lower()  # HA's own response template
+            _, reply = await _say(home, registry, "set the temperature in the hall to 21 degrees")
+            assert reply is not None and reply.text == "Temperature set to 21 degrees"
+
+    asyncio.run(run())
+
+
+def test_a_name_the_home_lacks_is_not_matched_and_a_server_error_is_said_as_a_failure(tmp_path: Path) -> None:
+    async def run() -> None:
+        home = HomeIntents("en")
+        async for registry, _ in _connected(tmp_path):
+            await refresh_entities(home, registry)
+            match, _ = await _say(home, registry, "turn on the jacuzzi")
+            assert match is None  # not a device of this home: the sentence goes on to the LLM
+            home.set_entities([])  # no live context: wildcards, and the server resolves the name
+            match, reply = await _say(home, registry, "turn on the jacuzzi")
+            assert match is not None and match.arguments.get("name") == "jacuzzi"
+            assert reply is not None and not reply.ok and "no entity named jacuzzi" in reply.text
+            assert "done" not in reply.text.lower()
+
+    asyncio.run(run())
+
+
+def test_timer_time_and_date_intents_go_to_our_tools_never_to_the_server(tmp_path: Path) -> None:
+    home = HomeIntents("en")
+    registry = Registry()
+    assert home.match("set a timer for 5 minutes", registry) == HomeMatch(
+        "HassStartTimer", "start_timer", {"duration_s": 300.0}, {"minutes": "5"}, "default")
+    match = home.match("what time is it", registry)
+    assert match is not None and match.tool == "get_time"
+    assert home.match("turn off the lights in the kitchen", registry) is None  # no server offers HassTurnOff
+
+
+def test_german_sentences_match_and_replies_are_german(tmp_path: Path) -> None:
+    async def run() -> None:
+        home = HomeIntents("de")
+        async for registry, _ in _connected(tmp_path, "de"):
+            await refresh_entities(home, registry)
+            match, reply = await _say(home, registry, "Schalte das Licht in der Küche aus")
+            assert match is not None and match.intent == "HassTurnOff", match
+            assert _calls(tmp_path)[-1]["arguments"] == {"area": "Küche", "domain": ["light"]}
+            assert reply is not None and reply.ok and "ausgeschaltet" in reply.text, reply
+        timer = home.match("Stelle einen Timer auf 5 Minuten", Registry())
+        assert timer is not None and timer.tool == "start_timer" and timer.arguments == {"duration_s": 300.0}
+        now = home.match("Wie spät ist es", Registry())
+        assert now is not None and now.tool == "get_time"
+        said = home.reply(now, ToolResult("It is 10:06 PM."))
+        assert said.text.startswith("Es ist ")
+
+    asyncio.run(run())
+
+
+def test_live_context_is_read_from_home_assistants_shape() -> None:
+    text = json.dumps({"success": True, "result": "Live Context: overview\n- names: Kitchen Light, Counter\n"
+                       "  domain: light\n  state: 'on'\n  areas: Kitchen\n- names: Fan\n  domain: fan\n"})
+    assert [(e.name, e.domain, e.areas) for e in live_entities(text)] == [
+        ("Kitchen Light", "light", ("Kitchen",)), ("Counter", "light", ("Kitchen",)), ("Fan", "fan", ())]
+    assert live_entities("not json: [") == []
+
+
+@pytest.mark.audio
+def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_english_and_german(
+    tmp_path: Path, xdg: Paths  # noqa: F811
+) -> None:
+    markers = tmp_path / "markers"
+    for language, sentence, said in (("en", "turn off the lights in the kitchen", "light"),
+                                     ("de", "Schalte das Licht in der Küche aus", "ausgeschaltet")):
+        server = f'[[mcp]]\nname = "home"\ncommand = "{sys.executable}"\nargs = ["{STANDIN}", "{markers}", "{language}"]\n'
+        xdg.config_file.write_text(f'language = "{language}"\n' + server)
+        with DaemonProcess(xdg) as daemon:
+            deadline = time.monotonic() + 30
+            while not any(s["connected"] for s in daemon.call("mcp.status")):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            time.sleep(0.5)  # the live context is read just after the tools are listed
+            before = len(_calls(markers))
+            reply = daemon.json("ask", "--no-speak", sentence)
+            sent = _calls(markers)[before:]
+            assert [c["tool"] for c in sent] == ["HassTurnOff"], sent
+            assert said in reply["reply"].lower(), reply
+            assert [(t["name"], t["route"]) for t in reply["tools"]] == [("home__HassTurnOff", "intent")], reply
