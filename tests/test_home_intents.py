@@ -135,7 +135,7 @@ def test_live_context_is_read_from_home_assistants_shape() -> None:
 
 
 @pytest.mark.audio
-def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_english_and_german(
+def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_english_and_german_and_stays_honest(
     tmp_path: Path, xdg: Paths  # noqa: F811
 ) -> None:
     markers = tmp_path / "markers"
@@ -155,3 +155,9 @@ def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_engl
             assert [c["tool"] for c in sent] == ["HassTurnOff"], sent
             assert said in reply["reply"].lower(), reply
             assert [(t["name"], t["route"]) for t in reply["tools"]] == [("home__HassTurnOff", "intent")], reply
+            if language == "en":
+                # No intent for "dim", and SmolLM2 cannot call tools: it is not asked to pretend.
+                before = len(_calls(markers))
+                honest = daemon.json("ask", "--no-speak", "dim the lights in the living room")
+                assert honest["reply"].startswith("I can't control your smart-home devices with smollm2-135m")
+                assert honest["tools"] == [] and len(_calls(markers)) == before

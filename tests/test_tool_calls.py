@@ -117,6 +117,22 @@ def test_guard_refuses_what_no_tool_serves(request_text: str) -> None:
     reply = refusal(request_text, _registry("builtin"))
     assert reply is not None and reply.startswith("I can't") and "[[mcp]]" in reply
     assert refusal(request_text, _registry("mcp:home")) is None  # a tool server may serve it: the LLM decides
+    # ...unless the LLM cannot call tools at all: then it would only pretend
+    reply = refusal(request_text, _registry("mcp:home"), "smollm2-135m", calls_tools=False)
+    assert reply is not None and reply.startswith("I can't") and "smollm2-135m, which cannot call tools" in reply
+    assert "assistant llm use qwen3-4b" in reply and len(reply.split(". ")) == 1  # one sentence
+
+
+def test_a_model_without_tools_is_told_the_local_phrasing_where_home_assistant_is_connected() -> None:
+    async def run(args: dict[str, object]) -> ToolResult:
+        return ToolResult("ok")
+
+    home = Registry([Tool("home__HassTurnOff", "x", {"type": "object"}, run, "mcp:home", remote="HassTurnOff")])
+    reply = refusal("dim the lights in the living room", home, "smollm2-135m", calls_tools=False)
+    assert reply is not None and '"turn off the lights in the kitchen"' in reply
+    other = refusal("dim the lights in the living room", _registry("mcp:files"), "smollm2-135m", calls_tools=False)
+    assert other is not None and "like" not in other  # no Home Assistant tools: no phrasing that would work
+    assert refusal("what is the capital of France", home, "smollm2-135m", calls_tools=False) is None
 
 
 @pytest.mark.parametrize(

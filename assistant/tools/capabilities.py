@@ -4,8 +4,10 @@ A small LLM handed "turn off the kitchen lights" with no smart-home tool happily
 asked for the weather it invents a sunny day. This deterministic check runs before the LLM route: when
 the request is about a device or service family, or about live information (weather, news, prices,
 scores, traffic, what is happening now) and no connected tool serves it, the reply says so and names
-what to connect. As soon as an MCP server with tools is connected, such requests go to the LLM with
-those tools instead.
+what to connect. Once an MCP server with tools is connected, such requests go to the LLM with those
+tools, if the LLM can call tools; one that cannot (`tool_format = "none"`, as the embedded SmolLM2)
+would only pretend, so the reply says so, gives a phrasing the local intents carry out where there is
+one, and names a model that can.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.tools.home import SERVED
 from assistant.tools.registry import Registry
 
 
@@ -22,6 +25,7 @@ class Domain:
     pattern: re.Pattern[str]
     remedy: str  # what would make it possible
     unless: re.Pattern[str] | None = None  # the same words about something no live tool is needed for
+    local: str = ""  # a phrasing the local intents carry out without any LLM, where there is one
 
 
 _ACT = r"(turn|switch|shut|power|put)\s+(on|off|up|down)|dim|brighten|lock|unlock|open|close|start|stop|set|raise|lower|arm|disarm"
@@ -66,6 +70,7 @@ DOMAINS = (
             re.IGNORECASE,
         ),
         _HOME_REMEDY,
+        local="turn off the lights in the kitchen",
     ),
     Domain(
         "control email or messages",
@@ -115,11 +120,23 @@ DOMAINS = (
 )
 
 
-def refusal(request: str, registry: Registry) -> str | None:
-    """The honest reply when `request` needs a tool family nothing connected provides; None lets it through."""
-    if any(tool.source.startswith("mcp:") for tool in registry):
-        return None  # an external tool server may serve it; the LLM sees its tools and decides
-    for domain in DOMAINS:
-        if domain.pattern.search(request) and not (domain.unless and domain.unless.search(request)):
-            return f"I can't {domain.action} yet: no tool for that is connected. To make it possible, {domain.remedy}."
-    return None
+TOOL_MODEL = "qwen3-4b"  # the catalog's smallest model that calls tools
+
+
+def refusal(request: str, registry: Registry, model: str = "", calls_tools: bool = True) -> str | None:
+    """The honest reply when `request` needs a tool nothing can use; None lets it through to the LLM.
+
+    `model` is the current LLM and `calls_tools` whether it can call tools at all.
+    """
+    domain = next((d for d in DOMAINS if d.pattern.search(request) and not (d.unless and d.unless.search(request))),
+                  None)
+    connected = any(tool.source.startswith("mcp:") for tool in registry)
+    if domain is None or (connected and calls_tools):
+        return None  # nothing needed, or a tool server may serve it: the LLM sees its tools and decides
+    if not connected:
+        return f"I can't {domain.action} yet: no tool for that is connected. To make it possible, {domain.remedy}."
+    # The phrasing works only where a server carries out Home Assistant's intents (home.py).
+    home = domain.local and any(tool.remote in SERVED for tool in registry)
+    phrasing = f'say it the way the local intents know, like "{domain.local}", or ' if home else ""
+    return (f"I can't {domain.action} with {model or 'this model'}, which cannot call tools: {phrasing}"
+            f"switch to a model that can (assistant llm use {TOOL_MODEL}).")

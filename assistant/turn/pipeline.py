@@ -250,7 +250,8 @@ class Pipeline:
 
     async def _reply(self, llm_id: str, messages: list[Message], result: TurnResult) -> AsyncGenerator[str, None]:
         """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
-        refused = refusal(result.transcript, self.tools)
+        calls_tools = self.arbiter.catalog.get(llm_id).options.get("tool_format") != "none"
+        refused = refusal(result.transcript, self.tools, llm_id, calls_tools)
         if refused is not None:
             result.llm = ""  # no model wrote this reply
             yield refused
