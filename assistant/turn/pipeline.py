@@ -278,7 +278,10 @@ class Pipeline:
         if sink is None or not result.sentences:
             return True
         # The text keeps digits ("10:06 PM"); the voice gets them in words.
-        await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state, spoken)
+        # Our numbers-to-words are English; in another language the voice reads the digits in its own.
+        english = self.home is None or self.home.language.split("-")[0] == "en"
+        await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state,
+                          spoken if english else lambda sentence: sentence)
         return True
 
     async def _local_intent(self, result: TurnResult) -> ToolResult | None:
