@@ -261,9 +261,14 @@ class Daemon:
     async def _tool_servers(self) -> None:
         assert self.assistant is not None
         # MCP tool servers connect in the background: one that is down never delays the start or a turn.
-        home, tools = self.assistant.pipeline.home, self.assistant.tools
-        # A server's live context names the home's devices and areas for the Home Assistant intents.
-        refresh = (lambda: refresh_entities(home, tools)) if home is not None else None
+        pipeline, tools = self.assistant.pipeline, self.assistant.tools
+
+        async def refresh() -> None:
+            # A server's live context names the home's devices and areas for the Home Assistant intents.
+            home = (await asyncio.to_thread(pipeline.local_intents))[1]
+            if home is not None:
+                await refresh_entities(home, tools)
+
         self.mcp = McpServers(self.config.settings.mcp, tools, self.emit, on_tools=refresh)
         self.mcp.start()
 
@@ -359,17 +364,27 @@ class Daemon:
         """The ASR first, so the first press is not slow; then the LLM and the voice where they fit."""
         assert self.assistant is not None
         models = self.assistant.models
+        intents: asyncio.Task[object] | None = None
         for model_id, evict in ((models.asr, True), (models.llm, False), (models.tts, False)):
             try:
                 await self.assistant.arbiter.ensure(model_id, evict=evict)
             except AssistantError as exc:
                 log.warning("could not preload %s: %s", model_id, exc)
+            if intents is None:
+                # Once the ASR is in (the daemon is ready then), the intents' sentences load in a thread
+                # while the LLM and the voice load in their workers: the start does not wait for them.
+                intents = asyncio.get_running_loop().create_task(asyncio.to_thread(self.assistant.pipeline.local_intents))
         try:
             # The system prompt (and the tools it offers) into the LLM's cache: the first typed `ask`
             # then evaluates only its own words, as a voice turn does after the press's prefill.
             await self.assistant.pipeline.prefill(models.llm)
         except AssistantError as exc:
             log.info("no prefill at start: %s", exc)
+        try:
+            if intents is not None:
+                await intents
+        except Exception as exc:  # the sentence data is ours: a fault there is a bug, and every turn would hit it
+            log.error("the local intents did not load: %s", exc)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

@@ -1,99 +1,30 @@
-"""Local intents: sentence templates with slots that answer the common commands without the LLM, in milliseconds.
+"""Local intents: our builtin commands, matched without the LLM, in milliseconds, by hassil (Home Assistant's parser).
 
-A template is words, `(a|b)` alternatives, `[a|b]` optional ones and `{slot}`s, as in Home Assistant's hassil.
-A sentence matches only when the whole of it fits a template and every slot parses ("ten minutes" as a
-duration, "twelve times seven" as arithmetic): a sentence that is not a command goes on to the LLM.
+The sentences are data, in hassil's format (sentences/en.yaml): words, `(a|b)` alternatives, `[a|b]`
+optional ones, `{slot}`s and `<rules>`. A sentence matches only when the whole of it fits one and every
+wildcard slot parses ("ten minutes" as a duration, "twelve times seven" as arithmetic, "tomorrow
+morning" as a time): a sentence that is not a command goes on to the LLM. Reading the slots stays here,
+because no library reads "an hour and a half" or "the square root of two" (hassil's number lists read
+whole numbers in a range, which is what the volume's percent uses).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Union
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from assistant.tools.arithmetic import is_arithmetic
-from assistant.tools.numbers import parse_duration, parse_number
+from assistant.tools.numbers import parse_duration
 from assistant.tools.reminders import parse_when
 
-# ---------------------------------------------------------------- templates
+SENTENCES = Path(__file__).with_name("sentences")
 
+# ---------------------------------------------------------------- the wildcard slots, read after a match
 
-@dataclass(frozen=True)
-class Slot:
-    name: str
-
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple[tuple[Element, ...], ...]  # an empty option makes it optional
-
-
-Element = Union[str, Slot, Choice]
-
-
-def compile_template(template: str) -> tuple[Element, ...]:
-    tokens = re.findall(r"[()\[\]|]|\{\w+\}|[^\s()\[\]|{}]+", template)
-    elements, pos = _sequence(tokens, 0, ")]")
-    if pos != len(tokens):
-        raise ValueError(f"unbalanced template {template!r}")
-    return elements
-
-
-def _sequence(tokens: list[str], pos: int, stops: str) -> tuple[tuple[Element, ...], int]:
-    out: list[Element] = []
-    while pos < len(tokens) and not (tokens[pos] in stops or tokens[pos] == "|"):
-        token = tokens[pos]
-        if token in "([":
-            close = ")" if token == "(" else "]"
-            options: list[tuple[Element, ...]] = []
-            pos += 1
-            while True:
-                option, pos = _sequence(tokens, pos, close)
-                options.append(option)
-                if pos >= len(tokens):
-                    raise ValueError("unclosed group in template")
-                if tokens[pos] == close:
-                    pos += 1
-                    break
-                pos += 1  # "|"
-            if close == "]":
-                options.append(())
-            out.append(Choice(tuple(options)))
-        elif token.startswith("{"):
-            out.append(Slot(token[1:-1]))
-            pos += 1
-        else:
-            out.append(token)
-            pos += 1
-    return tuple(out), pos
-
-
-def _match(
-    elements: tuple[Element, ...], tokens: list[str], pos: int, slots: dict[str, Any], parsers: dict[str, SlotParser]
-) -> Iterator[dict[str, Any]]:
-    """Every way the elements fit tokens[pos:] to the end, with parsed slots (backtracking)."""
-    if not elements:
-        if pos == len(tokens):
-            yield slots
-        return
-    head, rest = elements[0], elements[1:]
-    if isinstance(head, str):
-        if pos < len(tokens) and tokens[pos] == head:
-            yield from _match(rest, tokens, pos + 1, slots, parsers)
-    elif isinstance(head, Choice):
-        for option in head.options:
-            yield from _match(option + rest, tokens, pos, slots, parsers)
-    else:
-        # Shortest span first, so that a later slot ("tomorrow morning") gets the longest span that parses.
-        for end in range(pos + 1, len(tokens) + 1):
-            value = parsers[head.name](tokens[pos:end])
-            if value is not None:
-                yield from _match(rest, tokens, end, {**slots, head.name: value}, parsers)
-
-
-# ---------------------------------------------------------------- slots
-
+# A slot's reading of its words; None: the words are not such a slot, so this match does not count.
 SlotParser = Callable[[list[str]], Any]
 NOT_A_NAME = {"a", "an", "the", "my", "timer", "timers", "for", "to", "of", "and", "all", "is", "it", "me", "on", "in"}
 
@@ -107,8 +38,15 @@ def _place(tokens: list[str]) -> str | None:
     return " ".join(tokens) if 1 <= len(tokens) <= 4 and all(t.isalpha() for t in tokens) else None
 
 
-def _duration(tokens: list[str]) -> float | None:
-    return parse_duration(" ".join(tokens))
+def _duration(tokens: list[str]) -> dict[str, float] | None:
+    seconds = parse_duration(" ".join(tokens))
+    return None if seconds is None else {"duration_s": seconds}
+
+
+def _timer_length(tokens: list[str]) -> dict[str, str] | None:
+    """A timer named by its length ("cancel the ten minute timer"): the label the timers tool gave it."""
+    seconds = parse_duration(" ".join(tokens))
+    return None if seconds is None else {"label": f"{seconds:g} seconds"}
 
 
 def _expression(tokens: list[str]) -> str | None:
@@ -129,113 +67,23 @@ def _text(tokens: list[str]) -> str | None:
     return " ".join(tokens) if tokens and tokens[0] not in ("to", "about", "me") else None
 
 
-def _percent(tokens: list[str]) -> int | None:
-    if tokens[-1:] in (["percent"], ["%"]):
-        tokens = tokens[:-1]
-    value = parse_number(tokens)
-    return int(value) if value is not None and value.denominator == 1 and 0 <= value <= 100 else None
+def _reminder(tokens: list[str]) -> dict[str, str] | None:
+    """The task and then its time, as one wildcard (hassil cannot split two in a row): the shortest task
+    whose rest is a time, so "call my mother tomorrow morning" is ("call my mother", "tomorrow morning")."""
+    for cut in range(1, len(tokens)):
+        text, when = _text(tokens[:cut]), _when(tokens[cut:])
+        if text is not None and when is not None:
+            return {"text": text, "when": when}
+    return None
 
 
+# By slot name (sentences/en.yaml): a value is the argument of that name; a dict gives the arguments it names.
 SLOTS: dict[str, SlotParser] = {
-    "duration": _duration, "label": _label, "place": _place, "expression": _expression, "when": _when,
-    "text": _text, "percent": _percent,
+    "duration": _duration, "timer_length": _timer_length, "label": _label, "place": _place,
+    "expression": _expression, "when": _when, "text": _text, "reminder": _reminder,
 }
 
-# ---------------------------------------------------------------- intents
-
-Args = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Intent:
-    tool: str
-    templates: tuple[str, ...]
-    args: Args = lambda slots: dict(slots)
-    compiled: tuple[tuple[Element, ...], ...] = field(default=(), compare=False)
-
-
-def _intent(tool: str, templates: Iterable[str], args: Args = lambda slots: dict(slots)) -> Intent:
-    templates = tuple(templates)
-    return Intent(tool, templates, args, tuple(compile_template(t) for t in templates))
-
-
-def _timer_args(slots: dict[str, Any]) -> dict[str, Any]:
-    return {"duration_s": slots["duration"], **({"label": slots["label"]} if "label" in slots else {})}
-
-
-MUSIC = "(music|song|track|playback|player|audio)"
-TIMER = "[the|my] [{label}] timer"
-INTENTS = (
-    _intent("get_time", [
-        "what time is it [(in|at) {place}]", "what is the [current] time [(in|at) {place}]",
-        "(tell|give) me the time [in {place}]", "[the] [current] time in {place}", "what is the time like in {place}",
-        "do you (know|have) the time", "what time is it there in {place}", "what hour is it [in {place}]",
-    ]),
-    _intent("get_date", [
-        "what is [the] date [today]", "what is today's date", "what is todays date", "what day is (it|today)",
-        "what is the date in {place}", "what day of the week is it", "(tell|give) me [the] date", "what is today",
-        "which day is (it|today)",
-    ]),
-    _intent("start_timer", [
-        "(set|start|make|create) [a|an|the] {duration} timer", "(set|start|make|create) [a|an] timer (for|of) {duration}",
-        "(set|start|make|create) [a|an] {label} timer (for|of) {duration}",
-        "(set|start|make|create) [a|an] timer (for|of) {duration} (for|called|named) [the] {label}",
-        "(set|start|create) [a|an] timer {duration}", "timer (for|of) {duration}", "{duration} timer",
-        "(count down|countdown) [from] {duration}", "(wake|alert|tell) me in {duration}",
-    ], _timer_args),
-    _intent("cancel_timer", [
-        f"(cancel|stop|delete|remove|clear|end|turn off) {TIMER}", "(cancel|stop|delete|remove) [the|my] {duration} timer",
-    ], lambda s: {"label": s["label"]} if "label" in s else {"label": f"{s['duration']:g} seconds"} if s else {}),
-    _intent("cancel_timer", [
-        "(cancel|stop|delete|remove|clear) all [of] [the|my] timers", "(cancel|stop|delete|remove) [the|my] timers",
-    ], lambda s: {"all": True}),
-    _intent("list_timers", [
-        f"how (much|long) [time] [is] (left|remaining) on {TIMER}", "how (much|long) [time] [is] (left|remaining)",
-        f"how much longer (on|for) {TIMER}", f"how long until {TIMER} (goes off|rings|is done)",
-        "what timers (do i have|are (set|running|on))", "(list|show) [me] [all] [the|my] timers", "[what are] my timers",
-        "(do i have|are there) any timers [running|set]", f"time left on {TIMER}", f"check {TIMER}",
-    ], lambda s: {"label": s["label"]} if "label" in s else {}),
-    _intent("add_reminder", [
-        "remind me to {text} {when}", "remind me {when} to {text}", "remind me (about|of) {text} {when}",
-        "(set|create|add|make) [a] reminder to {text} {when}", "(set|create|add|make) [a] reminder {when} to {text}",
-        "(set|create|add|make) [a] reminder (for|about) {text} {when}",
-    ]),
-    _intent("list_reminders", [
-        "what reminders do i have", "(list|show) [me] [all] [the|my] reminders", "[what are] my reminders",
-        "(do i have|are there) any reminders", "which reminders (do i have|are set)",
-    ]),
-    # One reminder, named or not: with several and no words to pick one, the tool asks which.
-    _intent("cancel_reminder", ["(cancel|delete|remove|clear) [the|my] reminder [to {text}]"],
-            lambda s: {"text": s["text"]} if "text" in s else {}),
-    _intent("cancel_reminder", ["(cancel|delete|remove|clear) all [of] [the|my] reminders"], lambda s: {"all": True}),
-    _intent("calculate", [
-        "what is {expression}", "(calculate|compute|work out) {expression}", "how much is {expression}",
-        "what does {expression} (equal|make|come to)", "{expression} equals", "{expression}",
-    ], lambda s: {"expression": s["expression"]}),
-    _intent("media_control", [f"(pause|stop) [the] {MUSIC}", "pause", "pause [it|this|playback]"],
-            lambda s: {"action": "pause"}),
-    _intent("media_control", [f"(play|resume|start|unpause) [the] {MUSIC}", "(resume|unpause) [it|playback]",
-                              "play [some] music", "continue playing", "play", "resume"], lambda s: {"action": "play"}),
-    _intent("media_control", [f"(next|skip) [the|this] [{MUSIC}]", f"skip to the next {MUSIC}", f"play the next {MUSIC}",
-                              "skip [it|this]"], lambda s: {"action": "next"}),
-    _intent("media_control", [f"(previous|last) {MUSIC}", f"(go back|back) [to the previous|a] {MUSIC}",
-                              f"play the (previous|last) {MUSIC}"], lambda s: {"action": "previous"}),
-    _intent("now_playing", [f"what {MUSIC} is (this|playing)", "what is playing [now]", "what is this song",
-                            f"what is the name of this {MUSIC}", "who is (this|singing)", "what am i listening to"]),
-    _intent("set_volume", ["(turn|crank) (it|the volume|the sound) up", "(turn|crank) up the (volume|sound)",
-                           "volume up", "(increase|raise) the volume", "louder", "make it louder", "(speak|talk) louder"],
-            lambda s: {"action": "up"}),
-    _intent("set_volume", ["turn (it|the volume|the sound) down", "turn down the (volume|sound)", "volume down",
-                           "(decrease|lower|reduce) the volume", "quieter", "make it quieter", "softer"],
-            lambda s: {"action": "down"}),
-    _intent("set_volume", ["mute [the] [sound|volume|audio|speakers]", "be quiet"], lambda s: {"action": "mute"}),
-    _intent("set_volume", ["unmute [the] [sound|volume|audio|speakers]"], lambda s: {"action": "unmute"}),
-    _intent("set_volume", ["(set|change|put) the volume to {percent}", "volume [to] {percent}",
-                           "turn the volume (to|up to|down to) {percent}"],
-            lambda s: {"action": "set", "percent": s["percent"]}),
-)
-
-# ---------------------------------------------------------------- the matcher
+# ---------------------------------------------------------------- what a sentence is before matching
 
 PREFIXES = (
     ("hey",), ("ok",), ("okay",), ("so",), ("um",), ("uh",), ("please",), ("can", "you"), ("could", "you"),
@@ -279,6 +127,9 @@ def _strip(tokens: list[str]) -> Iterator[list[str]]:
         yield tokens
 
 
+# ---------------------------------------------------------------- the matcher
+
+
 @dataclass(frozen=True)
 class IntentMatch:
     tool: str
@@ -287,20 +138,64 @@ class IntentMatch:
 
 
 class Matcher:
-    def __init__(self, intents: Iterable[Intent] = INTENTS, slots: dict[str, SlotParser] | None = None) -> None:
-        self.intents = tuple(intents)
+    """Our sentences in one language, loaded and indexed once."""
+
+    def __init__(self, language: str = "en", slots: dict[str, SlotParser] | None = None) -> None:
+        import yaml
+        from hassil import Intents
+
+        with (SENTENCES / f"{language}.yaml").open(encoding="utf-8") as text:
+            self._intents = Intents.from_dict(yaml.safe_load(text))
         self.slots = slots or SLOTS
+        # Where two sentences fit, the one written first wins: the order of the file is its priority.
+        self._rank = {
+            id(sentence): rank
+            for rank, sentence in enumerate(
+                sentence for intent in self._intents.intents.values() for data in intent.data for sentence in data.sentences
+            )
+        }
+        # hassil compiles its patterns at the first match, and spells out a number list's words at the
+        # first use: both at start, not in the user's first turn.
+        self.match("set the volume to fifty percent")
+
+    def tools(self) -> list[str]:
+        return list(self._intents.intents)
 
     def match(self, sentence: str, tools: Iterable[str] | None = None) -> IntentMatch | None:
-        """The first intent whose template takes the whole sentence (only among `tools`, when given)."""
+        """The first intent whose sentence takes the whole of `sentence` (only among `tools`, when given)."""
+        from hassil import recognize_all
+
         allowed = set(tools) if tools is not None else None
         for tokens in _strip(normalize(sentence)):
             if not tokens or len(tokens) > 40:
                 continue
-            for intent in self.intents:
-                if allowed is not None and intent.tool not in allowed:
+            found: list[tuple[int, IntentMatch]] = []
+            for result in recognize_all(" ".join(tokens), self._intents):
+                if allowed is not None and result.intent.name not in allowed:
                     continue
-                for template, compiled in zip(intent.templates, intent.compiled):
-                    for slots in _match(compiled, tokens, 0, {}, self.slots):
-                        return IntentMatch(intent.tool, intent.args(slots), template)
+                arguments = self._arguments(result)
+                if arguments is not None:
+                    template = (result.intent_sentence.text or "") if result.intent_sentence is not None else ""
+                    rank = self._rank.get(id(result.intent_sentence), len(self._rank))
+                    found.append((rank, IntentMatch(result.intent.name, arguments, template)))
+            if found:
+                return min(found, key=lambda pair: pair[0])[1]
         return None
+
+    def _arguments(self, result: Any) -> dict[str, Any] | None:
+        """The tool's arguments from a match: fixed slots as written, wildcards read; None if one does not read."""
+        arguments: dict[str, Any] = {}
+        for name, entity in result.entities.items():
+            parser = self.slots.get(name) if entity.is_wildcard else None
+            if parser is None:
+                arguments[name] = entity.value
+                continue
+            value = parser(normalize(str(entity.value)))
+            if value is None:
+                return None
+            if isinstance(value, dict):
+                arguments.update(value)
+            else:
+                arguments[name] = value
+        return arguments
+

@@ -1,9 +1,11 @@
-"""Numbers and durations in words, both ways: "an hour and a half" → 5400 s, and 84 → "eighty-four" for the voice."""
+"""Numbers and durations in words, both ways: "an hour and a half" → 5400 s, and 84 → "eighty-four" for the voice (unicode-rbnf)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
+from typing import Any
 
 UNITS = {
     "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -141,57 +143,34 @@ def parse_duration(text: str) -> float | None:
 
 
 # ---------------------------------------------------------------- numbers to words (for the voice)
+# unicode-rbnf (CLDR's spell-out rules, as hassil uses them) says the numbers; only reading them from
+# words is ours, above, because no library parses "an hour and a half" or "one hundred and five".
 
-_SMALL = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
-]
-_TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_ORDINAL_ENDINGS = {
-    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
-    "twelve": "twelfth",
-}
+
+@functools.cache
+def _english() -> Any:
+    from unicode_rbnf import RbnfEngine
+
+    return RbnfEngine.for_language("en")
 
 
 def integer_words(n: int) -> str:
-    """84 → "eighty-four", 1005 → "one thousand and five"."""
-    if n < 0:
-        return "minus " + integer_words(-n)
-    if n < 20:
-        return _SMALL[n]
-    if n < 100:
-        tens, unit = divmod(n, 10)
-        return _TENS_WORDS[tens] + (f"-{_SMALL[unit]}" if unit else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        return f"{_SMALL[hundreds]} hundred" + (f" and {integer_words(rest)}" if rest else "")
-    for scale, name in ((1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand")):
-        if n >= scale:
-            high, rest = divmod(n, scale)
-            tail = "" if not rest else (f" and {integer_words(rest)}" if rest < 100 else f" {integer_words(rest)}")
-            return f"{integer_words(high)} {name}{tail}"
-    raise AssertionError("unreachable")
+    """84 → "eighty-four", 1005 → "one thousand five"."""
+    return str(_english().format_number(n).text)
 
 
 def ordinal_words(n: int) -> str:
     """27 → "twenty-seventh"."""
-    text = integer_words(n)
-    head, sep, last = text.rpartition("-") if "-" in text.split()[-1] else text.rpartition(" ")
-    if last in _ORDINAL_ENDINGS:
-        last = _ORDINAL_ENDINGS[last]
-    elif last.endswith("y"):
-        last = last[:-1] + "ieth"
-    else:
-        last += "th"
-    return head + sep + last
+    from unicode_rbnf import FormatPurpose
+
+    return str(_english().format_number(n, purpose=FormatPurpose.ORDINAL).text)
 
 
 def year_words(year: int) -> str:
-    """2026 → "twenty twenty-six", as years are said (2000 to 2009 as plain numbers)."""
-    high, low = divmod(year, 100)
-    if not 1100 <= year <= 2099 or 2000 <= year <= 2009 or low == 0:
-        return integer_words(year)
-    return f"{integer_words(high)} {'oh ' if low < 10 else ''}{integer_words(low)}"
+    """2026 → "twenty twenty-six", as years are said."""
+    from unicode_rbnf import FormatPurpose
+
+    return str(_english().format_number(year, purpose=FormatPurpose.YEAR).text)
 
 
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
@@ -215,7 +194,7 @@ def spoken(text: str) -> str:
         sign, whole, decimals, percent = match[1], match[2], match[3], match[4]
         said = integer_words(int(whole))
         if decimals:
-            said += " point " + " ".join(_SMALL[int(d)] for d in decimals)
+            said += " point " + " ".join(integer_words(int(d)) for d in decimals)
         return ("minus " if sign else "") + said + (" percent" if percent else "")
 
     text = _TIME.sub(clock, text)

@@ -74,7 +74,8 @@ class Assistant:
             alarms_path(paths.state_dir) if persist else None, on_add=lambda kind, alarm: emit(AlarmSet(kind, alarm))
         )
         alarm_log = AlarmLog(alarm_log_path(paths.state_dir) if persist else None)
-        pipeline = Pipeline(arbiter, conversation, tools, Matcher(), HomeIntents(settings.language))
+        pipeline = Pipeline(arbiter, conversation, tools,
+                            load_intents=lambda: (Matcher(), HomeIntents(settings.language)))
         assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms, alarm_log)
         for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):
             tools.add(tool)

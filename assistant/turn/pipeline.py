@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -124,12 +125,17 @@ class Pipeline:
         tools: Registry | None = None,
         intents: Matcher | None = None,
         home: HomeIntents | None = None,
+        load_intents: Callable[[], tuple[Matcher | None, HomeIntents | None]] | None = None,
     ) -> None:
         self.arbiter = arbiter
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
         self.intents = intents  # the local-intent matcher; None sends every turn to the LLM
         self.home = home  # Home Assistant's intents on its sentences (hassil), in the configured language
+        # Loading the sentences takes a few tenths of a second: the daemon does it beside the ASR's
+        # warm-up (local_intents in a thread), anything else at the first turn.
+        self._load_intents = load_intents
+        self._loading = threading.Lock()
         self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
         self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
 
@@ -278,19 +284,31 @@ class Pipeline:
         if sink is None or not result.sentences:
             return True
         # The text keeps digits ("10:06 PM"); the voice gets them in words.
-        await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state, spoken)
+        # Our numbers-to-words are English; in another language the voice reads the digits in its own.
+        home = self.local_intents()[1]
+        english = home is None or home.language.split("-")[0] == "en"
+        await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state,
+                          spoken if english else lambda sentence: sentence)
         return True
+
+    def local_intents(self) -> tuple[Matcher | None, HomeIntents | None]:
+        """Our matcher and Home Assistant's, loaded on the first call (from any thread)."""
+        with self._loading:
+            if self._load_intents is not None:
+                self.intents, self.home = self._load_intents()
+                self._load_intents = None
+        return self.intents, self.home
 
     async def _local_intent(self, result: TurnResult) -> ToolResult | None:
         """Our own intents first, then Home Assistant's; None when neither takes the whole sentence."""
-        match = self.intents.match(result.transcript, tools=[tool.name for tool in self.tools]) if self.intents else None
+        intents, home_intents = self.local_intents()
+        match = intents.match(result.transcript, tools=[tool.name for tool in self.tools]) if intents else None
         if match is not None:
             return await self.tools.call(match.tool, match.arguments, "intent", result.tools)
-        home = self.home.match(result.transcript, self.tools) if self.home is not None else None
-        if home is None:
+        home = home_intents.match(result.transcript, self.tools) if home_intents is not None else None
+        if home is None or home_intents is None:
             return None
-        assert self.home is not None
-        return self.home.reply(home, await self.tools.call(home.tool, home.arguments, "intent", result.tools))
+        return home_intents.reply(home, await self.tools.call(home.tool, home.arguments, "intent", result.tools))
 
     async def _voice(
         self,
