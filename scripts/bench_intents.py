@@ -6,9 +6,10 @@
 Per language (en, de): the import and load time (hassil and home-assistant-intents, indexed once, the
 first match included), the intents loaded, and the time to match one sentence (median and p95 over
 `--runs` passes of home commands and sentences that are not commands), with the home's names from a
-live context (a fixed example home) and with wildcards (a server without GetLiveContext). The sentences
-are matched with no tool offered, so only the matching is timed, never a call. Prints one table and
-writes JSON.
+live context (a fixed example home) and with wildcards (a server without GetLiveContext). A registry
+offers every intent HA's MCP server would (as tools that are never called: only matching is timed).
+English also times our own matcher (sentences/en.yaml), which runs first: a turn's local-intent cost
+is the two together. Prints one table and writes JSON.
 """
 
 from __future__ import annotations
@@ -49,24 +50,41 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    from assistant.tools.home import Entity, HomeIntents
-    from assistant.tools.registry import Registry
+    from assistant.tools.home import SERVED, Entity, HomeIntents
+    from assistant.tools.intents import Matcher
+    from assistant.tools.registry import Registry, Tool, ToolResult
 
     imported_s = time.perf_counter() - started
+
+    async def never(arguments: dict[str, Any]) -> ToolResult:
+        raise AssertionError("the bench only matches")
+
+    registry = Registry([Tool(f"home__{name}", name, {"type": "object"}, never, "mcp:home", remote=name) for name in SERVED])
     results: dict[str, Any] = {"import_s": imported_s, "runs": args.runs, "languages": {}}
     rows = []
+    started = time.perf_counter()
+    ours = Matcher()
+    ours_load_s = time.perf_counter() - started
+    times = []
+    for _ in range(args.runs):
+        for sentence in SENTENCES["en"]:
+            begun = time.perf_counter()
+            ours.match(sentence)
+            times.append(time.perf_counter() - begun)
+    results["ours_en"] = {"load_s": ours_load_s, "intents": ours.tools(), **_ms(times)}
+    rows.append(("en", "ours (sentences/en.yaml)", ours_load_s, len(ours.tools()), results["ours_en"]))
     for language, sentences in SENTENCES.items():
         started = time.perf_counter()
         home = HomeIntents(language)
         load_s = time.perf_counter() - started
         entry: dict[str, Any] = {"load_s": load_s, "intents": home.intents()}
-        for mode in ("live context", "wildcards"):
-            home.set_entities([Entity(n, d, (a,)) for n, d, a in HOME[language]] if mode == "live context" else [])
+        for mode in ("HA, live context", "HA, wildcards"):
+            home.set_entities([Entity(n, d, (a,)) for n, d, a in HOME[language]] if mode == "HA, live context" else [])
             times = []
             for _ in range(args.runs):
                 for sentence in sentences:
                     begun = time.perf_counter()
-                    home.match(sentence, Registry())
+                    home.match(sentence, registry)
                     times.append(time.perf_counter() - begun)
             entry[mode] = _ms(times)
             rows.append((language, mode, load_s, len(entry["intents"]), entry[mode]))

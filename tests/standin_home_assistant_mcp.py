@@ -1,9 +1,9 @@
 """A stand-in for a Home Assistant instance's MCP server (stdio), written with the SDK's MCPServer.
 
-Home Assistant itself cannot run here. This serves the tools its MCP server exposes for the intents,
-under the same names and argument names (`name`, `area`, `floor`, `domain`, `device_class`,
-`brightness`, `temperature`, `position`), lists as arrays as HA's schemas declare them; GetLiveContext
-answers with HA's shape (JSON around a YAML list of entities); each intent answers as HA's
+Home Assistant itself cannot run here. This serves the tools its MCP server exposes for the intents
+(lights, covers, climate, media), under the same names and argument names (`name`, `area`, `floor`,
+`domain`, `device_class`, `brightness`, `temperature`), lists as arrays as HA's schemas declare them;
+GetLiveContext answers with HA's shape (JSON around a YAML list of entities); each intent answers as HA's
 IntentTool does: the intent response as JSON, `data.success` naming what was acted on, and an error
 for a name or area the home does not have. Each call is recorded as a JSON line in MARKER_DIR/calls.jsonl.
 
@@ -103,6 +103,13 @@ def light_set(name: str = "", area: str = "", floor: str = "", domain: list[str]
 def climate_set(temperature: float, name: str = "", area: str = "", floor: str = "") -> str:
     _record("HassClimateSetTemperature", {k: v for k, v in locals().items() if v not in ("", None)})
     return _done(_targets(name, area, ["climate"], []))
+
+
+@server.tool(name="HassMediaPause", description="Pauses a media player.")
+def media_pause(name: str = "", area: str = "", floor: str = "", domain: list[str] = [],  # noqa: B006
+                device_class: list[str] = []) -> str:  # noqa: B006
+    _record("HassMediaPause", {k: v for k, v in locals().items() if v})
+    return _done(_targets(name, area, ["media_player"], []))
 
 
 @server.tool(name="GetLiveContext", description="Provides real-time information about the devices in the home.")

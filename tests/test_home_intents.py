@@ -59,12 +59,14 @@ def test_lights_by_area_and_name_brightness_temperature_and_covers_reach_the_ser
         home = HomeIntents("en")
         async for registry, _ in _connected(tmp_path):
             assert await refresh_entities(home, registry) == 6  # the names and areas of the live context
+            started = time.perf_counter()
             cases = [
                 ("turn off the lights in the kitchen", "HassTurnOff", {"area": "Kitchen", "domain": ["light"]}),
                 ("turn on the desk lamp", "HassTurnOn", {"name": "Desk Lamp"}),
                 ("set the living room lamp to 40%", "HassLightSet", {"name": "Living Room Lamp", "brightness": 40}),
                 ("close the garage door", "HassTurnOff", {"name": "Garage Door"}),
                 ("set the temperature in the hall to 21 degrees", "HassClimateSetTemperature", {"temperature": 21, "area": "Hall"}),
+                ("pause the living room speaker", "HassMediaPause", {"name": "Living Room Speaker"}),
             ]
             for sentence, tool, wanted in cases:
                 match, reply = await _say(home, registry, sentence)
@@ -73,8 +75,11 @@ def test_lights_by_area_and_name_brightness_temperature_and_covers_reach_the_ser
                 assert sent["tool"] == tool and {k: sent["arguments"].get(k) for k in wanted} == wanted, (sentence, sent)
                 assert reply is not None and reply.ok, (sentence, reply)
                 print(f"{sentence!r} -> {sent['arguments']} -> {reply.text!r}")
+            print(f"{len(cases)} requests matched, called and answered in {(time.perf_counter() - started) * 1000:.0f} ms")
             _, reply = await _say(home, registry, "turn off the lights in the kitchen")
             assert reply is not None and "light" in reply.text.lower()  # HA's own response template
+            _, reply = await _say(home, registry, "pause the living room speaker")
+            assert reply is not None and reply.text == "Paused"
             _, reply = await _say(home, registry, "set the temperature in the hall to 21 degrees")
             assert reply is not None and reply.text == "Temperature set to 21 degrees"
 
