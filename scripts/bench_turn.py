@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark one voice turn: streamed pipeline vs naive sequential vs the floor, on the real embedded models.
 
-    .venv/bin/python scripts/bench_turn.py [--runs 3] [--out bench-results/bench_turn.json]
+    .venv/bin/python scripts/bench_turn.py [--runs 3] [--pulse [--release-gap 0.15,0.3,0.6]] [--out FILE]
 
 Per spoken question and run it measures, on warm workers:
   streamed   the real pipeline: time to first audio, per-stage timings
@@ -10,9 +10,11 @@ Per spoken question and run it measures, on warm workers:
   intent     a spoken command the local intents answer (no LLM): the real pipeline, to first audio
   intent_floor  ASR alone + TTS alone of that command's first reply sentence (the target: intent <= 1.15x this)
   voice      with --pulse: through a private PulseAudio, the question spoken into the virtual mic at
-             real-time pace while the key is held, released 0.3 s after the last word; from the
+             real-time pace while the key is held, released --release-gap seconds after the last word
+             (each of them, in one run: people let go of a key at different moments); from the
              release to the first reply sample handed to the sound device. The daemon transcribes
-             at pauses and prefills the LLM while the key is held.
+             at pauses and prefills the LLM while the key is held. The table's voice rows are at
+             0.3 s (or the first gap given); the JSON's "by_release_gap" has each gap's ratios.
   voice_sequential  the same, with that work left until the release (the baseline)
 Prints one table of medians and writes JSON. With --pulse also: per question the voice-to-voice
 median and p95, and the word error rate of the final transcripts against whole-utterance ASR.
@@ -154,7 +156,9 @@ async def intent_floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
     return {"first_audio_s": asr + tts_first, "asr_s": asr, "tts_s": tts_first}
 
 
-async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> dict[str, list[dict[str, Any]]]:
+async def voice_rows(
+    assistant: Assistant, clips: list[Any], runs: int, gaps: list[float]
+) -> dict[str, list[dict[str, Any]]]:
     """Real audio: the mic is a fifo-fed PulseAudio source (fed at real-time pace), the speaker a null sink."""
     import os
     import tempfile
@@ -183,19 +187,21 @@ async def voice_rows(assistant: Assistant, clips: list[Any], runs: int) -> dict[
             # Each mode runs through all the questions in turn. Asking one question in both modes back
             # to back would leave its whole prompt in the LLM's cache for the second, which then
             # evaluates one token: a head start no user gets.
-            for mode, turns in modes.items():
+            for gap, (mode, turns) in ((gap, item) for gap in gaps for item in modes.items()):
                 for question, clip in zip(QUESTIONS, clips):
                     assistant.conversation.clear()
                     await turns.press()
                     pulse.mic.feed(clip)  # the feeder writes it at real-time pace, as a person speaks
                     await asyncio.to_thread(pulse.mic.wait)
-                    await asyncio.sleep(0.3)  # the key goes up a breath after the last word
+                    await asyncio.sleep(gap)  # the key goes up a moment after the last word
                     released = time.perf_counter()
                     await turns.release()
                     record = await next(iter(turns._speaking))
                     first = sinks[-1].first_sample_time
+                    print(f"  {mode}, release {gap:g} s after the last word: {question!r}", file=sys.stderr, flush=True)
                     timings = record["timings"]
                     rows[mode].append({
+                        "release_gap_s": gap,
                         "first_audio_s": first - released if first else None,
                         "pipeline_first_audio_s": timings["first_audio_s"],
                         "asr_s": timings["asr_s"],
@@ -243,7 +249,21 @@ def mean_wer(rows: list[dict[str, Any]]) -> float | None:
     return statistics.mean(values) if values else None
 
 
-async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]:
+def by_release_gap(voice: dict[str, list[dict[str, Any]]], floor_s: float) -> dict[str, dict[str, float | None]]:
+    """Per gap: voice and voice_sequential against the floor, median and p95 (the issue's JSON shape)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for gap in sorted({r["release_gap_s"] for r in voice["voice"]}):
+        entry: dict[str, float | None] = {}
+        for mode, key in (("voice", "ratio_voice_to_floor"), ("voice_sequential", "ratio_voice_sequential_to_floor")):
+            values = [r["first_audio_s"] for r in voice[mode] if r["release_gap_s"] == gap and r["first_audio_s"] is not None]
+            entry[key] = statistics.median(values) / floor_s if values else None
+            worst = p95(values)
+            entry[f"{key}_p95"] = worst / floor_s if worst is not None else None
+        out[f"{gap:g}"] = entry
+    return out
+
+
+async def main(runs: int, out: Path, with_pulse: bool = False, gaps: tuple[float, ...] = (0.3,)) -> dict[str, Any]:
     config = Config.load()
     assistant = Assistant.create(config, SimulatedMeter(total_gb=16), persist=False)
     try:
@@ -262,8 +282,11 @@ async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]
             for clip in commands:
                 rows.setdefault("intent_floor", []).append(await intent_floor(assistant, clip))
                 rows.setdefault("intent", []).append(await intent(assistant, clip))
+        voice: dict[str, list[dict[str, Any]]] = {}
         if with_pulse:
-            rows.update(await voice_rows(assistant, clips, runs))
+            voice = await voice_rows(assistant, clips, runs, list(gaps))
+            reference = 0.3 if 0.3 in gaps else gaps[0]  # the gap the table and the older figures use
+            rows.update({mode: [r for r in found if r["release_gap_s"] == reference] for mode, found in voice.items()})
     finally:
         await assistant.close()
     summary = {mode: {k: median(r, k) for k in r[0] if k not in TEXT_KEYS} for mode, r in rows.items()}
@@ -291,7 +314,9 @@ async def main(runs: int, out: Path, with_pulse: bool = False) -> dict[str, Any]
             "whole_utterance": mean_wer(rows["floor"]),
             **{mode: mean_wer(rows[mode]) for mode in ("voice", "voice_sequential") if mode in rows},
         },
+        "by_release_gap": by_release_gap(voice, first["floor"]) if voice else None,
         "rows": rows,
+        "voice_rows_all_gaps": voice or None,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -333,6 +358,10 @@ def print_table(report: dict[str, Any]) -> None:
             f"voice/floor = {report['ratio_voice_to_floor']:.2f} (target <= 0.75)   "
             f"voice_sequential/floor = {report['ratio_voice_sequential_to_floor']:.2f}"
         )
+        print(f"\n{'release gap':<12} {'voice/floor':>12} {'p95':>6} {'sequential/floor':>17} {'p95':>6}")
+        for gap, g in report["by_release_gap"].items():
+            print(f"{gap + ' s':<12} {g['ratio_voice_to_floor']:>12.2f} {g['ratio_voice_to_floor_p95']:>6.2f}"
+                  f" {g['ratio_voice_sequential_to_floor']:>17.2f} {g['ratio_voice_sequential_to_floor_p95']:>6.2f}")
     print(
         f"streamed/naive = {report['ratio_streamed_to_naive']:.2f} (target <= 0.60)   "
         f"streamed/floor = {report['ratio_streamed_to_floor']:.2f} (target <= 1.20)   "
@@ -345,6 +374,9 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench_turn.json"))
     parser.add_argument("--pulse", action="store_true", help="also measure voice to voice through PulseAudio")
+    parser.add_argument("--release-gap", default="0.15,0.3,0.6",
+                        help="seconds from the last word to the release, comma-separated (with --pulse)")
     args = parser.parse_args()
-    print_table(asyncio.run(main(args.runs, args.out, args.pulse)))
+    release_gaps = tuple(float(g) for g in args.release_gap.split(","))
+    print_table(asyncio.run(main(args.runs, args.out, args.pulse, release_gaps)))
     print(f"wrote {args.out}")
