@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assistant.keyboard.layout import KeyMap, Layout, LayoutError, desktop_layout
+from assistant.keyboard.layout import KeyMap, LayoutError, desktop_layout
 from assistant.keyboard.typing import Edit, TypingFailed
 
 DEVICE = Path("/dev/uinput")
 DEVICE_NAME = "assistant dictation keyboard"
-# libinput adds a new keyboard when udev announces it; measured in tens of milliseconds on sway and GNOME.
+# A compositor adds a new keyboard when udev announces it. Not measured here (no /dev/uinput on this
+# machine): half a second is a margin, paid once per daemon.
 DEVICE_SETTLE_S = 0.5
 KEY_GAP_S = 0.002  # between keys, so no client coalesces a press and a release
 
@@ -45,9 +46,6 @@ class Uinput:
         if self._keymap is None:
             self._keymap = KeyMap(desktop_layout(self.configured, self.env, self.home))
         return self._keymap
-
-    def layout(self) -> Layout:
-        return self.keymap().layout
 
     def problem(self) -> str | None:
         try:
