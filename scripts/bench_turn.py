@@ -144,7 +144,9 @@ async def intent_floor(assistant: Assistant, audio: Any) -> dict[str, Any]:
     transcript = await assistant.pipeline.transcribe(audio, assistant.models.asr)
     asr = time.perf_counter() - started
     assert assistant.pipeline.intents is not None
-    match = assistant.pipeline.intents.match(transcript.text)
+    matcher = assistant.pipeline.intents.loaded()[0]
+    assert matcher is not None
+    match = matcher.match(transcript.text)
     assert match is not None, transcript.text
     answer = await assistant.tools.call(match.tool, match.arguments, "intent", [])
     first = (SentenceSplitter().feed(answer.text + " ") or [answer.text])[0]

@@ -13,6 +13,8 @@ import itertools
 import threading
 from typing import Any
 
+from .tool_services import serve_bus
+
 
 def text_of(keysyms: list[tuple[int, int]]) -> str:
     """What a compositor would type for these (keysym, pressed) events: the presses, as characters."""
@@ -49,19 +51,7 @@ class StandInRemoteDesktopPortal:
         self._thread.join(5)
 
     def _serve(self) -> None:
-        from jeepney import MessageType, message_bus
-        from jeepney.io.blocking import open_dbus_connection
-
-        with open_dbus_connection(bus=self.address) as conn:
-            conn.send_and_get_reply(message_bus.RequestName(self.NAME))
-            self._ready.set()
-            while not self._stop.is_set():
-                try:
-                    msg = conn.receive(timeout=0.2)
-                except TimeoutError:
-                    continue
-                if msg.header.message_type == MessageType.method_call:
-                    self._answer(conn, msg)
+        serve_bus(self.address, (self.NAME,), self._answer, self._ready, self._stop)
 
     def _answer(self, conn: Any, msg: Any) -> None:
         from jeepney import DBusAddress, new_error, new_method_return, new_signal

@@ -145,6 +145,7 @@ def test_a_failed_prefill_leaves_no_claim_on_the_history(xdg: Paths) -> None:
 def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -> None:
     """The intent route records a cancelled tool call as the LLM route does."""
     from assistant.tools.intents import Matcher
+    from assistant.tools.local import LocalIntents
     from assistant.tools.registry import Registry
 
     seen: list[str] = []
@@ -157,7 +158,7 @@ def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -
     async def main() -> TurnResult:
         assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
         tools = Registry([Tool("media_control", "Pause or play.", {"type": "object", "properties": {}}, slow_media)])
-        pipeline = Pipeline(assistant.arbiter, assistant.conversation, tools, Matcher())
+        pipeline = Pipeline(assistant.arbiter, assistant.conversation, tools, LocalIntents.of(Matcher()))
         result = TurnResult(id="intent-barge-in")
         try:
             turn = asyncio.create_task(pipeline.turn(assistant.models, None, text="pause the music", result=result))

@@ -31,6 +31,24 @@ class SessionBus:
         self.proc.wait(5)
 
 
+def serve_bus(address: str, names: tuple[str, ...], answer: Any, ready: threading.Event, stop: threading.Event) -> None:
+    """Own these bus names and hand each method call to `answer(conn, msg)` until `stop` is set."""
+    from jeepney import MessageType, message_bus
+    from jeepney.io.blocking import open_dbus_connection
+
+    with open_dbus_connection(bus=address) as conn:
+        for name in names:
+            conn.send_and_get_reply(message_bus.RequestName(name))
+        ready.set()
+        while not stop.is_set():
+            try:
+                msg = conn.receive(timeout=0.2)
+            except TimeoutError:
+                continue
+            if msg.header.message_type == MessageType.method_call:
+                answer(conn, msg)
+
+
 class Desktop:
     """A music player with MPRIS (org.mpris.MediaPlayer2.testplayer) and a notification server, on one connection.
 
@@ -65,30 +83,21 @@ class Desktop:
         return ("s", "")
 
     def _serve(self) -> None:
-        from jeepney import MessageType, message_bus, new_error, new_method_return
-        from jeepney.io.blocking import open_dbus_connection
+        serve_bus(self.address, (self.PLAYER, "org.freedesktop.Notifications"), self._answer, self._ready, self._stop)
+
+    def _answer(self, conn: Any, msg: Any) -> None:
+        from jeepney import new_error, new_method_return
         from jeepney.low_level import HeaderFields
 
-        with open_dbus_connection(bus=self.address) as conn:
-            conn.send_and_get_reply(message_bus.RequestName(self.PLAYER))
-            conn.send_and_get_reply(message_bus.RequestName("org.freedesktop.Notifications"))
-            self._ready.set()
-            while not self._stop.is_set():
-                try:
-                    msg = conn.receive(timeout=0.2)
-                except TimeoutError:
-                    continue
-                if msg.header.message_type != MessageType.method_call:
-                    continue
-                member = msg.header.fields.get(HeaderFields.member)
-                if member == "Notify":
-                    self.notifications.append((str(msg.body[3]), str(msg.body[4])))
-                    conn.send(new_method_return(msg, "u", (len(self.notifications),)))
-                elif member == "Get":
-                    conn.send(new_method_return(msg, "v", (self._property(msg.body[1]),)))
-                elif member in ("Play", "Pause", "PlayPause", "Next", "Previous", "Stop"):
-                    self.calls.append(member)
-                    self.status = {"Play": "Playing", "Pause": "Paused", "Stop": "Stopped"}.get(member, self.status)
-                    conn.send(new_method_return(msg))
-                else:
-                    conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no {member}",)))
+        member = msg.header.fields.get(HeaderFields.member)
+        if member == "Notify":
+            self.notifications.append((str(msg.body[3]), str(msg.body[4])))
+            conn.send(new_method_return(msg, "u", (len(self.notifications),)))
+        elif member == "Get":
+            conn.send(new_method_return(msg, "v", (self._property(msg.body[1]),)))
+        elif member in ("Play", "Pause", "PlayPause", "Next", "Previous", "Stop"):
+            self.calls.append(member)
+            self.status = {"Play": "Playing", "Pause": "Paused", "Stop": "Stopped"}.get(member, self.status)
+            conn.send(new_method_return(msg))
+        else:
+            conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no {member}",)))

@@ -8,7 +8,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.api.protocol import Event
@@ -23,9 +22,6 @@ from assistant.daemon.notify import Notifier
 from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
-from assistant.keyboard.chain import build_chain
-from assistant.keyboard.typing import session_env
-from assistant.tools.home import refresh_entities
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.tools.ringer import Ringer
@@ -232,13 +228,7 @@ class Daemon:
             ring_s=lambda: self._live_settings().tools.alarm_ring_s,
             record=self.assistant.alarm_log,
         )
-        settings = self.config.settings.dictation
-        chain = build_chain(
-            settings.methods,
-            session_env(),  # the display the typing tools reach: the unit imports it from the session
-            paste=settings.paste, layout=settings.layout, home=Path.home(), portal_token=self.config.paths.portal_token,
-        )
-        dictation = Dictation(self.assistant.pipeline, settings, chain, self.config.paths.state_dir / "dictations.jsonl")
+        dictation = Dictation.on_desktop(self.assistant.pipeline, self.config.settings.dictation, self.config.paths)
         self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss, dictation=dictation)
 
     async def _close_turns(self) -> None:
@@ -261,14 +251,9 @@ class Daemon:
     async def _tool_servers(self) -> None:
         assert self.assistant is not None
         # MCP tool servers connect in the background: one that is down never delays the start or a turn.
-        pipeline, tools = self.assistant.pipeline, self.assistant.tools
-
-        async def refresh() -> None:
-            # A server's live context names the home's devices and areas for the Home Assistant intents.
-            home = (await asyncio.to_thread(pipeline.local_intents))[1]
-            if home is not None:
-                await refresh_entities(home, tools)
-
+        intents, tools = self.assistant.pipeline.intents, self.assistant.tools
+        # A server's live context names the home's devices and areas for the Home Assistant intents.
+        refresh = (lambda: intents.refresh_home(tools)) if intents is not None else None
         self.mcp = McpServers(self.config.settings.mcp, tools, self.emit, on_tools=refresh)
         self.mcp.start()
 
@@ -361,30 +346,8 @@ class Daemon:
         return (self.assistant.config if self.assistant is not None else self.config).settings
 
     async def _warm(self) -> None:
-        """The ASR first, so the first press is not slow; then the LLM and the voice where they fit."""
         assert self.assistant is not None
-        models = self.assistant.models
-        intents: asyncio.Task[object] | None = None
-        for model_id, evict in ((models.asr, True), (models.llm, False), (models.tts, False)):
-            try:
-                await self.assistant.arbiter.ensure(model_id, evict=evict)
-            except AssistantError as exc:
-                log.warning("could not preload %s: %s", model_id, exc)
-            if intents is None:
-                # Once the ASR is in (the daemon is ready then), the intents' sentences load in a thread
-                # while the LLM and the voice load in their workers: the start does not wait for them.
-                intents = asyncio.get_running_loop().create_task(asyncio.to_thread(self.assistant.pipeline.local_intents))
-        try:
-            # The system prompt (and the tools it offers) into the LLM's cache: the first typed `ask`
-            # then evaluates only its own words, as a voice turn does after the press's prefill.
-            await self.assistant.pipeline.prefill(models.llm)
-        except AssistantError as exc:
-            log.info("no prefill at start: %s", exc)
-        try:
-            if intents is not None:
-                await intents
-        except Exception as exc:  # the sentence data is ours: a fault there is a bug, and every turn would hit it
-            log.error("the local intents did not load: %s", exc)
+        await self.assistant.warm()
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

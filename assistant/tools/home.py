@@ -122,7 +122,6 @@ class HomeIntents:
         from hassil import recognize_best
 
         by_remote = {tool.remote: tool for tool in tools if tool.source.startswith("mcp:") and tool.remote}
-        names = {tool.name for tool in by_remote.values()}
         try:
             result = recognize_best(sentence, self._intents, slot_lists=self._lists, language=self.language,
                                     best_slot_name="name")
@@ -140,7 +139,7 @@ class HomeIntents:
                 return None
             return HomeMatch(intent, BUILTIN[intent], arguments, slots, result.response or "default", sentence)
         tool = by_remote.get(intent)
-        if tool is None or tool.name not in names:
+        if tool is None:
             return None
         return HomeMatch(intent, tool.name, _ha_arguments(values, tool.parameters), slots,
                          result.response or "default", sentence)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
 
 from assistant.config.settings import Config
 from assistant.core.atomic import write_json_atomic
-from assistant.core.errors import ConfigError
+from assistant.core.errors import AssistantError, ConfigError
 from assistant.core.events import AlarmSet, Emit, ToolCalled, ignore
 from assistant.core.models import KINDS, Kind
 from assistant.tools.alarm_log import AlarmLog, alarm_log_path
@@ -16,6 +17,7 @@ from assistant.tools.alarms import Alarms, alarms_path
 from assistant.tools.builtin import builtin_tools
 from assistant.tools.home import HomeIntents
 from assistant.tools.intents import Matcher
+from assistant.tools.local import LocalIntents
 from assistant.tools.registry import Registry
 from assistant.turn.history import Conversation, HistoryLog
 from assistant.turn.pipeline import Models, Pipeline
@@ -74,12 +76,36 @@ class Assistant:
             alarms_path(paths.state_dir) if persist else None, on_add=lambda kind, alarm: emit(AlarmSet(kind, alarm))
         )
         alarm_log = AlarmLog(alarm_log_path(paths.state_dir) if persist else None)
-        pipeline = Pipeline(arbiter, conversation, tools,
-                            load_intents=lambda: (Matcher(), HomeIntents(settings.language)))
+        pipeline = Pipeline(arbiter, conversation, tools, LocalIntents(lambda: (Matcher(), HomeIntents(settings.language))))
         assistant = cls(config, arbiter, pipeline, conversation, history, models, tools, alarms, alarm_log)
         for tool in builtin_tools(alarms, lambda: assistant.config.settings.tools.morning_hour):
             tools.add(tool)
         return assistant
+
+    async def warm(self) -> None:
+        """The ASR first, so the first press is not slow; then the LLM and the voice where they fit."""
+        models, pipeline = self.models, self.pipeline
+        intents: asyncio.Task[object] | None = None
+        for model_id, evict in ((models.asr, True), (models.llm, False), (models.tts, False)):
+            try:
+                await self.arbiter.ensure(model_id, evict=evict)
+            except AssistantError as exc:
+                log.warning("could not preload %s: %s", model_id, exc)
+            if intents is None and pipeline.intents is not None:
+                # Once the ASR is in (the daemon is ready then), the intents' sentences load in a thread
+                # while the LLM and the voice load in their workers: the start does not wait for them.
+                intents = asyncio.get_running_loop().create_task(asyncio.to_thread(pipeline.intents.loaded))
+        try:
+            # The system prompt (and the tools it offers) into the LLM's cache: the first typed `ask`
+            # then evaluates only its own words, as a voice turn does after the press's prefill.
+            await pipeline.prefill(models.llm)
+        except AssistantError as exc:
+            log.info("no prefill at start: %s", exc)
+        try:
+            if intents is not None:
+                await intents
+        except Exception as exc:  # the sentence data is ours: a fault there is a bug, and every turn would hit it
+            log.error("the local intents did not load: %s", exc)
 
     def select(self, kind: Kind, model_id: str, persist: bool = True) -> None:
         spec = self.config.catalog.get(model_id)

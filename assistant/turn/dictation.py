@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.config.settings import DictationSettings
 from assistant.core.jsonl import append_line
+from assistant.core.paths import Paths
 from assistant.core.speech import Audio
-from assistant.keyboard.chain import type_edit
-from assistant.keyboard.typing import Method, TypingFailed
+from assistant.keyboard.chain import build_chain, type_edit
+from assistant.keyboard.typing import Method, TypingFailed, session_env
 from assistant.turn.cleanup import clean_up
 from assistant.turn.pipeline import Models, Pipeline, is_silent
 from assistant.turn.shaping import Shaper
@@ -73,6 +74,13 @@ class Dictation:
         self._typing = asyncio.Lock()  # phrases typed live and the tail go out one at a time, in order
         self._live: list[asyncio.Task[None]] = []
         self._current: Dictated = Dictated()
+
+    @classmethod
+    def on_desktop(cls, pipeline: Pipeline, settings: DictationSettings, paths: Paths) -> Dictation:
+        """A dictation that types into the display named by the daemon's environment (the unit imports it)."""
+        chain = build_chain(settings.methods, session_env(), paste=settings.paste, layout=settings.layout,
+                            home=Path.home(), portal_token=paths.portal_token)
+        return cls(pipeline, settings, chain, paths.state_dir / "dictations.jsonl")
 
     def begin(self, audio: AudioIO, models: Models) -> None:
         """At the press: transcribe at each pause while the key is held (and, live, type each phrase then)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -20,11 +19,10 @@ from assistant.core.events import TurnState
 from assistant.core.speech import Audio, AudioChunk, Transcript
 from assistant.hosts.proxies import Asr, Llm, Tts
 from assistant.tools.capabilities import refusal
-from assistant.tools.home import HomeIntents
-from assistant.tools.intents import Matcher
 from assistant.tools.llm_route import converse
+from assistant.tools.local import LocalIntents
 from assistant.tools.numbers import spoken
-from assistant.tools.registry import Registry, ToolCallRecord, ToolResult
+from assistant.tools.registry import Registry, ToolCallRecord
 from assistant.turn.history import Conversation
 from assistant.turn.sentences import RepeatGuard, SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
@@ -123,19 +121,12 @@ class Pipeline:
         arbiter: Arbiter,
         conversation: Conversation,
         tools: Registry | None = None,
-        intents: Matcher | None = None,
-        home: HomeIntents | None = None,
-        load_intents: Callable[[], tuple[Matcher | None, HomeIntents | None]] | None = None,
+        intents: LocalIntents | None = None,
     ) -> None:
         self.arbiter = arbiter
         self.conversation = conversation
         self.tools = tools if tools is not None else Registry()
-        self.intents = intents  # the local-intent matcher; None sends every turn to the LLM
-        self.home = home  # Home Assistant's intents on its sentences (hassil), in the configured language
-        # Loading the sentences takes a few tenths of a second: the daemon does it beside the ASR's
-        # warm-up (local_intents in a thread), anything else at the first turn.
-        self._load_intents = load_intents
-        self._loading = threading.Lock()
+        self.intents = intents  # ours, then Home Assistant's; None sends every turn to the LLM
         self._voice_rates: dict[str, int] = {}  # each voice's sample rate, from its first chunk
         self._prefilled: list[Message] | None = None  # the messages the last prefill put in the LLM's cache
 
@@ -273,7 +264,9 @@ class Pipeline:
         self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[TurnState], None]
     ) -> bool:
         """A command the local intents know: run its tool and speak the templated reply, with no LLM at all."""
-        answer = await self._local_intent(result)
+        if self.intents is None:
+            return False
+        answer = await self.intents.answer(result.transcript, self.tools, result.tools)
         if answer is None:
             return False
         result.llm = ""  # no model wrote this reply
@@ -285,30 +278,9 @@ class Pipeline:
             return True
         # The text keeps digits ("10:06 PM"); the voice gets them in words.
         # Our numbers-to-words are English; in another language the voice reads the digits in its own.
-        home = self.local_intents()[1]
-        english = home is None or home.language.split("-")[0] == "en"
         await self._voice(models.tts, _each(result.sentences), sink, result.timings, started, on_state,
-                          spoken if english else lambda sentence: sentence)
+                          spoken if self.intents.english() else lambda sentence: sentence)
         return True
-
-    def local_intents(self) -> tuple[Matcher | None, HomeIntents | None]:
-        """Our matcher and Home Assistant's, loaded on the first call (from any thread)."""
-        with self._loading:
-            if self._load_intents is not None:
-                self.intents, self.home = self._load_intents()
-                self._load_intents = None
-        return self.intents, self.home
-
-    async def _local_intent(self, result: TurnResult) -> ToolResult | None:
-        """Our own intents first, then Home Assistant's; None when neither takes the whole sentence."""
-        intents, home_intents = self.local_intents()
-        match = intents.match(result.transcript, tools=[tool.name for tool in self.tools]) if intents else None
-        if match is not None:
-            return await self.tools.call(match.tool, match.arguments, "intent", result.tools)
-        home = home_intents.match(result.transcript, self.tools) if home_intents is not None else None
-        if home is None or home_intents is None:
-            return None
-        return home_intents.reply(home, await self.tools.call(home.tool, home.arguments, "intent", result.tools))
 
     async def _voice(
         self,
