@@ -13,8 +13,10 @@ Per spoken question and run it measures, on warm workers:
              real-time pace while the key is held, released --release-gap seconds after the last word
              (each of them, in one run: people let go of a key at different moments); from the
              release to the first reply sample handed to the sound device. The daemon transcribes
-             at pauses and prefills the LLM while the key is held. The table's voice rows are at
-             0.3 s (or the first gap given); the JSON's "by_release_gap" has each gap's ratios.
+             at pauses, prefills the LLM and answers ahead (turn/speculation.py) while the key is
+             held. The table's voice rows are at 0.3 s (or the first gap given); the JSON's
+             "by_release_gap" has each gap's ratios, median and p95, the share of guessed turns
+             whose guess was the reply played, the seconds of discarded guesses per turn, and WER.
   voice_sequential  the same, with that work left until the release (the baseline)
 Prints one table of medians and writes JSON. With --pulse also: per question the voice-to-voice
 median and p95, and the word error rate of the final transcripts against whole-utterance ASR.
@@ -198,6 +200,8 @@ async def voice_rows(
                     await asyncio.sleep(gap)  # the key goes up a moment after the last word
                     released = time.perf_counter()
                     await turns.release()
+                    # The whole reply plays: cutting it short would also cut the LLM's cache short, and the
+                    # next turn would start slower than a user's does.
                     record = await next(iter(turns._speaking))
                     first = sinks[-1].first_sample_time
                     print(f"  {mode}, release {gap:g} s after the last word: {question!r}", file=sys.stderr, flush=True)
@@ -208,10 +212,18 @@ async def voice_rows(
                         "pipeline_first_audio_s": timings["first_audio_s"],
                         "asr_s": timings["asr_s"],
                         "llm_first_token_s": timings["llm_first_token_s"],
+                        "llm_first_sentence_s": timings["llm_first_sentence_s"],
+                        "tts_first_chunk_s": timings["tts_first_chunk_s"],
                         "prompt_evaluated": timings.get("prompt_evaluated"),
                         "prompt_reused": timings.get("prompt_reused"),
                         "asr_partials": timings.get("asr_partials"),
                         "asr_tail_audio_s": timings.get("asr_tail_audio_s"),
+                        "speculations": timings.get("speculations"),
+                        "speculation_hit": (
+                            None if not timings.get("speculations") else float(timings.get("speculation_ahead_s") is not None)
+                        ),
+                        "speculation_ahead_s": timings.get("speculation_ahead_s"),
+                        "speculation_wasted_s": timings.get("speculation_wasted_s"),
                         "question": question,
                         "transcript": record["transcript"],
                         "wer": wer(question, record["transcript"]),
@@ -261,6 +273,17 @@ def by_release_gap(voice: dict[str, list[dict[str, Any]]], floor_s: float) -> di
             entry[key] = statistics.median(values) / floor_s if values else None
             worst = p95(values)
             entry[f"{key}_p95"] = worst / floor_s if worst is not None else None
+            if mode == "voice":
+                entry["voice_median_s"] = statistics.median(values) if values else None
+                entry["voice_p95_s"] = worst
+        rows = [r for r in voice["voice"] if r["release_gap_s"] == gap]
+        guessed = [r for r in rows if r.get("speculations")]
+        # Over the turns where a guess was made while the key was held: how often it was the reply played,
+        # and the seconds of work the discarded ones cost (per turn, all its discarded guesses).
+        entry["speculation_hit_rate"] = statistics.mean(r["speculation_hit"] for r in guessed) if guessed else None
+        entry["speculation_wasted_s"] = statistics.mean(r["speculation_wasted_s"] or 0.0 for r in rows) if rows else None
+        entry["speculation_turns"] = len(guessed)
+        entry["wer"] = mean_wer(rows)
         out[f"{gap:g}"] = entry
     return out
 
@@ -360,10 +383,14 @@ def print_table(report: dict[str, Any]) -> None:
             f"voice/floor = {report['ratio_voice_to_floor']:.2f} (target <= 0.75)   "
             f"voice_sequential/floor = {report['ratio_voice_sequential_to_floor']:.2f}"
         )
-        print(f"\n{'release gap':<12} {'voice/floor':>12} {'p95':>6} {'sequential/floor':>17} {'p95':>6}")
+        print(f"\n{'release gap':<12} {'voice/floor':>12} {'p95':>6} {'median':>8} {'p95':>7} {'sequential/floor':>17}"
+              f" {'p95':>6} {'guess hit':>10} {'wasted':>8} {'WER':>6}")
         for gap, g in report["by_release_gap"].items():
+            hit = g["speculation_hit_rate"]
             print(f"{gap + ' s':<12} {g['ratio_voice_to_floor']:>12.2f} {g['ratio_voice_to_floor_p95']:>6.2f}"
-                  f" {g['ratio_voice_sequential_to_floor']:>17.2f} {g['ratio_voice_sequential_to_floor_p95']:>6.2f}")
+                  f" {g['voice_median_s']:>7.3f}s {g['voice_p95_s']:>6.3f}s"
+                  f" {g['ratio_voice_sequential_to_floor']:>17.2f} {g['ratio_voice_sequential_to_floor_p95']:>6.2f}"
+                  f" {(f'{hit:.0%}' if hit is not None else '-'):>10} {g['speculation_wasted_s']:>7.3f}s {g['wer']:>6.3f}")
     print(
         f"streamed/naive = {report['ratio_streamed_to_naive']:.2f} (target <= 0.60)   "
         f"streamed/floor = {report['ratio_streamed_to_floor']:.2f} (target <= 1.20)   "

@@ -283,3 +283,41 @@ def test_no_tool_runs_after_the_last_round_of_tool_calls() -> None:
     asyncio.run(main())
     assert lease.offered[-1] == [] and len(lease.offered) == MAX_TOOL_ROUNDS + 1
     assert len(runs) == len(records) == MAX_TOOL_ROUNDS  # the call made when no tool was offered is not run
+
+
+@pytest.mark.quick
+def test_a_tool_run_in_a_guess_waits_for_its_words_and_a_dropped_guess_never_runs_it() -> None:
+    from assistant.tools.registry import held_until_confirmed
+
+    ran: list[dict[str, Any]] = []
+
+    async def act(arguments: dict[str, Any]) -> ToolResult:
+        ran.append(arguments)
+        return ToolResult("done")
+
+    registry = Registry([Tool("act", "Do something.", {"type": "object", "properties": {}}, act)])
+
+    async def main() -> None:
+        for confirm in (False, True):
+            confirmed = asyncio.Event()
+            records: list[Any] = []
+
+            async def guess() -> None:
+                held_until_confirmed.set(confirmed.wait)  # what a speculative turn sets in its own task
+                await registry.call("act", {"confirm": confirm}, "intent", records)
+
+            task = asyncio.create_task(guess())
+            await asyncio.sleep(0.05)
+            assert ran == [] and records == []  # waiting at the door, whatever the route
+            if confirm:
+                confirmed.set()
+                await task
+                assert ran == [{"confirm": True}] and len(records) == 1
+            else:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                assert ran == [] and records == []
+        await registry.call("act", {"plain": True}, "llm", [])  # a turn that is no guess does not wait
+        assert ran[-1] == {"plain": True}
+
+    asyncio.run(main())

@@ -81,6 +81,12 @@ def status(as_json: bool = JSON) -> None:
             f"latency: release → first audio p50 {latency['p50_s']:.2f} s, p95 {latency['p95_s']:.2f} s"
             f" (last {latency['turns']} voice turns)"
         )
+    ahead = latency.get("answered_ahead") or {}
+    if ahead.get("turns"):
+        typer.echo(
+            f"answered ahead: {ahead['hit_rate']:.0%} of {ahead['turns']} guessed turns played the reply made while"
+            f" the key was held; {ahead['wasted_s_per_turn']:.2f} s of discarded work per turn"
+        )
     turn = result.get("last_turn")
     if turn:
         typer.echo(f"last turn: {_cut(turn['transcript'])!r} → {_cut(turn['reply'])!r}")

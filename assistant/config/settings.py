@@ -165,6 +165,10 @@ class Settings:
     language: str = "en"  # the local intents' language (Home Assistant's sentences and replies): "de", "fr", ...
     history_tokens: int = 1024
     notifications: bool = True
+    # Start the reply at a pause while the key is still held, and play it at the release if the words
+    # stayed the same (a discarded guess leaves no trace). Off for an LLM billed per token: guesses
+    # that are thrown away are requests too.
+    answer_ahead: bool = True
     gpu: GpuSettings = field(default_factory=GpuSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,13 @@ class ToolResult:
 
 
 Run = Callable[[dict[str, Any]], Awaitable[ToolResult]]
+
+# Set by a turn answered ahead, while the key is still held, on words the user may not end up saying:
+# a wait that returns once they are confirmed (and is cancelled if they are not). Every tool run,
+# whatever the route (a local intent, the LLM, an MCP server), passes through Registry.call, so
+# checking here means no route can act on a guess. A context variable, because the guess runs the
+# same turn code as any other, and its tasks inherit it.
+held_until_confirmed: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("held_until_confirmed", default=None)
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,9 @@ class Registry:
         Nothing but a cancel leaves here as an exception, and a cancelled run is recorded too (result
         "cancelled"): the history says the call was made, rather than forgetting it.
         """
+        wait = held_until_confirmed.get()
+        if wait is not None:
+            await wait()
         started = time.perf_counter()
         tool = self._tools.get(name)
         if tool is None:

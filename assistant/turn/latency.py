@@ -24,6 +24,11 @@ def timeline(turn_id: str, timings: Mapping[str, Any]) -> str:
     extra = []
     if timings.get("asr_partials") is not None:
         extra.append(f"asr: {timings['asr_partials']:.0f} partials, {timings.get('asr_tail_audio_s') or 0:.2f} s of tail")
+    if timings.get("speculations"):
+        ahead = timings.get("speculation_ahead_s")
+        used = f"the reply began {ahead:.2f} s before the release" if ahead is not None else "none used"
+        extra.append(f"answered ahead: {timings['speculations']:.0f} guesses, {used},"
+                     f" {timings.get('speculation_wasted_s') or 0:.2f} s wasted")
     if timings.get("prompt_evaluated") is not None:
         extra.append(f"prompt: {timings['prompt_evaluated']:.0f} tokens evaluated, {timings['prompt_reused']:.0f} reused")
     return line + (f" ({'; '.join(extra)})" if extra else "")
@@ -46,12 +51,26 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def summary(turns: Sequence[Mapping[str, Any]], voice_only: bool = True) -> dict[str, Any]:
-    """p50 and p95 of release → first audio over the last RECENT_TURNS voice turns that were heard."""
-    values = [
-        value
-        for turn in turns[-RECENT_TURNS:]
-        if (not voice_only or turn.get("source", "voice") == "voice") and (value := first_audio(turn)) is not None
-    ]
+    """p50 and p95 of release → first audio over the last RECENT_TURNS voice turns that were heard,
+    and how often the reply made ahead while the key was held was the one played."""
+    recent = [turn for turn in turns[-RECENT_TURNS:] if not voice_only or turn.get("source", "voice") == "voice"]
+    values = [value for turn in recent if (value := first_audio(turn)) is not None]
+    ahead = answered_ahead(recent)
     if not values:
-        return {"turns": 0, "p50_s": None, "p95_s": None}
-    return {"turns": len(values), "p50_s": round(percentile(values, 0.5), 3), "p95_s": round(percentile(values, 0.95), 3)}
+        return {"turns": 0, "p50_s": None, "p95_s": None, "answered_ahead": ahead}
+    return {
+        "turns": len(values),
+        "p50_s": round(percentile(values, 0.5), 3),
+        "p95_s": round(percentile(values, 0.95), 3),
+        "answered_ahead": ahead,
+    }
+
+
+def answered_ahead(turns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Over turns that guessed while the key was held: the share whose guess was played, and the work thrown away."""
+    guessed = [t.get("timings") or {} for t in turns if (t.get("timings") or {}).get("speculations")]
+    if not guessed:
+        return {"turns": 0, "hit_rate": None, "wasted_s_per_turn": None}
+    hits = sum(1 for timings in guessed if timings.get("speculation_ahead_s") is not None)
+    wasted = sum(float(timings.get("speculation_wasted_s") or 0.0) for timings in guessed)
+    return {"turns": len(guessed), "hit_rate": round(hits / len(guessed), 3), "wasted_s_per_turn": round(wasted / len(guessed), 3)}

@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 SILENCE_RMS = 1e-4
 
 
+class Confirmation(Protocol):
+    """A turn answered ahead of the release waits here before it may leave a trace (see turn/speculation.py)."""
+
+    confirmed: bool
+
+    async def wait(self) -> None: ...
+
+
 class AudioSink(Protocol):
     """Where reply audio goes: a sound device, a WAV file, a test's list."""
 
@@ -70,6 +78,11 @@ class Timings:
     prompt_reused: float | None = None  # ... and those it found in its KV cache (the prefill)
     asr_partials: float | None = None  # transcriptions run while the key was held
     asr_tail_audio_s: float | None = None  # audio transcribed after the release (0: a partial was final)
+    # Answering ahead while the key is held (turn/speculation.py). When the reply was made ahead, the
+    # times above count from the release too, and a negative one happened before it.
+    speculations: float | None = None  # guesses started while the key was held
+    speculation_ahead_s: float | None = None  # the reply used began this long before the release (None: none used)
+    speculation_wasted_s: float | None = None  # seconds the discarded guesses worked
 
     def as_dict(self) -> dict[str, float | None]:
         return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
@@ -109,6 +122,10 @@ async def _each(items: list[str]) -> AsyncIterator[str]:
 async def _until_none(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
     while (item := await queue.get()) is not None:
         yield item
+
+
+# Offered a turn once its words are known (result.transcript): True when it played a reply made ahead.
+Ahead = Callable[[TurnResult, AudioSink | None, Callable[[TurnState], None]], Awaitable[bool]]
 
 
 def is_silent(audio: Audio) -> bool:
@@ -179,6 +196,8 @@ class Pipeline:
         result: TurnResult | None = None,
         started: float | None = None,
         transcribe: Callable[[Audio], Awaitable[Transcript]] | None = None,
+        ahead: Ahead | None = None,
+        confirmation: Confirmation | None = None,
     ) -> TurnResult:
         """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
@@ -186,6 +205,9 @@ class Pipeline:
         With no sink the reply is text only: no TTS is loaded.
         `started` is the perf_counter() the timings count from (the key's release; default now), and
         `transcribe` replaces the ASR call (a StreamingTranscriber's finish, which reuses its partials).
+        `ahead` is offered the turn once its words are known: True when a reply made while the key was
+        held was for them and has now been played (it filled `result`). `confirmation` marks this run as
+        such a reply: it enters the conversation only once confirmed.
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
@@ -210,13 +232,18 @@ class Pipeline:
                 result.nothing_heard = True
                 return result
         result.transcript = text.strip()
+        if ahead is not None and await ahead(result, sink, on_state):
+            return result
         completed = False
         try:
             if not await self._answer_locally(models, sink, result, started, on_state):
                 await self._respond(models, sink, result, started, on_state)
             completed = True
+            if confirmation is not None:
+                await confirmation.wait()  # a guess enters the conversation only once it is the turn
         except asyncio.CancelledError:
-            self._conclude(result, sink, started, completed=False)
+            if confirmation is None or confirmation.confirmed:
+                self._conclude(result, sink, started, completed=False)
             raise
         except BaseException:
             result.timings.total_s = time.perf_counter() - started

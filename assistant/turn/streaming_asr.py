@@ -2,8 +2,8 @@
 
 Whisper's encoder always reads a 30 s window, so transcribing a short tail costs about as much as
 transcribing the whole utterance: the saving comes from having the answer before the release. At
-each pause the energy VAD finds (PAUSE_S of quiet after speech), the utterance so far is
-transcribed. At release, if nothing but quiet came after the last such snapshot, its transcript is
+each pause the energy VAD finds (PAUSE_S of quiet after speech; ANSWER_PAUSE_S for a question), the
+utterance so far is transcribed. At release, if nothing but quiet came after the last such snapshot, its transcript is
 the final one (awaited if it is still running): the words are exactly what a whole-utterance
 transcription would read, minus trailing silence, which the ASR's own VAD drops anyway. If the
 user spoke again after it, the audio from the last committed point is transcribed.
@@ -30,7 +30,10 @@ from assistant.core.speech import SAMPLE_RATE, Audio, Transcript
 
 log = logging.getLogger(__name__)
 
-PAUSE_S = 0.2  # quiet after speech that counts as a pause (gaps between words are shorter)
+PAUSE_S = 0.2  # quiet after speech that ends a phrase (gaps between words are shorter): dictation commits there
+# A question's partial starts sooner: its transcript only feeds a guess at the reply, which the words that
+# follow a false pause drop at once (turn/speculation.py), and the release does not wait for a longer one.
+ANSWER_PAUSE_S = 0.1
 COMMIT_S = 12.0  # uncommitted audio longer than this is committed at the next pause
 MIN_SPEECH_RMS = 0.005  # about -46 dBFS: quieter than any voice close to a desktop mic
 NOISE_FACTOR = 3.0  # speech is this much louder than the tracked noise floor
@@ -94,11 +97,16 @@ class StreamingTranscriber:
         pause_s: float = PAUSE_S,
         commit_s: float = COMMIT_S,
         on_commit: Callable[[str], None] | None = None,
+        on_partial: Callable[[str], None] | None = None,
+        on_speech: Callable[[], None] | None = None,
     ) -> None:
         """`transcribe` runs the resident ASR; `so_far` copies the utterance captured so far as 16 kHz (blocking).
 
         `commit_s` 0 commits every finished partial at once (live dictation), and `on_commit` hears each
         committed text, in order; `tail_text` is then what finish() added after the last commit.
+        `on_partial` hears the whole utterance's text each time a partial ends with only quiet heard
+        since its pause, and `on_speech` hears that the user spoke again after a pause (both on the loop,
+        while the key is held): what a guess at the answer needs to start, and to be dropped.
         """
         self._transcribe = transcribe
         self._so_far = so_far
@@ -116,6 +124,9 @@ class StreamingTranscriber:
         self._again = False  # a pause came while a partial ran
         self._finished = False
         self._on_commit = on_commit
+        self._on_partial = on_partial
+        self._on_speech = on_speech
+        self._paused = False  # a pause fired, and no speech came since
         self.tail_text = ""
 
     # ------------------------------------------------------------ PortAudio's thread
@@ -128,13 +139,20 @@ class StreamingTranscriber:
             if self._vad.is_speech(block):
                 self._spoke = True
                 self._quiet_s = 0.0
+                resumed, self._paused = self._paused, False
+                if resumed and self._on_speech is not None:
+                    self._call(self._on_speech)
                 return
             self._quiet_s += len(block) / rate
             if not (self._spoke and self._quiet_s >= self.pause_s):
                 return
             self._spoke = False
+            self._paused = True
+        self._call(self._on_pause)
+
+    def _call(self, callback: Callable[[], None]) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._on_pause)
+            self._loop.call_soon_threadsafe(callback)
         except RuntimeError:
             pass  # the loop is closed: the daemon is going away
 
@@ -176,6 +194,12 @@ class StreamingTranscriber:
             self._commit(self._partial)  # live: each phrase is final as soon as it is heard
         if self._again:
             self._start_partial()
+        elif self._on_partial is not None and self._paused and self._partial is not None:
+            done = self._partial.result()
+            if done is not None and self._partial.start == self._committed_at:
+                text = " ".join([*self._committed_text, done[1].text.strip()]).strip()
+                if text:
+                    self._on_partial(text)
 
     def _commit(self, partial: _Partial | None) -> None:
         text = self._keep(partial)

@@ -125,7 +125,9 @@ class Turns:
         if self.overlap and self.listening and press == self._presses:
             # After the barge-in wound down, so the prefill sees the history with what was heard.
             self._stop_listening()
-            self._listening = WhileHeld(self.assistant.pipeline, self.assistant.models, self.audio)
+            self._listening = WhileHeld(
+                self.assistant.pipeline, self.assistant.models, self.audio, self.assistant.config.settings.answer_ahead
+            )
             self._listening.start()
         return {"state": self.state}
 
@@ -307,6 +309,7 @@ class Turns:
                     result=result,
                     started=released,
                     transcribe=listening.finish if listening is not None else None,
+                    ahead=listening.ahead if listening is not None else None,
                 )
                 if result.nothing_heard:
                     self._earcon("nothing")
@@ -322,6 +325,7 @@ class Turns:
             finally:
                 self._settle()
                 if listening is not None:
+                    await listening.settle()
                     listening.annotate(result.timings)
                 if text is None and not result.nothing_heard:
                     log.info("%s", timeline(turn_id, result.timings.as_dict()))

@@ -79,6 +79,11 @@ class Arbiter:
         finally:
             await self.release(resident)
 
+    def resident(self, model_id: str) -> bool:
+        """Whether the model is loaded and ready now; takes no lease (a guess uses only what is already in)."""
+        resident = self._residents.get(model_id)
+        return resident is not None and resident.ready and resident.worker is not None and resident.worker.alive
+
     async def ensure(self, model_id: str, evict: bool = True) -> bool:
         """Make a model resident without holding it. With evict=False, only if it fits as things are:
         nothing is evicted and nothing waited for. Returns whether the model is resident."""
