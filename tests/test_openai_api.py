@@ -185,6 +185,8 @@ def test_two_hundred_requests_at_once_are_answered_or_turned_away_and_the_daemon
 
 def test_a_client_that_leaves_mid_stream_gives_its_lease_back(served: tuple[DaemonProcess, str]) -> None:
     daemon, url = served
+    workers = {m["id"]: m["pid"] for m in daemon.call("vram.status")["models"] if m["pid"]}
+    loads = load_counts(daemon)
     body = {"messages": [{"role": "user", "content": "Write a long story about a lighthouse."}], "stream": True}
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
         for line in response.iter_lines():
@@ -197,6 +199,10 @@ def test_a_client_that_leaves_mid_stream_gives_its_lease_back(served: tuple[Daem
             break
         time.sleep(0.1)
     assert all(m["leases"] == 0 for m in ps["models"]) and ps["requests"]["in_flight"] == 0, ps
+    # The generation was stopped, not the worker: the same processes, nothing loaded again.
+    assert {m["id"]: m["pid"] for m in daemon.call("vram.status")["models"] if m["pid"]} == workers
+    assert load_counts(daemon) == loads
+    assert "did not stop when cancelled" not in daemon.log.read_text()
     shown = daemon.cli("status")
     assert "api:     http://127.0.0.1:" in shown.stdout and "requests" in shown.stdout, shown.stdout
 

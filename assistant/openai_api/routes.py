@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sse_starlette import EventSourceResponse
-from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -95,32 +94,61 @@ async def _leased(services: Services, work: Callable[[], Any]) -> Any:
         slot.release()
 
 
+_DONE = object()
+
+
 async def _stream(services: Services, body: AsyncIterator[Any], sse: bool, media_type: str = "",
                   headers: dict[str, str] | None = None) -> Response:
     """A streamed reply, its slot taken before the 200 goes out (a full queue is still a 429).
 
-    The slot and the model's lease go back when the body ends, fails or is closed because the
-    client left; the background task covers a client gone before the body even started.
+    The model's stream runs in a task of its own (which gives the slot back when it ends), and the
+    response reads it through a small queue.
+    A client that leaves has Starlette cancel the response inside an anyio cancel scope, which
+    cancels every await again until the scope is left: the worker's clean-up (tell it to stop, wait
+    for its word) would be cut short there and the worker killed. Cancelled once, as a task, the
+    stream stops the way a barge-in stops a turn, and gives back its lease and then its slot.
     """
     slot = await services.limits.slot()
+    items: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)  # a slow reader holds the model back, not memory
 
-    async def bounded() -> AsyncIterator[Any]:
+    async def produce() -> None:
         try:
-            async with asyncio.timeout(services.settings.request_timeout_s), aclosing(body) as items:  # type: ignore[type-var]
-                async for item in items:
-                    yield item
+            async with asyncio.timeout(services.settings.request_timeout_s), aclosing(body) as source:  # type: ignore[type-var]
+                async for item in source:
+                    await items.put(item)
         except AssistantError as exc:
+            error = from_assistant(exc)
             if sse:  # an audio stream has no place for a message: it just ends
-                error = from_assistant(exc)
-                yield {"data": json.dumps({"error": {"message": error.message, "type": error.kind, "code": error.code}})}
+                await items.put({"data": json.dumps({"error": {"message": error.message, "type": error.kind,
+                                                               "code": error.code}})})
         except TimeoutError:
             pass  # over request_timeout_s: the stream ends there
         finally:
             slot.release()
+            if not items.full():  # a full queue: the reader stops once it has drained it
+                items.put_nowait(_DONE)
+
+    producer = asyncio.get_running_loop().create_task(produce())
+    _producers.add(producer)
+    producer.add_done_callback(_producers.discard)
+
+    async def relay() -> AsyncIterator[Any]:
+        try:
+            while not (producer.done() and items.empty()):
+                item = await items.get()
+                if item is _DONE:
+                    return
+                yield item
+        finally:
+            if not producer.done():
+                producer.cancel()
 
     if sse:
-        return EventSourceResponse(bounded(), background=BackgroundTask(slot.release))
-    return StreamingResponse(bounded(), media_type=media_type, headers=headers, background=BackgroundTask(slot.release))
+        return EventSourceResponse(relay())
+    return StreamingResponse(relay(), media_type=media_type, headers=headers)
+
+
+_producers: set[asyncio.Task[None]] = set()  # held until done: a stream whose client left still cleans up
 
 
 def routes(services: Services) -> list[tuple[str, str, Handler]]:
