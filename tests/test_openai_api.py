@@ -21,7 +21,7 @@ import soundfile
 
 from assistant.audio.files import resample
 
-from .daemon import DaemonProcess, private_xdg
+from .daemon import DaemonProcess, private_xdg, write_catalog
 from .speech import speak_to_wav, wer
 
 pytestmark = pytest.mark.api
@@ -37,6 +37,7 @@ def api_url(daemon: DaemonProcess) -> str:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, str]]:
     paths, env = private_xdg(tmp_path_factory.mktemp("api"))
+    write_catalog(paths, llm_gb=0.5)  # a second LLM, to ask for by name
     paths.config_file.write_text(
         '[api]\nlisten = "127.0.0.1:0"\nmax_concurrent = 2\nmax_queue = 4\nrequest_timeout_s = 10\n'
     )
@@ -205,6 +206,22 @@ def test_a_client_that_leaves_mid_stream_gives_its_lease_back(served: tuple[Daem
     assert "did not stop when cancelled" not in daemon.log.read_text()
     shown = daemon.cli("status")
     assert "api:     http://127.0.0.1:" in shown.stdout and "requests" in shown.stdout, shown.stdout
+
+
+def test_a_model_not_resident_is_waited_for_and_one_not_on_disk_fails_as_the_cli_says(
+    served: tuple[DaemonProcess, str]
+) -> None:
+    daemon, url = served
+    loads = load_counts(daemon)
+    chat = {"model": "smollm2-alt", "messages": [{"role": "user", "content": "Say yes."}]}
+    answered = httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=300)  # loaded for it, then answered
+    assert answered.status_code == 200 and answered.json()["choices"][0]["message"]["content"], answered.text
+    assert load_counts(daemon)["smollm2-alt"] == loads["smollm2-alt"] + 1
+
+    missing = httpx.post(f"{url}/v1/chat/completions", json={**chat, "model": "qwen3-4b"}, timeout=60)
+    error = missing.json()["error"]
+    assert missing.status_code == 503 and "assistant models fetch qwen3-4b" in error["message"], missing.text
+    assert not LOCAL_PATH.search(error["message"]), error
 
 
 def test_a_client_that_stalls_mid_upload_is_dropped(served: tuple[DaemonProcess, str]) -> None:

@@ -47,7 +47,8 @@ def from_assistant(exc: AssistantError) -> ApiError:
         return ApiError(503, message, "server_error", exc.code, {"Retry-After": "5"})
     if exc.code in ("bad_request", "audio"):
         return ApiError(400, message, code=exc.code)
-    return ApiError(503 if exc.code in ("model", "worker_crashed", "shutting_down") else 500, message, "server_error", exc.code)
+    unavailable = exc.code.startswith(("model", "oom", "worker")) or exc.code in ("remote", "shutting_down")
+    return ApiError(503 if unavailable else 500, message, "server_error", exc.code)
 
 
 def resolve(catalog: Catalog, name: str | None, kind: Kind, current: str) -> str:

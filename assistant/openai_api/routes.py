@@ -159,19 +159,21 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         if length > MAX_UPLOAD + 64 * 1024:
             raise ApiError(413, "the file is over 25 MB; send a shorter recording", code="file_too_large")
         try:
-            form = await request.form(max_files=1, max_fields=16)
+            # A file over 1 MB is spooled to a private temporary file: closed, and so removed, on leaving.
+            async with request.form(max_files=1, max_fields=16) as form:
+                upload = form.get("file")
+                data = await upload.read() if isinstance(upload, UploadFile) else None
+                fields = {key: str(value) for key, value in form.items() if not isinstance(value, UploadFile)}
         except Exception:  # python-multipart's own errors, for a body that is no form
             raise bad_request("send the audio as multipart/form-data with a 'file' field", "invalid_form") from None
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
+        if data is None:
             raise bad_request("send the audio as multipart/form-data with a 'file' field", "missing_file")
-        data = await upload.read()
         if len(data) > MAX_UPLOAD:
             raise ApiError(413, "the file is over 25 MB; send a shorter recording", code="file_too_large")
-        model = resolve(services.catalog, str(form.get("model") or ""), "asr", models().asr)
-        fmt = _choice(form.get("response_format") or "json", TranscriptFormat, "response_format")
-        prompt = str(form.get("prompt") or "") or None
-        stream = str(form.get("stream") or "").lower() == "true"
+        model = resolve(services.catalog, fields.get("model", ""), "asr", models().asr)
+        fmt = _choice(fields.get("response_format") or "json", TranscriptFormat, "response_format")
+        prompt = fields.get("prompt") or None
+        stream = fields.get("stream", "").lower() == "true"
         try:
             samples, rate = decode_audio(data)
         except AssistantError as exc:
