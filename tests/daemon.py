@@ -44,6 +44,26 @@ temperature = 0.2
 """
 
 
+def private_xdg(root: Path) -> tuple[Paths, dict[str, str]]:
+    """XDG directories under `root` for a daemon shared by a module's tests: its Paths, and the env it runs with."""
+    env = {}
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_RUNTIME_DIR", "run")):
+        (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        env[var] = str(root / sub)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        paths = Paths.from_env()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    return paths, env
+
+
 def write_catalog(paths: Paths, llm_gb: float = 9.0) -> None:
     paths.user_catalog.write_text(DESKTOP_SIZES.format(llm_gb=llm_gb) + SECOND_LLM.format(llm_gb=llm_gb))
 

@@ -9,7 +9,6 @@ socket, the MCP SDK's client and a server written with its MCPServer (FastMCP), 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,9 +20,7 @@ from typing import Any
 
 import pytest
 
-from assistant.core.paths import Paths
-
-from .daemon import DaemonProcess
+from .daemon import DaemonProcess, private_xdg
 
 pytestmark = pytest.mark.tools
 
@@ -61,32 +58,8 @@ def _script(server: str) -> dict[str, Any]:
     }
 
 
-def _env(root: Path) -> dict[str, str]:
-    env = {}
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_RUNTIME_DIR", "run")):
-        (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
-        env[var] = str(root / sub)
-    return env
-
-
-def _paths(env: dict[str, str]) -> Paths:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        paths = Paths.from_env()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    return paths
-
-
 def _start(root: Path, mcp_toml: str, server: str) -> DaemonProcess:
-    env = _env(root)
-    paths = _paths(env)
+    paths, env = private_xdg(root)
     paths.user_catalog.write_text(SCRIPTED_LLM)
     (paths.config_dir / "script.json").write_text(json.dumps(_script(server)))
     paths.config_file.write_text(mcp_toml)

@@ -38,6 +38,21 @@ def read_audio(path: Path) -> tuple[Audio, int]:
     return to_mono(data), int(rate)
 
 
+def decode_audio(data: bytes) -> tuple[Audio, int]:
+    """Mono float32 samples of an encoded file held in memory (WAV, FLAC, MP3, OGG), at its own rate."""
+    import io
+
+    import soundfile
+
+    if not data:
+        raise AudioError("the file is empty; send a WAV, FLAC, MP3 or OGG recording")
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except Exception:  # soundfile raises LibsndfileError, RuntimeError or TypeError depending on the damage
+        raise AudioError("the file is not audio this server can read; send WAV, FLAC, MP3 or OGG") from None
+    return to_mono(samples), int(rate)
+
+
 def load_speech(path: Path) -> Audio:
     """Any supported file as the 16 kHz mono float32 a Transcriber takes."""
     audio, rate = read_audio(path)

@@ -73,6 +73,12 @@ def status(as_json: bool = JSON) -> None:
     )
     audio = result["audio"]
     typer.echo(f"audio:   in={audio['input_problem'] or audio['input']}  out={audio['output_problem'] or audio['output']}")
+    api = result.get("api")
+    if api:
+        typer.echo(
+            f"api:     {api['url']}/v1{' (key required)' if api['key_required'] else ''}: {api['requests']} requests,"
+            f" {api['errors']} errors ({api['rejected']} turned away busy), {api['in_flight']} working, {api['queued']} queued"
+        )
     if result["resident"]:
         print_table(result["resident"], ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases"])
     latency = result.get("latency") or {}

@@ -33,6 +33,7 @@ from assistant.vram.meter import Meter
 
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
+    from assistant.openai_api.server import ApiServer
     from assistant.triggers.handsfree import HandsFree
     from assistant.triggers.ptt import Hotkeys
     from assistant.wyoming.server import WyomingServer
@@ -66,6 +67,7 @@ class Daemon:
         self.turns: Turns | None = None
         self.audio: AudioIO | None = None  # None without sound devices (--no-audio)
         self.wyoming: WyomingServer | None = None  # the Wyoming server, when config.toml turns it on
+        self.api: ApiServer | None = None  # the OpenAI-compatible API, likewise
         self.handsfree: HandsFree | None = None  # the wake word trigger, when there is audio
         self.ringer: Ringer | None = None
         self.hotkeys: Hotkeys | None = None
@@ -132,7 +134,7 @@ class Daemon:
             Step("wake word", self._wake_word, self._close_wake_word),
             Step("tool servers", self._tool_servers, self._close_tool_servers),
             Step("alarms", self._alarms, self._close_alarms),
-            Step("wyoming server", self._wyoming, self._close_wyoming),
+            Step("wyoming and api servers", self._wyoming, self._close_wyoming),
             Step("idle unloading", self._idle_ttl),
             Step("hotkeys", self._hotkeys, self._close_hotkeys),
             Step("wake word listening", self._listen_for_wake_word),
@@ -270,16 +272,23 @@ class Daemon:
             await self.assistant.alarms.close()  # before the turns: an alarm must not speak through closed Turns
 
     async def _wyoming(self) -> None:
-        bind = self.config.settings.wyoming_bind
-        if bind is not None and self.assistant is not None:
+        """The Wyoming server and the OpenAI-compatible API, where config.toml turns them on."""
+        bind, api = self.config.settings.wyoming_bind, self.config.settings.api
+        assistant = self.assistant
+        assert assistant is not None
+        if bind is not None:
             from assistant.wyoming.server import start_wyoming
 
-            assistant = self.assistant
             self.wyoming = await start_wyoming(bind, assistant.arbiter, lambda: assistant.models)
+        if api.listen.strip():
+            from assistant.openai_api import start_api
+
+            self.api = await start_api(api, assistant.arbiter, lambda: assistant.models)
 
     async def _close_wyoming(self) -> None:
-        if self.wyoming is not None:
-            await self.wyoming.close()
+        for server in (self.api, self.wyoming):
+            if server is not None:
+                await server.close()
 
     async def _idle_ttl(self) -> None:
         assert self.assistant is not None
@@ -312,7 +321,10 @@ class Daemon:
             self.stopping.set,
             self.started,
             groups=[AlarmMethods(self.assistant.alarms, self.assistant.alarm_log, self.assistant.tools), self.mcp, WakeMethods(lambda: self.handsfree)],
-            status_parts={"wake": lambda: self.handsfree.status() if self.handsfree is not None else None},
+            status_parts={
+                "wake": lambda: self.handsfree.status() if self.handsfree is not None else None,
+                "api": lambda: self.api.status() if self.api is not None else None,
+            },
         )
         self.server = ControlServer(self.config.paths.socket, control.handle, control.specs)
         await self.server.start()
