@@ -108,7 +108,9 @@ class Daemon:
             return 1
         self.systemd.notify("READY=1\nSTATUS=listening on " + str(self.config.paths.socket))
         assert self.assistant is not None
-        ready = readiness(self.config.paths, self.assistant.models, self.audio, self.hotkeys)
+        servers = ((f"Wyoming on {self.wyoming.uri}",) if self.wyoming else ()) + (
+            (f"the OpenAI-compatible API on {self.api.url}/v1",) if self.api else ())
+        ready = readiness(self.config.paths, self.assistant.models, self.audio, self.hotkeys, servers)
         print("\n".join(ready_lines(ready, self.config.catalog)), flush=True)
         watchdog = asyncio.get_running_loop().create_task(self._watchdog())
         await self.stopping.wait()
