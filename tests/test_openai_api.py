@@ -54,6 +54,7 @@ def test_the_openai_sdk_transcribes_speaks_and_chats(served: tuple[DaemonProcess
     from openai import OpenAI
 
     daemon, url = served
+    assert f"serving: the OpenAI-compatible API on {url}/v1" in daemon.log.read_text()  # the ready lines say where
     client = OpenAI(base_url=f"{url}/v1", api_key="unused-on-loopback")
     question = "What is the capital of France?"
     wav = speak_to_wav(question, tmp_path / "question.wav")

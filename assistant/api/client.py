@@ -86,8 +86,10 @@ class Client:
                 raise AssistantError(message.message, code=message.code)
             return message.result
 
-    def events(self) -> Iterator[Event]:
-        self.call("subscribe")
+    def events(self, subscribed: bool = False) -> Iterator[Event]:
+        """The daemon's events as they come; `subscribed` when call("subscribe") was already made."""
+        if not subscribed:
+            self.call("subscribe")
         while True:
             message = self._read_message()
             if isinstance(message, Event):

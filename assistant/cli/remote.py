@@ -8,8 +8,9 @@ from typing import Any
 
 import typer
 
-from assistant.api.client import NOT_RUNNING, NotRunning, call
+from assistant.api.client import NOT_RUNNING, Client, NotRunning, call
 from assistant.cli.common import fail, guarded, load_config, print_json, print_table
+from assistant.cli.follow import Format, Presence
 from assistant.cli.offline import format_timings
 from assistant.core.errors import AssistantError
 from assistant.core.paths import Paths
@@ -58,8 +59,15 @@ def run(
 
 
 @app.command()
-def status(as_json: bool = JSON) -> None:
+def status(
+    as_json: bool = JSON,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Print one JSON line per change (for panels), until stopped."),
+    fmt: Format = typer.Option(Format.JSON, "--format", help="With --follow: json, or waybar's custom-module JSON."),
+) -> None:
     """State, current LLM, resident models with VRAM, and the last turn's timings."""
+    if follow:
+        guarded(lambda: _follow(fmt))
+        return
     result = remote("status", timeout=10)
     if as_json:
         print_json(result)
@@ -97,6 +105,25 @@ def status(as_json: bool = JSON) -> None:
     if turn:
         typer.echo(f"last turn: {_cut(turn['transcript'])!r} → {_cut(turn['reply'])!r}")
         typer.echo(format_timings(turn["timings"]))
+
+
+def _follow(fmt: Format) -> None:
+    """The panel's view, then a line each time an event changes it: the daemon pushes them, nothing is polled."""
+    try:
+        with Client(Paths.from_env().socket, timeout=None) as client:
+            view = Presence.of(client.call("status"))
+            view = replace(view, state=str(client.call("subscribe")["state"]))  # a change in between is in here
+            typer.echo(view.line(fmt))
+            for event in client.events(subscribed=True):
+                changed = view.after(event)
+                if changed != view:
+                    view = changed
+                    typer.echo(view.line(fmt))
+    except NotRunning:
+        typer.echo(Presence("stopped").line(fmt))
+        raise fail(NOT_RUNNING, 2) from None
+    except KeyboardInterrupt:
+        return
 
 
 def _cut(text: str, limit: int = 120) -> str:

@@ -108,7 +108,9 @@ class Daemon:
             return 1
         self.systemd.notify("READY=1\nSTATUS=listening on " + str(self.config.paths.socket))
         assert self.assistant is not None
-        ready = readiness(self.config.paths, self.assistant.models, self.audio, self.hotkeys)
+        servers = ((f"Wyoming on {self.wyoming.uri}",) if self.wyoming else ()) + (
+            (f"the OpenAI-compatible API on {self.api.url}/v1",) if self.api else ())
+        ready = readiness(self.config.paths, self.assistant.models, self.audio, self.hotkeys, servers)
         print("\n".join(ready_lines(ready, self.config.catalog)), flush=True)
         watchdog = asyncio.get_running_loop().create_task(self._watchdog())
         await self.stopping.wait()
@@ -134,7 +136,7 @@ class Daemon:
             Step("wake word", self._wake_word, self._close_wake_word),
             Step("tool servers", self._tool_servers, self._close_tool_servers),
             Step("alarms", self._alarms, self._close_alarms),
-            Step("wyoming and api servers", self._wyoming, self._close_wyoming),
+            Step("wyoming and api servers", self._servers, self._close_servers),
             Step("idle unloading", self._idle_ttl),
             Step("hotkeys", self._hotkeys, self._close_hotkeys),
             Step("wake word listening", self._listen_for_wake_word),
@@ -271,7 +273,7 @@ class Daemon:
         if self.assistant is not None:
             await self.assistant.alarms.close()  # before the turns: an alarm must not speak through closed Turns
 
-    async def _wyoming(self) -> None:
+    async def _servers(self) -> None:
         """The Wyoming server and the OpenAI-compatible API, where config.toml turns them on."""
         bind, api = self.config.settings.wyoming_bind, self.config.settings.api
         assistant = self.assistant
@@ -285,7 +287,7 @@ class Daemon:
 
             self.api = await start_api(api, assistant.arbiter, lambda: assistant.models)
 
-    async def _close_wyoming(self) -> None:
+    async def _close_servers(self) -> None:
         for server in (self.api, self.wyoming):
             if server is not None:
                 await server.close()

@@ -34,9 +34,12 @@ class Readiness:
     replies_dir: Path
     hotkey: str | None  # "KEY_RIGHTCTRL via evdev", None when no source works (or hotkeys are off)
     hotkey_problem: str | None
+    servers: tuple[str, ...] = ()  # "OpenAI-compatible API on http://127.0.0.1:8000/v1", "Wyoming on tcp://…"
 
 
-def readiness(paths: Paths, models: Models, audio: AudioIO | None, hotkeys: Hotkeys | None) -> Readiness:
+def readiness(
+    paths: Paths, models: Models, audio: AudioIO | None, hotkeys: Hotkeys | None, servers: tuple[str, ...] = ()
+) -> Readiness:
     """What the started daemon has; None for audio or hotkeys: it runs with --no-audio or --no-hotkeys."""
     no_audio = "the daemon runs with --no-audio"
     return Readiness(
@@ -51,6 +54,7 @@ def readiness(paths: Paths, models: Models, audio: AudioIO | None, hotkeys: Hotk
         replies_dir=paths.replies_dir,
         hotkey=hotkeys.key if hotkeys is not None else None,
         hotkey_problem=hotkeys.problem if hotkeys is not None else "the daemon runs with --no-hotkeys",
+        servers=servers,
     )
 
 
@@ -68,6 +72,8 @@ def ready_lines(ready: Readiness, catalog: Catalog) -> list[str]:
         lines.append(f"  push-to-talk: hold {ready.hotkey}")
     else:
         lines.append(f"  push-to-talk: no key ({ready.hotkey_problem or 'hotkeys are off'})")
+    for server in ready.servers:
+        lines.append(f"  serving: {server}")
     lines.append('  try: assistant ask "what time is it in Tokyo?"')
     if ready.microphone is not None:
         lines.append("       assistant ptt press, speak, then assistant ptt release (or hold the key)")
