@@ -20,9 +20,9 @@ from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
 from assistant.daemon.logfile import close_log_file, open_log_file
 from assistant.daemon.notify import Notifier
 from assistant.daemon.ready import readiness, ready_lines
-from assistant.daemon.tray import TrayChild
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
+from assistant.daemon.tray import TrayChild
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.tools.ringer import Ringer
