@@ -27,6 +27,15 @@ from .speech import speak_to_wav, wer
 pytestmark = pytest.mark.api
 
 KEY = "test-key-5b1f"
+SCRIPTED = """
+[[model]]
+id = "scripted-tools"
+kind = "llm"
+engine = "scripted-test"
+path = "script.json"
+vram_gb = 0
+description = "A stand-in LLM that replays a script (tool tests only)"
+"""
 LOCAL_PATH = re.compile(r"(^|[\s'\"(])/(root|tmp|home|usr|etc|var|opt|run)/|\.(gguf|onnx|bin|json|log)\b")
 
 
@@ -38,6 +47,10 @@ def api_url(daemon: DaemonProcess) -> str:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, str]]:
     paths, env = private_xdg(tmp_path_factory.mktemp("api"))
     write_catalog(paths, llm_gb=0.5)  # a second LLM, to ask for by name
+    with paths.user_catalog.open("a") as catalog:
+        catalog.write(SCRIPTED)  # a stand-in LLM that calls tools (no PyPI model follows a tool format)
+    script = {"turns": [{"match": "lights", "rounds": [[{"tool": "turn_on", "arguments": {"area": "kitchen"}}]]}]}
+    (paths.config_dir / "script.json").write_text(json.dumps(script))
     paths.config_file.write_text(
         '[api]\nlisten = "127.0.0.1:0"\nmax_concurrent = 2\nmax_queue = 4\nrequest_timeout_s = 10\n'
     )
@@ -84,6 +97,25 @@ def test_the_openai_sdk_transcribes_speaks_and_chats(served: tuple[DaemonProcess
     models = {m.id: m for m in client.models.list().data}
     assert {"whisper-tiny-en", "smollm2-135m", "piper-joe"} <= set(models)
     assert all(count == 1 for model, count in load_counts(daemon).items() if model in models and count), load_counts(daemon)
+
+
+def test_tools_pass_through_to_a_model_that_calls_them(served: tuple[DaemonProcess, str]) -> None:
+    from openai import OpenAI
+
+    _, url = served
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused-on-loopback")
+    tools = [{"type": "function", "function": {"name": "turn_on", "description": "Turn a light on.",
+                                               "parameters": {"type": "object", "properties": {"area": {"type": "string"}}}}}]
+    reply = client.chat.completions.create(model="scripted-tools", tools=tools,  # type: ignore[arg-type]
+                                           messages=[{"role": "user", "content": "Turn on the kitchen lights."}])
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls, reply
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "turn_on" and json.loads(call.function.arguments) == {"area": "kitchen"}
+    streamed = list(client.chat.completions.create(model="scripted-tools", tools=tools, stream=True,  # type: ignore[arg-type]
+                                                   messages=[{"role": "user", "content": "Lights on, please."}]))
+    calls = [c for chunk in streamed for c in (chunk.choices[0].delta.tool_calls or [])]
+    assert calls and calls[0].function.name == "turn_on" and streamed[-1].choices[0].finish_reason == "tool_calls"
 
 
 def test_curl_multipart_formats_sse_and_the_error_shapes(served: tuple[DaemonProcess, str], tmp_path: Path) -> None:

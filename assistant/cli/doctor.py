@@ -175,6 +175,15 @@ def dictation_checks(config: Config) -> list[dict[str, Any]]:
     return checks
 
 
+def tray_check(config: Config) -> dict[str, Any]:
+    from assistant.cli.tray import watcher_problem
+
+    if not config.settings.desktop.tray:
+        return _check("tray", True, "off ([desktop] tray = false)")
+    problem = watcher_problem()
+    return _check("tray", problem is None, problem or "a StatusNotifierWatcher is on the session bus: the icon can show")
+
+
 def run_checks(config: Config) -> list[dict[str, Any]]:
     return [
         *hotkey_checks(config),
@@ -185,4 +194,5 @@ def run_checks(config: Config) -> list[dict[str, Any]]:
         *model_checks(config),
         service_check(),
         daemon_check(config),
+        tray_check(config),
     ]

@@ -252,6 +252,18 @@ def devices(as_json: bool = JSON) -> None:
 
 
 @app.command()
+def tray() -> None:
+    """A tray icon (StatusNotifierItem) that shows what the assistant is doing, with its menu; until the daemon stops.
+
+    The daemon starts one itself in a graphical session unless [desktop] tray = false.
+    """
+    from assistant.cli.tray import run_tray
+
+    paths = Paths.from_env()
+    raise typer.Exit(guarded(lambda: run_tray(paths.socket, paths.log_file)))
+
+
+@app.command()
 def logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines as the daemon writes them."),
     lines: int = typer.Option(200, "--lines", "-n", help="How many of the last lines to print."),

@@ -144,6 +144,11 @@ def parse_api_listen(listen: str, where: str = "[api]") -> ApiBind:
 
 
 @dataclass(frozen=True)
+class DesktopSettings:
+    tray: bool = True  # `assistant tray`, the panel icon; false keeps it off
+
+
+@dataclass(frozen=True)
 class ToolSettings:
     morning_hour: int = 8  # "remind me tomorrow morning" means this hour
     alarm_ring_s: float = 60.0  # a fired timer beeps this long unless a press dismisses it
@@ -212,6 +217,7 @@ class Settings:
     mcp: tuple[McpServerSettings, ...] = ()
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    desktop: DesktopSettings = field(default_factory=DesktopSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     wake: WakeSettings = field(default_factory=WakeSettings)
@@ -229,6 +235,7 @@ _SECTIONS: dict[str, type] = {
     "hotkey": HotkeySettings,
     "wyoming": WyomingSettings,
     "api": ApiSettings,
+    "desktop": DesktopSettings,
     "tools": ToolSettings,
     "workers": WorkerSettings,
     "wake": WakeSettings,

@@ -22,6 +22,7 @@ from assistant.daemon.notify import Notifier
 from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier
+from assistant.daemon.tray import TrayChild
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.tools.ringer import Ringer
@@ -68,6 +69,7 @@ class Daemon:
         self.audio: AudioIO | None = None  # None without sound devices (--no-audio)
         self.wyoming: WyomingServer | None = None  # the Wyoming server, when config.toml turns it on
         self.api: ApiServer | None = None  # the OpenAI-compatible API, likewise
+        self.tray: TrayChild | None = None  # `assistant tray`, in a graphical session
         self.handsfree: HandsFree | None = None  # the wake word trigger, when there is audio
         self.ringer: Ringer | None = None
         self.hotkeys: Hotkeys | None = None
@@ -141,6 +143,7 @@ class Daemon:
             Step("hotkeys", self._hotkeys, self._close_hotkeys),
             Step("wake word listening", self._listen_for_wake_word),
             Step("control socket", self._control_socket, self._close_control_socket),
+            Step("tray", self._tray, self._close_tray),
             # Loading happens after READY: a first load on a big model can outlast systemd's start timeout.
             Step("preloading", self._preload, self._stop_preload),
         ]
@@ -291,6 +294,14 @@ class Daemon:
         for server in (self.api, self.wyoming):
             if server is not None:
                 await server.close()
+
+    async def _tray(self) -> None:
+        if self.config.settings.desktop.tray:
+            self.tray = await TrayChild.start()
+
+    async def _close_tray(self) -> None:
+        if self.tray is not None:
+            await self.tray.close()
 
     async def _idle_ttl(self) -> None:
         assert self.assistant is not None
