@@ -32,7 +32,8 @@ import httpx  # noqa: E402
 import soundfile  # noqa: E402
 
 from assistant.audio.files import decode_audio, resample  # noqa: E402
-from assistant.config.settings import ApiSettings, Config  # noqa: E402
+from assistant.config.api import ApiSettings  # noqa: E402
+from assistant.config.settings import Config  # noqa: E402
 from assistant.core.chat import TextDelta  # noqa: E402
 from assistant.core.speech import SAMPLE_RATE  # noqa: E402
 from assistant.hosts.proxies import Asr, Llm, Tts  # noqa: E402

@@ -44,6 +44,18 @@ temperature = 0.2
 """
 
 
+# A stand-in LLM that replays script.json (no PyPI model follows a tool format): the tool tests' model.
+SCRIPTED = """
+[[model]]
+id = "scripted-tools"
+kind = "llm"
+engine = "scripted-test"
+path = "script.json"
+vram_gb = 0
+description = "A stand-in LLM that replays a script (tool tests only)"
+"""
+
+
 def private_xdg(root: Path) -> tuple[Paths, dict[str, str]]:
     """XDG directories under `root` for a daemon shared by a module's tests: its Paths, and the env it runs with."""
     env = {}

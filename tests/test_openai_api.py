@@ -21,21 +21,12 @@ import soundfile
 
 from assistant.audio.files import resample
 
-from .daemon import DaemonProcess, private_xdg, write_catalog
+from .daemon import SCRIPTED, DaemonProcess, private_xdg, write_catalog
 from .speech import speak_to_wav, wer
 
 pytestmark = pytest.mark.api
 
 KEY = "test-key-5b1f"
-SCRIPTED = """
-[[model]]
-id = "scripted-tools"
-kind = "llm"
-engine = "scripted-test"
-path = "script.json"
-vram_gb = 0
-description = "A stand-in LLM that replays a script (tool tests only)"
-"""
 LOCAL_PATH = re.compile(r"(^|[\s'\"(])/(root|tmp|home|usr|etc|var|opt|run)/|\.(gguf|onnx|bin|json|log)\b")
 
 

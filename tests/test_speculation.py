@@ -20,17 +20,10 @@ from assistant.turn.pipeline import Models, TurnResult
 from assistant.turn.speculation import Speculation
 from assistant.vram.meter import SimulatedMeter
 
+from .daemon import SCRIPTED
+
 pytestmark = pytest.mark.latency
 
-SCRIPTED = """
-[[model]]
-id = "scripted-tools"
-kind = "llm"
-engine = "scripted-test"
-path = "script.json"
-vram_gb = 0
-description = "A stand-in LLM that replays a script (tool tests only)"
-"""
 
 
 def stored(assistant: Assistant) -> list[tuple[str, str]]:

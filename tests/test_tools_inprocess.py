@@ -19,17 +19,10 @@ from assistant.turn.assistant import Assistant
 from assistant.turn.pipeline import Models, Pipeline, TurnResult
 from assistant.vram.meter import SimulatedMeter
 
+from .daemon import SCRIPTED
+
 pytestmark = pytest.mark.tools
 
-SCRIPTED = """
-[[model]]
-id = "scripted-tools"
-kind = "llm"
-engine = "scripted-test"
-path = "script.json"
-vram_gb = 0
-description = "A stand-in LLM that replays a script (tool-loop tests only)"
-"""
 
 
 def test_a_barge_in_cancels_a_slow_builtin_tool(xdg: Paths) -> None:

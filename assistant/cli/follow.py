@@ -56,12 +56,17 @@ class Presence:
             return replace(self, error=data.get("input_problem") or data.get("output_problem") or None)
         return self
 
+    @property
+    def shown(self) -> str:
+        """The state a panel shows: "error" for an idle daemon whose last turn failed or whose device is gone."""
+        return "error" if self.error and self.state == "idle" else self.state
+
     def as_json(self) -> dict[str, Any]:
         return {"state": self.state, "models": self.models, "wake": self.wake, "dictating": self.state == "dictating",
                 "error": self.error}
 
     def as_waybar(self) -> dict[str, Any]:
-        shown = "error" if self.error and self.state == "idle" else self.state
+        shown = self.shown
         tooltip = [f"assistant: {self.state}", *(f"{kind}: {model}" for kind, model in sorted(self.models.items())),
                    f"wake word: {'on' if self.wake else 'off'}"]
         if self.error:

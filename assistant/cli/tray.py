@@ -36,8 +36,7 @@ TITLES = {"idle": "Assistant: idle", "listening": "Assistant: listening", "think
 
 
 def icon_for(view: Presence) -> str:
-    shown = "error" if view.error and view.state == "idle" else view.state
-    return f"assistant-{shown if shown in TITLES else 'idle'}-symbolic"
+    return f"assistant-{view.shown if view.shown in TITLES else 'idle'}-symbolic"
 
 
 class Menu:
@@ -101,7 +100,7 @@ class Tray:
         return None
 
     def item_props(self) -> dict[str, tuple[str, Any]]:
-        title = TITLES.get("error" if self.view.error and self.view.state == "idle" else self.view.state, "Assistant")
+        title = TITLES.get(self.view.shown, "Assistant")
         tip = f"{title}\n" + "\n".join(f"{k}: {v}" for k, v in sorted(self.view.models.items()))
         if self.view.error:
             tip += f"\nlast error: {self.view.error}"

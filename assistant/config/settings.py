@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from assistant.audio.settings import AudioSettings
 from assistant.audio.wake import WORDS
+from assistant.config.api import LOOPBACK, ApiSettings, check_api
 from assistant.config.catalog import Catalog, load_catalog, read_toml
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths, shipped_catalog
@@ -79,7 +80,6 @@ class WyomingBind:
         return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
 
 
-LOOPBACK = "127.0.0.1"
 
 
 def parse_wyoming_uri(uri: str, where: str = "[wyoming]") -> WyomingBind:
@@ -104,43 +104,6 @@ def parse_wyoming_uri(uri: str, where: str = "[wyoming]") -> WyomingBind:
         raise ConfigError(f"{where}: uri {uri!r} has a path after the port; {hint}")
     host = parts.hostname or LOOPBACK
     return WyomingBind("tcp", host=host, port=port)
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """The OpenAI-compatible HTTP API (openai_api/): off unless `listen` is set."""
-
-    listen: str = ""  # "127.0.0.1:8000"; a host other than loopback needs api_key_env
-    api_key_env: str = ""  # the environment variable holding the bearer key every request must carry
-    max_concurrent: int = 2  # requests worked on at once; the rest queue
-    max_queue: int = 16  # queued beyond that are answered 429
-    request_timeout_s: float = 300.0  # a request (upload, work and streamed reply) longer than this is ended
-
-    def key(self) -> str | None:
-        return os.environ.get(self.api_key_env) or None if self.api_key_env else None
-
-
-@dataclass(frozen=True)
-class ApiBind:
-    host: str
-    port: int
-
-    @property
-    def loopback(self) -> bool:
-        return self.host in (LOOPBACK, "localhost", "::1") or self.host.startswith("127.")
-
-
-def parse_api_listen(listen: str, where: str = "[api]") -> ApiBind:
-    """HOST:PORT (port 0: the system picks one). A bare port binds loopback."""
-    hint = 'write listen = "127.0.0.1:8000"'
-    text = listen.strip()
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        host, port_text = "", text
-    host = host.strip("[]") or LOOPBACK
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"{where}: listen {listen!r} needs a port from 0 to 65535; {hint}")
-    return ApiBind(host, int(port_text))
 
 
 @dataclass(frozen=True)
@@ -348,7 +311,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
     if settings.wyoming.uri.strip():
         parse_wyoming_uri(settings.wyoming.uri, f"{path}: [wyoming]")
-    _check_api(path, settings.api)
+    check_api(path, settings.api)
     for name, value in settings.workers.stall_s().items():
         if value <= 0:
             raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
@@ -356,18 +319,6 @@ def load_settings(path: Path) -> Settings:
     _check_dictation(path, settings.dictation)
     _check_language(path, settings.language)
     return settings
-
-
-def _check_api(path: Path, api: ApiSettings) -> None:
-    if not api.listen.strip():
-        return
-    bind = parse_api_listen(api.listen, f"{path}: [api]")
-    if not bind.loopback and not api.api_key_env:
-        raise ConfigError(f"{path}: [api]: listen {api.listen!r} is reachable from the network; set api_key_env to "
-                          "the environment variable holding a key, or listen on 127.0.0.1")
-    if api.max_concurrent < 1 or api.max_queue < 0 or api.request_timeout_s <= 0:
-        raise ConfigError(f"{path}: [api]: max_concurrent must be at least 1, max_queue at least 0, "
-                          "request_timeout_s more than 0")
 
 
 def _check_language(path: Path, language: str) -> None:

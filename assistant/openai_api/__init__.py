@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from assistant.config.settings import ApiSettings, parse_api_listen
+from assistant.config.api import ApiSettings, parse_api_listen
 from assistant.openai_api.routes import Services, routes
 from assistant.openai_api.server import ApiServer, Counts, Limits
 from assistant.turn.pipeline import Models

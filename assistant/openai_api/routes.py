@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from assistant.audio.files import concat, decode_audio, resample
+from assistant.config.api import ApiSettings
 from assistant.config.catalog import Catalog
-from assistant.config.settings import ApiSettings
 from assistant.core.chat import Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import AssistantError
 from assistant.core.speech import SAMPLE_RATE, Audio

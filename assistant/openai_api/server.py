@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from assistant.config.settings import ApiBind, ApiSettings
+from assistant.config.api import ApiBind, ApiSettings
 from assistant.core.errors import ConfigError
 from assistant.openai_api.errors import ApiError
 
