@@ -30,7 +30,8 @@ class Presence:
     state: str
     models: dict[str, str] = field(default_factory=dict)
     wake: bool = False
-    error: str | None = None  # the last turn's error, or a sound device problem; cleared by a good turn
+    error: str | None = None  # the last turn's error; cleared by a good turn
+    device: str | None = None  # a sound device problem; cleared when the device is back, not by a turn
 
     @classmethod
     def of(cls, status: dict[str, Any]) -> Presence:
@@ -39,7 +40,7 @@ class Presence:
         problem = audio.get("input_problem") or audio.get("output_problem")
         turn = status.get("last_turn") or {}
         return cls(str(status["state"]), dict(status.get("models") or {}), bool((status.get("wake") or {}).get("enabled")),
-                   problem or turn.get("error"))
+                   turn.get("error"), problem)
 
     def after(self, event: Event) -> Presence:
         """The view once `event` has happened (itself when the event changes nothing shown)."""
@@ -53,24 +54,29 @@ class Presence:
         if event.event == "turn":
             return replace(self, error=data.get("error") or None)
         if event.event == "audio":
-            return replace(self, error=data.get("input_problem") or data.get("output_problem") or None)
+            return replace(self, device=data.get("input_problem") or data.get("output_problem") or None)
         return self
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong now: a sound device first (it lasts), else the last turn's error."""
+        return self.device or self.error
 
     @property
     def shown(self) -> str:
         """The state a panel shows: "error" for an idle daemon whose last turn failed or whose device is gone."""
-        return "error" if self.error and self.state == "idle" else self.state
+        return "error" if self.problem and self.state == "idle" else self.state
 
     def as_json(self) -> dict[str, Any]:
         return {"state": self.state, "models": self.models, "wake": self.wake, "dictating": self.state == "dictating",
-                "error": self.error}
+                "error": self.problem}
 
     def as_waybar(self) -> dict[str, Any]:
         shown = self.shown
         tooltip = [f"assistant: {self.state}", *(f"{kind}: {model}" for kind, model in sorted(self.models.items())),
                    f"wake word: {'on' if self.wake else 'off'}"]
-        if self.error:
-            tooltip.append(f"last error: {self.error}")
+        if self.problem:
+            tooltip.append(f"last error: {self.problem}")
         return {"text": ICONS.get(shown, "?"), "alt": shown, "class": shown, "tooltip": "\n".join(tooltip)}
 
     def line(self, fmt: Format) -> str:

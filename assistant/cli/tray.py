@@ -102,8 +102,8 @@ class Tray:
     def item_props(self) -> dict[str, tuple[str, Any]]:
         title = TITLES.get(self.view.shown, "Assistant")
         tip = f"{title}\n" + "\n".join(f"{k}: {v}" for k, v in sorted(self.view.models.items()))
-        if self.view.error:
-            tip += f"\nlast error: {self.view.error}"
+        if self.view.problem:
+            tip += f"\nlast error: {self.view.problem}"
         return {
             "Category": ("s", "ApplicationStatus"), "Id": ("s", "assistant"), "Title": ("s", "Assistant"),
             "Status": ("s", "NeedsAttention" if self.view.state in ("listening", "dictating") else "Active"),
@@ -223,6 +223,10 @@ def watcher_problem(bus: str | None = None) -> str | None:
 
 def run_tray(socket: Path, log_file: Path) -> int:
     """Register the icon and serve it until the daemon goes; 0, or 1 with one line when there is no tray to show in."""
+    problem = watcher_problem()  # no session bus, or nothing on it to show an icon
+    if problem is not None:
+        print(f"assistant tray: {problem}", flush=True)
+        return 1
     tray = Tray(socket, log_file)
     problem = tray.register()
     if problem is not None:
