@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.core.atomic import write_atomic
 from assistant.core.chat import Message
 from assistant.core.paths import make_private_dir
 
@@ -107,16 +108,45 @@ class TurnRecord:
 
 
 class HistoryLog:
-    """Append-only JSONL: one line per finished turn, and a marker line when a new conversation starts."""
+    """Append-only JSONL: one line per finished turn, and a marker line when a new conversation starts.
 
-    def __init__(self, path: Path) -> None:
+    Bounded on disk: past `max_bytes` the older lines move to `history.1.jsonl` (replacing the one before),
+    keeping the newest half and every turn the LLM's context still holds (`keep_tokens` of the current
+    conversation), each file written whole and renamed into place, so a crash leaves no half line.
+    The parsed lines are kept in memory while the file is unchanged: a status or a turn reads no file.
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = None, keep_tokens: int = 1024) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.keep_tokens = keep_tokens
         self.conversation = 0
+        self._cache: list[dict[str, Any]] | None = None
+        self._stamp: tuple[int, int, int] | None = None  # (inode, size, mtime) of the file the cache read
         for entry in self._entries(report=True):
             if entry.get("event") == "new_conversation":
                 self.conversation = entry.get("conversation", self.conversation + 1)
 
+    @property
+    def archive(self) -> Path:
+        return self.path.with_name(self.path.stem + ".1" + self.path.suffix)
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
     def _entries(self, report: bool = False) -> list[dict[str, Any]]:
+        stamp = self._file_stamp()
+        if self._cache is not None and stamp == self._stamp:
+            return self._cache
+        entries = self._read(report)
+        self._cache, self._stamp = entries, stamp
+        return entries
+
+    def _read(self, report: bool = False) -> list[dict[str, Any]]:
         """Every well-formed line; a damaged one (torn by a crash, edited by hand) is skipped, and logged
         when report is set, so one bad line never costs the rest of the history or the daemon's start."""
         if not self.path.exists():
@@ -141,6 +171,7 @@ class HistoryLog:
         return entries
 
     def _append(self, entry: dict[str, Any]) -> None:
+        cached = self._cache is not None and self._file_stamp() == self._stamp
         make_private_dir(self.path.parent)
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         # One write() of one line, flushed and synced: a kill loses at most the turn in flight.
@@ -152,8 +183,44 @@ class HistoryLog:
                 line = b"\n" + line  # the last line was torn by a crash: do not glue this turn onto it
             os.write(fd, line)
             os.fsync(fd)
+            size += len(line)
         finally:
             os.close(fd)
+        if cached and self._cache is not None:
+            self._cache = [*self._cache, entry]  # a new list: a caller may hold the old one
+            self._stamp = self._file_stamp()
+        if self.max_bytes is not None and size > self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """Move the older lines to the archive, keeping the newest half and what the LLM's context holds."""
+        entries = self._read()
+        lines = [json.dumps(e, ensure_ascii=False) + "\n" for e in entries]
+        keep = [False] * len(entries)
+        budget = (self.max_bytes or 0) // 2
+        for i in range(len(lines) - 1, -1, -1):  # the newest half
+            budget -= len(lines[i].encode("utf-8"))
+            if budget < 0:
+                break
+            keep[i] = True
+        tokens = self.keep_tokens
+        for i in range(len(entries) - 1, -1, -1):  # the current conversation, as far back as its context goes
+            entry = entries[i]
+            if entry.get("conversation", 0) != self.conversation:
+                continue
+            if "event" in entry:
+                keep[i] = True  # its marker: a restart must know which conversation is current
+                continue
+            tokens -= estimate_tokens(entry.get("transcript", "")) + estimate_tokens(entry.get("reply", ""))
+            if tokens >= 0:
+                keep[i] = True
+        old = "".join(line for line, kept in zip(lines, keep, strict=True) if not kept)
+        new = "".join(line for line, kept in zip(lines, keep, strict=True) if kept)
+        # The archive first: a crash between the two renames leaves a line in both files, never in neither.
+        write_atomic(self.archive, old)
+        write_atomic(self.path, new)
+        self._cache, self._stamp = [e for e, kept in zip(entries, keep, strict=True) if kept], self._file_stamp()
+        log.info("%s: moved %d older line(s) to %s", self.path, keep.count(False), self.archive.name)
 
     def append(self, record: TurnRecord) -> None:
         record.conversation = self.conversation

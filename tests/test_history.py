@@ -1,0 +1,111 @@
+"""history.jsonl stays bounded: older lines move to history.1.jsonl, the LLM's context and the current
+conversation's marker stay, each file is whole after any crash, and reads come from memory."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from assistant.turn.history import Conversation, HistoryLog, TurnRecord
+
+pytestmark = pytest.mark.quick
+
+
+def turn(i: int, words: int = 30) -> TurnRecord:
+    return TurnRecord(id=f"t{i}", started=float(i), transcript=f"question {i} " + "word " * words,
+                      reply=f"answer {i} " + "word " * words, timings={})
+
+
+def test_the_log_rotates_past_its_cap_and_keeps_the_llm_context(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "history.jsonl"
+    log = HistoryLog(path, max_bytes=20_000, keep_tokens=1024)
+    log.new_conversation()
+    for i in range(400):
+        log.append(turn(i))
+    assert path.stat().st_size <= 20_000  # bounded: it never grows past its cap for long
+    archive = path.with_name("history.1.jsonl")
+    assert archive.exists()
+    for file in (path, archive):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600  # the user's words, in every file
+        for line in file.read_text().splitlines():
+            json.loads(line)  # every line whole
+    kept = [json.loads(line) for line in path.read_text().splitlines()]
+    assert kept[0] == {"event": "new_conversation", "conversation": 1, "time": kept[0]["time"]}  # still current
+    turns = [entry for entry in kept if "event" not in entry]
+    assert turns[-1]["id"] == "t399" and [t["id"] for t in turns] == [f"t{i}" for i in range(400 - len(turns), 400)]
+
+    # A restart refills exactly what the LLM saw before it: nothing in its context was moved away.
+    before = Conversation("system", 1024)
+    for i in range(400):
+        before.add(turn(i).transcript, turn(i).reply)
+    after = Conversation("system", 1024)
+    HistoryLog(path, max_bytes=20_000, keep_tokens=1024).restore(after)
+    assert after.messages("next") == before.messages("next")
+
+
+def test_the_context_is_kept_even_when_it_is_more_than_half_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    log = HistoryLog(path, max_bytes=4_000, keep_tokens=4096)  # a context bigger than the newest half
+    log.new_conversation()
+    for i in range(60):
+        log.append(turn(i))
+    restored = Conversation("system", 4096)
+    HistoryLog(path, max_bytes=4_000, keep_tokens=4096).restore(restored)
+    everything = Conversation("system", 4096)
+    for i in range(60):
+        everything.add(turn(i).transcript, turn(i).reply)
+    assert restored.messages("next") == everything.messages("next")
+
+
+def test_reads_come_from_memory_until_the_file_changes_under_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "history.jsonl"
+    log = HistoryLog(path)
+    log.append(turn(1))
+    reads: list[int] = []
+    real = HistoryLog._read
+
+    def counted(self: HistoryLog, report: bool = False) -> list[dict[str, object]]:
+        reads.append(1)
+        return real(self, report)
+
+    monkeypatch.setattr(HistoryLog, "_read", counted)
+    for _ in range(5):
+        assert [t["id"] for t in log.turns()] == ["t1"]
+    log.append(turn(2))
+    assert [t["id"] for t in log.turns()] == ["t1", "t2"]
+    assert len(reads) <= 1  # at most the first read after the start; appends go to memory too
+    with path.open("a") as f:  # edited by hand (or by another daemon): read again
+        f.write(json.dumps(turn(3).to_dict()) + "\n")
+    assert [t["id"] for t in log.turns()] == ["t1", "t2", "t3"]
+
+
+def test_a_crash_mid_rotation_leaves_whole_lines_and_loses_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.turn.history as history
+
+    path = tmp_path / "history.jsonl"
+    log = HistoryLog(path, max_bytes=6_000, keep_tokens=256)
+    log.new_conversation()
+    real = history.write_atomic
+    calls: list[Path] = []
+
+    def crash_after_the_archive(target: Path, text: str, mode: int = 0o600) -> None:
+        calls.append(target)
+        if target == path:
+            raise KeyboardInterrupt  # the process dies between the two renames
+        real(target, text, mode)
+
+    monkeypatch.setattr(history, "write_atomic", crash_after_the_archive)
+    i = 0
+    with pytest.raises(KeyboardInterrupt):
+        while True:
+            log.append(turn(i))
+            i += 1
+    ids = set()
+    for file in (path, path.with_name("history.1.jsonl")):
+        for line in file.read_text().splitlines():
+            ids.add(json.loads(line).get("id"))
+    assert {f"t{n}" for n in range(i + 1)} <= ids  # every turn is in one file or the other
+    assert not list(tmp_path.glob(".history*.tmp"))  # no temporary file left behind
