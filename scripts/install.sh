@@ -40,9 +40,10 @@ step() { echo "install.sh: [$((SECONDS - started)) s] $*" >&2; }
 
 # ---- Debian packages, only when missing and only with permission -----------------------------
 # The desktop tools dictation types with (xdotool, wtype, the clipboard's), and for the tests real desktops to
-# type into (Xvfb with xterm, a headless sway with foot) and a voice the ASR was not tuned on (espeak-ng).
+# type into (Xvfb with xterm, a headless sway with foot), a real panel (Waybar, screenshots with grim) and a voice
+# the ASR was not tuned on (espeak-ng).
 debs=(libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins systemd dbus-daemon xvfb xdotool
-      espeak-ng wtype wl-clipboard xclip xterm sway foot libxkbcommon-dev gcc)
+      espeak-ng wtype wl-clipboard xclip xterm sway foot grim waybar libxkbcommon-dev gcc)
 missing=()
 if command -v dpkg-query >/dev/null; then
     for pkg in "${debs[@]}"; do

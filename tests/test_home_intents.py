@@ -153,10 +153,10 @@ def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_engl
             while not any(s["connected"] for s in daemon.call("mcp.status")):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-            time.sleep(0.5)  # the live context is read just after the tools are listed
             before = len(_calls(markers))
             reply = daemon.json("ask", "--no-speak", sentence)
-            sent = _calls(markers)[before:]
+            # The live context is read after each connect, maybe during the turn: a read, not an action.
+            sent = [c for c in _calls(markers)[before:] if c["tool"] != "GetLiveContext"]
             assert [c["tool"] for c in sent] == ["HassTurnOff"], sent
             assert said in reply["reply"].lower(), reply
             assert [(t["name"], t["route"]) for t in reply["tools"]] == [("home__HassTurnOff", "intent")], reply
@@ -165,4 +165,5 @@ def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_engl
                 before = len(_calls(markers))
                 honest = daemon.json("ask", "--no-speak", "dim the lights in the living room")
                 assert honest["reply"].startswith("I can't control your smart-home devices with smollm2-135m")
-                assert honest["tools"] == [] and len(_calls(markers)) == before
+                acted = [c for c in _calls(markers)[before:] if c["tool"] != "GetLiveContext"]
+                assert honest["tools"] == [] and acted == [], acted

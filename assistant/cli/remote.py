@@ -252,15 +252,17 @@ def devices(as_json: bool = JSON) -> None:
 
 
 @app.command()
-def tray() -> None:
+def tray(
+    wait: bool = typer.Option(False, "--wait", help="With no panel yet, say so once and show the icon when one starts."),
+) -> None:
     """A tray icon (StatusNotifierItem) that shows what the assistant is doing, with its menu; until the daemon stops.
 
-    The daemon starts one itself in a graphical session unless [desktop] tray = false.
+    The daemon starts one itself in a graphical session (with --wait) unless [desktop] tray = false.
     """
     from assistant.cli.tray import run_tray
 
     paths = Paths.from_env()
-    raise typer.Exit(guarded(lambda: run_tray(paths.socket, paths.log_file)))
+    raise typer.Exit(guarded(lambda: run_tray(paths.socket, paths.log_file, wait)))
 
 
 @app.command()

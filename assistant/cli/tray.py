@@ -88,16 +88,28 @@ class Tray:
             self.conn.send(msg)
 
     def register(self) -> str | None:
-        """Own our name and register with the panel's watcher; the reason when there is no watcher."""
-        from jeepney import DBusAddress, message_bus, new_method_call
+        """Own our name, watch for the panel's watcher coming and going, and register with it if it is there;
+        the reason when it is not (the icon then shows once a panel starts: see `serve`)."""
+        from jeepney import MatchRule, message_bus
 
+        appears = MatchRule(type="signal", sender=message_bus.bus_name, interface=message_bus.interface,
+                            member="NameOwnerChanged", path=message_bus.object_path)
+        appears.add_arg_condition(0, WATCHER)
         with self.lock:
             self.conn.send_and_get_reply(message_bus.RequestName(self.name))
+            self.conn.send_and_get_reply(message_bus.AddMatch(appears))
             if not self.conn.send_and_get_reply(message_bus.NameHasOwner(WATCHER)).body[0]:
                 return NO_WATCHER
-            watcher = DBusAddress("/StatusNotifierWatcher", bus_name=WATCHER, interface=WATCHER)
-            self.conn.send_and_get_reply(new_method_call(watcher, "RegisterStatusNotifierItem", "s", (self.name,)))
+        self._register_with_watcher()
         return None
+
+    def _register_with_watcher(self) -> None:
+        # Not waiting for the reply: a watcher may call back (GetAll) before it answers, and that call must
+        # reach `serve`; the reply itself is read and ignored there.
+        from jeepney import DBusAddress, new_method_call
+
+        watcher = DBusAddress("/StatusNotifierWatcher", bus_name=WATCHER, interface=WATCHER)
+        self.send(new_method_call(watcher, "RegisterStatusNotifierItem", "s", (self.name,)))
 
     def item_props(self) -> dict[str, tuple[str, Any]]:
         title = TITLES.get(self.view.shown, "Assistant")
@@ -125,9 +137,13 @@ class Tray:
                 msg = self.conn.receive(timeout=0.5)
             except TimeoutError:
                 continue
+            fields = msg.header.fields
+            if msg.header.message_type == MessageType.signal and fields.get(HeaderFields.member) == "NameOwnerChanged":
+                if msg.body[0] == WATCHER and msg.body[2]:
+                    self._register_with_watcher()  # a panel started (or restarted): show the icon on it
+                continue
             if msg.header.message_type != MessageType.method_call:
                 continue
-            fields = msg.header.fields
             member, path = fields.get(HeaderFields.member), fields.get(HeaderFields.path)
             reply = self._answer(path, member, msg.body)
             if reply is None:
@@ -221,17 +237,21 @@ def watcher_problem(bus: str | None = None) -> str | None:
     return NO_WATCHER
 
 
-def run_tray(socket: Path, log_file: Path) -> int:
-    """Register the icon and serve it until the daemon goes; 0, or 1 with one line when there is no tray to show in."""
+def run_tray(socket: Path, log_file: Path, wait: bool = False) -> int:
+    """Register the icon and serve it until the daemon goes; 0, or 1 with one line when there is no tray to show in.
+
+    With `wait` (the daemon's own tray, which may start before the panel does) a missing watcher is said in
+    one line and the icon shows once a panel starts one."""
     problem = watcher_problem()  # no session bus, or nothing on it to show an icon
-    if problem is not None:
+    if problem is not None and not (wait and problem == NO_WATCHER):
         print(f"assistant tray: {problem}", flush=True)
         return 1
     tray = Tray(socket, log_file)
     problem = tray.register()
     if problem is not None:
         print(f"assistant tray: {problem}", flush=True)
-        return 1
+        if not wait:
+            return 1
     stop = threading.Event()
     server = threading.Thread(target=tray.serve, args=(stop,), name="tray-dbus", daemon=True)
     server.start()

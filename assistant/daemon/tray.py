@@ -1,7 +1,8 @@
 """`assistant tray` started beside the daemon in a graphical session (the icon itself is cli/tray.py).
 
 A child process, not part of the daemon: a panel or D-Bus fault then costs the icon, never a turn. Its
-output (one line when there is no StatusNotifierWatcher, or a menu action that failed) goes to the log.
+output (one line when there is no StatusNotifierWatcher yet, or a menu action that failed) goes to the log.
+It waits for a panel: a user session often starts this service before the panel, and a panel may restart.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class TrayChild:
         if not (os.environ.get("DBUS_SESSION_BUS_ADDRESS") and graphical):
             return None
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "assistant", "tray", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            sys.executable, "-m", "assistant", "tray", "--wait", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
         return cls(proc)
 
