@@ -8,7 +8,7 @@ Wyoming server and an MCP tool server (stdio) configured. Turn i is, by its numb
   every voice-every  a voice turn: the key pressed, a question spoken into the mic, released, the
                      reply heard out (and at half the period, a text question whose reply is spoken);
   every 10th + 5     a Wyoming transcription of a recorded question;
-  every 25th         the LLM switched (two LLMs that do not fit together: a swap each time);
+  every 25th + 22    the LLM switched (two LLMs that do not fit together: a swap each time);
   every 50th + 15    the config reloaded;
   every 50th + 35    the MCP server killed, and waited for until the daemon has reconnected;
   every kill-every   a model worker SIGKILLed (ASR, LLM, TTS in turn), at half the period;
@@ -124,7 +124,7 @@ class Soak:
             return "mcp"
         if i % 50 == 15:
             return "reload"
-        if i % 25 == 0:
+        if i % 25 == 22:
             return "switch"
         if i % self.voice_every == 0:
             return "voice"
@@ -142,6 +142,13 @@ class Soak:
             pid = next((m["pid"] for m in d.call("vram.status")["models"] if m["id"] == model and m.get("pid")), None)
             if pid:
                 os.kill(pid, signal.SIGKILL)
+                # As a crash between two turns: the next turn comes once the daemon has seen it (one that
+                # races the death fails with "the worker was killed", which the reliability tests cover).
+                deadline = time.monotonic() + 30
+                while any(m.get("pid") == pid for m in d.call("vram.status")["models"]):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the daemon did not notice worker {pid} was killed within 30 s")
+                    time.sleep(0.05)
             self.cold = True
         elif kind == "mcp":
             server = [p for p in children(d.proc.pid if d.proc else 0) if b"mcp_server.py" in _cmdline(p)]

@@ -19,6 +19,27 @@ def turn(i: int, words: int = 30) -> TurnRecord:
                       reply=f"answer {i} " + "word " * words, timings={})
 
 
+def assert_holds(restored: list[dict[str, str]], seen: list[dict[str, str]]) -> None:
+    """Everything the LLM saw before the restart is in what it sees after (maybe with older turns too)."""
+    assert restored[0] == seen[0] and restored[-(len(seen) - 1):] == seen[1:], (len(restored), len(seen))
+
+
+def test_the_history_the_llm_sees_starts_at_the_same_turn_until_it_outgrows_its_budget() -> None:
+    talk = Conversation("system", 1024)
+    starts, lengths = [], []
+    for i in range(200):
+        messages = talk.messages(f"question {i}")
+        starts.append(messages[1]["content"] if len(messages) > 2 else None)
+        lengths.append(sum(len(m["content"]) // 3 for m in messages))
+        talk.add(turn(i).transcript, turn(i).reply)
+    assert max(lengths) <= 1024
+    changes = sum(1 for a, b in zip(starts, starts[1:]) if a != b and a is not None)
+    # A window that slid a turn at a time would change its first turn at nearly every turn past the budget
+    # (and the LLM would read the whole history again each time); this one jumps now and then.
+    assert 3 <= changes <= 200 // 5, changes
+    assert len(talk) <= 2 * 60  # the turns it will never show again are not kept in memory either
+
+
 def test_the_log_rotates_past_its_cap_and_keeps_the_llm_context(tmp_path: Path) -> None:
     path = tmp_path / "state" / "history.jsonl"
     log = HistoryLog(path, max_bytes=20_000, keep_tokens=1024)
@@ -43,7 +64,7 @@ def test_the_log_rotates_past_its_cap_and_keeps_the_llm_context(tmp_path: Path) 
         before.add(turn(i).transcript, turn(i).reply)
     after = Conversation("system", 1024)
     HistoryLog(path, max_bytes=20_000, keep_tokens=1024).restore(after)
-    assert after.messages("next") == before.messages("next")
+    assert_holds(after.messages("next"), before.messages("next"))
 
 
 def test_the_context_is_kept_even_when_it_is_more_than_half_the_cap(tmp_path: Path) -> None:
@@ -57,7 +78,7 @@ def test_the_context_is_kept_even_when_it_is_more_than_half_the_cap(tmp_path: Pa
     everything = Conversation("system", 4096)
     for i in range(60):
         everything.add(turn(i).transcript, turn(i).reply)
-    assert restored.messages("next") == everything.messages("next")
+    assert_holds(restored.messages("next"), everything.messages("next"))
 
 
 def test_reads_come_from_memory_until_the_file_changes_under_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,6 +66,11 @@ def test_progress_tells_a_stopped_an_idle_and_a_busy_worker_apart() -> None:
     clock.now += STOPPED_GRACE_S
     assert stopped.check() == f"has been stopped (state T in /proc) for {STOPPED_GRACE_S:g} s"
 
+    seen["state"] = "D"  # waiting on the disk (weights paged in, memory swapped): slow, not hung
+    on_disk = Progress(1, "chat", limits, clock=clock, read=read)
+    clock.now += 30.0
+    assert on_disk.check() is None
+
     # A stand-in GPU meter (no card here): a worker waiting on its kernel with no CPU time is not idle.
     seen["state"] = "S"
     on_gpu = Progress(1, "chat", limits, gpu_busy=lambda pid, since: True, clock=clock, read=read)

@@ -4,9 +4,10 @@ Silence alone cannot tell a big model thinking on a CPU (a minute before its fir
 stopped or deadlocked; what the process does with the CPU can. A working engine's CPU time advances (its
 threads compute, or spin in the CUDA driver waiting for a kernel, which is the driver's default way to
 wait); a stopped process is in state T, and a deadlocked one burns nothing. So a worker is hung when it is
-stopped for STOPPED_GRACE_S, or its CPU time stands still for `idle_s`; a busy one keeps the long
-per-operation silence deadline. On a GPU a driver set to block while it waits would look idle, so there
-NVML's per-process utilisation (where the driver reports it) counts as progress too.
+stopped for STOPPED_GRACE_S, or its CPU time stands still for `idle_s` while it is not waiting on the disk
+(state D); a busy one keeps the long per-operation silence deadline. On a GPU a driver set to block while
+it waits would look idle, so there NVML's per-process utilisation (where the driver reports it) counts as
+progress too.
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ class Progress:
                     return f"has been stopped (state T in /proc) for {STOPPED_GRACE_S:g} s"
                 return None
             self._stopped_since = None
-            if seen.cpu_s > self._cpu_s:
+            # D: waiting on the disk (a model's weights paged in from a slow drive, memory swapped out):
+            # slow, not hung.
+            if seen.cpu_s > self._cpu_s or seen.state == "D":
                 self._cpu_s = seen.cpu_s
                 self._worked, self._worked_wall = now, time.time()
             elif self._gpu_busy is not None and self._gpu_busy(self.pid or 0, self._worked_wall):

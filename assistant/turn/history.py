@@ -31,18 +31,26 @@ class Conversation:
     _turns: list[tuple[Message, int]] = field(default_factory=list)
 
     def messages(self, user_text: str, count: Callable[[str], int] = estimate_tokens) -> list[Message]:
-        """System prompt, then as many recent turns as fit the budget, then the new user message."""
-        used = count(self.system_prompt) + count(user_text)
-        kept: list[Message] = []
-        # Walk back from the newest turn; stop at the first that does not fit, so no gap appears.
-        for message, tokens in reversed(self._turns):
-            if used + tokens > self.budget_tokens:
-                break
-            used += tokens
-            kept.append(message)
-        if kept and kept[-1]["role"] == "assistant":
-            kept.pop()  # never start the kept history with a reply to a question that was cut
-        kept.reverse()
+        """System prompt, then the recent turns that fit the budget, then the new user message.
+
+        When the turns outgrow the budget, the oldest go in one step, down to half of it, and stay gone:
+        the history the LLM sees then begins at the same turn for the next several turns, so its KV cache
+        is reused instead of the whole history being read again each turn, as a window that slid by one
+        turn at a time made it (scripts/soak.py: a text turn went from 0.3 s to 4 s once the budget was full).
+        """
+        fixed = count(self.system_prompt) + count(user_text)
+        if fixed + sum(tokens for _, tokens in self._turns) > self.budget_tokens:
+            room, keep = fixed + (self.budget_tokens - fixed) // 2, 0
+            # Walk back from the newest turn; stop at the first that does not fit, so no gap appears.
+            for _, tokens in reversed(self._turns):
+                if room + tokens > self.budget_tokens:
+                    break
+                room += tokens
+                keep += 1
+            del self._turns[: len(self._turns) - keep]
+        while self._turns and self._turns[0][0]["role"] == "assistant":
+            del self._turns[0]  # never start the kept history with a reply to a question that was cut
+        kept = [message for message, _ in self._turns]
         return [{"role": "system", "content": self.system_prompt}, *kept, {"role": "user", "content": user_text}]
 
     def add(self, user_text: str, reply: str, count: Callable[[str], int] = estimate_tokens) -> None:
