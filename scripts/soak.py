@@ -169,14 +169,14 @@ class Soak:
             d.call("llm.use", id=LLMS[(i // 25) % 2])
             self.cold = True
         elif kind == "voice":
-            before = len(d.call("history", all=True))
+            before = last_turn(d)
             d.call("ptt.press")
             self.pulse.mic.feed(self.clips[(i // 10) % len(self.clips)])
             self.pulse.mic.wait()
             time.sleep(0.3)
             d.call("ptt.release")
             deadline = time.monotonic() + 120
-            while len(d.call("history", all=True)) <= before or d.call("status")["state"] != "idle":
+            while last_turn(d) == before or d.call("status")["state"] != "idle":
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"voice turn {i} did not finish within 120 s")
                 time.sleep(0.05)
@@ -230,6 +230,11 @@ class Soak:
 
     def close(self) -> None:
         self.pulse.close()
+
+
+def last_turn(daemon: DaemonProcess) -> str | None:
+    turns = daemon.call("history", all=True, limit=1)
+    return str(turns[-1]["id"]) if turns else None
 
 
 def _cmdline(pid: int) -> bytes:

@@ -130,3 +130,19 @@ def test_a_crash_mid_rotation_leaves_whole_lines_and_loses_none(tmp_path: Path, 
             ids.add(json.loads(line).get("id"))
     assert {f"t{n}" for n in range(i + 1)} <= ids  # every turn is in one file or the other
     assert not list(tmp_path.glob(".history*.tmp"))  # no temporary file left behind
+
+
+def test_memory_holds_only_the_newest_lines_and_older_ones_are_read_from_the_file(tmp_path: Path) -> None:
+    from assistant.turn.history import CACHED_LINES
+
+    log = HistoryLog(tmp_path / "history.jsonl")
+    for i in range(CACHED_LINES + 150):
+        log.append(turn(i, words=2))
+    assert log._cache is not None and len(log._cache) <= CACHED_LINES  # weeks of turns are not all in memory
+    assert [t["id"] for t in log.turns(limit=50)] == [f"t{i}" for i in range(CACHED_LINES + 100, CACHED_LINES + 150)]
+    everything = log.turns()
+    assert len(everything) == CACHED_LINES + 150 and everything[0]["id"] == "t0"  # read from the file
+    assert len(log._cache) <= CACHED_LINES
+    restarted = HistoryLog(tmp_path / "history.jsonl")
+    assert restarted._cache is not None and len(restarted._cache) <= CACHED_LINES
+    assert restarted.turns(limit=1)[0]["id"] == f"t{CACHED_LINES + 149}"

@@ -17,6 +17,8 @@ from assistant.core.paths import make_private_dir
 
 log = logging.getLogger(__name__)
 
+CACHED_LINES = 200  # history lines kept parsed in memory: a status reads the last 50 turns
+
 
 def estimate_tokens(text: str) -> int:
     # English averages about 4 characters a token; dividing by 3 over-counts on purpose, so the
@@ -121,7 +123,8 @@ class HistoryLog:
     Bounded on disk: past `max_bytes` the older lines move to `history.1.jsonl` (replacing the one before),
     keeping the newest half and every turn the LLM's context still holds (`keep_tokens` of the current
     conversation), each file written whole and renamed into place, so a crash leaves no half line.
-    The parsed lines are kept in memory while the file is unchanged: a status or a turn reads no file.
+    The newest CACHED_LINES parsed lines are kept in memory while the file is unchanged: a status or a turn
+    reads no file, and a daemon up for weeks does not hold its whole history (3.5 KB a turn once parsed).
     """
 
     def __init__(self, path: Path, max_bytes: int | None = None, keep_tokens: int = 1024) -> None:
@@ -129,11 +132,13 @@ class HistoryLog:
         self.max_bytes = max_bytes
         self.keep_tokens = keep_tokens
         self.conversation = 0
-        self._cache: list[dict[str, Any]] | None = None
+        self._cache: list[dict[str, Any]] | None = None  # the newest lines, at most CACHED_LINES
+        self._whole = False  # whether the cache holds every line of the file
         self._stamp: tuple[int, int, int] | None = None  # (inode, size, mtime) of the file the cache read
         for entry in self._entries(report=True):
             if entry.get("event") == "new_conversation":
                 self.conversation = entry.get("conversation", self.conversation + 1)
+        self._keep_tail()
 
     @property
     def archive(self) -> Path:
@@ -146,13 +151,18 @@ class HistoryLog:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def _entries(self, report: bool = False) -> list[dict[str, Any]]:
+    def _entries(self, report: bool = False, whole: bool = False) -> list[dict[str, Any]]:
+        """The newest lines (every line with `whole`), from memory while the file is unchanged."""
         stamp = self._file_stamp()
-        if self._cache is not None and stamp == self._stamp:
+        if self._cache is not None and stamp == self._stamp and (self._whole or not whole):
             return self._cache
         entries = self._read(report)
-        self._cache, self._stamp = entries, stamp
+        self._cache, self._stamp, self._whole = entries, stamp, True
         return entries
+
+    def _keep_tail(self) -> None:
+        if self._cache is not None and len(self._cache) > CACHED_LINES:
+            self._cache, self._whole = self._cache[-CACHED_LINES:], False
 
     def _read(self, report: bool = False) -> list[dict[str, Any]]:
         """Every well-formed line; a damaged one (torn by a crash, edited by hand) is skipped, and logged
@@ -197,6 +207,7 @@ class HistoryLog:
         if cached and self._cache is not None:
             self._cache = [*self._cache, entry]  # a new list: a caller may hold the old one
             self._stamp = self._file_stamp()
+            self._keep_tail()
         if self.max_bytes is not None and size > self.max_bytes:
             self._rotate()
 
@@ -228,6 +239,8 @@ class HistoryLog:
         write_atomic(self.archive, old)
         write_atomic(self.path, new)
         self._cache, self._stamp = [e for e, kept in zip(entries, keep, strict=True) if kept], self._file_stamp()
+        self._whole = True
+        self._keep_tail()
         log.info("%s: moved %d older line(s) to %s", self.path, keep.count(False), self.archive.name)
 
     def append(self, record: TurnRecord) -> None:
@@ -240,9 +253,16 @@ class HistoryLog:
         return self.conversation
 
     def turns(self, limit: int | None = None, conversation: int | None = None) -> list[dict[str, Any]]:
-        turns = [e for e in self._entries() if "event" not in e]
-        if conversation is not None:
-            turns = [t for t in turns if t.get("conversation") == conversation]
+        """The newest `limit` turns (all with None), of one conversation or of every one."""
+        turns: list[dict[str, Any]] = []
+        for whole in (False, True):  # the newest lines in memory first; the file when they are too few
+            entries = self._entries(whole=whole)
+            turns = [e for e in entries if "event" not in e]
+            if conversation is not None:
+                turns = [t for t in turns if t.get("conversation") == conversation]
+            if self._whole or (limit and len(turns) >= limit):
+                break
+        self._keep_tail()  # if this read the file, memory goes back to the newest lines
         return turns[-limit:] if limit else turns
 
     def restore(self, conversation: Conversation) -> None:
