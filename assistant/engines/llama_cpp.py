@@ -87,10 +87,10 @@ class LlamaChatModel:
     def _fit(self, messages: list[dict[str, Any]], max_tokens: int, extra: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Drop the oldest history until the prompt and the reply fit the context window.
 
-        The conversation is kept to a budget of estimated tokens (turn/history.py) that does not see the
-        tools' schemas (an MCP server's can be a thousand tokens) nor how a model tokenizes: without this
-        a long conversation grows past n_ctx and every later turn fails ("Requested tokens exceed context
-        window"). The cut is sticky: once made, the next prompts start at the same message while they fit,
+        The conversation is kept to a budget of estimated tokens (turn/history.py), which is not this
+        model's count: its tokenizer, the chat template's tokens around each message (with short turns as
+        many as their words), the tools' schemas. Without this a long conversation grew past n_ctx and every
+        later turn failed ("Requested tokens (2060) exceed context window of 2048", scripts/soak.py). The cut is sticky: once made, the next prompts start at the same message while they fit,
         and a new cut goes down to half the room, so the KV cache's prefix holds for the turns between
         (cutting one turn at a time made every turn read the whole history again: 0.3 s became 4 s).
         """
