@@ -12,6 +12,9 @@
    on the CPU where they are installed. Reports the MB left on the card after each unload, the swap time
    against a bare load of the same model, OOMs and how the arbiter recovered.
 3. faster-whisper on CUDA: only with a CTranslate2 built for this CUDA; otherwise "skipped: reason".
+4. With each footprint, the worker's CPU seconds per wall second during a 256-token generation on the
+   GPU (`cpu_s_per_s_while_busy`): near 1 means the CUDA driver spins while it waits and the liveness
+   check's CPU time sees a working worker; near 0 means only NVML's utilisation does.
 
 Prints one table last and writes the JSON to --out. Without an NVIDIA GPU it says so and exits 0.
 """
@@ -39,6 +42,7 @@ from assistant.config.catalog import Catalog, load_catalog
 from assistant.core.errors import AssistantError  # noqa: E402
 from assistant.core.models import ModelSpec, Source  # noqa: E402
 from assistant.engines.files import problem, resolve  # noqa: E402
+from assistant.hosts.progress import sample  # noqa: E402
 from assistant.hosts.worker import Worker  # noqa: E402
 from assistant.vram.arbiter import Arbiter  # noqa: E402
 from assistant.vram.footprints import Footprints  # noqa: E402
@@ -153,6 +157,14 @@ async def footprint(meter: Meter, spec: ModelSpec, work: Path) -> dict[str, Any]
     try:
         await worker.start()
         await exercise(worker)
+        # Liveness judges a worker by its CPU time (hosts/progress.py): does it advance while the GPU
+        # computes, or does the process look idle? CPU seconds per wall second over a longer generation.
+        assert worker.pid is not None
+        first, t0 = sample(worker.pid), time.monotonic()
+        await exercise(worker, tokens=256)
+        last, t1 = sample(worker.pid), time.monotonic()
+        if first is not None and last is not None and t1 > t0:
+            row["cpu_s_per_s_while_busy"] = round((last.cpu_s - first.cpu_s) / (t1 - t0), 2)
     except AssistantError as exc:
         await worker.stop()
         return {**row, "status": f"failed: {exc.message}"}

@@ -116,6 +116,7 @@ DEEP = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"
         ("config", None, "is a directory"),
         ("config", b"[gpu]\nsimulated_gb = inf\n", "must be float"),
         ("config", b"[workers]\nchat_stall_s = 0\n", "must be more than 0 seconds"),
+        ("config", b"[workers]\nidle_stall_s = -1\n", "idle_stall_s' must be more than 0 seconds"),
         ("catalog", b"# caf\xe9\n", "not valid UTF-8"),
         ("catalog", DEEP.replace(b"a = ", b"x = "), "nested too deeply"),
         ("catalog", None, "is a directory"),

@@ -101,3 +101,26 @@ def test_a_long_question_keeps_the_prefilled_history(config: Config) -> None:
     prefill, timings, kept_by_budget = asyncio.run(main())
     assert kept_by_budget < 6  # the budget alone would have dropped the oldest turn
     assert timings["prompt_reused"] >= prefill["prompt_tokens"] - 10, (prefill, timings)  # type: ignore[operator]
+
+
+def test_a_history_past_the_context_window_drops_its_oldest_turns_instead_of_failing(config: Config) -> None:
+    """Replies full of digits take a token a character: the estimated budget lets such a conversation grow
+    past n_ctx (found by scripts/soak.py: every later turn failed). The oldest turns give way instead."""
+    model = load(config)
+    digits = " ".join(str(n) for n in range(120))  # ~400 characters, ~350 tokens
+    history: list[Message] = [HISTORY[0]]
+    for i in range(8):
+        history += [{"role": "user", "content": f"Count for me, round {i}."}, {"role": "assistant", "content": digits}]
+    total = sum(len(model.llm.tokenize(str(m["content"]).encode(), add_bos=False)) for m in history)
+    assert total > model.llm.n_ctx()  # as it stands, this prompt cannot be evaluated at all
+    assert reply(model, [*history, QUESTION]).strip()
+    stats = model.prompt_stats()
+    assert stats["prompt_tokens"] + 8 <= model.llm.n_ctx(), stats
+    kept = model._fit([dict(m) for m in [*history, QUESTION]], 8, {})
+    assert len(kept) > 3 and kept[0] == HISTORY[0] and kept[-1] == QUESTION and kept[1]["role"] == "user"
+    assert kept[1:-1] == [dict(m) for m in history[-(len(kept) - 2):]]  # the newest turns, whole
+    # One more turn: the prompt starts at the same message (the KV cache's prefix holds), as long as it fits.
+    longer = [*history, QUESTION, {"role": "assistant", "content": "Paris has two million people."},
+              {"role": "user", "content": "And Lyon?"}]
+    again = model._fit([dict(m) for m in longer], 8, {})
+    assert again[1] == kept[1] and again[-1]["content"] == "And Lyon?"

@@ -83,29 +83,13 @@ def raw_replies(daemon: DaemonProcess, payload: bytes, count: int) -> list[dict[
 # ---------------------------------------------------------------- 1. a hung worker
 
 
-def test_hung_llm_worker_costs_one_turn_and_a_clear_error(xdg: Paths) -> None:
+def test_a_cancel_returns_at_once_when_a_hung_worker_cannot_confirm_it(xdg: Paths) -> None:
+    """(How a hung worker is found and killed, and the turn behind it served: test_liveness.py.)"""
     write_catalog(xdg, llm_gb=9.0)
-    xdg.config_file.write_text("[workers]\nchat_stall_s = 5\n")
     with DaemonProcess(xdg, "--no-audio") as daemon:
         daemon.wait_warm()
-        hung = llm_pid(daemon)
-        os.kill(hung, signal.SIGSTOP)
-        failed = daemon.cli("ask", "--no-speak", "Hello there.", timeout=120)
-        assert failed.returncode == 1 and "Traceback" not in failed.stderr
-        assert failed.stderr.strip() == (
-            "error: the smollm2-135m worker made no progress for 5 s (chat);"
-            " it was stopped and will restart on next use"
-        )
-        assert gone(hung)
-        assert daemon.json("history")[-1]["error_code"] == "worker_stalled"
-
-        # The deadline follows the config: a longer one, so the cancel below is what ends the next turn.
-        xdg.config_file.write_text("[workers]\nchat_stall_s = 120\n")
-        assert daemon.cli("config", "reload").returncode == 0
-        after = daemon.cli("ask", "--no-speak", "Say hello.")
-        assert after.returncode == 0 and after.stdout.strip(), after.stderr
-
         # A cancel returns at once even when the worker cannot confirm it; the worker is stopped hard.
+        # (Sooner than the liveness probe would find it stopped: that takes STOPPED_GRACE_S.)
         hung = llm_pid(daemon)
         os.kill(hung, signal.SIGSTOP)
         asked: dict[str, Any] = {}

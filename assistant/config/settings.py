@@ -118,9 +118,16 @@ class ToolSettings:
 
 
 @dataclass(frozen=True)
-class WorkerSettings:
-    """How long a model worker may send nothing during each kind of request before it is killed as hung."""
+class HistorySettings:
+    max_mb: float = 10.0  # history.jsonl past this moves its older lines to history.1.jsonl
 
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """When a model worker with a request outstanding is killed as hung (hosts/progress.py): after
+    `idle_stall_s` of no CPU time (or stopped), or after `*_stall_s` of silence while it is busy."""
+
+    idle_stall_s: float = 10.0  # a deadlocked or stopped worker: about ten seconds, whatever the model
     transcribe_stall_s: float = 120.0
     chat_stall_s: float = 120.0  # a big model's first token on a CPU, after a long prompt
     synthesize_stall_s: float = 120.0  # XTTS on a CPU, a long sentence, not streamed
@@ -183,6 +190,7 @@ class Settings:
     desktop: DesktopSettings = field(default_factory=DesktopSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     wake: WakeSettings = field(default_factory=WakeSettings)
     dictation: DictationSettings = field(default_factory=DictationSettings)
 
@@ -201,6 +209,7 @@ _SECTIONS: dict[str, type] = {
     "desktop": DesktopSettings,
     "tools": ToolSettings,
     "workers": WorkerSettings,
+    "history": HistorySettings,
     "wake": WakeSettings,
     "dictation": DictationSettings,
 }
@@ -315,6 +324,10 @@ def load_settings(path: Path) -> Settings:
     for name, value in settings.workers.stall_s().items():
         if value <= 0:
             raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
+    if not 0.01 <= settings.history.max_mb <= 100_000:
+        raise ConfigError(f"{path}: [history]: field 'max_mb' must be from 0.01 to 100000 (megabytes)")
+    if settings.workers.idle_stall_s <= 0:
+        raise ConfigError(f"{path}: [workers]: field 'idle_stall_s' must be more than 0 seconds")
     _check_wake(path, settings.wake)
     _check_dictation(path, settings.dictation)
     _check_language(path, settings.language)

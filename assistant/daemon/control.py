@@ -18,7 +18,7 @@ from assistant.engines.files import problem
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.triggers.handsfree import WakeMethods
-from assistant.turn.assistant import Assistant
+from assistant.turn.assistant import Assistant, worker_limits
 from assistant.turn.latency import RECENT_TURNS, summary
 from assistant.turn.turns import Turns
 
@@ -228,9 +228,11 @@ class Control:
         restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(config.settings, name)]
         self.assistant.config = config
         self.assistant.arbiter.catalog = config.catalog
-        self.assistant.arbiter.stall_s = config.settings.workers.stall_s()  # for workers started from now on
+        self.assistant.arbiter.limits = worker_limits(config.settings.workers)  # for workers started from now on
         self.assistant.conversation.system_prompt = config.settings.system_prompt
         self.assistant.conversation.budget_tokens = config.settings.history_tokens
+        self.assistant.history.max_bytes = int(config.settings.history.max_mb * 1024 * 1024)
+        self.assistant.history.keep_tokens = config.settings.history_tokens
         return {
             "reloaded": [str(p) for p in config.catalog.files],
             "models": dict(self.assistant.models.__dict__),

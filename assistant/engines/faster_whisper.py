@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.audio.onset import align_speech
 from assistant.core.speech import SAMPLE_RATE, Audio, Segment, Transcript
 from assistant.engines.device import cuda_or_cpu, load_error
 
@@ -41,6 +42,12 @@ class WhisperTranscriber:
         self.temperature: float | tuple[float, ...] = (
             (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if options.get("temperature_fallback", False) else 0.0
         )
+        if self.temperature != 0.0:
+            # CTranslate2 seeds each thread's sampler once, from this, on its first use: a fixed seed makes a
+            # fresh process repeat itself (later requests still draw from where the earlier ones left off).
+            import ctranslate2
+
+            ctranslate2.set_random_seed(0)
         try:
             self.model = WhisperModel(
                 str(path),
@@ -56,8 +63,10 @@ class WhisperTranscriber:
         duration = len(audio) / SAMPLE_RATE
         if duration < 0.1:
             return Transcript(text="", audio_seconds=duration)
+        # The same speech gives the same words however much quiet came before and after it (audio/onset.py).
+        aligned = align_speech(audio)
         segments, info = self.model.transcribe(
-            audio,
+            aligned.audio,
             beam_size=self.beam_size,
             language=self.language,
             vad_filter=self.vad,
@@ -67,7 +76,8 @@ class WhisperTranscriber:
             initial_prompt=prompt or None,  # dictation vocabulary: the spelling Whisper should prefer
             without_timestamps=False,
         )
-        parts = tuple(Segment(float(s.start), float(s.end), s.text.strip()) for s in segments)
+        shift = aligned.shift_s
+        parts = tuple(Segment(max(0.0, s.start + shift), max(0.0, s.end + shift), s.text.strip()) for s in segments)
         text = " ".join(p.text for p in parts if p.text).strip()
         speech = float(getattr(info, "duration_after_vad", duration) or 0.0)
         return Transcript(

@@ -56,6 +56,8 @@ class LlamaChatModel:
         if self.tool_format not in ("template", "grammar", "none"):
             raise ModelError(f"{model_id}: option tool_format must be template, grammar or none, not {self.tool_format!r}")
         self._grammars: dict[str, Any] = {}
+        self._token_counts: dict[str, int] = {}
+        self._cut: tuple[int, str] | None = None  # history messages dropped at the last cut, and the first kept
         self._last_prompt: dict[str, int] = {}
         self._prompt_pending = False
         self._count_prompt_tokens()
@@ -74,11 +76,56 @@ class LlamaChatModel:
             rendered = tool_format.grammar_messages(messages, tools)
             yield from tool_format.parse_grammar_output(self._stream(rendered, max_tokens, grammar=grammar), tools)
 
+    def _tokens(self, text: str) -> int:
+        count = self._token_counts.get(text)
+        if count is None:
+            if len(self._token_counts) > 4096:
+                self._token_counts.clear()
+            count = self._token_counts[text] = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return count
+
+    def _fit(self, messages: list[dict[str, Any]], max_tokens: int, extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Drop the oldest history until the prompt and the reply fit the context window.
+
+        The conversation is kept to a budget of estimated tokens (turn/history.py), which is not this
+        model's count: its tokenizer, the chat template's tokens around each message (with short turns as
+        many as their words), the tools' schemas. Without this a long conversation grew past n_ctx and every
+        later turn failed ("Requested tokens (2060) exceed context window of 2048", scripts/soak.py). The cut is sticky: once made, the next prompts start at the same message while they fit,
+        and a new cut goes down to half the room, so the KV cache's prefix holds for the turns between
+        (cutting one turn at a time made every turn read the whole history again: 0.3 s became 4 s).
+        """
+        room = self.llm.n_ctx() - max_tokens - 16  # 16: the template's own tokens around the last message
+        fixed = self._tokens(json.dumps(extra.get("tools", []))) if extra.get("tools") else 0
+
+        def size(message: dict[str, Any]) -> int:
+            return self._tokens(str(message.get("content") or "")) + 8  # 8: role and separators
+
+        head = [m for m in messages[:1] if m.get("role") == "system"]
+        history, last = messages[len(head) : -1], messages[-1:]
+        fixed += sum(size(m) for m in [*head, *last])
+        if self._cut is not None:  # start where the last prompt started, if that message is still there
+            dropped, first = self._cut
+            if dropped < len(history) and _key(history[dropped]) == first:
+                history = history[dropped:]
+            else:
+                dropped = 0
+        else:
+            dropped = 0
+        total = fixed + sum(size(m) for m in history)
+        if total > room:
+            target = fixed + (room - fixed) // 2
+            while history and (total > target or history[0].get("role") != "user"):
+                total -= size(history.pop(0))  # never start with a reply to a cut question
+                dropped += 1
+        self._cut = (dropped, _key(history[0])) if dropped and history else None
+        return [*head, *history, *last]
+
     def _stream(self, messages: list[dict[str, Any]], max_tokens: int | None, **extra: Any) -> Iterator[str]:
+        limit = max_tokens or self.max_tokens
         stream: Any = self.llm.create_chat_completion(
-            messages=messages,  # type: ignore[arg-type]
+            messages=self._fit(messages, limit, extra),  # type: ignore[arg-type]
             stream=True,
-            max_tokens=max_tokens or self.max_tokens,
+            max_tokens=limit,
             temperature=self.temperature,
             repeat_penalty=self.repeat_penalty,
             **extra,
@@ -122,7 +169,7 @@ class LlamaChatModel:
             if tools and self.tool_format == "template":
                 extra["tools"] = [spec.as_openai() for spec in tools]
         self.llm.create_chat_completion(
-            messages=rendered,  # type: ignore[arg-type]
+            messages=self._fit(rendered, self.max_tokens, extra),  # type: ignore[arg-type]
             max_tokens=1,
             temperature=0.0,
             **extra,
@@ -159,3 +206,7 @@ class LlamaChatModel:
 
         llm.generate = counting_generate  # type: ignore[method-assign]
         llm.eval = counting_eval  # type: ignore[method-assign]
+
+
+def _key(message: Mapping[str, Any]) -> str:
+    return f"{message.get('role')}:{message.get('content')}"

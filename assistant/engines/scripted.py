@@ -10,6 +10,8 @@ The script is a JSON file (the catalog entry's `path`):
 The first turn whose `match` is in the last user message (case-insensitive) is replayed; round N is
 used when N tool results follow that message, so a reply can only quote a result that reached it.
 `{result}` in a text is replaced with the content of the last tool message.
+Two events stand in for a model's ways of being slow: {"sleep": S} blocks for S seconds using no CPU (as a
+deadlocked model does), {"spin": S} computes for S seconds without a token (as a long prefill on a CPU).
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ class ScriptedChatModel:
         last_result = results[-1]["content"] if results else ""
         offered = {spec.name for spec in tools}
         for event in round_events:
+            if "sleep" in event:
+                time.sleep(float(event["sleep"]))
+                continue
+            if "spin" in event:
+                until = time.monotonic() + float(event["spin"])
+                while time.monotonic() < until:
+                    pass
+                continue
             if "tool" in event:
                 if event["tool"] not in offered:
                     # A real model can only call what it was offered; say so in the stream instead.

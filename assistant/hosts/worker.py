@@ -14,21 +14,19 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from assistant.core.errors import AssistantError, ModelError, OutOfMemory, WorkerCrashed, WorkerStalled
 from assistant.core.models import ModelFiles, ModelSpec
 from assistant.hosts.host import Op
+from assistant.hosts.progress import PROBE_S, GpuBusy, Progress, WorkerLimits, nvml_gpu_busy
 from assistant.hosts.worker_child import child_main
 
 log = logging.getLogger(__name__)
 
 LOAD_TIMEOUT_S = 600.0
-# How long a worker may send nothing while a request of each kind waits on it, before it counts as hung.
-# Generous: a big model's first token on a CPU, after a long prompt, can take a minute.
-DEFAULT_STALL_S: Mapping[str, float] = {Op.TRANSCRIBE: 120.0, Op.CHAT: 120.0, Op.SYNTHESIZE: 120.0}
 # A cancelled stream that the worker does not confirm within this is ended by killing the worker.
 CANCEL_CONFIRM_S = 1.0
 
@@ -44,11 +42,12 @@ class Worker:
         spec: ModelSpec,
         files: ModelFiles,
         device: str,
-        stall_s: Mapping[str, float] | None = None,
+        limits: WorkerLimits | None = None,
         on_exit: Callable[[Worker], None] | None = None,
     ) -> None:
         self.spec = spec
-        self.stall_s = {**DEFAULT_STALL_S, **(stall_s or {})}
+        self.limits = limits or WorkerLimits()  # when a request's worker counts as hung (progress.py)
+        self._gpu_busy: GpuBusy | None = None
         self.last_message = time.monotonic()  # when the worker last sent anything (the watchdog reads it)
         self.files = files
         self.requested_device = device
@@ -106,6 +105,8 @@ class Worker:
             error_type = OutOfMemory if info.get("oom") else ModelError
             raise error_type(info["message"], code=info["code"])
         self.device = info["device"]
+        if self.device.startswith("cuda"):
+            self._gpu_busy = await asyncio.to_thread(nvml_gpu_busy)
         self.sample_rate = int(info["sample_rate"])
         # Wall time from spawn to ready: what a user waits for, interpreter start included.
         self.load_seconds = time.perf_counter() - started
@@ -175,9 +176,10 @@ class Worker:
             req_id = next(self._ids)
             queue: asyncio.Queue[Any] = asyncio.Queue()
             self._queues[req_id] = queue
+            watch = self._watch(op)
             try:
-                await self._submit(("req", req_id, op, args), op)
-                kind, _, payload = await self._next(queue, op)
+                await self._submit(("req", req_id, op, args), watch)
+                kind, _, payload = await self._next(queue, watch)
                 return _unwrap(kind, payload)
             finally:
                 self._queues.pop(req_id, None)
@@ -189,10 +191,11 @@ class Worker:
             queue: asyncio.Queue[Any] = asyncio.Queue()
             self._queues[req_id] = queue
             finished = False
+            watch = self._watch(op)
             try:
-                await self._submit(("req", req_id, op, args), op)
+                await self._submit(("req", req_id, op, args), watch)
                 while True:
-                    kind, _, payload = await self._next(queue, op)
+                    kind, _, payload = await self._next(queue, watch)
                     if kind == "item":
                         yield payload
                         continue
@@ -205,15 +208,21 @@ class Worker:
                     await self._cancel(req_id, queue)
                 self._queues.pop(req_id, None)
 
-    async def _submit(self, msg: tuple[Any, ...], op: str) -> None:
+    def _watch(self, op: Op) -> Progress:
+        return Progress(self.pid, op, self.limits, self._gpu_busy)
+
+    async def _submit(self, msg: tuple[Any, ...], watch: Progress) -> None:
         """Send a request from a thread: a pipe to a worker that does not read (stopped, hung) fills up, and
         a blocking send of a few MB of audio would stall the daemon's loop with it."""
-        limit = self.stall_s.get(op)
         sending = asyncio.ensure_future(asyncio.to_thread(self._send, msg))
         try:
-            await asyncio.wait_for(asyncio.shield(sending), limit)
-        except asyncio.TimeoutError:
-            raise self._stalled(op, limit) from None
+            while True:
+                done, _ = await asyncio.wait({sending}, timeout=PROBE_S)
+                if done:
+                    sending.result()
+                    return
+                if (reason := watch.check()) is not None:
+                    raise self._stalled(watch.op, reason)
         except asyncio.CancelledError:
             # Half a message left in the pipe would garble the next request: let the send finish, or end
             # the worker if it will not take it.
@@ -222,18 +231,22 @@ class Worker:
                 self._kill_hung("did not take a request")
             raise
 
-    async def _next(self, queue: asyncio.Queue[Any], op: str) -> Any:
-        """The worker's next message; a worker silent for longer than the op's stall deadline is killed."""
-        limit = self.stall_s.get(op)
-        try:
-            return await asyncio.wait_for(queue.get(), limit)
-        except asyncio.TimeoutError:
-            raise self._stalled(op, limit) from None
+    async def _next(self, queue: asyncio.Queue[Any], watch: Progress) -> Any:
+        """The worker's next message. While none comes, the worker is looked at each PROBE_S: one that is
+        stopped, burns no CPU, or stays silent past the op's deadline is killed (progress.py)."""
+        while True:
+            try:
+                msg = await asyncio.wait_for(queue.get(), PROBE_S)
+            except asyncio.TimeoutError:
+                if (reason := watch.check()) is not None:
+                    raise self._stalled(watch.op, reason) from None
+                continue
+            watch.heard()
+            return msg
 
-    def _stalled(self, op: str, limit: float | None) -> WorkerStalled:
-        reason = f"made no progress for {limit:g} s"
+    def _stalled(self, op: str, reason: str) -> WorkerStalled:
         self._kill_hung(reason)
-        return WorkerStalled(f"the {self.spec.id} worker {reason} ({op}); it was stopped and will restart on next use")
+        return WorkerStalled(f"the {self.spec.id} worker {reason} ({op}); it was killed and will restart on next use")
 
     def _kill_hung(self, reason: str) -> None:
         """SIGKILL, which even a stopped (SIGSTOP) or wedged process cannot ignore. Not `_stopping`: the

@@ -7,11 +7,12 @@ import json
 import logging
 from dataclasses import dataclass
 
-from assistant.config.settings import Config
+from assistant.config.settings import Config, WorkerSettings
 from assistant.core.atomic import write_json_atomic
 from assistant.core.errors import AssistantError, ConfigError
 from assistant.core.events import AlarmSet, Emit, ToolCalled, ignore
 from assistant.core.models import KINDS, Kind
+from assistant.hosts.progress import WorkerLimits
 from assistant.tools.alarm_log import AlarmLog, alarm_log_path
 from assistant.tools.alarms import Alarms, alarms_path
 from assistant.tools.builtin import builtin_tools
@@ -63,10 +64,10 @@ class Assistant:
             reserve_gb=settings.gpu.reserve_gb,
             wait_timeout_s=settings.gpu.wait_timeout_s,
             emit=emit,
-            stall_s=settings.workers.stall_s(),
+            limits=worker_limits(settings.workers),
         )
         conversation = Conversation(settings.system_prompt, settings.history_tokens)
-        history = HistoryLog(paths.history_file)
+        history = HistoryLog(paths.history_file, int(settings.history.max_mb * 1024 * 1024), settings.history_tokens)
         models = Models(**{kind: config.catalog.defaults[kind] for kind in KINDS})
         if persist:
             history.restore(conversation)
@@ -118,6 +119,11 @@ class Assistant:
     async def close(self) -> None:
         await self.alarms.close()
         await self.arbiter.shutdown()
+
+
+def worker_limits(settings: WorkerSettings) -> WorkerLimits:
+    """The [workers] section as the hosts take it: when a worker with a request outstanding is hung."""
+    return WorkerLimits(settings.stall_s(), settings.idle_stall_s)
 
 
 def _apply_selection(config: Config, models: Models) -> None:

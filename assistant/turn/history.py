@@ -11,10 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.core.atomic import write_atomic
 from assistant.core.chat import Message
 from assistant.core.paths import make_private_dir
 
 log = logging.getLogger(__name__)
+
+CACHED_LINES = 200  # history lines kept parsed in memory: a status reads the last 50 turns
 
 
 def estimate_tokens(text: str) -> int:
@@ -30,18 +33,26 @@ class Conversation:
     _turns: list[tuple[Message, int]] = field(default_factory=list)
 
     def messages(self, user_text: str, count: Callable[[str], int] = estimate_tokens) -> list[Message]:
-        """System prompt, then as many recent turns as fit the budget, then the new user message."""
-        used = count(self.system_prompt) + count(user_text)
-        kept: list[Message] = []
-        # Walk back from the newest turn; stop at the first that does not fit, so no gap appears.
-        for message, tokens in reversed(self._turns):
-            if used + tokens > self.budget_tokens:
-                break
-            used += tokens
-            kept.append(message)
-        if kept and kept[-1]["role"] == "assistant":
-            kept.pop()  # never start the kept history with a reply to a question that was cut
-        kept.reverse()
+        """System prompt, then the recent turns that fit the budget, then the new user message.
+
+        When the turns outgrow the budget, the oldest go in one step, down to half of it, and stay gone:
+        the history the LLM sees then begins at the same turn for the next several turns, so its KV cache
+        is reused instead of the whole history being read again each turn, as a window that slid by one
+        turn at a time made it (scripts/soak.py: a text turn went from 0.3 s to 4 s once the budget was full).
+        """
+        fixed = count(self.system_prompt) + count(user_text)
+        if fixed + sum(tokens for _, tokens in self._turns) > self.budget_tokens:
+            room, keep = fixed + (self.budget_tokens - fixed) // 2, 0
+            # Walk back from the newest turn; stop at the first that does not fit, so no gap appears.
+            for _, tokens in reversed(self._turns):
+                if room + tokens > self.budget_tokens:
+                    break
+                room += tokens
+                keep += 1
+            del self._turns[: len(self._turns) - keep]
+        while self._turns and self._turns[0][0]["role"] == "assistant":
+            del self._turns[0]  # never start the kept history with a reply to a question that was cut
+        kept = [message for message, _ in self._turns]
         return [{"role": "system", "content": self.system_prompt}, *kept, {"role": "user", "content": user_text}]
 
     def add(self, user_text: str, reply: str, count: Callable[[str], int] = estimate_tokens) -> None:
@@ -107,16 +118,53 @@ class TurnRecord:
 
 
 class HistoryLog:
-    """Append-only JSONL: one line per finished turn, and a marker line when a new conversation starts."""
+    """Append-only JSONL: one line per finished turn, and a marker line when a new conversation starts.
 
-    def __init__(self, path: Path) -> None:
+    Bounded on disk: past `max_bytes` the older lines move to `history.1.jsonl` (replacing the one before),
+    keeping the newest half and every turn the LLM's context still holds (`keep_tokens` of the current
+    conversation), each file written whole and renamed into place, so a crash leaves no half line.
+    The newest CACHED_LINES parsed lines are kept in memory while the file is unchanged: a status or a turn
+    reads no file, and a daemon up for weeks does not hold its whole history (3.5 KB a turn once parsed).
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = None, keep_tokens: int = 1024) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.keep_tokens = keep_tokens
         self.conversation = 0
+        self._cache: list[dict[str, Any]] | None = None  # the newest lines, at most CACHED_LINES
+        self._whole = False  # whether the cache holds every line of the file
+        self._stamp: tuple[int, int, int] | None = None  # (inode, size, mtime) of the file the cache read
         for entry in self._entries(report=True):
             if entry.get("event") == "new_conversation":
                 self.conversation = entry.get("conversation", self.conversation + 1)
+        self._keep_tail()
 
-    def _entries(self, report: bool = False) -> list[dict[str, Any]]:
+    @property
+    def archive(self) -> Path:
+        return self.path.with_name(self.path.stem + ".1" + self.path.suffix)
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _entries(self, report: bool = False, whole: bool = False) -> list[dict[str, Any]]:
+        """The newest lines (every line with `whole`), from memory while the file is unchanged."""
+        stamp = self._file_stamp()
+        if self._cache is not None and stamp == self._stamp and (self._whole or not whole):
+            return self._cache
+        entries = self._read(report)
+        self._cache, self._stamp, self._whole = entries, stamp, True
+        return entries
+
+    def _keep_tail(self) -> None:
+        if self._cache is not None and len(self._cache) > CACHED_LINES:
+            self._cache, self._whole = self._cache[-CACHED_LINES:], False
+
+    def _read(self, report: bool = False) -> list[dict[str, Any]]:
         """Every well-formed line; a damaged one (torn by a crash, edited by hand) is skipped, and logged
         when report is set, so one bad line never costs the rest of the history or the daemon's start."""
         if not self.path.exists():
@@ -141,6 +189,7 @@ class HistoryLog:
         return entries
 
     def _append(self, entry: dict[str, Any]) -> None:
+        cached = self._cache is not None and self._file_stamp() == self._stamp
         make_private_dir(self.path.parent)
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         # One write() of one line, flushed and synced: a kill loses at most the turn in flight.
@@ -152,8 +201,47 @@ class HistoryLog:
                 line = b"\n" + line  # the last line was torn by a crash: do not glue this turn onto it
             os.write(fd, line)
             os.fsync(fd)
+            size += len(line)
         finally:
             os.close(fd)
+        if cached and self._cache is not None:
+            self._cache = [*self._cache, entry]  # a new list: a caller may hold the old one
+            self._stamp = self._file_stamp()
+            self._keep_tail()
+        if self.max_bytes is not None and size > self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """Move the older lines to the archive, keeping the newest half and what the LLM's context holds."""
+        entries = self._read()
+        lines = [json.dumps(e, ensure_ascii=False) + "\n" for e in entries]
+        keep = [False] * len(entries)
+        budget = (self.max_bytes or 0) // 2
+        for i in range(len(lines) - 1, -1, -1):  # the newest half
+            budget -= len(lines[i].encode("utf-8"))
+            if budget < 0:
+                break
+            keep[i] = True
+        tokens = self.keep_tokens
+        for i in range(len(entries) - 1, -1, -1):  # the current conversation, as far back as its context goes
+            entry = entries[i]
+            if entry.get("conversation", 0) != self.conversation:
+                continue
+            if "event" in entry:
+                keep[i] = True  # its marker: a restart must know which conversation is current
+                continue
+            tokens -= estimate_tokens(entry.get("transcript", "")) + estimate_tokens(entry.get("reply", ""))
+            if tokens >= 0:
+                keep[i] = True
+        old = "".join(line for line, kept in zip(lines, keep, strict=True) if not kept)
+        new = "".join(line for line, kept in zip(lines, keep, strict=True) if kept)
+        # The archive first: a crash between the two renames leaves a line in both files, never in neither.
+        write_atomic(self.archive, old)
+        write_atomic(self.path, new)
+        self._cache, self._stamp = [e for e, kept in zip(entries, keep, strict=True) if kept], self._file_stamp()
+        self._whole = True
+        self._keep_tail()
+        log.info("%s: moved %d older line(s) to %s", self.path, keep.count(False), self.archive.name)
 
     def append(self, record: TurnRecord) -> None:
         record.conversation = self.conversation
@@ -165,9 +253,16 @@ class HistoryLog:
         return self.conversation
 
     def turns(self, limit: int | None = None, conversation: int | None = None) -> list[dict[str, Any]]:
-        turns = [e for e in self._entries() if "event" not in e]
-        if conversation is not None:
-            turns = [t for t in turns if t.get("conversation") == conversation]
+        """The newest `limit` turns (all with None), of one conversation or of every one."""
+        turns: list[dict[str, Any]] = []
+        for whole in (False, True):  # the newest lines in memory first; the file when they are too few
+            entries = self._entries(whole=whole)
+            turns = [e for e in entries if "event" not in e]
+            if conversation is not None:
+                turns = [t for t in turns if t.get("conversation") == conversation]
+            if self._whole or (limit and len(turns) >= limit):
+                break
+        self._keep_tail()  # if this read the file, memory goes back to the newest lines
         return turns[-limit:] if limit else turns
 
     def restore(self, conversation: Conversation) -> None:

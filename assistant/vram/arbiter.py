@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from assistant.engines.files import resolve
 from assistant.engines.registry import engine_info, takes_local_vram
 from assistant.hosts.host import ModelHost
 from assistant.hosts.inloop import InLoopModel
+from assistant.hosts.progress import WorkerLimits
 from assistant.hosts.worker import Worker
 from assistant.vram.footprints import Footprints
 from assistant.vram.meter import Meter, SimulatedMeter
@@ -45,7 +46,7 @@ class Arbiter:
         reserve_gb: float = 0.5,
         wait_timeout_s: float = 60.0,
         emit: Emit = ignore,
-        stall_s: Mapping[str, float] | None = None,
+        limits: WorkerLimits | None = None,
     ) -> None:
         self.catalog = catalog
         self.meter = meter
@@ -54,7 +55,7 @@ class Arbiter:
         self.reserve_gb = reserve_gb
         self.wait_timeout_s = wait_timeout_s
         self.emit = emit
-        self.stall_s = stall_s  # per worker operation: how long a silent worker counts as alive
+        self.limits = limits  # when a worker with a request outstanding counts as hung
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.stats: dict[str, ModelStats] = {}
         self._residents: dict[str, Resident] = {}
@@ -300,7 +301,7 @@ class Arbiter:
         if engine_info(spec).in_loop:
             worker = InLoopModel(spec, files, requested)
         else:
-            worker = Worker(spec, files, requested, stall_s=self.stall_s, on_exit=self._on_worker_exit)
+            worker = Worker(spec, files, requested, limits=self.limits, on_exit=self._on_worker_exit)
         self._workers.add(worker)
         try:
             await worker.start()
