@@ -121,6 +121,10 @@ class ToolSettings:
 class HistorySettings:
     max_mb: float = 10.0  # history.jsonl past this moves its older lines to history.1.jsonl
 
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
 
 @dataclass(frozen=True)
 class WorkerSettings:

@@ -228,10 +228,13 @@ class Control:
         restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(config.settings, name)]
         self.assistant.config = config
         self.assistant.arbiter.catalog = config.catalog
-        self.assistant.arbiter.limits = worker_limits(config.settings.workers)  # for workers started from now on
+        limits = worker_limits(config.settings.workers)
+        self.assistant.arbiter.limits = limits  # for the workers started from now on, and those running
+        for worker in self.assistant.arbiter.workers:
+            worker.limits = limits
         self.assistant.conversation.system_prompt = config.settings.system_prompt
         self.assistant.conversation.budget_tokens = config.settings.history_tokens
-        self.assistant.history.max_bytes = int(config.settings.history.max_mb * 1024 * 1024)
+        self.assistant.history.max_bytes = config.settings.history.max_bytes
         self.assistant.history.keep_tokens = config.settings.history_tokens
         return {
             "reloaded": [str(p) for p in config.catalog.files],

@@ -67,7 +67,7 @@ class Assistant:
             limits=worker_limits(settings.workers),
         )
         conversation = Conversation(settings.system_prompt, settings.history_tokens)
-        history = HistoryLog(paths.history_file, int(settings.history.max_mb * 1024 * 1024), settings.history_tokens)
+        history = HistoryLog(paths.history_file, settings.history.max_bytes, settings.history_tokens)
         models = Models(**{kind: config.catalog.defaults[kind] for kind in KINDS})
         if persist:
             history.restore(conversation)
