@@ -35,15 +35,8 @@ from assistant.tools.mcp import McpServers  # noqa: E402
 from assistant.turn.assistant import Assistant  # noqa: E402
 from assistant.turn.pipeline import Models, TurnResult  # noqa: E402
 from assistant.vram.meter import SimulatedMeter  # noqa: E402
+from tests.daemon import SCRIPTED  # noqa: E402
 
-SCRIPTED = """
-[[model]]
-id = "scripted-tools"
-kind = "llm"
-engine = "scripted-test"
-path = "script.json"
-vram_gb = 0
-"""
 SCRIPT = {
     "turns": [
         {"match": "add", "rounds": [[{"tool": "bench__add", "arguments": {"a": 12, "b": 30}}], [{"text": "The sum is {result}."}]]}

@@ -23,7 +23,7 @@ from PIL import Image
 from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess
-from .desktop import SWAY_MISSING, Sway
+from .desktop import SWAY_MISSING, Sway, stop_process
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .test_tray import start_bus
 from .test_voice_loop import speak_into_mic, wait_for
@@ -82,12 +82,7 @@ class Panel:
             return image.convert("RGB").crop((0, 0, image.width, BAR_HEIGHT))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def near(bar: Image.Image, box: tuple[int, int, int, int], rgb: tuple[int, int, int], tolerance: int) -> Any:

@@ -20,27 +20,13 @@ from typing import Any
 
 import pytest
 
-from .daemon import DaemonProcess, private_xdg
+from .daemon import SCRIPTED, DaemonProcess, private_xdg
 
 pytestmark = pytest.mark.tools
 
 SERVER = Path(__file__).with_name("mcp_server.py")
-
-SCRIPTED_LLM = """
-[[model]]
-id = "scripted-tools"
-kind = "llm"
-engine = "scripted-test"
-path = "script.json"
-vram_gb = 0
-description = "A stand-in LLM that replays a script (tool-loop tests only)"
-[model.options]
-chunk_chars = 5
-
-[defaults]
-llm = "scripted-tools"
-"""
-
+# The stand-in LLM (tests/daemon.py), streaming 5 characters at a time, as the default.
+SCRIPTED_LLM = SCRIPTED + '[model.options]\nchunk_chars = 5\n\n[defaults]\nllm = "scripted-tools"\n'
 
 def _script(server: str) -> dict[str, Any]:
     def call(tool: str, **arguments: Any) -> list[dict[str, Any]]:

@@ -26,6 +26,8 @@ from assistant.core.models import ModelSpec, Source
 from assistant.core.paths import Paths
 from assistant.engines.files import locate
 
+from .desktop import stop_process
+
 BIN = Path(sys.executable).parent
 
 
@@ -68,13 +70,8 @@ class Peer:
         raise RuntimeError(f"{self.args[0]} did not start in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=10)
 
 
 def whisper_peer(workdir: Path, threads: int = 2) -> Peer:
