@@ -141,6 +141,7 @@ def test_the_tray_registers_follows_a_turn_and_its_menu_does_what_it_says(
 
         watcher_thread = threading.Thread(target=watch, daemon=True)
         watcher_thread.start()
+        wait_for(lambda: seen)  # the idle icon is read before the press, however loaded the machine
         daemon.call("ptt.press")
         speak_into_mic(pulse, "Why is the sky blue?")
         daemon.call("ptt.release")
