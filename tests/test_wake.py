@@ -175,13 +175,16 @@ def test_playback_gate_holds_back_only_the_assistants_own_wake_word() -> None:
         reply = speak_16k("Sure. Okay nabu, the words you say to wake me.")
         for block in blocks(reply, 800):
             gate.listener(block, 16_000)
-        deadline = time.monotonic() + 10
-        while not gate.own_voice(time.monotonic()) and time.monotonic() < deadline:
+        # A mic block that arrived as the reply finished. The question is asked about that moment,
+        # not about whenever the detector thread gets through its queue (seconds behind on a loaded
+        # machine, since the whole reply is handed over at once here).
+        fed = time.monotonic()
+        deadline = fed + 30
+        while not gate.own_voice(fed) and time.monotonic() < deadline:
             time.sleep(0.05)
-        now = time.monotonic()
-        assert gate.played_recently(now) and gate.own_voice(now)
+        assert gate.played_recently(fed) and gate.own_voice(fed)
         # A detection long after the reply is the user's.
-        assert not gate.own_voice(now + 5.0)
+        assert not gate.own_voice(fed + 5.0)
     finally:
         gate.close()
 
