@@ -34,6 +34,7 @@ from assistant.engines.llama_cpp import LlamaChatModel  # noqa: E402
 from assistant.tools.mcp import McpServers  # noqa: E402
 from assistant.turn.assistant import Assistant  # noqa: E402
 from assistant.turn.pipeline import Models, TurnResult  # noqa: E402
+from assistant.turn.utterance import Utterance  # noqa: E402
 from assistant.vram.meter import SimulatedMeter  # noqa: E402
 from tests.daemon import SCRIPTED  # noqa: E402
 
@@ -64,11 +65,11 @@ async def scripted_round_trip(paths: Paths, runs: int) -> dict[str, Any]:
         while not server.status()[0]["connected"]:
             await asyncio.sleep(0.1)
         plain, tooled, tool_ms = [], [], []
-        await assistant.pipeline.turn(models, None, text="warm up")
+        await assistant.pipeline.turn(Utterance.typed("warm up"), models, None)
         for _ in range(runs):
-            result = await assistant.pipeline.turn(models, None, text="no tool, please", result=TurnResult(id="p"))
+            result = await assistant.pipeline.turn(Utterance.typed("no tool, please"), models, None, TurnResult(id="p"))
             plain.append(result.timings.total_s or 0.0)
-            result = await assistant.pipeline.turn(models, None, text="add twelve and thirty", result=TurnResult(id="t"))
+            result = await assistant.pipeline.turn(Utterance.typed("add twelve and thirty"), models, None, TurnResult(id="t"))
             assert result.full_reply == "The sum is 42." and len(result.tools) == 1, result
             tooled.append(result.timings.total_s or 0.0)
             tool_ms.append(result.tools[0].ms)

@@ -45,6 +45,7 @@ from assistant.core.speech import SAMPLE_RATE  # noqa: E402
 from assistant.tools.numbers import spoken  # noqa: E402
 from assistant.turn.assistant import Assistant  # noqa: E402
 from assistant.turn.sentences import SentenceSplitter  # noqa: E402
+from assistant.turn.utterance import Utterance  # noqa: E402
 from assistant.vram.meter import SimulatedMeter  # noqa: E402
 from tests.speech import wer  # noqa: E402
 
@@ -71,7 +72,7 @@ async def speak_questions(assistant: Assistant, questions: list[str] = QUESTIONS
 
 async def streamed(assistant: Assistant, audio: Any) -> dict[str, Any]:
     assistant.conversation.clear()
-    result = await assistant.pipeline.turn(assistant.models, CollectingSink(), audio=audio)
+    result = await assistant.pipeline.turn(Utterance.spoken(audio), assistant.models, CollectingSink())
     return {"first_audio_s": result.timings.first_audio_s, **result.timings.as_dict(), "reply": result.reply}
 
 
@@ -133,7 +134,7 @@ async def floor(assistant: Assistant, audio: Any, question: str = "") -> dict[st
 
 async def intent(assistant: Assistant, audio: Any) -> dict[str, Any]:
     assistant.conversation.clear()
-    result = await assistant.pipeline.turn(assistant.models, CollectingSink(), audio=audio)
+    result = await assistant.pipeline.turn(Utterance.spoken(audio), assistant.models, CollectingSink())
     if not result.tools or result.tools[0].route != "intent":
         raise SystemExit(f"the local intents did not take {result.transcript!r}: fix the command list")
     t = result.timings

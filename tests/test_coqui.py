@@ -23,6 +23,7 @@ from assistant.core.speech import AudioChunk
 from assistant.engines.coqui import EXTRA_MISSING, CoquiSynthesizer
 from assistant.hosts.worker import Worker
 from assistant.turn.assistant import Assistant
+from assistant.turn.utterance import Utterance
 from assistant.vram.meter import SimulatedMeter
 
 from .coqui_model import BuiltModel, build_vits, build_xtts
@@ -251,7 +252,7 @@ def test_coqui_voices_a_pipeline_turn_placed_by_the_arbiter(vits: BuiltModel, xd
         sink = CollectingSink()
         try:
             prompt = "Say hello to me in one short sentence."
-            result = await assistant.pipeline.turn(assistant.models, sink, text=prompt)
+            result = await assistant.pipeline.turn(Utterance.typed(prompt), assistant.models, sink)
             assert result.full_reply and result.reply and not result.interrupted
             audio = sink.audio()
             assert len(audio) > 0 and np.isfinite(audio).all()

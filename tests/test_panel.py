@@ -14,11 +14,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from assistant.core.paths import Paths
 
@@ -27,6 +26,9 @@ from .desktop import SWAY_MISSING, Sway, stop_process
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .test_tray import start_bus
 from .test_voice_loop import speak_into_mic, wait_for
+
+if TYPE_CHECKING:
+    from PIL import Image  # in the full store only (a dependency of the engines): the quick group collects this file
 
 pytestmark = [pytest.mark.audio, pytest.mark.tray]
 
@@ -78,6 +80,8 @@ class Panel:
 
     def shot(self, path: Path) -> Image.Image:
         subprocess.run(["grim", str(path)], env=self.env, check=True, capture_output=True, timeout=30)
+        from PIL import Image
+
         with Image.open(path) as image:
             return image.convert("RGB").crop((0, 0, image.width, BAR_HEIGHT))
 

@@ -11,6 +11,7 @@ from assistant.core.chat import Message, TextDelta
 from assistant.engines.files import resolve
 from assistant.engines.llama_cpp import LlamaChatModel
 from assistant.turn.assistant import Assistant
+from assistant.turn.utterance import Utterance
 from assistant.vram.meter import SimulatedMeter
 
 pytestmark = pytest.mark.latency
@@ -62,7 +63,7 @@ def test_turns_through_the_worker_reuse_the_prefill(config: Config) -> None:
             for text in ("What is the capital of France?", "And how many people live there?"):
                 prefill = await assistant.pipeline.prefill(llm)
                 assert prefill is not None and prefill["prompt_tokens"] > 0
-                result = await assistant.pipeline.turn(assistant.models, None, text=text)
+                result = await assistant.pipeline.turn(Utterance.typed(text), assistant.models, None)
                 timings.append(result.timings.as_dict())
             return timings
         finally:
@@ -93,7 +94,7 @@ def test_a_long_question_keeps_the_prefilled_history(config: Config) -> None:
         try:
             prefill = await assistant.pipeline.prefill(assistant.models.llm)
             assert prefill is not None
-            result = await assistant.pipeline.turn(assistant.models, None, text=question)
+            result = await assistant.pipeline.turn(Utterance.typed(question), assistant.models, None)
             return prefill, result.timings.as_dict(), kept_by_budget
         finally:
             await assistant.close()

@@ -287,8 +287,6 @@ def test_no_tool_runs_after_the_last_round_of_tool_calls() -> None:
 
 @pytest.mark.quick
 def test_a_tool_run_in_a_guess_waits_for_its_words_and_a_dropped_guess_never_runs_it() -> None:
-    from assistant.tools.registry import held_until_confirmed
-
     ran: list[dict[str, Any]] = []
 
     async def act(arguments: dict[str, Any]) -> ToolResult:
@@ -303,8 +301,8 @@ def test_a_tool_run_in_a_guess_waits_for_its_words_and_a_dropped_guess_never_run
             records: list[Any] = []
 
             async def guess() -> None:
-                held_until_confirmed.set(confirmed.wait)  # what a speculative turn sets in its own task
-                await registry.call("act", {"confirm": confirm}, "intent", records)
+                held = registry.held(confirmed.wait)  # what a guess's turn hands every route
+                await held.call("act", {"confirm": confirm}, "intent", records)
 
             task = asyncio.create_task(guess())
             await asyncio.sleep(0.05)

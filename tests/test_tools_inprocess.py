@@ -17,6 +17,7 @@ from assistant.engines.llama_cpp import LlamaChatModel
 from assistant.tools.registry import Tool, ToolResult
 from assistant.turn.assistant import Assistant
 from assistant.turn.pipeline import Models, Pipeline, TurnResult
+from assistant.turn.utterance import Utterance
 from assistant.vram.meter import SimulatedMeter
 
 from .daemon import SCRIPTED
@@ -46,7 +47,7 @@ def test_a_barge_in_cancels_a_slow_builtin_tool(xdg: Paths) -> None:
         models = Models(asr=assistant.models.asr, llm="scripted-tools", tts=assistant.models.tts)
         result = TurnResult(id="barge-in")
         try:
-            turn = asyncio.create_task(assistant.pipeline.turn(models, None, text="please wait", result=result))
+            turn = asyncio.create_task(assistant.pipeline.turn(Utterance.typed("please wait"), models, None, result))
             while not seen:
                 await asyncio.sleep(0.05)
             turn.cancel()  # what a press (barge-in) or `ptt cancel` does to the turn's task
@@ -154,7 +155,7 @@ def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -
         pipeline = Pipeline(assistant.arbiter, assistant.conversation, tools, LocalIntents.of(Matcher()))
         result = TurnResult(id="intent-barge-in")
         try:
-            turn = asyncio.create_task(pipeline.turn(assistant.models, None, text="pause the music", result=result))
+            turn = asyncio.create_task(pipeline.turn(Utterance.typed("pause the music"), assistant.models, None, result))
             while not seen:
                 await asyncio.sleep(0.05)
             turn.cancel()
@@ -174,7 +175,7 @@ def test_the_honesty_guard_s_reply_names_no_llm(xdg: Paths) -> None:
     async def main() -> TurnResult:
         assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
         try:
-            return await assistant.pipeline.turn(assistant.models, None, text="Turn off the kitchen lights.")
+            return await assistant.pipeline.turn(Utterance.typed("Turn off the kitchen lights."), assistant.models, None)
         finally:
             await assistant.close()
 
@@ -197,7 +198,7 @@ def test_a_looping_reply_stops_at_its_first_repeat(xdg: Paths) -> None:
         try:
             for question in ("who are you?", "could we live on Mars?"):
                 result = TurnResult(id=question)
-                await assistant.pipeline.turn(models, None, text=question, result=result)
+                await assistant.pipeline.turn(Utterance.typed(question), models, None, result)
                 results.append(result)
             return results
         finally:

@@ -16,6 +16,7 @@ from assistant.core.errors import WorkerCrashed
 from assistant.core.speech import SAMPLE_RATE
 from assistant.turn.assistant import Assistant
 from assistant.turn.pipeline import TurnResult
+from assistant.turn.utterance import Utterance
 from assistant.vram.meter import SimulatedMeter
 
 from .speech import speak_16k, wer
@@ -32,7 +33,7 @@ def test_voice_turn_end_to_end(config: Config) -> None:
         assistant = make(config)
         sink = CollectingSink()
         try:
-            result = await assistant.pipeline.turn(assistant.models, sink, audio=speak_16k(QUESTION))
+            result = await assistant.pipeline.turn(Utterance.spoken(speak_16k(QUESTION)), assistant.models, sink)
             # Transcribe the spoken reply back with the same ASR.
             reply_audio = resample(sink.audio(), sink.sample_rate, SAMPLE_RATE)
             heard = await assistant.pipeline.transcribe(reply_audio, assistant.models.asr)
@@ -58,9 +59,9 @@ def test_silence_is_nothing_heard_without_an_llm_call(config: Config) -> None:
         try:
             quiet = np.zeros(SAMPLE_RATE * 2, dtype=np.float32)
             noise = np.random.default_rng(0).normal(0, 0.002, SAMPLE_RATE * 2).astype(np.float32)
-            silent = await assistant.pipeline.turn(assistant.models, CollectingSink(), audio=quiet)
+            silent = await assistant.pipeline.turn(Utterance.spoken(quiet), assistant.models, CollectingSink())
             assert silent.nothing_heard
-            hiss = await assistant.pipeline.turn(assistant.models, CollectingSink(), audio=noise)
+            hiss = await assistant.pipeline.turn(Utterance.spoken(noise), assistant.models, CollectingSink())
             return hiss, assistant.arbiter.snapshot()
         finally:
             await assistant.close()
@@ -88,7 +89,7 @@ def test_worker_killed_mid_generation_is_a_clean_error_and_the_next_turn_works(c
                             os.kill(llm_pid, signal.SIGKILL)
             except WorkerCrashed as exc:
                 error = exc
-            result = await assistant.pipeline.turn(assistant.models, CollectingSink(), text="Say hello.")
+            result = await assistant.pipeline.turn(Utterance.typed("Say hello."), assistant.models, CollectingSink())
             return error, result
         finally:
             await assistant.close()
@@ -157,6 +158,11 @@ class InterruptingSink:
     def played_sentences(self) -> int:
         return self._done
 
+    def prepare(self, rate: int) -> None:
+        pass
+
+    first_sample_time = None
+
 
 def test_interrupted_turn_keeps_only_the_heard_part_in_the_conversation(config: Config) -> None:
     async def main() -> tuple[TurnResult, list[dict[str, str]]]:
@@ -164,9 +170,7 @@ def test_interrupted_turn_keeps_only_the_heard_part_in_the_conversation(config: 
         result = TurnResult(id="t")
         try:
             with pytest.raises(asyncio.CancelledError):
-                await assistant.pipeline.turn(
-                    assistant.models, InterruptingSink(), text="Tell me a long story about a dragon.", result=result
-                )
+                await assistant.pipeline.turn(Utterance.typed("Tell me a long story about a dragon."), assistant.models, InterruptingSink(), result)
             return result, [dict(m) for m in assistant.conversation.messages("And then?")]
         finally:
             await assistant.close()

@@ -29,6 +29,13 @@ class CollectingSink:
     def played_sentences(self) -> int:
         return self._sentences
 
+    def prepare(self, rate: int) -> None:
+        """Nothing to open: the chunks are kept as they come."""
+
+    @property
+    def first_sample_time(self) -> float | None:
+        return None  # no listener hears it as it is made
+
     @property
     def sample_rate(self) -> int:
         return self.chunks[0].sample_rate if self.chunks else 22050

@@ -14,7 +14,8 @@ from assistant.core.speech import Transcript
 from assistant.engines.files import problem
 from assistant.engines.registry import engine_info
 from assistant.turn.assistant import Assistant
-from assistant.turn.pipeline import TurnResult
+from assistant.turn.results import TurnResult
+from assistant.turn.utterance import Utterance
 
 
 async def transcribe(config: Config, file: Path) -> Transcript:
@@ -43,7 +44,7 @@ async def converse(config: Config, audio_file: Path, out: Path) -> TurnResult:
     # Cold start: load the LLM and the voice in their own processes while the ASR listens.
     warming = [asyncio.create_task(assistant.arbiter.ensure(m, evict=False)) for m in (models.llm, models.tts)]
     try:
-        return await assistant.pipeline.turn(models, WavSink(out), audio=audio)
+        return await assistant.pipeline.turn(Utterance.spoken(audio), models, WavSink(out))
     finally:
         await asyncio.gather(*warming, return_exceptions=True)
         await assistant.close()

@@ -227,7 +227,7 @@ class Daemon:
 
     async def _turns(self) -> None:
         assert self.assistant is not None
-        self.ringer = Ringer(
+        self.ringer = ringer = Ringer(
             say=self._announce,
             earcon=self._earcon,
             notify=self.desktop.send,
@@ -236,7 +236,14 @@ class Daemon:
             record=self.assistant.alarm_log,
         )
         dictation = Dictation.on_desktop(self.assistant.pipeline, self.config.settings.dictation, self.config.paths)
-        self.turns = Turns(self.assistant, self.audio, self.emit, dismiss_alarm=self.ringer.dismiss, dictation=dictation)
+        self.turns = Turns(
+            self.assistant,
+            self.audio,
+            self.emit,
+            dismiss_alarm=self.ringer.dismiss,
+            dictation=dictation,
+            alarm_ringing=lambda: ringer.ringing,
+        )
 
     async def _close_turns(self) -> None:
         if self.turns is not None:

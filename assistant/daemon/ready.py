@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from assistant.config.catalog import Catalog
 from assistant.core.paths import Paths
-from assistant.turn.pipeline import Models
+from assistant.turn.results import Models
 
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO

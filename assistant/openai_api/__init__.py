@@ -7,7 +7,7 @@ from collections.abc import Callable
 from assistant.config.api import ApiSettings, parse_api_listen
 from assistant.openai_api.routes import Services, routes
 from assistant.openai_api.server import ApiServer, Counts, Limits
-from assistant.turn.pipeline import Models
+from assistant.turn.results import Models
 from assistant.vram.arbiter import Arbiter
 
 

@@ -41,7 +41,7 @@ from assistant.openai_api.formats import (
     wav_header,
 )
 from assistant.openai_api.server import Handler, Limits
-from assistant.turn.pipeline import Models
+from assistant.turn.results import Models
 from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +27,6 @@ class ToolResult:
 
 
 Run = Callable[[dict[str, Any]], Awaitable[ToolResult]]
-
-# Set by a turn answered ahead, while the key is still held, on words the user may not end up saying:
-# a wait that returns once they are confirmed (and is cancelled if they are not). Every tool run,
-# whatever the route (a local intent, the LLM, an MCP server), passes through Registry.call, so
-# checking here means no route can act on a guess. A context variable, because the guess runs the
-# same turn code as any other, and its tasks inherit it.
-held_until_confirmed: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("held_until_confirmed", default=None)
-
 
 @dataclass(frozen=True)
 class Tool:
@@ -79,8 +71,21 @@ class Registry:
     def __init__(self, tools: Iterable[Tool] = (), on_call: Callable[[ToolCallRecord], None] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
         self.on_call = on_call  # told of every run, whatever the route (the daemon's `tool.called` event)
+        self._held: Callable[[], Awaitable[None]] | None = None
         for tool in tools:
             self.add(tool)
+
+    def held(self, until: Callable[[], Awaitable[None]]) -> Registry:
+        """The same tools, each run waiting first for `until`: what a turn answered ahead on a guess uses.
+
+        `until` returns once the guessed words are confirmed, and is cancelled if they are not. Every
+        tool run, whatever the route (a local intent, the LLM, an MCP server), passes through `call`,
+        so a turn given this view cannot act on a guess. The view shares the tools: an MCP server
+        that connects or goes away meanwhile shows in both.
+        """
+        view = copy.copy(self)
+        view._held = until
+        return view
 
     def add(self, tool: Tool) -> None:
         if tool.name in self._tools:
@@ -88,8 +93,9 @@ class Registry:
         self._tools[tool.name] = tool
 
     def remove_source(self, source: str) -> None:
-        """Drop every tool of one source (an MCP server that went away)."""
-        self._tools = {name: tool for name, tool in self._tools.items() if tool.source != source}
+        """Drop every tool of one source (an MCP server that went away); in place, for the held views too."""
+        for name in [name for name, tool in self._tools.items() if tool.source == source]:
+            del self._tools[name]
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -111,9 +117,8 @@ class Registry:
         Nothing but a cancel leaves here as an exception, and a cancelled run is recorded too (result
         "cancelled"): the history says the call was made, rather than forgetting it.
         """
-        wait = held_until_confirmed.get()
-        if wait is not None:
-            await wait()
+        if self._held is not None:
+            await self._held()
         started = time.perf_counter()
         tool = self._tools.get(name)
         if tool is None:

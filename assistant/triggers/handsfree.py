@@ -17,6 +17,7 @@ from assistant.audio.wake_listener import WakeListener
 from assistant.config.settings import WakeSettings
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.events import DaemonEvent, Emit, StateChanged, TurnFinished, TurnState, WakeChanged, WakeWordHeard
+from assistant.turn.utterance import End, Source
 
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
@@ -220,7 +221,7 @@ class HandsFree:
         # the press comes: the ring holds what was said meanwhile.
         preroll_s = 0.0 if woke is None else min(RING_S, WAKE_PREROLL_S + time.monotonic() - woke)
         try:
-            await self.turns.press(preroll_s=preroll_s)
+            await self.turns.press(preroll_s=preroll_s, source=Source.WAKE)
         except AssistantError as exc:
             listening.wake()
             log.warning("wake word: %s", exc.message)
@@ -240,7 +241,7 @@ class HandsFree:
                 await self.turns.cancel()
                 self.audio.earcon("nothing")
             else:
-                await self.turns.release()
+                await self.turns.release(End.SILENCE)
         except AssistantError as exc:
             log.warning("end of speech: %s", exc.message)
 

@@ -20,10 +20,10 @@ from assistant.core.paths import Paths
 from assistant.core.speech import Audio
 from assistant.keyboard.chain import build_chain, type_edit
 from assistant.keyboard.typing import Method, TypingFailed, session_env
-from assistant.turn.cleanup import clean_up
 from assistant.turn.pipeline import Models, Pipeline, is_silent
 from assistant.turn.shaping import Shaper
 from assistant.turn.streaming_asr import COMMIT_S, StreamingTranscriber
+from assistant.turn.utterance import End, Source, Utterance
 
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
@@ -69,7 +69,7 @@ class Dictation:
         self.last: Dictated | None = None
         self._shaper = Shaper(dict(settings.replace))
         self._last_at = 0.0
-        self._streamer: StreamingTranscriber | None = None
+        self._utterance = Utterance(Source.DICTATION)  # the one being said (its streamer types live phrases)
         self._audio: AudioIO | None = None
         self._typing = asyncio.Lock()  # phrases typed live and the tail go out one at a time, in order
         self._live: list[asyncio.Task[None]] = []
@@ -94,19 +94,20 @@ class Dictation:
             commit_s=0.0 if self.settings.live else COMMIT_S,
             on_commit=self._type_phrase if self.settings.live else None,
         )
-        self._streamer = streamer if audio.add_listener(streamer.on_block) else None
+        self._utterance = Utterance(Source.DICTATION, streamer=streamer if audio.add_listener(streamer.on_block) else None)
         self._audio = audio
 
     def stop(self) -> None:
         """The key went up: no more blocks (before the capture is taken)."""
-        if self._streamer is not None and self._audio is not None:
-            self._audio.remove_listener(self._streamer.on_block)
+        streamer = self._utterance.streamer
+        if streamer is not None and self._audio is not None:
+            self._audio.remove_listener(streamer.on_block)
 
     def cancel(self) -> None:
         self.stop()
-        if self._streamer is not None:
-            self._streamer.cancel()
-        self._streamer = None
+        if self._utterance.streamer is not None:
+            self._utterance.streamer.cancel()
+        self._utterance = Utterance(Source.DICTATION)
 
     def _type_phrase(self, text: str) -> None:
         task = asyncio.get_running_loop().create_task(self._type(text))
@@ -131,7 +132,9 @@ class Dictation:
     async def finish(self, audio: Audio, models: Models) -> Dictated:
         """Transcribe what is left, shape and type it. A failure to type keeps the text (`dictate last`)."""
         started = time.perf_counter()
-        streamer, self._streamer = self._streamer, None
+        utterance, self._utterance = self._utterance, Utterance(Source.DICTATION)
+        utterance.ended(End.RELEASE, audio, started)
+        streamer = utterance.streamer
         result = self._current
         if is_silent(audio) and not self._live:
             if streamer is not None:
@@ -148,9 +151,10 @@ class Dictation:
         live, self._live = self._live, []
         await asyncio.gather(*live)  # the phrases typed at the pauses go out first
         if tail.strip() and self.settings.cleanup == "llm" and not self.settings.live:
-            tail = await clean_up(self.pipeline.arbiter, models.llm, tail)  # live phrases are typed already
+            tail = await self.pipeline.clean_up(tail, models.llm)  # live phrases are typed already
         if tail.strip():
             await self._type(tail)
+        utterance.transcript = result.transcript
         if not result.transcript.strip():
             result.nothing_heard = True
         result.seconds["total"] = round(time.perf_counter() - started, 3)

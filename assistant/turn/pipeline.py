@@ -6,100 +6,35 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AsyncExitStack, aclosing
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from assistant.core.chat import Message
 from assistant.core.errors import AssistantError
 from assistant.core.events import TurnState
-from assistant.core.speech import Audio, AudioChunk, Transcript
+from assistant.core.speech import Audio, Transcript
 from assistant.hosts.proxies import Asr, Llm, Tts
 from assistant.tools.capabilities import refusal
 from assistant.tools.llm_route import converse
 from assistant.tools.local import LocalIntents
 from assistant.tools.numbers import spoken
-from assistant.tools.registry import Registry, ToolCallRecord
+from assistant.tools.registry import Registry
+from assistant.turn.cleanup import clean_up
 from assistant.turn.history import Conversation
+from assistant.turn.results import Models, Timings, TurnResult
 from assistant.turn.sentences import RepeatGuard, SentenceSplitter, speakable
+from assistant.turn.sink import AudioSink
+from assistant.turn.utterance import Utterance
 from assistant.vram.arbiter import Arbiter
+
+__all__ = ["AudioSink", "Models", "Pipeline", "Timings", "TurnResult", "is_silent"]
 
 log = logging.getLogger(__name__)
 
 # Below this RMS the audio is silence (or a mic that is muted); skip even the ASR.
 SILENCE_RMS = 1e-4
-
-
-class Confirmation(Protocol):
-    """A turn answered ahead of the release waits here before it may leave a trace (see turn/speculation.py)."""
-
-    confirmed: bool
-
-    async def wait(self) -> None: ...
-
-
-class AudioSink(Protocol):
-    """Where reply audio goes: a sound device, a WAV file, a test's list."""
-
-    async def play(self, chunk: AudioChunk, sentence: int) -> None: ...
-
-    async def finish(self) -> None:
-        """Wait until everything handed to play() has been heard."""
-        ...
-
-    def played_sentences(self) -> int:
-        """How many sentences were played to their end (for barge-in)."""
-        ...
-
-
-@dataclass
-class Models:
-    """The model ids a turn uses, one per kind."""
-
-    asr: str
-    llm: str
-    tts: str
-
-
-@dataclass
-class Timings:
-    asr_s: float | None = None
-    llm_first_token_s: float | None = None
-    llm_first_sentence_s: float | None = None
-    tts_first_chunk_s: float | None = None
-    first_audio_s: float | None = None
-    total_s: float | None = None
-    # Voice turns count from the key's release; these come from the parts that work ahead of it.
-    first_sample_s: float | None = None  # the first reply sample at the sound device
-    prompt_evaluated: float | None = None  # prompt tokens the LLM evaluated in this turn
-    prompt_reused: float | None = None  # ... and those it found in its KV cache (the prefill)
-    asr_partials: float | None = None  # transcriptions run while the key was held
-    asr_tail_audio_s: float | None = None  # audio transcribed after the release (0: a partial was final)
-    # Answering ahead while the key is held (turn/speculation.py). When the reply was made ahead, the
-    # times above count from the release too, and a negative one happened before it.
-    speculations: float | None = None  # guesses started while the key was held
-    speculation_ahead_s: float | None = None  # the reply used began this long before the release (None: none used)
-    speculation_wasted_s: float | None = None  # seconds the discarded guesses worked
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
-
-
-@dataclass
-class TurnResult:
-    id: str
-    transcript: str = ""
-    reply: str = ""  # what was spoken (all of it, unless interrupted)
-    full_reply: str = ""  # what the LLM wrote
-    sentences: list[str] = field(default_factory=list)
-    timings: Timings = field(default_factory=Timings)
-    nothing_heard: bool = False
-    interrupted: bool = False
-    llm: str = ""
-    tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order
 
 
 async def _prompt_stats(llm: Llm, timings: Timings) -> None:
@@ -122,10 +57,6 @@ async def _each(items: list[str]) -> AsyncIterator[str]:
 async def _until_none(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
     while (item := await queue.get()) is not None:
         yield item
-
-
-# Offered a turn once its words are known (result.transcript): True when it played a reply made ahead.
-Ahead = Callable[[TurnResult, AudioSink | None, Callable[[TurnState], None]], Awaitable[bool]]
 
 
 def is_silent(audio: Audio) -> bool:
@@ -179,6 +110,10 @@ class Pipeline:
         finally:
             await self.arbiter.release(resident)
 
+    async def clean_up(self, text: str, llm: str) -> str:
+        """A dictation's words tidied by the LLM (turn/cleanup.py); the words as they were when it cannot."""
+        return await clean_up(self.arbiter, llm, text)
+
     async def say(self, text: str, tts: str, sink: AudioSink) -> None:
         """Speak text as it is, no LLM: `assistant say`."""
         async with self.arbiter.use(tts) as host, aclosing(Tts(host).synthesize(text)) as chunks:
@@ -187,62 +122,45 @@ class Pipeline:
         await sink.finish()
 
     async def turn(
-        self,
-        models: Models,
-        sink: AudioSink | None,
-        audio: Audio | None = None,
-        text: str | None = None,
-        on_state: Callable[[TurnState], None] = lambda state: None,
-        result: TurnResult | None = None,
-        started: float | None = None,
-        transcribe: Callable[[Audio], Awaitable[Transcript]] | None = None,
-        ahead: Ahead | None = None,
-        confirmation: Confirmation | None = None,
+        self, utterance: Utterance, models: Models, sink: AudioSink | None, result: TurnResult | None = None
     ) -> TurnResult:
-        """Run one turn. Cancelling the task stops generation and synthesis; `result` then holds what was done.
+        """Answer one utterance. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
         Pass `result` to keep a handle on partial progress if the turn is cancelled (barge-in).
-        With no sink the reply is text only: no TTS is loaded.
-        `started` is the perf_counter() the timings count from (the key's release; default now), and
-        `transcribe` replaces the ASR call (a StreamingTranscriber's finish, which reuses its partials).
-        `ahead` is offered the turn once its words are known: True when a reply made while the key was
-        held was for them and has now been played (it filled `result`). `confirmation` marks this run as
-        such a reply: it enters the conversation only once confirmed.
+        With no sink the reply is text only: no TTS is loaded. The timings count from the utterance's
+        end (default: now). An answer the utterance started ahead of its end is played when it was for
+        the final words; a guess's own utterance (`held`) acts and enters the conversation only once
+        its words are confirmed.
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
-        started = started if started is not None else time.perf_counter()
+        started = utterance.ended_at if utterance.ended_at is not None else time.perf_counter()
+        on_state = utterance.on_state
         on_state(TurnState.THINKING)
         # Open the sound device's stream while the ASR and the LLM work, so the first chunk finds it open.
-        prepare = getattr(sink, "prepare", None)
-        if callable(prepare) and models.tts in self._voice_rates:
-            prepare(self._voice_rates[models.tts])
+        if sink is not None and models.tts in self._voice_rates:
+            sink.prepare(self._voice_rates[models.tts])
+        text = await self._words(utterance, models, result, started)
         if text is None:
-            assert audio is not None
-            if is_silent(audio):
-                result.nothing_heard = True
-                return result
-            if transcribe is not None:
-                transcript = await transcribe(audio)
-            else:
-                transcript = await self.transcribe(audio, models.asr)
-            result.timings.asr_s = time.perf_counter() - started
-            text = transcript.text
-            if not text.strip():
-                result.nothing_heard = True
-                return result
-        result.transcript = text.strip()
-        if ahead is not None and await ahead(result, sink, on_state):
+            result.nothing_heard = True
             return result
+        result.transcript = utterance.transcript = text
+        guess = await utterance.take_guess(text, can_play=sink is not None)
+        if guess is not None:
+            assert sink is not None and utterance.ended_at is not None  # only a spoken utterance is guessed ahead
+            await guess.adopt(result, sink, on_state, utterance.ended_at)
+            return result
+        held = utterance.held
+        tools = self.tools if held is None else self.tools.held(held.wait)
         completed = False
         try:
-            if not await self._answer_locally(models, sink, result, started, on_state):
-                await self._respond(models, sink, result, started, on_state)
+            if not await self._answer_locally(models, sink, result, started, on_state, tools):
+                await self._respond(models, sink, result, started, on_state, tools)
             completed = True
-            if confirmation is not None:
-                await confirmation.wait()  # a guess enters the conversation only once it is the turn
+            if held is not None:
+                await held.wait()  # a guess enters the conversation only once it is the turn
         except asyncio.CancelledError:
-            if confirmation is None or confirmation.confirmed:
+            if held is None or held.confirmed:
                 self._conclude(result, sink, started, completed=False)
             raise
         except BaseException:
@@ -250,6 +168,20 @@ class Pipeline:
             raise  # a failed turn stays out of the conversation: the next one starts clean
         self._conclude(result, sink, started, completed=True)
         return result
+
+    async def _words(self, utterance: Utterance, models: Models, result: TurnResult, started: float) -> str | None:
+        """The utterance's final words, stripped; None when nothing was said (silence, or an empty transcript)."""
+        if utterance.text is not None:
+            return utterance.text.strip()
+        audio = utterance.audio
+        assert audio is not None, "a spoken utterance has its audio once it ended"
+        if is_silent(audio):
+            return None
+        streamer = utterance.streamer
+        # The streaming transcriber reuses the partials it made at the pauses.
+        transcript = await (streamer.finish(audio) if streamer is not None else self.transcribe(audio, models.asr))
+        result.timings.asr_s = time.perf_counter() - started
+        return transcript.text.strip() or None
 
     def _messages(self, text: str) -> list[Message]:
         messages = self.conversation.messages(text)
@@ -263,8 +195,8 @@ class Pipeline:
 
     def _conclude(self, result: TurnResult, sink: AudioSink | None, started: float, completed: bool) -> None:
         result.timings.total_s = time.perf_counter() - started
-        first_sample = getattr(sink, "first_sample_time", None)  # a sound device's sink knows it
-        if isinstance(first_sample, float):
+        first_sample = sink.first_sample_time if sink is not None else None  # a sound device's sink knows it
+        if first_sample is not None:
             result.timings.first_sample_s = first_sample - started
         heard = len(result.sentences) if sink is None else min(sink.played_sentences(), len(result.sentences))
         result.interrupted = not completed or heard < len(result.sentences)
@@ -272,28 +204,36 @@ class Pipeline:
         result.reply = " ".join(result.sentences[:heard])
         self.conversation.add(result.transcript, result.reply)
 
-    async def _reply(self, llm_id: str, messages: list[Message], result: TurnResult) -> AsyncGenerator[str, None]:
+    async def _reply(
+        self, llm_id: str, messages: list[Message], result: TurnResult, tools: Registry
+    ) -> AsyncGenerator[str, None]:
         """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
         calls_tools = self.arbiter.catalog.get(llm_id).options.get("tool_format") != "none"
-        refused = refusal(result.transcript, self.tools, llm_id, calls_tools)
+        refused = refusal(result.transcript, tools, llm_id, calls_tools)
         if refused is not None:
             result.llm = ""  # no model wrote this reply
             yield refused
             return
         async with self.arbiter.use(llm_id) as host:
             llm = Llm(host)
-            async with aclosing(converse(llm, messages, self.tools, result.tools)) as text:
+            async with aclosing(converse(llm, messages, tools, result.tools)) as text:
                 async for delta in text:
                     yield delta
             await _prompt_stats(llm, result.timings)
 
     async def _answer_locally(
-        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[TurnState], None]
+        self,
+        models: Models,
+        sink: AudioSink | None,
+        result: TurnResult,
+        started: float,
+        on_state: Callable[[TurnState], None],
+        tools: Registry,
     ) -> bool:
         """A command the local intents know: run its tool and speak the templated reply, with no LLM at all."""
         if self.intents is None:
             return False
-        answer = await self.intents.answer(result.transcript, self.tools, result.tools)
+        answer = await self.intents.answer(result.transcript, tools, result.tools)
         if answer is None:
             return False
         result.llm = ""  # no model wrote this reply
@@ -339,7 +279,13 @@ class Pipeline:
             await sink.finish()
 
     async def _respond(
-        self, models: Models, sink: AudioSink | None, result: TurnResult, started: float, on_state: Callable[[TurnState], None]
+        self,
+        models: Models,
+        sink: AudioSink | None,
+        result: TurnResult,
+        started: float,
+        on_state: Callable[[TurnState], None],
+        tools: Registry,
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         messages = self._messages(result.transcript)
@@ -350,7 +296,7 @@ class Pipeline:
             guard = RepeatGuard()
             looped = False
             try:
-                async with aclosing(self._reply(models.llm, messages, result)) as deltas:
+                async with aclosing(self._reply(models.llm, messages, result, tools)) as deltas:
                     async for delta in deltas:
                         if timings.llm_first_token_s is None:
                             timings.llm_first_token_s = time.perf_counter() - started

@@ -4,8 +4,8 @@ When a partial transcript is ready at a pause, the turn starts on it: the local 
 LLM to its first sentence and the TTS of that sentence. None of it reaches the user yet:
 - its audio goes into a buffer (the first sentence; the next ones wait);
 - its state changes are held back (the user still sees "listening");
-- every tool run waits at the gate (`held_until_confirmed`, checked by the tool registry itself, so
-  no route can act on a guess), and so does its entry in the conversation.
+- its utterance is `held` by the gate: every tool run waits there (the pipeline hands the tool
+  registry's held view to every route, so none can act on a guess), and so does its conversation entry.
 
 At the release, if the final transcript is the speculated one, the gate opens: the buffer plays at
 once and the rest streams as in any turn. If the words changed, or the user spoke again, the task is
@@ -25,8 +25,10 @@ from dataclasses import fields
 from assistant.core.chat import Message
 from assistant.core.events import TurnState
 from assistant.core.speech import AudioChunk
-from assistant.tools.registry import held_until_confirmed
-from assistant.turn.pipeline import AudioSink, Models, Pipeline, TurnResult
+from assistant.turn.pipeline import Pipeline
+from assistant.turn.results import Models, TurnResult
+from assistant.turn.sink import AudioSink
+from assistant.turn.utterance import Source, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +116,12 @@ class GatedSink:
     def played_sentences(self) -> int:
         return self.gate.sink.played_sentences() if self.gate.sink is not None else 0
 
+    def prepare(self, rate: int) -> None:
+        """Nothing to open until the release: the turn's real sink prepares itself then."""
+
     @property
     def first_sample_time(self) -> float | None:
-        value = getattr(self.gate.sink, "first_sample_time", None)
-        return value if isinstance(value, float) else None
+        return self.gate.sink.first_sample_time if self.gate.sink is not None else None
 
 
 class Speculation:
@@ -135,11 +139,9 @@ class Speculation:
         self.task = asyncio.get_running_loop().create_task(self._run(models))
 
     async def _run(self, models: Models) -> None:
-        held_until_confirmed.set(self.gate.wait)  # in this task's own context, and its children's
-        await self.pipeline.turn(
-            models, self.sink, text=self.text, on_state=self.gate.on_state, result=self.result,
-            started=self.started, confirmation=self.gate,
-        )
+        # The guess's own utterance: typed words, held by the gate, its state shown only at the release.
+        words = Utterance(Source.GUESS, text=self.text, ended_at=self.started, on_state=self.gate.on_state, held=self.gate)
+        await self.pipeline.turn(words, models, self.sink, self.result)
 
     def usable(self, transcript: str) -> bool:
         """Whether the final words are the guessed ones, in the same conversation, and the guess did not fail."""

@@ -1,4 +1,10 @@
-"""Turn-taking in the daemon: push-to-talk states, one turn at a time, barge-in, and the turn log."""
+"""Turn-taking in the daemon: carries out the plans of the pure policy (turn/policy.py), one turn at a time.
+
+Each entry point (a press, a release, a dictation key, `ask`, `say`, a ringing alarm) reads the floor
+from the live facts (what speaks, what rings, whether the microphone works), asks `decide` for a
+plan, and does its acts in order. What is not turn-taking lives beside it: where the voice goes
+(replies.py), the players a dictation pauses (media_pause.py), the history record (record.py).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,20 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.audio.sinks import WavSink
 from assistant.core.errors import AssistantError, AudioError
-from assistant.core.events import Emit, StateChanged, TurnFinished, TurnState
-from assistant.core.speech import Audio
-from assistant.tools.media import pause_playing, resume
+from assistant.core.events import Emit, StateChanged, TurnState
 from assistant.turn.assistant import Assistant
 from assistant.turn.dictation import Dictation
-from assistant.turn.history import TurnRecord
 from assistant.turn.latency import timeline
-from assistant.turn.pipeline import AudioSink, TurnResult
+from assistant.turn.media_pause import PausedMedia
+from assistant.turn.policy import Act, Ask, Cancel, Dictate, DictateAction, Event, Floor, Pause, Plan, Press, Release
+from assistant.turn.policy import Say, Settled, SpokeAgain, decide
+from assistant.turn.record import record_turn
+from assistant.turn.replies import reply_sink
+from assistant.turn.results import TurnResult
+from assistant.turn.utterance import End, Source, Utterance
 from assistant.turn.while_held import WhileHeld
 
 if TYPE_CHECKING:
@@ -27,18 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Replies written as WAV files (no output device) are kept this many at most, the newest.
-KEEP_REPLIES = 50
-
-
-def prune_replies(directory: Path, keep: int) -> None:
-    """Remove all but the `keep` newest reply WAVs (a few dozen files: listing them is cheap)."""
-    try:
-        wavs = sorted(directory.glob("*.wav"), key=lambda p: p.stat().st_mtime)
-    except OSError:
-        return  # a file removed while listing: prune at the next reply
-    for old in wavs[: max(0, len(wavs) - keep)]:
-        old.unlink(missing_ok=True)
 
 class Turns:
     def __init__(
@@ -49,6 +44,7 @@ class Turns:
         dismiss_alarm: Callable[[], bool] = lambda: False,
         overlap: bool = True,
         dictation: Dictation | None = None,
+        alarm_ringing: Callable[[], bool] = lambda: False,
     ) -> None:
         self.assistant = assistant
         self.audio = audio  # AudioIO, or None when the daemon runs without sound devices
@@ -59,13 +55,15 @@ class Turns:
         # Everything that will speak (turns, `say`), queued or running: a press interrupts all of it.
         self._speaking: set[asyncio.Task[Any]] = set()
         self._closed = False
-        # Stops a ringing timer or reminder, True if one rang (that press does nothing else).
+        # A ringing timer or reminder: whether one rings, and the press that stops it (that press does nothing else).
         self.dismiss_alarm = dismiss_alarm
+        self.alarm_ringing = alarm_ringing
         self.dictation = dictation  # None: no dictation (an offline run)
-        self._paused_media: list[str] = []  # the players a dictation paused, to resume at its end
+        self._media = PausedMedia()  # the players a dictation paused, to resume at its end
         # Transcribe and prefill while the key is held (False: everything waits for the release, as a baseline).
         self.overlap = overlap
         self._listening: WhileHeld | None = None
+        self._utterance: Utterance | None = None  # what the user is saying while listening
         self._presses = 0  # counts presses, so a press overtaken by a cancel and a newer press yields to it
         self._chores: set[asyncio.Task[None]] = set()  # loading the ASR at a press, keeping it after a turn
 
@@ -79,10 +77,35 @@ class Turns:
             self.state = state
             self.emit(StateChanged(state))
 
+    # ---------------------------------------------------------------- the policy
+
+    def floor(self) -> Floor:
+        """What the policy decides from: the state, and the live facts."""
+        audio, models, arbiter = self.audio, self.assistant.models, self.assistant.arbiter
+        return Floor(
+            state=self.state,
+            speaking=any(not task.done() for task in self._speaking),
+            ringing=self.alarm_ringing(),
+            mic_problem=(audio.input_problem if audio else "the daemon runs without audio") or None,
+            can_dictate=self.dictation is not None,
+            answer_ahead=self.assistant.config.settings.answer_ahead,
+            resident=arbiter.resident(models.llm) and arbiter.resident(models.tts),
+            guessing=self._utterance is not None and self._utterance.guess is not None,
+        )
+
+    def _plan(self, event: Event) -> Plan:
+        """The plan for `event`; a refusal is raised here, after its acts (an error earcon)."""
+        plan = decide(self.floor(), event)
+        if plan.refusal is not None:
+            if plan.does(Act.EARCON_ERROR):
+                self._earcon("error")
+            refusal = plan.refusal
+            raise AudioError(refusal.message) if refusal.audio else AssistantError(refusal.message, code=refusal.code)
+        return plan
+
     def _settle(self) -> None:
         """Back to idle after a turn, unless a barge-in already started listening (or dictating)."""
-        if self.state not in (TurnState.LISTENING, TurnState.DICTATING):
-            self.set_state(TurnState.IDLE)
+        self.set_state(decide(self.floor(), Settled()).floor.state)
 
     def _chore(self, coro: Coroutine[Any, Any, None]) -> None:
         """Background model work that no one waits for; held so it is not collected mid-way."""
@@ -98,27 +121,25 @@ class Turns:
 
     # ---------------------------------------------------------------- push-to-talk
 
-    async def press(self, preroll_s: float | None = None) -> dict[str, Any]:
+    async def press(self, preroll_s: float | None = None, source: Source = Source.PUSH_TO_TALK) -> dict[str, Any]:
         """Start listening; `preroll_s` (the wake word's) overrides how much audio from before the press is kept."""
-        if self.state == TurnState.LISTENING:
-            return {"state": self.state}
-        if self.state == TurnState.DICTATING:
-            raise AssistantError("dictating; let go of the dictation key first", code="busy")
-        if self.dismiss_alarm():
+        plan = self._plan(Press(source))
+        if plan.does(Act.DISMISS_ALARM):
+            self.dismiss_alarm()
             await self.interrupt()  # and its announcement, if it is still speaking
             return {"state": self.state, "dismissed": True}
-        if self.audio is None or self.audio.input_problem:
-            problem = self.audio.input_problem if self.audio else "the daemon runs without audio"
-            self._earcon("error")
-            raise AudioError(f"cannot listen: {problem}")
+        if not plan.does(Act.START_CAPTURE):
+            return {"state": self.state}
+        assert self.audio is not None  # the policy refused a press without a microphone
         # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
         # so the first words after the press are not lost.
-        stopping = self._cancel_speaking()
+        stopping = self._cancel_speaking() if plan.does(Act.INTERRUPT) else []
         self._presses += 1
         press = self._presses
         await self.audio.start_capture(preroll_s)
         self._earcon("start")
-        self.set_state(TurnState.LISTENING)
+        utterance = self._utterance = Utterance(source, on_state=self.set_state)
+        self.set_state(plan.floor.state)
         # Load the ASR while the user speaks, so it is ready when the key goes up.
         self._chore(self._warm_asr())
         await asyncio.gather(*stopping, return_exceptions=True)
@@ -126,62 +147,69 @@ class Turns:
             # After the barge-in wound down, so the prefill sees the history with what was heard.
             self._stop_listening()
             self._listening = WhileHeld(
-                self.assistant.pipeline, self.assistant.models, self.audio, self.assistant.config.settings.answer_ahead
+                self.assistant.pipeline, self.assistant.models, self.audio, utterance, self._on_pause, self._on_speech
             )
             self._listening.start()
         return {"state": self.state}
 
-    async def release(self) -> dict[str, Any]:
-        if self.state != TurnState.LISTENING:
-            raise AssistantError("not listening; press first (`assistant ptt press`)", code="not_listening")
+    def _on_pause(self, text: str) -> None:
+        """The words so far, at a pause while the key is held: the policy says whether to answer them ahead."""
+        utterance, listening = self._utterance, self._listening
+        if utterance is None or listening is None:
+            return
+        utterance.heard(text)
+        if decide(self.floor(), Pause(text)).does(Act.GUESS):
+            listening.guess(text)
+
+    def _on_speech(self) -> None:
+        """The user spoke again after a pause: a guess for the words before it no longer stands."""
+        if self._utterance is not None and decide(self.floor(), SpokeAgain()).does(Act.DROP_GUESS):
+            self._utterance.drop_guess()
+
+    async def release(self, end: End = End.RELEASE) -> dict[str, Any]:
+        """Stop listening and answer: `end` says why (the key's release, or the wake word's silence)."""
+        plan = self._plan(Release(end))
         released = time.perf_counter()
-        assert self.audio is not None  # listening needs a microphone: press() refused without one
+        assert self.audio is not None  # listening needs a microphone: the policy refused a press without one
         listening, self._listening = self._listening, None
         if listening is not None:
             listening.stop()
+        utterance, self._utterance = self._utterance, None
+        if utterance is None:  # not expected: a press always makes one
+            utterance = Utterance(Source.PUSH_TO_TALK, on_state=self.set_state)
         audio = await self.audio.stop_capture()
+        utterance.ended(end, audio, released)
         self._earcon("stop")
-        self.set_state(TurnState.THINKING)
+        self.set_state(plan.floor.state)
         turn_id = uuid.uuid4().hex[:12]
-        self._spawn(self.run_turn(turn_id, audio=audio, listening=listening, released=released))
+        self._spawn(self.run_turn(turn_id, utterance, listening=listening))
         return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
 
     # ---------------------------------------------------------------- dictation
 
     async def dictate_press(self) -> dict[str, Any]:
         """Start a dictation: the same microphone and pre-roll as a press, but the words will be typed."""
-        if self.dictation is None:
-            raise AssistantError("dictation is not available in this daemon", code="no_dictation")
-        if self.state == TurnState.DICTATING:
+        plan = self._plan(Dictate(DictateAction.PRESS))
+        if not plan.does(Act.START_CAPTURE):
             return {"state": self.state}
-        if self.state == TurnState.LISTENING:
-            raise AssistantError("listening for a question; let go of the push-to-talk key first", code="busy")
-        if self.audio is None or self.audio.input_problem:
-            problem = self.audio.input_problem if self.audio else "the daemon runs without audio"
-            self._earcon("error")
-            raise AudioError(f"cannot dictate: {problem}")
+        assert self.audio is not None and self.dictation is not None  # the policy refused otherwise
         await asyncio.gather(*self._cancel_speaking(), return_exceptions=True)  # no reply talks over it
         await self.audio.start_capture()
         self.dictation.begin(self.audio, self.assistant.models)
         self._earcon("start")
-        self.set_state(TurnState.DICTATING)
-        if self.dictation.settings.pause_media:
-            self._paused_media = await asyncio.to_thread(pause_playing)
-        return {"state": self.state, "paused_media": len(self._paused_media)}
-
-    async def _resume_media(self) -> None:
-        paused, self._paused_media = self._paused_media, []
-        await asyncio.to_thread(resume, paused)
+        self.set_state(plan.floor.state)
+        paused = await self._media.pause() if self.dictation.settings.pause_media else 0
+        return {"state": self.state, "paused_media": paused}
 
     async def dictate_release(self) -> dict[str, Any]:
         """Stop, transcribe, shape and type; the result says what was typed and with which method."""
-        if self.state != TurnState.DICTATING or self.dictation is None or self.audio is None:
-            raise AssistantError("not dictating; press first (`assistant dictate press`)", code="not_dictating")
+        plan = self._plan(Dictate(DictateAction.RELEASE))
+        assert self.dictation is not None and self.audio is not None  # dictating needs both
         self.dictation.stop()
         audio = await self.audio.stop_capture()
         self._earcon("stop")
-        self.set_state(TurnState.THINKING)  # transcribing and typing: a new press may start meanwhile
-        await self._resume_media()
+        self.set_state(plan.floor.state)  # transcribing and typing: a new press may start meanwhile
+        await self._media.resume()
         try:
             result = await self.dictation.finish(audio, self.assistant.models)
         finally:
@@ -196,12 +224,14 @@ class Turns:
         return await (self.dictate_release() if self.state == TurnState.DICTATING else self.dictate_press())
 
     async def dictate_cancel(self) -> dict[str, Any]:
-        if self.state != TurnState.DICTATING or self.audio is None or self.dictation is None:
+        plan = self._plan(Dictate(DictateAction.CANCEL))
+        if not plan.does(Act.CANCEL_DICTATION):
             return {"cancelled": False}
+        assert self.dictation is not None and self.audio is not None
         self.dictation.cancel()
         self.audio.cancel_capture()
-        self.set_state(TurnState.IDLE)
-        await self._resume_media()
+        self.set_state(plan.floor.state)
+        await self._media.resume()
         return {"cancelled": True}
 
     async def toggle(self) -> dict[str, Any]:
@@ -209,12 +239,14 @@ class Turns:
 
     async def cancel(self) -> dict[str, Any]:
         was = self.state
-        if self.state == TurnState.LISTENING and self.audio is not None:
+        plan = self._plan(Cancel())
+        if plan.does(Act.CANCEL_CAPTURE) and self.audio is not None:
             self.audio.cancel_capture()
+            self._utterance = None
         self._stop_listening()
         await self.interrupt()
-        self.set_state(TurnState.IDLE)
-        return {"cancelled": was != TurnState.IDLE}
+        self.set_state(plan.floor.state)
+        return {"cancelled": was != plan.floor.state}
 
     def _cancel_speaking(self) -> list[asyncio.Task[Any]]:
         tasks = [task for task in self._speaking if not task.done()]
@@ -252,8 +284,9 @@ class Turns:
     # ---------------------------------------------------------------- turns
 
     async def ask(self, text: str, speak: bool = True) -> dict[str, Any]:
+        self._plan(Ask(speak))
         turn_id = uuid.uuid4().hex[:12]
-        task = self._spawn(self.run_turn(turn_id, text=text, speak=speak))
+        task = self._spawn(self.run_turn(turn_id, Utterance.typed(text, Source.ASK, self.set_state), speak=speak))
         try:
             record: dict[str, Any] = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -265,6 +298,8 @@ class Turns:
         return record
 
     async def say(self, text: str) -> dict[str, Any]:
+        """Speak words as they are (`assistant say`, and a ringing alarm's announcement), after any turn."""
+        self._plan(Say())
         task = self._spawn(self._say(text))
         try:
             result: dict[str, Any] = await asyncio.shield(task)
@@ -275,7 +310,7 @@ class Turns:
         return result
 
     async def _say(self, text: str) -> dict[str, Any]:
-        sink, wav = self._sink(f"say-{time.time_ns()}", speak=True)
+        sink, wav = reply_sink(self.audio, self.assistant.config.paths.replies_dir, f"say-{time.time_ns()}")
         async with self.lock:
             self.set_state(TurnState.SPEAKING)
             try:
@@ -285,32 +320,16 @@ class Turns:
         return {"spoken": wav is None, "interrupted": False, "audio_path": str(wav.path) if wav else None}
 
     async def run_turn(
-        self,
-        turn_id: str,
-        audio: Audio | None = None,
-        text: str | None = None,
-        speak: bool = True,
-        listening: WhileHeld | None = None,
-        released: float | None = None,
+        self, turn_id: str, utterance: Utterance, speak: bool = True, listening: WhileHeld | None = None
     ) -> dict[str, Any]:
         started = time.time()
         result = TurnResult(id=turn_id)
-        sink, wav = self._sink(turn_id, speak) if speak else (None, None)
+        sink, wav = reply_sink(self.audio, self.assistant.config.paths.replies_dir, turn_id) if speak else (None, None)
         error: AssistantError | None = None
         async with self.lock:
             self.set_state(TurnState.THINKING)
             try:
-                await self.assistant.pipeline.turn(
-                    self.assistant.models,
-                    sink,
-                    audio=audio,
-                    text=text,
-                    on_state=self.set_state,
-                    result=result,
-                    started=released,
-                    transcribe=listening.finish if listening is not None else None,
-                    ahead=listening.ahead if listening is not None else None,
-                )
+                await self.assistant.pipeline.turn(utterance, self.assistant.models, sink, result)
                 if result.nothing_heard:
                     self._earcon("nothing")
             except asyncio.CancelledError:
@@ -324,55 +343,20 @@ class Turns:
                 self._earcon("error")
             finally:
                 self._settle()
+                await utterance.settle()
                 if listening is not None:
-                    await listening.settle()
-                    listening.annotate(result.timings)
-                if text is None and not result.nothing_heard:
+                    listening.annotate(result.timings, self.assistant.config.settings.answer_ahead)
+                if not utterance.is_typed and not result.nothing_heard:
                     log.info("%s", timeline(turn_id, result.timings.as_dict()))
-                record = self._record(result, started, error, wav, "text" if text is not None else "voice")
+                source = "text" if utterance.is_typed else "voice"
+                self.last_turn = record_turn(self.assistant.history, self.emit, result, started, error, wav, source)
         if not self._closed:
             # Keep the ASR ready for the next press, if it fits without evicting anything.
             self._chore(self._keep_asr())
-        return record
+        return self.last_turn
 
     async def _keep_asr(self) -> None:
         try:
             await self.assistant.arbiter.ensure(self.assistant.models.asr, evict=False)
         except AssistantError as exc:
             log.info("ASR not kept resident: %s", exc)
-
-    def _sink(self, name: str, speak: bool) -> tuple[AudioSink, WavSink | None]:
-        if speak and self.audio is not None and not self.audio.output_problem:
-            return self.audio.sink(), None
-        replies = self.assistant.config.paths.replies_dir
-        prune_replies(replies, KEEP_REPLIES - 1)
-        wav = WavSink(replies / f"{name}.wav")
-        return wav, wav
-
-    def _record(
-        self, result: TurnResult, started: float, error: AssistantError | None, wav: WavSink | None, source: str
-    ) -> dict[str, Any]:
-        audio_path = str(wav.path) if wav is not None and wav.path.exists() else None
-        record = TurnRecord(
-            id=result.id,
-            started=started,
-            transcript=result.transcript,
-            reply=result.reply,
-            full_reply=result.full_reply,
-            timings=result.timings.as_dict(),
-            llm=result.llm,
-            interrupted=result.interrupted,
-            nothing_heard=result.nothing_heard,
-            error=error.message if error else None,
-            error_code=error.code if error else None,
-            audio_path=audio_path,
-            source=source,
-            tools=[call.to_dict() for call in result.tools],
-        )
-        try:
-            self.assistant.history.append(record)
-        except OSError as exc:
-            log.error("cannot append to the history file: %s", exc)
-        self.last_turn = record.to_dict()
-        self.emit(TurnFinished(self.last_turn))
-        return self.last_turn

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from assistant.core.errors import AssistantError
-from assistant.core.events import TurnState
-from assistant.core.speech import Audio, Transcript
-from assistant.turn.pipeline import AudioSink, Models, Pipeline, Timings, TurnResult
+from assistant.turn.pipeline import Pipeline
+from assistant.turn.results import Models, Timings
 from assistant.turn.speculation import Speculation
 from assistant.turn.streaming_asr import ANSWER_PAUSE_S, StreamingTranscriber
+from assistant.turn.utterance import Utterance
 
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
@@ -23,25 +23,32 @@ log = logging.getLogger(__name__)
 
 
 class WhileHeld:
-    """From press to release. `start` at the press, `stop` at the release, then `finish` is the turn's ASR.
+    """From press to release: feeds the press's `utterance` while the key is held. `start` at the press,
+    `stop` at the release; the utterance then goes to the turn, with its streamer and its guess.
 
     `audio` is the daemon's AudioIO (its listener hook and the utterance so far).
     """
 
-    def __init__(self, pipeline: Pipeline, models: Models, audio: AudioIO, speculate: bool = True) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        models: Models,
+        audio: AudioIO,
+        utterance: Utterance,
+        on_pause: Callable[[str], None],
+        on_speech: Callable[[], None],
+    ) -> None:
+        """`on_pause` hears the words so far at each pause, `on_speech` that the user spoke again after one:
+        Turns asks the policy whether to answer ahead (`guess`) or drop the guess."""
         self.pipeline = pipeline
         self.models = models
         self.audio = audio
-        self.speculate = speculate
+        self.utterance = utterance
+        self._on_pause = on_pause
+        self._on_speech = on_speech
         self.prefill: dict[str, int] | None = None
         self.released: float | None = None  # perf_counter() at the release
-        self._streamer: StreamingTranscriber | None = None
         self._prefill_task: asyncio.Task[None] | None = None
-        self._guess: Speculation | None = None
-        self._discarding: set[asyncio.Task[None]] = set()
-        self._guesses = 0
-        self._wasted_s = 0.0
-        self._used: Speculation | None = None
 
     def start(self) -> None:
         asr = self.models.asr
@@ -49,11 +56,11 @@ class WhileHeld:
             lambda audio: self.pipeline.transcribe(audio, asr),
             self.audio.utterance_so_far,
             pause_s=ANSWER_PAUSE_S,
-            on_partial=self._on_partial if self.speculate else None,
-            on_speech=self._drop_guess,
+            on_partial=self._on_partial,
+            on_speech=self._on_speech,
         )
         if self.audio.add_listener(streamer.on_block):
-            self._streamer = streamer
+            self.utterance.streamer = streamer
         self._prefill_task = asyncio.get_running_loop().create_task(self._prefill())
 
     async def _prefill(self) -> None:
@@ -74,72 +81,34 @@ class WhileHeld:
     def stop(self) -> None:
         """The key went up: no more blocks. Call before taking the utterance."""
         self.released = time.perf_counter()
-        if self._streamer is not None:
-            self.audio.remove_listener(self._streamer.on_block)
+        if self.utterance.streamer is not None:
+            self.audio.remove_listener(self.utterance.streamer.on_block)
 
     # ------------------------------------------------------------ answering ahead
 
     def _on_partial(self, text: str) -> None:
-        """A pause's words: guess the reply to them, unless the release came first."""
-        if self.released is not None:
-            return
-        self._drop_guess()
-        models = self.models
-        arbiter = self.pipeline.arbiter
-        if not (arbiter.resident(models.llm) and arbiter.resident(models.tts)):
-            return  # a guess never loads or evicts a model; the release does what it needs
-        self._guess = Speculation(self.pipeline, models, text)
-        self._guesses += 1
+        if self.released is None:  # a partial that ends after the release is the turn's, not a pause's
+            self._on_pause(text)
 
-    def _drop_guess(self) -> None:
-        """The user spoke again: the guess is for words that are no longer the whole utterance."""
-        guess, self._guess = self._guess, None
-        if guess is not None:
-            task = asyncio.get_running_loop().create_task(self._discard(guess))
-            self._discarding.add(task)
-            task.add_done_callback(self._discarding.discard)
-
-    async def _discard(self, guess: Speculation) -> None:
-        self._wasted_s += await guess.discard()
-
-    async def ahead(self, result: TurnResult, sink: AudioSink | None, on_state: Callable[[TurnState], None]) -> bool:
-        """The pipeline's `ahead` hook: play the guess when it was for the final words (see Speculation)."""
-        guess, self._guess = self._guess, None
-        if guess is None:
-            return False
-        if sink is None or not guess.usable(result.transcript):
-            await self._discard(guess)
-            return False
-        self._used = guess
-        assert self.released is not None
-        await guess.adopt(result, sink, on_state, self.released)
-        return True
-
-    async def settle(self) -> None:
-        """After the turn: drop a guess it did not use (nothing heard, a failed ASR) and wait for the drops."""
-        self._drop_guess()
-        await asyncio.gather(*self._discarding, return_exceptions=True)
-
-    async def finish(self, audio: Audio) -> Transcript:
-        """The turn's transcript of the whole utterance (16 kHz), reusing the partials."""
-        if self._streamer is None:
-            return await self.pipeline.transcribe(audio, self.models.asr)
-        return await self._streamer.finish(audio)
+    def guess(self, text: str) -> None:
+        """Answer the words so far ahead of the release (the policy checked that the models are resident)."""
+        self.utterance.guessed(Speculation(self.pipeline, self.models, text))
 
     def cancel(self) -> None:
         """The utterance was dropped; a prefill already running finishes (it is still valid for the next press)."""
         self.stop()
-        if self._streamer is not None:
-            self._streamer.cancel()
-        self._drop_guess()
+        if self.utterance.streamer is not None:
+            self.utterance.streamer.cancel()
+        self.utterance.drop_guess()
 
-    def annotate(self, timings: Timings) -> None:
-        """After settle(): what was done while the key was held, into the turn's timings."""
-        if self._streamer is not None:
-            timings.asr_partials = self._streamer.stats.partials
-            timings.asr_tail_audio_s = self._streamer.stats.tail_s
-        if self.speculate:
-            timings.speculations = self._guesses
-            timings.speculation_wasted_s = self._wasted_s
-            if self._used is None:
+    def annotate(self, timings: Timings, answer_ahead: bool) -> None:
+        """After the utterance settled: what was done while the key was held, into the turn's timings."""
+        streamer = self.utterance.streamer
+        if streamer is not None:
+            timings.asr_partials = streamer.stats.partials
+            timings.asr_tail_audio_s = streamer.stats.tail_s
+        if answer_ahead:
+            timings.speculations = self.utterance.guesses
+            timings.speculation_wasted_s = self.utterance.wasted_s
+            if not self.utterance.guessed_ahead:
                 timings.speculation_ahead_s = None

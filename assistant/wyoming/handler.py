@@ -26,7 +26,7 @@ from assistant.audio.pcm import WIDTHS, from_pcm, to_pcm16
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.speech import SAMPLE_RATE, AudioChunk
 from assistant.hosts.proxies import Asr, Tts
-from assistant.turn.pipeline import Models
+from assistant.turn.results import Models
 from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
 from assistant.wyoming.events import BadEvent, read_event

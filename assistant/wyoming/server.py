@@ -11,7 +11,7 @@ from pathlib import Path
 
 from assistant.config.settings import WyomingBind
 from assistant.core.errors import ConfigError
-from assistant.turn.pipeline import Models
+from assistant.turn.results import Models
 from assistant.vram.arbiter import Arbiter
 from assistant.wyoming.events import MAX_LINE
 from assistant.wyoming.handler import Connection, Services

@@ -1,0 +1,50 @@
+"""A finished turn, as the history keeps it and the daemon's subscribers hear of it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from assistant.audio.sinks import WavSink
+from assistant.core.errors import AssistantError
+from assistant.core.events import Emit, TurnFinished
+from assistant.turn.history import HistoryLog, TurnRecord
+from assistant.turn.results import TurnResult
+
+log = logging.getLogger(__name__)
+
+
+def record_turn(
+    history: HistoryLog,
+    emit: Emit,
+    result: TurnResult,
+    started: float,
+    error: AssistantError | None,
+    wav: WavSink | None,
+    source: str,
+) -> dict[str, Any]:
+    """Append the turn to the history (a full disk must not fail the turn) and announce it; its record."""
+    audio_path = str(wav.path) if wav is not None and wav.path.exists() else None
+    record = TurnRecord(
+        id=result.id,
+        started=started,
+        transcript=result.transcript,
+        reply=result.reply,
+        full_reply=result.full_reply,
+        timings=result.timings.as_dict(),
+        llm=result.llm,
+        interrupted=result.interrupted,
+        nothing_heard=result.nothing_heard,
+        error=error.message if error else None,
+        error_code=error.code if error else None,
+        audio_path=audio_path,
+        source=source,
+        tools=[call.to_dict() for call in result.tools],
+    )
+    try:
+        history.append(record)
+    except OSError as exc:
+        log.error("cannot append to the history file: %s", exc)
+    done = record.to_dict()
+    emit(TurnFinished(done))
+    return done
