@@ -96,9 +96,9 @@ def test_a_timer_fires_on_time_and_a_press_dismisses_its_ringing() -> None:
     async def run() -> bool:
         alarms = Alarms(None)
 
-        async def say(text: str) -> dict[str, Any]:
+        async def say(text: str) -> tuple[bool, str | None]:
             said.append(text)
-            return {"spoken": True, "interrupted": False, "audio_path": None}
+            return True, None  # heard on the sound device, so no WAV
 
         ringer = Ringer(say, beeps.append, lambda title, body: None, lambda e: events.append((e.name, e.data())), lambda: 30.0)
         alarms.start(ringer.fire)

@@ -8,30 +8,67 @@ Event    {"event": "state", "data": {...}}          (only after `subscribe`)
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
+from assistant.core.wire import to_json
+
 MAX_MESSAGE_BYTES = 64 * 1024
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+# A handler takes its method's request (a dataclass), or nothing for a method without parameters, and
+# returns its reply: a dataclass, a list of them, or plain JSON; core/wire.py turns it into the reply's form.
+Handler = Callable[..., Awaitable[object]]
 RequestId = int | str | None  # what the client chose; echoed in the reply
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
 class Param:
+    """One parameter as the decoder checks it, read off the request dataclass's field."""
+
     type: type | tuple[type, ...]
     required: bool = False
 
 
+def _params(request: type | None) -> dict[str, Param]:
+    """The parameters of a request dataclass: each field's type (`X | None` is an optional X), required
+    when it has no default."""
+    if request is None:
+        return {}
+    hints = typing.get_type_hints(request)
+    params = {}
+    for f in dataclasses.fields(request):
+        hint = hints[f.name]
+        if isinstance(hint, types.UnionType):
+            kinds = tuple(t for t in typing.get_args(hint) if t is not type(None))
+            kind: type | tuple[type, ...] = kinds[0] if len(kinds) == 1 else kinds
+        else:
+            kind = hint
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        params[f.name] = Param(kind, required=not has_default)
+    return params
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """A control method as the wire knows it: its name and its parameters."""
+    """A control method as the wire knows it: its name, and the dataclass its parameters make (None: none)."""
 
     name: str
+    request: type | None = None
     params: Mapping[str, Param] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, request: type | None = None) -> MethodSpec:
+        return cls(name, request, _params(request))
+
+    def build(self, params: Mapping[str, Any]) -> object | None:
+        """The request object of decoded params (None for a method without parameters)."""
+        return self.request(**params) if self.request is not None else None
 
 
 @dataclass(frozen=True)
@@ -46,14 +83,21 @@ class Method:
 SUBSCRIBE = MethodSpec("subscribe")
 
 
-def method(name: str, **params: Param) -> Callable[[F], F]:
-    """Declare a control method on the handler that serves it: name, parameters and handler in one place."""
+def method(name: str, request: type | None = None) -> Callable[[F], F]:
+    """Declare a control method on the handler that serves it: its name, its request dataclass (the
+    parameters, with their types and defaults) and, by the handler's return type, its reply: one place."""
 
     def mark(handler: F) -> F:
-        handler.__dict__["control_method"] = MethodSpec(name, params)
+        handler.__dict__["control_method"] = MethodSpec.of(name, request)
         return handler
 
     return mark
+
+
+async def serve(method: Method, params: Mapping[str, Any]) -> Any:
+    """Run a method's handler on decoded params and give its reply in wire form."""
+    request = method.spec.build(params)
+    return to_json(await (method.handler(request) if request is not None else method.handler()))
 
 
 def _marked(cls: type) -> list[tuple[str, MethodSpec]]:

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from assistant.cli.common import fail, print_json
-from assistant.cli.remote import JSON, remote
+from assistant.cli.remote import JSON, remote, typed
+from assistant.turn.dictation import Dictated
+from assistant.turn.outcomes import Cancelled, DictationStarted
 
 app = typer.Typer()  # its group joins the top-level `assistant` app (cli/app.py)
 dictate_app = typer.Typer(help="Dictation: the words you say are typed into the focused window.", no_args_is_help=True)
 app.add_typer(dictate_app, name="dictate")
 
 
-def _said(result: dict[str, Any], as_json: bool) -> None:
+def _said(result: object, as_json: bool) -> None:
     if as_json:
         print_json(result)
-    elif result.get("nothing_heard"):
-        typer.echo("nothing heard: nothing typed")
-    elif result.get("error"):
-        raise fail(result["error"])
-    elif "typed_with" in result:
-        typer.echo(f"typed with {result['typed_with']}: {result['text']!r}")
+        return
+    # Dictated has defaults for every field, so it fits any object: it is tried last.
+    reply = typed(result, (DictationStarted, Cancelled, Dictated))
+    if isinstance(reply, Dictated):
+        if reply.nothing_heard:
+            typer.echo("nothing heard: nothing typed")
+        elif reply.error:
+            raise fail(reply.error)
+        else:
+            typer.echo(f"typed with {reply.typed_with}: {reply.text!r}")
+    elif isinstance(reply, DictationStarted):
+        typer.echo(reply.state.value)
     else:
-        typer.echo(str(result.get("state") or ("cancelled" if result.get("cancelled") else "nothing to cancel")))
+        typer.echo("cancelled" if reply.cancelled else "nothing to cancel")
 
 
 @dictate_app.command("press")

@@ -14,6 +14,9 @@ from assistant.cli.follow import Format, Presence
 from assistant.cli.offline import format_timings
 from assistant.core.errors import AssistantError
 from assistant.core.paths import Paths
+from assistant.core.wire import WireError, from_json_as
+from assistant.turn.history import TurnRecord
+from assistant.turn.outcomes import Cancelled, Pressed, Released, Said
 
 app = typer.Typer()  # its commands join the top-level `assistant` app (cli/app.py)
 llm_app = typer.Typer(help="Choose the LLM.", no_args_is_help=True)
@@ -26,6 +29,14 @@ app.add_typer(service_app, name="service")
 app.add_typer(config_app, name="config")
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+def typed(result: object, kinds: tuple[type, ...]) -> Any:
+    """A reply read as its type (core/wire.py): a daemon whose reply lacks a field is one clear line."""
+    try:
+        return from_json_as(result, *kinds)
+    except WireError as exc:
+        raise fail(f"the daemon's reply is not what this command reads ({exc}); restart it: `assistant service restart`") from None
 
 
 def remote(method: str, timeout: float | None = 600.0, **params: Any) -> Any:
@@ -161,12 +172,14 @@ def _ptt(action: str, as_json: bool) -> None:
     result = remote(f"ptt.{action}", timeout=30)
     if as_json:
         print_json(result)
-    elif action == "cancel":
-        typer.echo("cancelled" if result.get("cancelled") else "nothing to cancel")
-    elif result.get("dismissed"):
+        return
+    reply = typed(result, {"cancel": (Cancelled,), "release": (Released,)}.get(action, (Released, Pressed)))
+    if isinstance(reply, Cancelled):
+        typer.echo("cancelled" if reply.cancelled else "nothing to cancel")
+    elif isinstance(reply, Pressed) and reply.dismissed:
         typer.echo("dismissed the ringing alarm")
     else:
-        typer.echo(str(result.get("state", "")))
+        typer.echo(reply.state.value)
 
 
 @ptt_app.command("press")
@@ -204,9 +217,10 @@ def ask(
     if as_json:
         print_json(result)
         return
-    typer.echo(result["reply"])
-    if result.get("audio_path"):
-        typer.echo(f"(no output device: reply audio in {result['audio_path']})", err=True)
+    turn = typed(result, (TurnRecord,))
+    typer.echo(turn.reply)
+    if turn.audio_path:
+        typer.echo(f"(no output device: reply audio in {turn.audio_path})", err=True)
 
 
 @app.command("history")
@@ -349,10 +363,10 @@ def doctor(as_json: bool = JSON) -> None:
 
 
 def remote_say(text: str) -> None:
-    result = remote("say", text=text)
-    if result.get("interrupted"):
+    said = typed(remote("say", text=text), (Said,))
+    if said.interrupted:
         typer.echo("(interrupted)")
-    elif result.get("audio_path"):
-        typer.echo(f"(no output device: audio in {result['audio_path']})")
+    elif said.audio_path:
+        typer.echo(f"(no output device: audio in {said.audio_path})")
 
 

@@ -7,9 +7,10 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.api.protocol import SUBSCRIBE, MethodSpec, Param, Request, bind, declared, method
+from assistant.api.protocol import SUBSCRIBE, MethodSpec, Request, bind, declared, method, serve
 from assistant.config.settings import Config
 from assistant.core.errors import AssistantError, ConfigError
 from assistant.core.events import Emit, LlmSwitched
@@ -18,8 +19,11 @@ from assistant.engines.files import problem
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
 from assistant.triggers.handsfree import WakeMethods
-from assistant.turn.assistant import Assistant, worker_limits
+from assistant.turn.assistant import Assistant
+from assistant.turn.dictation import Dictated
+from assistant.turn.history import TurnRecord
 from assistant.turn.latency import RECENT_TURNS, summary
+from assistant.turn.outcomes import Cancelled, DictationStarted, Pressed, Released, Said
 from assistant.turn.turns import Turns
 
 if TYPE_CHECKING:
@@ -34,6 +38,28 @@ RESTART_SECTIONS = ("audio", "hotkey", "mcp", "wyoming", "wake")
 def method_specs() -> dict[str, MethodSpec]:
     """Every method the daemon serves: what the socket decodes requests against."""
     return declared(Control, AlarmMethods, McpServers, WakeMethods)
+
+
+@dataclass(frozen=True)
+class LlmUse:
+    id: str
+
+
+@dataclass(frozen=True)
+class Ask:
+    text: str
+    speak: bool = True
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class History:
+    limit: int | None = None
+    all: bool = False  # every conversation, not only the current one
 
 
 class Control:
@@ -73,48 +99,48 @@ class Control:
         if request.method == SUBSCRIBE.name:
             conn.subscribe()
             return {"subscribed": True, "state": self.turns.state}
-        return await self.methods[request.method].handler(request.params)
+        return await serve(self.methods[request.method], request.params)
 
     @method("dictate.press")
-    async def dictate_press(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def dictate_press(self) -> DictationStarted:
         return await self.turns.dictate_press()
 
     @method("dictate.release")
-    async def dictate_release(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def dictate_release(self) -> Dictated:
         return await self.turns.dictate_release()
 
     @method("dictate.toggle")
-    async def dictate_toggle(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def dictate_toggle(self) -> DictationStarted | Dictated:
         return await self.turns.dictate_toggle()
 
     @method("dictate.cancel")
-    async def dictate_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def dictate_cancel(self) -> Cancelled:
         return await self.turns.dictate_cancel()
 
     @method("dictate.last")
-    async def dictate_last(self, params: dict[str, Any]) -> dict[str, Any] | None:
+    async def dictate_last(self) -> Dictated | None:
         """The last dictation, typed or not: its text is never dropped."""
         dictation = self.turns.dictation
-        return dictation.last.to_dict() if dictation is not None and dictation.last is not None else None
+        return dictation.last if dictation is not None else None
 
     @method("ptt.press")
-    async def ptt_press(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def ptt_press(self) -> Pressed:
         return await self.turns.press()
 
     @method("ptt.release")
-    async def ptt_release(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def ptt_release(self) -> Released:
         return await self.turns.release()
 
     @method("ptt.toggle")
-    async def ptt_toggle(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def ptt_toggle(self) -> Pressed | Released:
         return await self.turns.toggle()
 
     @method("ptt.cancel")
-    async def ptt_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def ptt_cancel(self) -> Cancelled:
         return await self.turns.cancel()
 
     @method("status")
-    async def status(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         snapshot = self.assistant.arbiter.snapshot()
         audio = self.audio
         return {
@@ -142,7 +168,7 @@ class Control:
         return summary(self.assistant.history.turns(limit=RECENT_TURNS))
 
     @method("llm.list")
-    async def llm_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def llm_list(self) -> list[dict[str, Any]]:
         catalog = self.assistant.config.catalog
         states = {m["id"]: m for m in self.assistant.arbiter.snapshot()["models"]}
         return [
@@ -159,14 +185,14 @@ class Control:
         ]
 
     @method("llm.current")
-    async def llm_current(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def llm_current(self) -> dict[str, Any]:
         model_id = self.assistant.models.llm
         spec = self.assistant.config.catalog.get(model_id)
         return {"id": model_id, "description": spec.description, "vram_gb": spec.vram_gb}
 
-    @method("llm.use", id=Param(str, required=True))
-    async def llm_use(self, params: dict[str, Any]) -> dict[str, Any]:
-        model_id = params["id"]
+    @method("llm.use", LlmUse)
+    async def llm_use(self, request: LlmUse) -> dict[str, Any]:
+        model_id = request.id
         spec = self.assistant.config.catalog.get(model_id, kind="llm")
         if spec.kind != "llm":
             raise AssistantError(f"{model_id} is a {spec.kind} model, not an LLM; see `assistant llm list`", "bad_params")
@@ -181,61 +207,47 @@ class Control:
         self.emit(LlmSwitched(model_id, previous))  # the daemon also tells the desktop
         return {"id": model_id, "previous": previous}
 
-    @method("ask", text=Param(str, required=True), speak=Param(bool))
-    async def ask(self, params: dict[str, Any]) -> dict[str, Any]:
-        text = params["text"].strip()
+    @method("ask", Ask)
+    async def ask(self, request: Ask) -> TurnRecord:
+        text = request.text.strip()
         if not text:
             raise AssistantError("nothing to ask: the text is empty", "bad_params")
-        result: dict[str, Any] = await self.turns.ask(text, speak=params.get("speak", True))
-        return result
+        return await self.turns.ask(text, speak=request.speak)
 
-    @method("say", text=Param(str, required=True))
-    async def say(self, params: dict[str, Any]) -> dict[str, Any]:
-        text = params["text"].strip()
+    @method("say", Say)
+    async def say(self, request: Say) -> Said:
+        text = request.text.strip()
         if not text:
             raise AssistantError("nothing to say: the text is empty", "bad_params")
-        result: dict[str, Any] = await self.turns.say(text)
-        return result
+        return await self.turns.say(text)
 
-    @method("history", limit=Param(int), all=Param(bool))
-    async def history(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    @method("history", History)
+    async def history(self, request: History) -> list[dict[str, Any]]:
         history = self.assistant.history
-        conversation = None if params.get("all") else history.conversation
-        result: list[dict[str, Any]] = await asyncio.to_thread(history.turns, params.get("limit"), conversation)
+        conversation = None if request.all else history.conversation
+        result: list[dict[str, Any]] = await asyncio.to_thread(history.turns, request.limit, conversation)
         return result
 
     @method("new")
-    async def new_conversation(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def new_conversation(self) -> dict[str, Any]:
         self.assistant.conversation.clear()
         return {"conversation": self.assistant.history.new_conversation()}
 
     @method("vram.status")
-    async def vram_status(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def vram_status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.assistant.arbiter.snapshot()
         return result
 
     @method("config.reload")
-    async def config_reload(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def config_reload(self) -> dict[str, Any]:
         try:
             config = await asyncio.to_thread(Config.load, self.assistant.config.paths)
         except ConfigError as exc:
             raise ConfigError(f"config not reloaded, the old one stays: {exc.message}") from None
-        for kind in ("asr", "llm", "tts"):
-            if getattr(self.assistant.models, kind) not in config.catalog.models:
-                setattr(self.assistant.models, kind, config.catalog.defaults[kind])
         # These are opened once at start (servers, devices, listeners): say so rather than pretend.
         old = self.assistant.config.settings
         restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(config.settings, name)]
-        self.assistant.config = config
-        self.assistant.arbiter.catalog = config.catalog
-        limits = worker_limits(config.settings.workers)
-        self.assistant.arbiter.limits = limits  # for the workers started from now on, and those running
-        for worker in self.assistant.arbiter.workers:
-            worker.limits = limits
-        self.assistant.conversation.system_prompt = config.settings.system_prompt
-        self.assistant.conversation.budget_tokens = config.settings.history_tokens
-        self.assistant.history.max_bytes = config.settings.history.max_bytes
-        self.assistant.history.keep_tokens = config.settings.history_tokens
+        self.assistant.reconfigure(config)
         return {
             "reloaded": [str(p) for p in config.catalog.files],
             "models": dict(self.assistant.models.__dict__),
@@ -243,7 +255,7 @@ class Control:
         }
 
     @method("devices")
-    async def devices(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def devices(self) -> dict[str, Any]:
         from assistant.audio.devices import list_devices
 
         # Through AudioIO when it is open: it serialises device re-scans with its own watcher.
@@ -251,6 +263,6 @@ class Control:
         return {"devices": await asyncio.to_thread(lister)}
 
     @method("shutdown")
-    async def shutdown(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def shutdown(self) -> dict[str, Any]:
         self.stop()
         return {"stopping": True}

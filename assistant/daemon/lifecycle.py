@@ -364,10 +364,12 @@ class Daemon:
 
     # ---------------------------------------------------------------- what the steps hand to the parts
 
-    async def _announce(self, text: str) -> dict[str, Any]:
-        """An alarm's words, through the turns' say path (so a press interrupts them like any reply)."""
+    async def _announce(self, text: str) -> tuple[bool, str | None]:
+        """An alarm's words, through the turns' say path (so a press interrupts them like any reply): whether
+        the sound device played them, and the WAV they went to otherwise."""
         assert self.turns is not None
-        return await self.turns.say(text)
+        said = await self.turns.say(text)
+        return said.spoken, said.audio_path
 
     def _earcon(self, name: str) -> None:
         if self.audio is not None:
@@ -398,7 +400,7 @@ class Daemon:
     async def _reload(self) -> None:
         assert self._control is not None
         try:
-            result = await self._control.config_reload({})
+            result = await self._control.config_reload()
         except AssistantError as exc:
             log.error("SIGHUP: %s", exc.message)
         else:

@@ -82,7 +82,7 @@ class McpServers:
         return [state.to_dict() for state in self.states.values()]
 
     @method("mcp.status")
-    async def methods_status(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def methods_status(self) -> list[dict[str, Any]]:
         """The `mcp.status` socket method: each [[mcp]] server, connected or not, its tools, its last error."""
         return self.status()
 

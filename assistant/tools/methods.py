@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from assistant.api.protocol import Param, method
+from assistant.api.protocol import method
 from assistant.core.errors import AssistantError
 from assistant.core.events import AlarmKind
 from assistant.tools.alarm_log import AlarmLog
 from assistant.tools.alarms import Alarms
 from assistant.tools.registry import Registry
+
+
+@dataclass(frozen=True)
+class Rang:
+    kind: str  # timer or reminder
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class Chosen:
+    id: str  # an alarm's id, or "all"
 
 
 class AlarmMethods:
@@ -18,31 +30,31 @@ class AlarmMethods:
         self.rang = rang
         self.tools = tools
 
-    @method("alarms.rang", kind=Param(str, required=True), limit=Param(int))
-    async def alarms_rang(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        kind = params["kind"]
-        if kind not in ("timer", "reminder"):
-            raise AssistantError(f"kind must be timer or reminder, not {kind!r}", "bad_params")
-        return self.rang.recent(kind, params.get("limit", 20))
+    @method("alarms.rang", Rang)
+    async def alarms_rang(self, request: Rang) -> list[dict[str, Any]]:
+        kinds: dict[str, AlarmKind] = {"timer": "timer", "reminder": "reminder"}
+        if request.kind not in kinds:
+            raise AssistantError(f"kind must be timer or reminder, not {request.kind!r}", "bad_params")
+        return self.rang.recent(kinds[request.kind], request.limit)
 
     @method("timers")
-    async def timers(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def timers(self) -> list[dict[str, Any]]:
         return self._listing("timer")
 
-    @method("timers.cancel", id=Param(str, required=True))
-    async def timers_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._cancel("timer", params["id"])
+    @method("timers.cancel", Chosen)
+    async def timers_cancel(self, request: Chosen) -> dict[str, Any]:
+        return self._cancel("timer", request.id)
 
     @method("reminders")
-    async def reminders(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def reminders(self) -> list[dict[str, Any]]:
         return self._listing("reminder")
 
-    @method("reminders.cancel", id=Param(str, required=True))
-    async def reminders_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._cancel("reminder", params["id"])
+    @method("reminders.cancel", Chosen)
+    async def reminders_cancel(self, request: Chosen) -> dict[str, Any]:
+        return self._cancel("reminder", request.id)
 
     @method("tools")
-    async def tool_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def tool_list(self) -> list[dict[str, Any]]:
         return [tool.describe() for tool in self.tools]
 
     def _listing(self, kind: AlarmKind) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ class Ringer:
 
     def __init__(
         self,
-        say: Callable[[str], Awaitable[dict[str, Any]]],
+        say: Callable[[str], Awaitable[tuple[bool, str | None]]],
         earcon: Callable[[str], None],
         notify: Callable[[str, str], None],
         emit: Emit,
@@ -85,8 +85,7 @@ class Ringer:
             self.earcon("alarm")
             heard, audio_path = False, None
             try:
-                said = await self.say(spoken(text))
-                heard, audio_path = bool(said.get("spoken")), said.get("audio_path")
+                heard, audio_path = await self.say(spoken(text))
             except AssistantError as exc:
                 # No voice (it failed to load, no output device): the alarm must still ring.
                 log.warning("%s %s: cannot announce it (%s); ringing anyway", alarm.kind, alarm.id, exc.message)

@@ -268,13 +268,13 @@ class WakeMethods:
         return found
 
     @method("wake.on")
-    async def on(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def on(self) -> dict[str, Any]:
         return await self._handsfree().set(True)
 
     @method("wake.off")
-    async def off(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def off(self) -> dict[str, Any]:
         return await self._handsfree().set(False)
 
     @method("wake.status")
-    async def status(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         return self._handsfree().status()

@@ -116,6 +116,18 @@ class Assistant:
         if persist:
             write_json_atomic(self.config.paths.selection_file, self.models.__dict__)
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config, handed to each part through its own method. A model that left the catalog
+        gives way to its kind's default; what is opened once at start is the caller's to report."""
+        for kind in KINDS:
+            if getattr(self.models, kind) not in config.catalog.models:
+                setattr(self.models, kind, config.catalog.defaults[kind])
+        settings = config.settings
+        self.config = config
+        self.arbiter.reconfigure(config.catalog, worker_limits(settings.workers))
+        self.conversation.reconfigure(settings.system_prompt, settings.history_tokens)
+        self.history.reconfigure(settings.history.max_bytes, settings.history_tokens)
+
     async def close(self) -> None:
         await self.alarms.close()
         await self.arbiter.shutdown()

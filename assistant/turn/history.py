@@ -32,6 +32,11 @@ class Conversation:
     budget_tokens: int
     _turns: list[tuple[Message, int]] = field(default_factory=list)
 
+    def reconfigure(self, system_prompt: str, budget_tokens: int) -> None:
+        """A reloaded config: the next turn's system prompt and history budget (the turns so far are kept)."""
+        self.system_prompt = system_prompt
+        self.budget_tokens = budget_tokens
+
     def messages(self, user_text: str, count: Callable[[str], int] = estimate_tokens) -> list[Message]:
         """System prompt, then the recent turns that fit the budget, then the new user message.
 
@@ -139,6 +144,11 @@ class HistoryLog:
             if entry.get("event") == "new_conversation":
                 self.conversation = entry.get("conversation", self.conversation + 1)
         self._keep_tail()
+
+    def reconfigure(self, max_bytes: int | None, keep_tokens: int) -> None:
+        """A reloaded config: the bound on disk and the turns kept past it, from the next append."""
+        self.max_bytes = max_bytes
+        self.keep_tokens = keep_tokens
 
     @property
     def archive(self) -> Path:

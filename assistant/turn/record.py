@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from assistant.audio.sinks import WavSink
 from assistant.core.errors import AssistantError
@@ -22,7 +21,7 @@ def record_turn(
     error: AssistantError | None,
     wav: WavSink | None,
     source: str,
-) -> dict[str, Any]:
+) -> TurnRecord:
     """Append the turn to the history (a full disk must not fail the turn) and announce it; its record."""
     audio_path = str(wav.path) if wav is not None and wav.path.exists() else None
     record = TurnRecord(
@@ -45,6 +44,5 @@ def record_turn(
         history.append(record)
     except OSError as exc:
         log.error("cannot append to the history file: %s", exc)
-    done = record.to_dict()
-    emit(TurnFinished(done))
-    return done
+    emit(TurnFinished(record.to_dict()))
+    return record

@@ -3,7 +3,7 @@
 Each entry point (a press, a release, a dictation key, `ask`, `say`, a ringing alarm) reads the floor
 from the live facts (what speaks, what rings, whether the microphone works), asks `decide` for a
 plan, and does its acts in order. What is not turn-taking lives beside it: where the voice goes
-(replies.py), the players a dictation pauses (media_pause.py), the history record (record.py).
+(reply_sink.py), the players a dictation pauses (media_pause.py), the history record (record.py).
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.events import Emit, StateChanged, TurnState
 from assistant.turn.assistant import Assistant
-from assistant.turn.dictation import Dictation
+from assistant.turn.dictation import Dictated, Dictation
+from assistant.turn.history import TurnRecord
 from assistant.turn.latency import timeline
 from assistant.turn.media_pause import PausedMedia
 from assistant.turn.policy import Act, Ask, Cancel, Dictate, DictateAction, Event, Floor, Pause, Plan, Press, Release
 from assistant.turn.policy import Say, Settled, SpokeAgain, decide
 from assistant.turn.record import record_turn
-from assistant.turn.replies import reply_sink
+from assistant.turn.outcomes import Cancelled, DictationStarted, Pressed, Released, Said
+from assistant.turn.reply_sink import reply_sink
 from assistant.turn.results import TurnResult
 from assistant.turn.utterance import End, Source, Utterance
 from assistant.turn.while_held import WhileHeld
@@ -50,7 +52,7 @@ class Turns:
         self.audio = audio  # AudioIO, or None when the daemon runs without sound devices
         self.emit = emit
         self.state = TurnState.IDLE  # written only by set_state: the rest hear of it as a StateChanged event
-        self.last_turn: dict[str, Any] | None = None
+        self.last_turn: TurnRecord | None = None
         self.lock = asyncio.Lock()  # one turn at a time; also held while switching models
         # Everything that will speak (turns, `say`), queued or running: a press interrupts all of it.
         self._speaking: set[asyncio.Task[Any]] = set()
@@ -121,15 +123,15 @@ class Turns:
 
     # ---------------------------------------------------------------- push-to-talk
 
-    async def press(self, preroll_s: float | None = None, source: Source = Source.PUSH_TO_TALK) -> dict[str, Any]:
+    async def press(self, preroll_s: float | None = None, source: Source = Source.PUSH_TO_TALK) -> Pressed:
         """Start listening; `preroll_s` (the wake word's) overrides how much audio from before the press is kept."""
         plan = self._plan(Press(source))
         if plan.does(Act.DISMISS_ALARM):
             self.dismiss_alarm()
             await self.interrupt()  # and its announcement, if it is still speaking
-            return {"state": self.state, "dismissed": True}
+            return Pressed(self.state, dismissed=True)
         if not plan.does(Act.START_CAPTURE):
-            return {"state": self.state}
+            return Pressed(self.state)
         assert self.audio is not None  # the policy refused a press without a microphone
         # Barge-in: stop speaking, but start recording before waiting for the turn to wind down,
         # so the first words after the press are not lost.
@@ -150,7 +152,7 @@ class Turns:
                 self.assistant.pipeline, self.assistant.models, self.audio, utterance, self._on_pause, self._on_speech
             )
             self._listening.start()
-        return {"state": self.state}
+        return Pressed(self.state)
 
     def _on_pause(self, text: str) -> None:
         """The words so far, at a pause while the key is held: the policy says whether to answer them ahead."""
@@ -166,7 +168,7 @@ class Turns:
         if self._utterance is not None and decide(self.floor(), SpokeAgain()).does(Act.DROP_GUESS):
             self._utterance.drop_guess()
 
-    async def release(self, end: End = End.RELEASE) -> dict[str, Any]:
+    async def release(self, end: End = End.RELEASE) -> Released:
         """Stop listening and answer: `end` says why (the key's release, or the wake word's silence)."""
         plan = self._plan(Release(end))
         released = time.perf_counter()
@@ -183,15 +185,15 @@ class Turns:
         self.set_state(plan.floor.state)
         turn_id = uuid.uuid4().hex[:12]
         self._spawn(self.run_turn(turn_id, utterance, listening=listening))
-        return {"state": self.state, "turn": turn_id, "audio_seconds": round(len(audio) / 16000, 2)}
+        return Released(self.state, turn_id, round(len(audio) / 16000, 2))
 
     # ---------------------------------------------------------------- dictation
 
-    async def dictate_press(self) -> dict[str, Any]:
+    async def dictate_press(self) -> DictationStarted:
         """Start a dictation: the same microphone and pre-roll as a press, but the words will be typed."""
         plan = self._plan(Dictate(DictateAction.PRESS))
         if not plan.does(Act.START_CAPTURE):
-            return {"state": self.state}
+            return DictationStarted(self.state)
         assert self.audio is not None and self.dictation is not None  # the policy refused otherwise
         await asyncio.gather(*self._cancel_speaking(), return_exceptions=True)  # no reply talks over it
         await self.audio.start_capture()
@@ -199,9 +201,9 @@ class Turns:
         self._earcon("start")
         self.set_state(plan.floor.state)
         paused = await self._media.pause() if self.dictation.settings.pause_media else 0
-        return {"state": self.state, "paused_media": paused}
+        return DictationStarted(self.state, paused)
 
-    async def dictate_release(self) -> dict[str, Any]:
+    async def dictate_release(self) -> Dictated:
         """Stop, transcribe, shape and type; the result says what was typed and with which method."""
         plan = self._plan(Dictate(DictateAction.RELEASE))
         assert self.dictation is not None and self.audio is not None  # dictating needs both
@@ -218,26 +220,26 @@ class Turns:
             self._earcon("nothing")
         elif result.error:
             self._earcon("error")
-        return result.to_dict()
+        return result
 
-    async def dictate_toggle(self) -> dict[str, Any]:
+    async def dictate_toggle(self) -> DictationStarted | Dictated:
         return await (self.dictate_release() if self.state == TurnState.DICTATING else self.dictate_press())
 
-    async def dictate_cancel(self) -> dict[str, Any]:
+    async def dictate_cancel(self) -> Cancelled:
         plan = self._plan(Dictate(DictateAction.CANCEL))
         if not plan.does(Act.CANCEL_DICTATION):
-            return {"cancelled": False}
+            return Cancelled(False)
         assert self.dictation is not None and self.audio is not None
         self.dictation.cancel()
         self.audio.cancel_capture()
         self.set_state(plan.floor.state)
         await self._media.resume()
-        return {"cancelled": True}
+        return Cancelled(True)
 
-    async def toggle(self) -> dict[str, Any]:
+    async def toggle(self) -> Pressed | Released:
         return await (self.release() if self.state == TurnState.LISTENING else self.press())
 
-    async def cancel(self) -> dict[str, Any]:
+    async def cancel(self) -> Cancelled:
         was = self.state
         plan = self._plan(Cancel())
         if plan.does(Act.CANCEL_CAPTURE) and self.audio is not None:
@@ -246,7 +248,7 @@ class Turns:
         self._stop_listening()
         await self.interrupt()
         self.set_state(plan.floor.state)
-        return {"cancelled": was != plan.floor.state}
+        return Cancelled(was != plan.floor.state)
 
     def _cancel_speaking(self) -> list[asyncio.Task[Any]]:
         tasks = [task for task in self._speaking if not task.done()]
@@ -283,33 +285,33 @@ class Turns:
 
     # ---------------------------------------------------------------- turns
 
-    async def ask(self, text: str, speak: bool = True) -> dict[str, Any]:
+    async def ask(self, text: str, speak: bool = True) -> TurnRecord:
         self._plan(Ask(speak))
         turn_id = uuid.uuid4().hex[:12]
         task = self._spawn(self.run_turn(turn_id, Utterance.typed(text, Source.ASK, self.set_state), speak=speak))
         try:
-            record: dict[str, Any] = await asyncio.shield(task)
+            record: TurnRecord = await asyncio.shield(task)
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise  # our caller went away (shutdown); the turn was not cancelled
             raise AssistantError("the turn was cancelled before it started", code="cancelled") from None
-        if record.get("error"):
-            raise AssistantError(record["error"], code=record.get("error_code") or "turn_failed")
+        if record.error:
+            raise AssistantError(record.error, code=record.error_code or "turn_failed")
         return record
 
-    async def say(self, text: str) -> dict[str, Any]:
+    async def say(self, text: str) -> Said:
         """Speak words as they are (`assistant say`, and a ringing alarm's announcement), after any turn."""
         self._plan(Say())
         task = self._spawn(self._say(text))
         try:
-            result: dict[str, Any] = await asyncio.shield(task)
+            said: Said = await asyncio.shield(task)
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
-            return {"spoken": True, "interrupted": True, "audio_path": None}
-        return result
+            return Said(spoken=True, interrupted=True, audio_path=None)
+        return said
 
-    async def _say(self, text: str) -> dict[str, Any]:
+    async def _say(self, text: str) -> Said:
         sink, wav = reply_sink(self.audio, self.assistant.config.paths.replies_dir, f"say-{time.time_ns()}")
         async with self.lock:
             self.set_state(TurnState.SPEAKING)
@@ -317,11 +319,11 @@ class Turns:
                 await self.assistant.pipeline.say(text, self.assistant.models.tts, sink)
             finally:
                 self._settle()
-        return {"spoken": wav is None, "interrupted": False, "audio_path": str(wav.path) if wav else None}
+        return Said(spoken=wav is None, interrupted=False, audio_path=str(wav.path) if wav else None)
 
     async def run_turn(
         self, turn_id: str, utterance: Utterance, speak: bool = True, listening: WhileHeld | None = None
-    ) -> dict[str, Any]:
+    ) -> TurnRecord:
         started = time.time()
         result = TurnResult(id=turn_id)
         sink, wav = reply_sink(self.audio, self.assistant.config.paths.replies_dir, turn_id) if speak else (None, None)
@@ -349,11 +351,13 @@ class Turns:
                 if not utterance.is_typed and not result.nothing_heard:
                     log.info("%s", timeline(turn_id, result.timings.as_dict()))
                 source = "text" if utterance.is_typed else "voice"
-                self.last_turn = record_turn(self.assistant.history, self.emit, result, started, error, wav, source)
+                record = self.last_turn = record_turn(
+                    self.assistant.history, self.emit, result, started, error, wav, source
+                )
         if not self._closed:
             # Keep the ASR ready for the next press, if it fits without evicting anything.
             self._chore(self._keep_asr())
-        return self.last_turn
+        return record
 
     async def _keep_asr(self) -> None:
         try:

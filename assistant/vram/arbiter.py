@@ -397,6 +397,14 @@ class Arbiter:
 
     # ------------------------------------------------------------ observability
 
+    def reconfigure(self, catalog: Catalog, limits: WorkerLimits) -> None:
+        """A reloaded config: the catalog for the next requests, and the hang deadlines for every worker
+        from now on, the running ones included."""
+        self.catalog = catalog
+        self.limits = limits
+        for worker in self.workers:
+            worker.limits = limits
+
     @property
     def workers(self) -> frozenset[Worker]:
         """Every worker process started and not yet stopped (the watchdog reads when each last spoke).
