@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -17,16 +18,21 @@ from typing import Any
 
 import pytest
 
-from assistant.config.settings import McpServerSettings
+from assistant.config.settings import Config, McpServerSettings
 from assistant.core.paths import Paths
 from assistant.tools.home import HomeIntents, HomeMatch, live_entities, refresh_entities
 from assistant.tools.mcp import McpServers
 from assistant.tools.registry import Registry, ToolResult
+from assistant.turn.assistant import Assistant
+from assistant.turn.pipeline import TurnResult
+from assistant.vram.meter import SimulatedMeter
 
 from .daemon import DaemonProcess
 
 pytestmark = pytest.mark.tools
 STANDIN = Path(__file__).with_name("standin_home_assistant_mcp.py")
+# The second stand-in: its tools typed with pydantic, so its schemas use anyOf with null, $ref and integer.
+TYPED = Path(__file__).with_name("standin_home_assistant_typed_mcp.py")
 
 
 def _calls(markers: Path) -> list[dict[str, Any]]:
@@ -131,6 +137,20 @@ def test_german_sentences_match_and_replies_are_german(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+def test_a_template_whose_value_the_answer_lacks_says_the_name_said_never_none() -> None:
+    """HA's "Turned off {{ translations.get(state.domain) }}" printed "None" for a target the answer gave no
+    domain for: the live context's domain fills it, and where nothing is known, the words the user said."""
+    home = HomeIntents("en")
+    bare = json.dumps({"response_type": "action_done", "speech": {}, "data": {"success": [{"name": None}], "failed": []}})
+    known = HomeMatch("HassTurnOff", "ha__HassTurnOff", {"name": "Porch"}, {"name": "porch"}, "default",
+                      "turn off the porch", {"domain": "light"})
+    assert home.reply(known, ToolResult(bare)).text == "Turned off the light"
+    unknown = HomeMatch("HassTurnOff", "ha__HassTurnOff", {"name": "Porch"}, {"name": "porch"}, "default", "turn off the porch")
+    assert home.reply(unknown, ToolResult(bare)).text == "Turned off porch"
+    nothing = json.dumps({"response_type": "action_done", "data": {"success": [], "failed": [{"name": None}]}})
+    assert home.reply(unknown, ToolResult(nothing)).text == "Home Assistant could not do that."
+
+
 def test_live_context_is_read_from_home_assistants_shape() -> None:
     text = json.dumps({"success": True, "result": "Live Context: overview\n- names: Kitchen Light, Counter\n"
                        "  domain: light\n  state: 'on'\n  areas: Kitchen\n- names: Fan\n  domain: fan\n"})
@@ -167,3 +187,74 @@ def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_engl
                 assert honest["reply"].startswith("I can't control your smart-home devices with smollm2-135m")
                 acted = [c for c in _calls(markers)[before:] if c["tool"] != "GetLiveContext"]
                 assert honest["tools"] == [] and acted == [], acted
+
+
+# (sentence, the tool, the arguments the server must receive, what is said); the home is the typed stand-in's.
+TYPED_CASES = [
+    ("turn off the bedroom lights", "HassTurnOff", {"area": "Bedroom", "domain": ["light"]}, "Turned off the lights"),
+    ("turn off the kitchen light", "HassTurnOff", {"name": "Kitchen Light"}, "Turned off the light"),
+    ("set the bedroom lights to 40 percent", "HassLightSet", {"area": "Bedroom", "domain": ["light"], "brightness": 40},
+     "Brightness set"),
+    ("dim the reading light to 25%", "HassLightSet", {"name": "Reading Light", "brightness": 25}, "Brightness set"),
+    ("set the patio blinds to 30 percent", "HassSetPosition", {"name": "Patio Blinds", "position": 30}, "Position set"),
+    ("close the blinds in the living room", "HassTurnOff",
+     {"area": "Living Room", "device_class": ["blind"], "domain": ["cover"]}, "Closing the blinds"),
+    ("set the hallway thermostat to 21.5 degrees", "HassClimateSetTemperature",
+     {"name": "Hallway Thermostat", "temperature": 21.5}, "Temperature set to 21.5 degrees"),
+    ("set the temperature in the hallway to 20 degrees", "HassClimateSetTemperature",
+     {"area": "Hallway", "temperature": 20}, "Temperature set to 20 degrees"),
+    ("pause the kitchen radio", "HassMediaPause", {"name": "Kitchen Radio"}, "Paused"),
+    ("pause the radio in the kitchen", "HassMediaPause", {"area": "Kitchen"}, "Paused"),
+    ("next song in the kitchen", "HassMediaNext", {"area": "Kitchen"}, "Playing next"),
+    ("set the volume of the kitchen radio to 30 percent", "HassSetVolume", {"name": "Kitchen Radio", "volume_level": 30},
+     "Volume set"),
+]
+
+
+def test_a_pydantic_typed_server_is_sent_what_its_schema_asks_and_no_reply_says_none_or_a_validator_s_words(
+    xdg: Paths, tmp_path: Path
+) -> None:
+    """The turn pipeline as the daemon runs it (local intents, then the honesty guard, then an LLM) against a
+    server whose schemas are pydantic's: `domain` an optional list (anyOf with null), device classes an enum
+    behind $ref, brightness an integer. Every request by area or by name in the live context is carried out
+    by an intent, with a list for a list and a whole number for an integer, and said without "None"."""
+    markers = tmp_path / "typed"
+
+    async def main() -> list[tuple[str, TurnResult]]:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        intents = assistant.pipeline.intents
+        assert intents is not None
+        servers = McpServers([McpServerSettings("ha", sys.executable, (str(TYPED), str(markers)))], assistant.tools)
+        servers.start()
+        turns = []
+        try:
+            deadline = time.monotonic() + 30
+            while assistant.tools.get("ha__GetLiveContext") is None:
+                assert time.monotonic() < deadline, servers.status()
+                await asyncio.sleep(0.05)
+            await intents.refresh_home(assistant.tools)  # what the daemon does after a server's tools change
+            sentences = [case[0] for case in TYPED_CASES] + ["set the hallway thermostat to 40 degrees"]
+            started = time.perf_counter()
+            for sentence in sentences:
+                turns.append((sentence, await assistant.pipeline.turn(assistant.models, None, text=sentence)))
+            print(f"\n{len(sentences)} turns through the pipeline in {(time.perf_counter() - started) * 1000:.0f} ms")
+        finally:
+            await servers.stop()
+            await assistant.close()
+        return turns
+
+    turns = asyncio.run(main())
+    sent = [c for c in _calls(markers) if c["tool"] != "GetLiveContext"]
+    assert len(sent) == len(turns), sent  # one call a turn: none refused before the call, none left to an LLM
+    for (sentence, result), call, (_, tool, wanted, said) in zip(turns, sent, TYPED_CASES):
+        print(f"{sentence!r} -> {call['arguments']} -> {result.reply!r}")
+        assert call["tool"] == tool and call["arguments"] == wanted, (sentence, call)
+        assert [(t.name, t.route, t.ok) for t in result.tools] == [(f"ha__{tool}", "intent", True)], (sentence, result.tools)
+        assert result.reply == said and result.llm == "", (sentence, result.reply)
+    # A call the server refuses in several sentences with a link is said in one sentence of its own words.
+    sentence, failed = turns[-1]
+    print(f"{sentence!r} -> {failed.reply!r}")
+    assert [(t.name, t.ok) for t in failed.tools] == [("ha__HassClimateSetTemperature", False)]
+    assert "temperature 40.0 is not valid" in failed.reply and len(re.findall(r"[.!?](\s|$)", failed.reply)) == 1, failed.reply
+    for _, result in turns:
+        assert not any(word in result.reply.lower() for word in ("none", "pydantic", "http", "error executing")), result.reply

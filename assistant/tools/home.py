@@ -3,10 +3,11 @@
 A sentence such as "turn off the lights in the kitchen" or "Schalte das Licht in der Küche aus" is matched
 here, without a model, to HA's intent (HassTurnOff, area "kitchen", domain "light"). When a connected MCP
 server offers a tool of that very name (Home Assistant's MCP server does), the tool is called with the
-slots as HA names them, and what is said comes from the tool's answer: HA's own words where it gave
-some, else HA's response template for the matched sentence, rendered sandboxed as HA renders it. A
-failure is said as one, in the server's words. The timer, time and date intents never go to HA: our
-builtin tools run them (a timer belongs to this desktop).
+slots as HA names them, shaped to the tool's own schema (arguments.py), and what is said comes from the
+tool's answer: HA's own words where it gave some, else HA's response template for the matched sentence,
+rendered sandboxed as HA renders it, never with a "None" in it. A failure is said as one, in one sentence
+of the server's words. English gets a few phrasings HA's sentences lack (sentences/home_en.yaml). The
+timer, time and date intents never go to HA: our builtin tools run them (a timer belongs to this desktop).
 
 The `{name}` and `{area}` lists come from the server's GetLiveContext, where offered, so a name must be
 one the home has; without it they are wildcards and the server resolves the name, or says it cannot.
@@ -14,6 +15,7 @@ one the home has; without it they are wildcards and the server resolves the name
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -24,6 +26,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from assistant.core.errors import ConfigError
+from assistant.tools.arguments import plain_error, shape
+from assistant.tools.intents import SENTENCES
 from assistant.tools.registry import Registry, Tool, ToolResult
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,8 @@ BUILTIN = {
 }
 LIVE_CONTEXT = "GetLiveContext"
 _SPACES = re.compile(r"\s+")
+_GAP = "\x00"  # what a missing value renders as, before _render fills it
+_NONE = re.compile(r"\bNone\b")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,9 @@ class HomeMatch:
     slots: dict[str, Any]  # what the response template reads (each slot's text as said)
     response: str  # the key of HA's response template for the sentence matched
     sentence: str = field(default="", compare=False)
+    # What the live context says of the target (its "domain", its "area"), for a reply the server's answer
+    # does not name it in.
+    known: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def languages() -> list[str]:
@@ -80,12 +89,16 @@ class HomeIntents:
             raise ConfigError(f"no Home Assistant sentences for language {language!r} (try one of: {', '.join(languages())})")
         self.language = language
         data["intents"] = {name: value for name, value in data["intents"].items() if name in SERVED or name in BUILTIN}
+        _add_sentences(data, language)
         self._responses: dict[str, dict[str, str]] = data.get("responses", {}).get("intents", {})
         self._errors: dict[str, str] = data.get("responses", {}).get("errors", {})
         self._named = Intents.from_dict(data)
         # Without the live context a {name} is a wildcard, which carries no domain: HA's sentences that
         # require one ("turn on {name}" is for lights, switches, fans, ...) would never match it. These
         # copies drop that requirement, and the server finds the entity by its name, or says it cannot.
+        # A deep copy: hassil keeps the very dicts it was given, and the named intents need their
+        # requirements (without them "set the bedroom blinds to 50%" set a cover's brightness).
+        data = copy.deepcopy(data)
         for intent in data["intents"].values():
             for block in intent.get("data", []):
                 block.get("requires_context", {}).pop("domain", None)
@@ -95,7 +108,9 @@ class HomeIntents:
         from jinja2 import ChainableUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
-        self._jinja = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
+        # HA's templates print what its own context has (`translations.get(state.domain)`); where ours lacks
+        # it they printed "None" ("Turned off None"): a gap instead, which _render fills.
+        self._jinja = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, finalize=_no_none)
         self.match("turn on the light", ())  # hassil compiles its patterns at the first match: do it at start
 
     def intents(self) -> list[str]:
@@ -141,8 +156,9 @@ class HomeIntents:
         tool = by_remote.get(intent)
         if tool is None:
             return None
-        return HomeMatch(intent, tool.name, _ha_arguments(values, tool.parameters), slots,
-                         result.response or "default", sentence)
+        known = {k: v for k, v in {**result.context, **values}.items() if k in ("domain", "area") and isinstance(v, str)}
+        return HomeMatch(intent, tool.name, shape(values, tool.parameters), slots, result.response or "default",
+                         sentence, known)
 
     # ---- what is said ------------------------------------------------------------------------------
 
@@ -157,18 +173,19 @@ class HomeIntents:
             return result  # not Home Assistant's shape: the server's own words
         speech = _speech(answer)
         if answer.get("response_type") == "error" or answer.get("success") is False:
-            reason = speech or str(answer.get("error") or answer.get("data", {}).get("code") or "it reported an error")
-            return ToolResult(f"Home Assistant could not do that: {reason}", answer, ok=False)
+            code = answer["data"].get("code") if isinstance(answer.get("data"), dict) else None
+            reason = speech or str(answer.get("error") or code or "")
+            return ToolResult(f"Home Assistant could not do that: {plain_error(reason)}.", answer, ok=False)
         if speech:
             return ToolResult(speech, answer)
         data = answer.get("data", {}) if isinstance(answer.get("data"), dict) else {}
         done = [t for t in data.get("success", []) if isinstance(t, dict)]
         failed = [t for t in data.get("failed", []) if isinstance(t, dict)]
         if failed and not done:
-            names = ", ".join(str(t.get("name", t.get("id", "?"))) for t in failed)
-            return ToolResult(f"Home Assistant could not do that for {names}.", answer, ok=False)
-        matched = [SimpleNamespace(name=t.get("name", ""), domain=str(t.get("id", "")).split(".")[0]) for t in done]
-        text = self._render(match, {"slots": match.slots, "state": matched[0] if matched else None,
+            names = ", ".join(str(t.get("name") or t.get("id")) for t in failed if t.get("name") or t.get("id"))
+            return ToolResult(f"Home Assistant could not do that{' for ' + names if names else ''}.", answer, ok=False)
+        matched = [_target(match, t) for t in done]
+        text = self._render(match, {"slots": match.slots, "state": matched[0] if matched else _target(match, {}),
                                     "query": {"matched": matched, "unmatched": []}})
         return ToolResult(text, answer) if text else result
 
@@ -190,6 +207,12 @@ class HomeIntents:
         except Exception as exc:  # a template HA wrote for its own context; ours may lack a field
             log.warning("HA's %s/%s template did not render: %s", match.intent, match.response, exc)
             return ""
+        # A value the context lacks renders as a gap, filled with what the user called the target.
+        said = str(match.slots.get("name") or match.slots.get("area") or "")
+        text = text.replace(_GAP, said)
+        if _NONE.search(text) and not re.search(r"\bnone\b", match.sentence, re.IGNORECASE):
+            # "None" from a filter (`| string`) that the gap cannot catch: never say it.
+            text = _NONE.sub(said, text)
         return _SPACES.sub(" ", text).strip()
 
 
@@ -225,26 +248,40 @@ async def refresh_entities(home: HomeIntents, registry: Registry) -> int:
     return len(entities)
 
 
+def _add_sentences(data: dict[str, Any], language: str) -> None:
+    """Our phrasings for HA's intents (sentences/home_LANG.yaml), where HA's own sentences lack them."""
+    import yaml
+
+    for name in (language, language.split("-")[0]):
+        path = SENTENCES / f"home_{name}.yaml"
+        if path.exists():
+            with path.open(encoding="utf-8") as text:
+                extra = yaml.safe_load(text)
+            for intent, body in extra.get("intents", {}).items():
+                if intent in data["intents"]:
+                    data["intents"][intent].setdefault("data", []).extend(body.get("data", []))
+            return
+
+
 def _wildcards() -> dict[str, Any]:
     from hassil.intents import WildcardSlotList
 
     return {name: WildcardSlotList(name) for name in ("name", "area", "floor")}
 
 
-def _ha_arguments(values: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The slots, shaped as the tool's schema asks: a list where it wants an array, whole numbers as ints."""
-    properties = schema.get("properties", {}) if isinstance(schema.get("properties"), dict) else {}
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if properties and name not in properties:
-            continue
-        kind = properties.get(name, {}).get("type") if isinstance(properties.get(name), dict) else None
-        if kind == "array" and not isinstance(value, list):
-            value = [value]
-        elif kind == "integer" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        out[name] = value
-    return out
+def _no_none(value: Any) -> Any:
+    from jinja2 import Undefined
+
+    return _GAP if value is None or isinstance(value, Undefined) else value
+
+
+def _target(match: HomeMatch, answered: Mapping[str, Any]) -> SimpleNamespace:
+    """A target as HA's templates read it (`state.name`, `state.domain`): from the server's answer where it
+    says, else from the live context and the words said (an area's id "bedroom" has no domain in it)."""
+    ident = str(answered.get("id") or "")
+    domain = ident.split(".")[0] if "." in ident else match.known.get("domain", "")
+    name = answered.get("name") or match.slots.get("name") or match.slots.get("area") or ""
+    return SimpleNamespace(name=str(name), domain=domain)
 
 
 def _builtin_arguments(intent: str, values: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.api.protocol import method
 from assistant.config.settings import McpServerSettings
 from assistant.core.events import Emit, McpChanged, ignore
+from assistant.tools.arguments import plain_error, problem, shape
 from assistant.tools.registry import Registry, Run, Tool, ToolResult
 
 if TYPE_CHECKING:  # the SDK is imported when a server is configured, not at every start
@@ -146,7 +147,7 @@ class McpServers:
                 name=name,
                 description=listed.description or listed.title or listed.name,
                 parameters=dict(listed.input_schema or {"type": "object"}),
-                run=_runner(client, listed.name),
+                run=_runner(client, listed.name, dict(listed.input_schema or {"type": "object"})),
                 source=source,
                 remote=listed.name,
             )
@@ -175,10 +176,17 @@ def _client(server: McpServerSettings) -> Client:
     return Client(transport, read_timeout_seconds=CALL_TIMEOUT_S)
 
 
-def _runner(client: Client, name: str) -> Run:
+def _runner(client: Client, name: str, schema: dict[str, Any]) -> Run:
     async def run(arguments: dict[str, Any]) -> ToolResult:
         from mcp.types import TextContent
 
+        # Shaped to the tool's schema and checked before the call, whatever the route (a local intent's
+        # slots, an LLM's arguments): what does not fit is refused here in a sentence of ours, not by the
+        # server in its validator's words.
+        arguments = shape(arguments, schema)
+        refused = problem(arguments, schema, name)
+        if refused is not None:
+            return ToolResult(refused, {"arguments": arguments}, ok=False)
         result = await client.call_tool(name, arguments)
         texts = [block.text for block in result.content if isinstance(block, TextContent)]
         text = " ".join(texts).strip()
@@ -186,7 +194,7 @@ def _runner(client: Client, name: str) -> Run:
         if not text and result.structured_content is not None:
             text = json.dumps(result.structured_content)
         if result.is_error:
-            return ToolResult(f"The {name} tool could not do that: {text or 'it reported an error'}", data, ok=False)
+            return ToolResult(f"The {name} tool could not do that: {plain_error(text)}.", data, ok=False)
         return ToolResult(text or "Done.", data)
 
     return run

@@ -11,6 +11,7 @@ from typing import Any
 
 from assistant.core.chat import ToolSpec
 from assistant.core.errors import AssistantError
+from assistant.tools.arguments import plain_error
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Registry:
             except AssistantError as exc:
                 result = ToolResult(f"I couldn't do that: {exc.message}", ok=False)
             except Exception as exc:  # a tool's bug must become a sentence, not a dead turn
-                result = ToolResult(f"I couldn't do that: the {name} tool failed ({exc}).", ok=False)
+                result = ToolResult(f"I couldn't do that: the {name} tool failed ({plain_error(str(exc))}).", ok=False)
         record = ToolCallRecord(name, arguments, result.text, result.ok, (time.perf_counter() - started) * 1000, route)
         records.append(record)
         if self.on_call is not None:
