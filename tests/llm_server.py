@@ -130,6 +130,7 @@ class ScriptedOpenAIServer:
         self, script: Script, delay_s: float = 0.0, pause_s: float = 0.0, models: tuple[str, ...] = ("scripted",)
     ) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of every request, GET and POST, names in lower case
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -146,10 +147,12 @@ class ScriptedOpenAIServer:
                 self.wfile.write(payload)
 
             def do_GET(self) -> None:
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 data = {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
                 self._send(200, json.dumps(data).encode(), "application/json")
 
             def do_POST(self) -> None:
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 time.sleep(delay_s)

@@ -262,3 +262,59 @@ def test_read_timeout_mid_reply(tmp_path: Path) -> None:
         run_scripted(server, tmp_path, read_timeout_s=0.5)
     assert info.value.code == "remote_timeout"
     assert info.value.message == f"the LLM server at {server.base_url} stopped sending for 0.5 s mid-reply"
+
+
+def test_tool_call_deltas_split_across_many_chunks(tmp_path: Path) -> None:
+    # Two calls whose fragments interleave, each argument a character a chunk, the name itself in two pieces.
+    first, second = '{"city": "Paris"}', '{"city": "Oslo"}'
+    stream = [
+        chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"name": "time"}}]}),
+        chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "get_time"}}]}),
+    ]
+    for i in range(max(len(first), len(second))):
+        stream += [chunk({"tool_calls": [{"index": n, "function": {"arguments": text[i]}}]})
+                   for n, text in enumerate((first, second)) if i < len(text)]
+    stream += [chunk({}, finish="tool_calls"), "[DONE]"]
+    server = ScriptedOpenAIServer(lambda body: (200, stream))
+    assert run_scripted(server, tmp_path, (CLOCK,)) == [
+        ToolCall("call_a", "get_time", {"city": "Paris"}),
+        ToolCall("call_b", "get_time", {"city": "Oslo"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("last", "code", "said"),
+    [
+        (json.dumps({"error": "model runner stopped\ntraceback"}), "remote_error", "failed mid-reply: model runner stopped"),
+        ("{not json", "remote_error", "sent something that is not JSON: '{not json'"),
+        (None, "remote_closed", "ended the reply without finishing it"),  # the connection closes between events
+    ],
+    ids=["ollama-error-string", "not-json", "cut-short"],
+)
+def test_a_bad_stream_is_one_line(tmp_path: Path, last: str | None, code: str, said: str) -> None:
+    server = ScriptedOpenAIServer(lambda body: (200, [chunk({"content": "Hel"}), *([last] if last else [])]))
+    with pytest.raises(RemoteError) as info:
+        run_scripted(server, tmp_path)
+    assert info.value.code == code
+    assert info.value.message == f"the LLM server at {server.base_url} {said}"
+
+
+def test_the_openai_environment_never_reaches_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and OPENAI_PROJECT_ID, all meant for
+    api.openai.com: a keyless server gets no Authorization at all, a keyed one its own key only."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-the-users-openai-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-the-users")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-the-users")
+    monkeypatch.setenv(KEY_ENV, "local-key")
+    reply = [chunk({"content": "Hi."}, finish="stop"), "[DONE]"]
+    keyless = ScriptedOpenAIServer(lambda body: (200, reply))
+    keyed = ScriptedOpenAIServer(lambda body: (200, reply))
+    assert run_scripted(keyless, tmp_path) == [TextDelta("Hi.")]
+    assert run_scripted(keyed, tmp_path, key_env=KEY_ENV) == [TextDelta("Hi.")]
+    assert len(keyless.headers) == len(keyed.headers) == 2  # GET /models at open, then the chat
+    for headers in keyless.headers + keyed.headers:
+        assert not {"openai-organization", "openai-project"} & headers.keys(), headers
+    assert all("authorization" not in h for h in keyless.headers), keyless.headers
+    assert all(h["authorization"] == "Bearer local-key" for h in keyed.headers), keyed.headers

@@ -1,7 +1,10 @@
-"""ChatModel on any OpenAI-compatible chat-completions server (vLLM, llama-server, Ollama), streamed over SSE.
+"""ChatModel on any OpenAI-compatible chat-completions server (vLLM, llama-server, Ollama), through the official
+`openai` SDK (AsyncOpenAI, streamed chunks as the SDK's typed ChatCompletionChunk).
 
 It runs in the daemon's event loop (see inloop.py): an HTTP client needs no process of its own, and
 closing the stream closes the socket at once, so a barge-in stops the server's generation right away.
+The SDK's own timeouts and retries are off: a reply is bounded by our deadlines (to the first token, then
+between chunks), and a retry is the caller's to decide, since a turn the user is waiting on must fail fast.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-import httpx
+import openai
+from openai import AsyncOpenAI, Omit, omit
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import AssistantError, RemoteError
@@ -23,6 +30,7 @@ from assistant.core.models import ModelSpec
 log = logging.getLogger(__name__)
 
 DETAIL_CHARS = 200
+NO_KEY = "unused"  # AsyncOpenAI insists on a key; with none configured its header is omitted per request
 
 
 class OpenAIChatModel:
@@ -45,15 +53,22 @@ class OpenAIChatModel:
         self.read_s = float(options["read_timeout_s"])
         self.stream_tools = bool(options["stream_tools"])
         self.server = f"the LLM server at {self.base_url}"
-        self._client: httpx.AsyncClient | None = None
+        self._client: AsyncOpenAI | None = None
+        # The SDK fills the organization and project headers from OPENAI_ORG_ID and OPENAI_PROJECT_ID, meant for
+        # api.openai.com: never send them to this server.
+        self._headers: dict[str, str | Omit] = {"OpenAI-Organization": omit, "OpenAI-Project": omit}
 
     # ---------------------------------------------------------------- lifecycle
 
     async def open(self) -> None:
         """Connect and check that the server serves the model: a wrong key or name fails here, not mid-turn."""
-        # Our own timeouts bound each read (first token, then between chunks); httpx bounds the connect.
-        timeout = httpx.Timeout(connect=self.connect_s, read=None, write=self.connect_s, pool=self.connect_s)
-        self._client = httpx.AsyncClient(base_url=self.base_url + "/", headers=self._headers(), timeout=timeout)
+        key = self._key()
+        if key is None:
+            self._headers["Authorization"] = omit  # no key: no header at all, as a keyless server expects
+        # Our own deadlines bound each read (first token, then between chunks); the SDK bounds the connect.
+        timeout = openai.Timeout(connect=self.connect_s, read=None, write=self.connect_s, pool=self.connect_s)
+        # An explicit key and base_url: the SDK would otherwise take OPENAI_API_KEY and OPENAI_BASE_URL.
+        self._client = AsyncOpenAI(api_key=key or NO_KEY, base_url=self.base_url, timeout=timeout, max_retries=0)
         try:
             served = await self.served()
         except BaseException:
@@ -69,12 +84,12 @@ class OpenAIChatModel:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
-    def _headers(self) -> dict[str, str]:
+    def _key(self) -> str | None:
         if not self.key_env:
-            return {}
+            return None
         key = os.environ.get(self.key_env, "")
         if not key:
             raise RemoteError(
@@ -82,28 +97,26 @@ class OpenAIChatModel:
                 f"set it there (for the service: an EnvironmentFile= in `systemctl --user edit assistant`)",
                 code="remote_auth",
             )
-        return {"Authorization": f"Bearer {key}"}
+        return key
 
     async def served(self) -> list[str] | None:
         """The model names the server lists at /models, or None where it has no such list."""
         client = self._live()
         try:
             async with asyncio.timeout(self.first_token_s):
-                response = await client.get("models")
+                page = await client.models.list(extra_headers=self._headers)
         except TimeoutError:
             raise RemoteError(f"{self.server} did not answer within {self.first_token_s:g} s", "remote_timeout") from None
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code == 404:
+        except openai.NotFoundError:
             return None  # not every server lists its models; the first chat will say whether the name is right
-        if response.status_code != 200:
-            raise self._status_error(response.status_code, response.content)
+        except openai.APIError as exc:
+            raise self._api_error(exc) from None
         try:
-            return [str(m["id"]) for m in response.json()["data"]]
-        except (ValueError, KeyError, TypeError):
+            return [str(m.id) for m in page.data]
+        except (AttributeError, TypeError):  # a 200 whose body is not OpenAI's model list
             return None
 
-    def _live(self) -> httpx.AsyncClient:
+    def _live(self) -> AsyncOpenAI:
         if self._client is None:
             raise AssistantError(f"{self.model_id}: the connection to {self.base_url} is closed", code="remote_closed")
         return self._client
@@ -114,124 +127,116 @@ class OpenAIChatModel:
         self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
     ) -> AsyncIterator[ChatEvent]:
         """Yield text deltas as they arrive, then the tool calls; closing the iterator closes the connection."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [dict(m) for m in messages],
-            "max_tokens": max_tokens or self.max_tokens,
-            "temperature": self.temperature,
-        }
-        if tools:
-            body["tools"] = [t.as_openai() for t in tools]
-            if not self.stream_tools:
-                for event in await self._complete(body):
-                    yield event
-                return
+        # Our Message and ToolSpec.as_openai() are OpenAI's own shapes; the SDK's TypedDicts just spell them out.
+        request = _Request(
+            messages=cast("list[ChatCompletionMessageParam]", [dict(m) for m in messages]),
+            tools=cast("list[ChatCompletionToolParam]", [t.as_openai() for t in tools]),
+            max_tokens=max_tokens or self.max_tokens,
+        )
+        if tools and not self.stream_tools:
+            for event in await self._complete(request):
+                yield event
+            return
         yielded = False
         calls: dict[int, dict[str, str]] = {}
         finish = None
         # aclosing: when our consumer closes us (a barge-in), the inner stream and its socket close now, not at GC.
-        async with aclosing(self._stream({**body, "stream": True})) as chunks:
+        async with aclosing(self._stream(request)) as chunks:
             async for chunk in chunks:
-                choices = chunk.get("choices") or []
-                if not choices:
+                if not chunk.choices:
                     continue  # a usage chunk
-                choice = choices[0]
-                delta = choice.get("delta") or {}
+                choice = chunk.choices[0]
                 # `reasoning_content` (a thinking model behind vLLM's reasoning parser) is not for speaking.
-                if delta.get("content"):
+                if choice.delta.content:
                     yielded = True
-                    yield TextDelta(str(delta["content"]))
-                for part in delta.get("tool_calls") or []:
+                    yield TextDelta(choice.delta.content)
+                for part in choice.delta.tool_calls or []:
                     _merge_call(calls, part)
-                finish = choice.get("finish_reason") or finish
+                finish = choice.finish_reason or finish
         if tools and not calls and finish == "tool_calls" and not yielded:
             # The server decided on a tool call but dropped it from the stream (Ollama's /v1 did): ask again, whole.
             log.info("%s: %s dropped a streamed tool call; asking again unstreamed", self.model_id, self.base_url)
-            for event in await self._complete(body):
+            for event in await self._complete(request):
                 yield event
             return
         for index in sorted(calls):
             yield _tool_call(calls[index], index)
 
-    async def _stream(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """The JSON chunks of a streamed completion, each read bounded by the first-token or read timeout."""
+    async def _stream(self, request: _Request) -> AsyncGenerator[ChatCompletionChunk, None]:
+        """The chunks of a streamed completion, each read bounded by the first-token or read timeout."""
         client = self._live()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.first_token_s
         first = True
         try:
             async with asyncio.timeout_at(deadline):
-                response = await client.send(client.build_request("POST", "chat/completions", json=body), stream=True)
+                stream = await client.chat.completions.create(
+                    model=self.model, messages=request.messages, max_tokens=request.max_tokens,
+                    temperature=self.temperature, tools=request.tools or omit, stream=True, extra_headers=self._headers,
+                )
         except TimeoutError:
             raise self._timeout(first) from None
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        lines = response.aiter_lines()
+        except openai.APIError as exc:
+            raise self._api_error(exc) from None
         try:
-            if response.status_code != 200:
-                raise self._status_error(response.status_code, await _body(response))
-            data: list[str] = []
+            finished = False
             while True:
                 try:
                     async with asyncio.timeout_at(deadline if first else loop.time() + self.read_s):
-                        line = await anext(lines, None)
+                        chunk = await anext(stream, None)
                 except TimeoutError:
                     raise self._timeout(first) from None
-                except httpx.HTTPError as exc:
-                    raise self._transport_error(exc, mid_reply=True) from None
-                if line is None:
-                    raise RemoteError(f"{self.server} ended the reply without finishing it", code="remote_closed")
-                if line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-                    continue
-                if line or not data:
-                    continue  # a comment (": ping"), an event name, or a blank line between events
-                text, data = "\n".join(data), []
-                if text.strip() == "[DONE]":
-                    return
-                chunk = self._decode(text)
+                except openai.APIError as exc:
+                    raise self._api_error(exc, mid_reply=True) from None
+                except ValueError as exc:  # the SDK's json.loads of an event's data
+                    text = getattr(exc, "doc", "")[:80]
+                    raise RemoteError(f"{self.server} sent something that is not JSON: {text!r}", "remote_error") from None
+                if chunk is None:
+                    break
+                if not isinstance(chunk, ChatCompletionChunk):  # the SDK passes a non-object event through as is
+                    raise RemoteError(f"{self.server} sent an unexpected reply: {str(chunk)[:80]!r}", "remote_error")
                 if first and _has_output(chunk):
                     first = False
+                finished = finished or any(c.finish_reason for c in chunk.choices or [])
                 yield chunk
+            # The SDK ends its iteration alike at [DONE] and at a connection closed between events; a reply no
+            # choice finished is one the server cut short.
+            if not finished:
+                raise RemoteError(f"{self.server} ended the reply without finishing it", code="remote_closed")
         finally:
             # On a barge-in this runs as the consumer closes us: the socket closes and the server stops.
-            close_lines = getattr(lines, "aclose", None)  # typed as an iterator; it is an async generator
-            if close_lines is not None:
-                await close_lines()
-            await response.aclose()
+            await stream.close()
 
-    async def _complete(self, body: dict[str, Any]) -> list[ChatEvent]:
+    async def _complete(self, request: _Request) -> list[ChatEvent]:
         """One unstreamed completion (for tool calls a server drops from streams), within timeout_s."""
         client = self._live()
         try:
             async with asyncio.timeout(self.first_token_s):
-                response = await client.post("chat/completions", json={**body, "stream": False})
+                completion = await client.chat.completions.create(
+                    model=self.model, messages=request.messages, max_tokens=request.max_tokens,
+                    temperature=self.temperature, tools=request.tools or omit, stream=False, extra_headers=self._headers,
+                )
         except TimeoutError:
             raise RemoteError(f"{self.server} did not reply within {self.first_token_s:g} s", "remote_timeout") from None
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code != 200:
-            raise self._status_error(response.status_code, response.content)
-        message = (self._decode(response.text).get("choices") or [{}])[0].get("message") or {}
+        except openai.APIError as exc:
+            raise self._api_error(exc) from None
+        except ValueError:
+            raise RemoteError(f"{self.server} sent a reply that is not JSON", "remote_error") from None
+        if not completion.choices:
+            raise RemoteError(f"{self.server} sent a reply with no choices", "remote_error")
+        message = completion.choices[0].message
         events: list[ChatEvent] = []
-        if message.get("content"):
-            events.append(TextDelta(str(message["content"])))
-        for index, call in enumerate(message.get("tool_calls") or []):
-            function = call.get("function") or {}
-            parts = {"id": call.get("id") or "", "name": function.get("name") or "", "arguments": function.get("arguments")}
+        if message.content:
+            events.append(TextDelta(message.content))
+        for index, call in enumerate(message.tool_calls or []):
+            function = getattr(call, "function", None)  # a "custom" (free-form) tool call has none
+            parts = {
+                "id": call.id or "",
+                "name": getattr(function, "name", "") or "",
+                "arguments": getattr(function, "arguments", None),
+            }
             events.append(_tool_call(parts, index))
         return events
-
-    def _decode(self, text: str) -> dict[str, Any]:
-        try:
-            chunk = json.loads(text)
-        except ValueError:
-            raise RemoteError(f"{self.server} sent something that is not JSON: {text[:80]!r}", "remote_error") from None
-        if not isinstance(chunk, dict):
-            raise RemoteError(f"{self.server} sent an unexpected reply: {text[:80]!r}", "remote_error")
-        if chunk.get("error"):  # vLLM and llama-server report a failure mid-stream as an error chunk
-            raise RemoteError(f"{self.server} failed mid-reply: {_detail_of(chunk)}", "remote_error")
-        return chunk
 
     # ---------------------------------------------------------------- errors, one line naming the server
 
@@ -244,18 +249,31 @@ class OpenAIChatModel:
             )
         return RemoteError(f"{self.server} stopped sending for {self.read_s:g} s mid-reply", code="remote_timeout")
 
-    def _transport_error(self, exc: httpx.HTTPError, mid_reply: bool = False) -> RemoteError:
-        reason = _reason(exc)
-        if isinstance(exc, httpx.ConnectTimeout):
+    def _api_error(self, exc: openai.APIError, mid_reply: bool = False) -> RemoteError:
+        """The SDK's errors as one line: its own messages name neither the URL nor the key, nor do ours."""
+        if isinstance(exc, openai.APIStatusError):
+            return self._status_error(exc.status_code, exc.response.content)
+        if isinstance(exc, openai.APITimeoutError):  # only the connect, write and pool phases have SDK timeouts
             return RemoteError(f"{self.server} did not accept a connection within {self.connect_s:g} s", "remote_timeout")
-        if isinstance(exc, httpx.ConnectError):
-            return RemoteError(
-                f"cannot reach {self.server} ({reason}); start the server, or fix base_url of {self.model_id} in models.toml",
-                code="remote_unreachable",
-            )
-        if mid_reply or isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return RemoteError(f"{self.server} closed the connection mid-reply ({reason})", code="remote_closed")
-        return RemoteError(f"talking to {self.server} failed ({reason})", code="remote_error")
+        reason = _reason(exc)
+        if isinstance(exc, openai.APIConnectionError):
+            if mid_reply:
+                return RemoteError(f"{self.server} closed the connection mid-reply ({reason})", code="remote_closed")
+            if _caused_by(exc, "ConnectError"):
+                return RemoteError(
+                    f"cannot reach {self.server} ({reason}); start the server, or fix base_url of {self.model_id} in "
+                    f"models.toml",
+                    code="remote_unreachable",
+                )
+            if _caused_by(exc, "RemoteProtocolError", "ReadError"):
+                return RemoteError(f"{self.server} closed the connection mid-reply ({reason})", code="remote_closed")
+            return RemoteError(f"talking to {self.server} failed ({reason})", code="remote_error")
+        if mid_reply:
+            # vLLM and llama-server report a failure mid-stream as an `error` event; the SDK raises it as an
+            # APIError whose body is that error object (or Ollama's bare string).
+            detail = _detail_of({"error": exc.body or exc.message})
+            return RemoteError(f"{self.server} failed mid-reply: {detail}", code="remote_error")
+        return RemoteError(f"{self.server} sent an unexpected reply ({exc.message})", code="remote_error")
 
     def _status_error(self, status: int, content: bytes) -> RemoteError:
         detail = _detail(content)
@@ -277,13 +295,26 @@ class OpenAIChatModel:
         return RemoteError(f"{self.server} rejected the request ({said})", code="remote_error")
 
 
-def _merge_call(calls: dict[int, dict[str, str]], part: Mapping[str, Any]) -> None:
-    """Streamed tool calls come in pieces keyed by index: the id and name once, the arguments in fragments."""
-    call = calls.setdefault(int(part.get("index") or 0), {"id": "", "name": "", "arguments": ""})
-    function = part.get("function") or {}
-    call["id"] = call["id"] or str(part.get("id") or "")
-    call["name"] += str(function.get("name") or "")
-    call["arguments"] += str(function.get("arguments") or "")
+@dataclass(frozen=True)
+class _Request:
+    """What one chat sends, kept for the unstreamed retry when a server drops a streamed tool call."""
+
+    messages: list[ChatCompletionMessageParam]
+    tools: list[ChatCompletionToolParam]
+    max_tokens: int
+
+
+def _merge_call(calls: dict[int, dict[str, str]], part: ChoiceDeltaToolCall) -> None:
+    """Streamed tool calls come in pieces keyed by index: the id and name once, the arguments in fragments.
+
+    Not the SDK's ChatCompletionStreamState: it re-dumps the whole message at every chunk (quadratic in the
+    reply) and asserts on shapes OpenAI-compatible servers do send, such as a fragment with no index."""
+    # The SDK builds chunks without validating them: a server's missing field is a missing attribute.
+    call = calls.setdefault(int(getattr(part, "index", None) or 0), {"id": "", "name": "", "arguments": ""})
+    function = getattr(part, "function", None)
+    call["id"] = call["id"] or str(getattr(part, "id", None) or "")
+    call["name"] += str(getattr(function, "name", None) or "")
+    call["arguments"] += str(getattr(function, "arguments", None) or "")
 
 
 def _tool_call(parts: Mapping[str, Any], index: int) -> ToolCall:
@@ -301,17 +332,12 @@ def _tool_call(parts: Mapping[str, Any], index: int) -> ToolCall:
     return ToolCall(id=str(parts.get("id") or f"call_{index}"), name=str(parts.get("name") or ""), arguments=arguments)
 
 
-def _has_output(chunk: Mapping[str, Any]) -> bool:
-    choices = chunk.get("choices") or []
-    delta = (choices[0].get("delta") or {}) if choices else {}
-    return bool(delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"))
-
-
-async def _body(response: httpx.Response) -> bytes:
-    try:
-        return await response.aread()
-    except httpx.HTTPError:
-        return b""
+def _has_output(chunk: ChatCompletionChunk) -> bool:
+    if not chunk.choices:
+        return False
+    delta = chunk.choices[0].delta
+    # reasoning_content is no field of the SDK's delta; it keeps what the server sent as an extra.
+    return bool(delta.content or delta.tool_calls or (delta.model_extra or {}).get("reasoning_content"))
 
 
 def _detail(content: bytes) -> str:
@@ -332,14 +358,29 @@ def _detail_of(data: Mapping[str, Any]) -> str:
     return (text.splitlines() or [""])[0][:DETAIL_CHARS]
 
 
-def _reason(exc: BaseException) -> str:
-    """The most telling line: httpx says "All connection attempts failed" over a ConnectionRefusedError."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
     cause: BaseException | None = exc
-    while cause is not None:
+    while cause is not None and cause not in seen:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return seen
+
+
+def _caused_by(exc: BaseException, *names: str) -> bool:
+    """Whether the SDK's error wraps the HTTP client's error of one of these names. By name: the SDK runs on
+    httpx2 where its releases before ran on httpx, and the classes are each library's own."""
+    return any(k.__name__ in names for e in _chain(exc) for k in type(e).__mro__)
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling line: the SDK says "Connection error." over httpx's error over a ConnectionRefusedError."""
+    chain = _chain(exc)
+    for cause in chain:
         if isinstance(cause, OSError) and cause.errno is not None:
             return os.strerror(cause.errno).lower()  # "connection refused", "no route to host"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc).strip() or type(exc).__name__
+    cause = chain[1] if len(chain) > 1 else exc
+    text = str(cause).strip() or type(cause).__name__
     return text.splitlines()[0]
 
 
