@@ -3,30 +3,28 @@
 A process of its own rather than part of the daemon: the tray lives in the graphical session (its bus,
 its panel) while the daemon may run before or without one, and a D-Bus or panel fault then costs an
 icon, never a turn. It follows the daemon's events exactly as `status --follow` does (cli/follow.py)
-and asks the daemon for everything its menu does. Built on jeepney, the D-Bus library the daemon
-already uses: one connection, read by one thread (method calls), written by both (a lock).
+and asks the daemon for everything its menu does.
+
+The two D-Bus objects are dbus-fast ServiceInterfaces (cli/tray_bus.py) served by an asyncio loop; the
+daemon is followed by the blocking socket client in a thread of its own, which hands each new view to
+the loop, so every D-Bus object is touched by the loop alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from assistant.api.client import Client, NotRunning
 from assistant.cli.follow import Presence
+from assistant.cli.tray_bus import ITEM_PATH, MENU_PATH, WATCHER, DBusMenu, Entry, Look, StatusNotifierItem, show_on_panels
 from assistant.core.errors import AssistantError
 
-ITEM_PATH = "/StatusNotifierItem"
-MENU_PATH = "/MenuBar"
-ITEM = "org.kde.StatusNotifierItem"
-MENU = "com.canonical.dbusmenu"
-WATCHER = "org.kde.StatusNotifierWatcher"
-PROPS = "org.freedesktop.DBus.Properties"
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
 NO_WATCHER = ("no StatusNotifierWatcher on the session bus, so no tray icon (plain GNOME needs the AppIndicator "
               "extension); `assistant status --follow` gives the same view to a panel module")
@@ -39,160 +37,136 @@ def icon_for(view: Presence) -> str:
     return f"assistant-{view.shown if view.shown in TITLES else 'idle'}-symbolic"
 
 
+def look_of(view: Presence) -> Look:
+    """The icon, tooltip and status for a view of the daemon."""
+    title = TITLES.get(view.shown, "Assistant")
+    tip = f"{title}\n" + "\n".join(f"{k}: {v}" for k, v in sorted(view.models.items()))
+    if view.problem:
+        tip += f"\nlast error: {view.problem}"
+    status = "NeedsAttention" if view.state in ("listening", "dictating") else "Active"
+    return Look(status, icon_for(view), title, tip)
+
+
 class Menu:
-    """The menu's items, rebuilt from the view: (id, label, toggle type, toggle state, action)."""
+    """The menu's items, rebuilt from the view, each with what a click on it asks of the daemon."""
 
     def __init__(self, view: Presence, llms: list[str]) -> None:
         listening = view.state == "listening"
-        self.items: list[tuple[int, str, str, int, tuple[str, ...]]] = [
-            (1, "Stop listening" if listening else "Start listening", "", -1, ("ptt.toggle",)),
-            (2, "Wake word", "checkmark", int(view.wake), ("wake.off",) if view.wake else ("wake.on",)),
-            *[(10 + i, f"LLM: {llm}", "radio", int(view.models.get("llm") == llm), ("llm.use", llm))
+        self.items: list[tuple[Entry, tuple[str, ...]]] = [
+            (Entry(1, "Stop listening" if listening else "Start listening"), ("ptt.toggle",)),
+            (Entry(2, "Wake word", "checkmark", int(view.wake)), ("wake.off",) if view.wake else ("wake.on",)),
+            *[(Entry(10 + i, f"LLM: {llm}", "radio", int(view.models.get("llm") == llm)), ("llm.use", llm))
               for i, llm in enumerate(llms)],
-            (3, "Stop speaking", "", -1, ("ptt.cancel",)),
-            (4, "Open the log", "", -1, ("open-log",)),
-            (5, "Quit the assistant", "", -1, ("shutdown",)),
+            (Entry(3, "Stop speaking"), ("ptt.cancel",)),
+            (Entry(4, "Open the log"), ("open-log",)),
+            (Entry(5, "Quit the assistant"), ("shutdown",)),
         ]
 
-    def layout(self, revision: int) -> tuple[int, tuple[int, dict[str, Any], list[Any]]]:
-        children: list[tuple[str, Any]] = []
-        for item_id, label, toggle, state, _ in self.items:
-            props: dict[str, Any] = {"label": ("s", label)}
-            if toggle:
-                props["toggle-type"] = ("s", toggle)
-                props["toggle-state"] = ("i", state)
-            children.append(("(ia{sv}av)", (item_id, props, [])))
-        return revision, (0, {"children-display": ("s", "submenu")}, children)
+    @property
+    def entries(self) -> list[Entry]:
+        return [entry for entry, _ in self.items]
 
     def action(self, item_id: int) -> tuple[str, ...] | None:
-        return next((action for i, _, _, _, action in self.items if i == item_id), None)
+        return next((action for entry, action in self.items if entry.id == item_id), None)
+
+
+def follow(socket: Path, on_change: Callable[[Presence, list[str]], None]) -> None:
+    """The daemon's events into views (with its LLMs, for the menu) until it goes away (then the icon says so).
+    Blocking: run in a thread."""
+    llms: list[str] = []
+    try:
+        with Client(socket, timeout=None) as client:
+            status = client.call("status")
+            llms = [row["id"] for row in client.call("llm.list")]
+            view = replace(Presence.of(status), state=str(client.call("subscribe")["state"]))
+            on_change(view, llms)
+            for event in client.events(subscribed=True):
+                changed = view.after(event)
+                if event.event == "llm" or changed != view:
+                    view = changed
+                    on_change(view, llms)
+    except NotRunning:
+        on_change(Presence("stopped"), llms)
 
 
 class Tray:
-    def __init__(self, socket: Path, log_file: Path, bus: str | None = None) -> None:
-        from jeepney.io.blocking import open_dbus_connection
-
+    def __init__(self, socket: Path, log_file: Path) -> None:
         self.socket = socket
         self.log_file = log_file
-        self.conn = open_dbus_connection(bus=bus or "SESSION")
-        self.lock = threading.Lock()
         self.view = Presence("stopped")
         self.llms: list[str] = []
-        self.revision = 1
         self.name = f"org.kde.StatusNotifierItem-{os.getpid()}-1"
+        self.item = StatusNotifierItem(look_of(self.view), str(ICONS_DIR), activate=lambda: self._act(("ptt.toggle",)))
+        self.menu = DBusMenu(Menu(self.view, self.llms).entries, str(ICONS_DIR), clicked=self._clicked)
 
-    # ------------------------------------------------------------ D-Bus side
+    async def serve(self, wait: bool) -> int:
+        """Show the icon and keep it following the daemon until the daemon goes; 1 when there is no panel to
+        show it on and not `wait`ing for one (NO_WATCHER said in one line either way)."""
+        from dbus_fast.aio import MessageBus
 
-    def send(self, msg: Any) -> None:
-        with self.lock:
-            self.conn.send(msg)
+        bus = await MessageBus().connect()  # the session bus: DBUS_SESSION_BUS_ADDRESS
+        try:
+            bus.export(ITEM_PATH, self.item)
+            bus.export(MENU_PATH, self.menu)
+            await bus.request_name(self.name)
+            if not await show_on_panels(bus, self.name):
+                print(f"assistant tray: {NO_WATCHER}", flush=True)
+                if not wait:
+                    return 1
+            await self._follow()
+            return 0
+        finally:
+            bus.disconnect()
 
-    def register(self) -> str | None:
-        """Own our name, watch for the panel's watcher coming and going, and register with it if it is there;
-        the reason when it is not (the icon then shows once a panel starts: see `serve`)."""
-        from jeepney import MatchRule, message_bus
+    async def _follow(self) -> None:
+        """`follow` in a daemon thread (its socket read blocks, and Ctrl+C must not wait for it), each view
+        handed to this loop; returns when the daemon has gone, raises what stopped the thread otherwise."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
 
-        appears = MatchRule(type="signal", sender=message_bus.bus_name, interface=message_bus.interface,
-                            member="NameOwnerChanged", path=message_bus.object_path)
-        appears.add_arg_condition(0, WATCHER)
-        with self.lock:
-            self.conn.send_and_get_reply(message_bus.RequestName(self.name))
-            self.conn.send_and_get_reply(message_bus.AddMatch(appears))
-            if not self.conn.send_and_get_reply(message_bus.NameHasOwner(WATCHER)).body[0]:
-                return NO_WATCHER
-        self._register_with_watcher()
-        return None
-
-    def _register_with_watcher(self) -> None:
-        # Not waiting for the reply: a watcher may call back (GetAll) before it answers, and that call must
-        # reach `serve`; the reply itself is read and ignored there.
-        from jeepney import DBusAddress, new_method_call
-
-        watcher = DBusAddress("/StatusNotifierWatcher", bus_name=WATCHER, interface=WATCHER)
-        self.send(new_method_call(watcher, "RegisterStatusNotifierItem", "s", (self.name,)))
-
-    def item_props(self) -> dict[str, tuple[str, Any]]:
-        title = TITLES.get(self.view.shown, "Assistant")
-        tip = f"{title}\n" + "\n".join(f"{k}: {v}" for k, v in sorted(self.view.models.items()))
-        if self.view.problem:
-            tip += f"\nlast error: {self.view.problem}"
-        return {
-            "Category": ("s", "ApplicationStatus"), "Id": ("s", "assistant"), "Title": ("s", "Assistant"),
-            "Status": ("s", "NeedsAttention" if self.view.state in ("listening", "dictating") else "Active"),
-            "IconName": ("s", icon_for(self.view)), "IconThemePath": ("s", str(ICONS_DIR)),
-            "ToolTip": ("(sa(iiay)ss)", (icon_for(self.view), [], title, tip)), "Menu": ("o", MENU_PATH),
-            "ItemIsMenu": ("b", False), "WindowId": ("i", 0),
-        }
-
-    def menu_props(self) -> dict[str, tuple[str, Any]]:
-        return {"Version": ("u", 3), "TextDirection": ("s", "ltr"), "Status": ("s", "normal"),
-                "IconThemePath": ("as", [str(ICONS_DIR)])}
-
-    def serve(self, stop: threading.Event) -> None:
-        from jeepney import MessageType, new_error, new_method_return
-        from jeepney.low_level import HeaderFields
-
-        while not stop.is_set():
-            try:
-                msg = self.conn.receive(timeout=0.5)
-            except TimeoutError:
-                continue
-            fields = msg.header.fields
-            if msg.header.message_type == MessageType.signal and fields.get(HeaderFields.member) == "NameOwnerChanged":
-                if msg.body[0] == WATCHER and msg.body[2]:
-                    self._register_with_watcher()  # a panel started (or restarted): show the icon on it
-                continue
-            if msg.header.message_type != MessageType.method_call:
-                continue
-            member, path = fields.get(HeaderFields.member), fields.get(HeaderFields.path)
-            reply = self._answer(path, member, msg.body)
-            if reply is None:
-                self.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no {member} on {path}",)))
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
             else:
-                self.send(new_method_return(msg, reply[0], reply[1]))
-            if stop.is_set():
-                break
+                done.set_result(None)
 
-    def _answer(self, path: str, member: str, body: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]] | None:
-        props = self.item_props() if path == ITEM_PATH else self.menu_props() if path == MENU_PATH else None
-        if member == "GetAll" and props is not None:
-            return "a{sv}", (props,)
-        if member == "Get" and props is not None and body[1] in props:
-            return "v", (props[body[1]],)
-        menu = Menu(self.view, self.llms)
-        if path == MENU_PATH and member == "GetLayout":
-            return "u(ia{sv}av)", menu.layout(self.revision)
-        if path == MENU_PATH and member == "GetGroupProperties":
-            layout = menu.layout(self.revision)[1][2]
-            return "a(ia{sv})", ([(child[1][0], child[1][1]) for child in layout if child[1][0] in body[0] or not body[0]],)
-        if path == MENU_PATH and member == "AboutToShow":
-            return "b", (False,)
-        if path == MENU_PATH and member == "Event":
-            if body[1] == "clicked" and (action := menu.action(body[0])) is not None:
-                threading.Thread(target=self._do, args=(action,), daemon=True).start()
-            return "", ()
-        if path == ITEM_PATH and member in ("Activate", "SecondaryActivate"):
-            threading.Thread(target=self._do, args=(("ptt.toggle",),), daemon=True).start()
-            return "", ()
-        if path == ITEM_PATH and member in ("ContextMenu", "Scroll"):
-            return "", ()
-        return None
+        def hand(view: Presence, llms: list[str]) -> None:
+            loop.call_soon_threadsafe(self.show, view, llms)
 
-    def changed(self) -> None:
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                follow(self.socket, hand)
+            except BaseException as exc:  # handed to the loop, which raises it in serve
+                error = exc
+            try:
+                loop.call_soon_threadsafe(settle, error)
+            except RuntimeError:
+                pass  # the loop has already closed (Ctrl+C): nobody waits for this
+
+        threading.Thread(target=run, name="tray-follow", daemon=True).start()
+        await done
+
+    def show(self, view: Presence, llms: list[str]) -> None:
         """Tell the panel: the icon, the tooltip, the status and the menu follow the view."""
-        from jeepney import DBusAddress, new_signal
+        self.view, self.llms = view, llms
+        self.item.show(look_of(view))
+        self.menu.show(Menu(view, llms).entries)
 
-        item, menu = DBusAddress(ITEM_PATH, interface=ITEM), DBusAddress(MENU_PATH, interface=MENU)
-        self.revision += 1
-        for signal in ("NewIcon", "NewToolTip", "NewTitle"):
-            self.send(new_signal(item, signal))
-        self.send(new_signal(item, "NewStatus", "s", (self.item_props()["Status"][1],)))
-        self.send(new_signal(menu, "LayoutUpdated", "ui", (self.revision, 0)))
+    def _clicked(self, item_id: int) -> None:
+        action = Menu(self.view, self.llms).action(item_id)
+        if action is not None:
+            self._act(action)
 
-    # ------------------------------------------------------------ the daemon's side
+    def _act(self, action: tuple[str, ...]) -> None:
+        # A thread, not the loop: the daemon may take seconds (an LLM switch loads a model), and the panel's
+        # calls must be answered meanwhile. A daemon thread, so that Quit does not wait for it.
+        threading.Thread(target=self._do, args=(action,), daemon=True).start()
 
     def _do(self, action: tuple[str, ...]) -> None:
-        """One menu item: ask the daemon (or open the log); a failure is one line on stderr."""
+        """One menu item: ask the daemon (or open the log); a failure is one line on stdout."""
         try:
             if action[0] == "open-log":
                 subprocess.Popen(["xdg-open", str(self.log_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -202,23 +176,6 @@ class Tray:
                 client.call(action[0], **params)
         except (AssistantError, OSError) as exc:
             print(f"assistant tray: {action[0]}: {exc}", flush=True)
-
-    def follow(self, on_change: Callable[[], None]) -> None:
-        """The daemon's events into the view until it goes away (then the icon says so)."""
-        try:
-            with Client(self.socket, timeout=None) as client:
-                status = client.call("status")
-                self.llms = [row["id"] for row in client.call("llm.list")]
-                self.view = replace(Presence.of(status), state=str(client.call("subscribe")["state"]))
-                on_change()
-                for event in client.events(subscribed=True):
-                    changed = self.view.after(event)
-                    if event.event == "llm" or changed != self.view:
-                        self.view = changed
-                        on_change()
-        except NotRunning:
-            self.view = Presence("stopped")
-            on_change()
 
 
 def watcher_problem(bus: str | None = None) -> str | None:
@@ -246,19 +203,7 @@ def run_tray(socket: Path, log_file: Path, wait: bool = False) -> int:
     if problem is not None and not (wait and problem == NO_WATCHER):
         print(f"assistant tray: {problem}", flush=True)
         return 1
-    tray = Tray(socket, log_file)
-    problem = tray.register()
-    if problem is not None:
-        print(f"assistant tray: {problem}", flush=True)
-        if not wait:
-            return 1
-    stop = threading.Event()
-    server = threading.Thread(target=tray.serve, args=(stop,), name="tray-dbus", daemon=True)
-    server.start()
     try:
-        tray.follow(tray.changed)
+        return asyncio.run(Tray(socket, log_file).serve(wait))
     except KeyboardInterrupt:
-        pass
-    stop.set()
-    server.join(2)
-    return 0
+        return 0
