@@ -206,7 +206,7 @@ async def voice_rows(
                     record = await next(iter(turns._speaking))
                     first = sinks[-1].first_sample_time
                     print(f"  {mode}, release {gap:g} s after the last word: {question!r}", file=sys.stderr, flush=True)
-                    timings = record["timings"]
+                    timings = record.timings  # a TurnRecord
                     rows[mode].append({
                         "release_gap_s": gap,
                         "first_audio_s": first - released if first else None,
@@ -226,8 +226,8 @@ async def voice_rows(
                         "speculation_ahead_s": timings.get("speculation_ahead_s"),
                         "speculation_wasted_s": timings.get("speculation_wasted_s"),
                         "question": question,
-                        "transcript": record["transcript"],
-                        "wer": wer(question, record["transcript"]),
+                        "transcript": record.transcript,
+                        "wer": wer(question, record.transcript),
                     })
     finally:
         audio.close()
