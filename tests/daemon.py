@@ -14,6 +14,8 @@ from typing import Any
 from assistant.api.client import Client
 from assistant.core.paths import Paths
 
+from .waiting import wait_for
+
 SECOND_LLM = """
 [[model]]
 id = "smollm2-alt"
@@ -114,14 +116,12 @@ class DaemonProcess:
 
     def wait_warm(self, timeout: float = 120) -> None:
         """Wait until the startup preload of the default models is over."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def warm() -> bool:
             status = self.call("status")
-            wanted = set(status["models"].values())
-            if wanted <= {m["id"] for m in status["resident"] if m["state"] == "idle"}:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("the default models did not finish loading")
+            return set(status["models"].values()) <= {m["id"] for m in status["resident"] if m["state"] == "idle"}
+
+        wait_for(warm, timeout, what="the default models to finish loading")
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -20,6 +20,7 @@ from assistant.core.errors import AudioError
 from assistant.core.speech import AudioChunk
 
 from .pulse import Pulse, pulse  # noqa: F401 - the fixture
+from .waiting import until
 
 Events = list[tuple[str, dict[str, Any]]]
 
@@ -30,12 +31,6 @@ def run(body: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
             await body()
 
     asyncio.run(bounded())
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
 
 
 def tone(hz: float, seconds: float, rate: int = 16_000, amplitude: float = 0.5) -> np.ndarray:
@@ -328,18 +323,18 @@ def test_device_lost_mid_capture_keeps_serving_and_recovers(pulse: Pulse, caplog
             await asyncio.to_thread(pulse.mic.wait)
             await asyncio.sleep(0.2)
             pulse.kill()
-            await eventually(lambda: io.input_problem is not None)
+            await until(lambda: io.input_problem is not None, timeout=10, what="the lost mic to be reported")
             assert io.input_problem is not None and "stopped working" in io.input_problem
             state["partial"] = await io.stop_capture()  # what came before the loss, no exception
             with pytest.raises(AudioError, match="cannot listen"):
                 await io.start_capture()
             # The forced re-scan finds no server: the output is gone too, and so is every device.
-            await eventually(lambda: io.output_problem is not None)
+            await until(lambda: io.output_problem is not None, timeout=10, what="the lost sink to be reported")
             assert io.output_problem is not None
             with pytest.raises(AudioError, match="no sound devices"):
                 list_devices()
             await asyncio.to_thread(pulse.start)
-            await eventually(lambda: io.input_problem is None and io.output_problem is None)
+            await until(lambda: io.input_problem is None and io.output_problem is None, timeout=10, what="both devices back")
             assert io.input_problem is None and io.output_problem is None
             await io.start_capture()
             pulse.mic.feed(tone(440, 0.5))

@@ -20,6 +20,7 @@ from assistant.api.client import Client
 from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess, alive, write_catalog
+from .waiting import wait_for
 
 
 @pytest.fixture
@@ -231,9 +232,7 @@ def test_sigterm_mid_turn(xdg: Paths) -> None:
     assert len(workers) >= 3
     asker = threading.Thread(target=lambda: _ignore(daemon.call, "ask", text="Tell me a long story about a dragon."))
     asker.start()
-    deadline = time.monotonic() + 60
-    while daemon.call("status")["state"] == "idle" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: daemon.call("status")["state"] != "idle", 60, interval=0.05, what="the turn to start")
     took = daemon.stop(signal.SIGTERM)
     asker.join(30)
     assert daemon.proc is not None and daemon.proc.returncode == 0
@@ -258,9 +257,7 @@ def test_worker_killed_mid_turn_reports_error_and_next_turn_works(daemon: Daemon
     os.kill(llm_pid, signal.SIGSTOP)  # held mid-turn: a small model could otherwise answer before the kill
     asker = threading.Thread(target=ask)
     asker.start()
-    deadline = time.monotonic() + 60
-    while daemon.call("status")["state"] != "thinking" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: daemon.call("status")["state"] == "thinking", 60, interval=0.02, what="the turn to be thinking")
     time.sleep(0.2)
     os.kill(llm_pid, signal.SIGKILL)
     asker.join(120)

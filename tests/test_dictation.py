@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,16 @@ from .espeak import espeak, silence
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .speech import wer
 from .tool_services import Desktop, SessionBus
+from .waiting import wait_for
 
 pytestmark = pytest.mark.dictation
 
 UNICODE = "é ß “quotes” 🎉"
 
 
-def wait_until(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
+def showing(read: Callable[[], str]) -> Callable[[], str]:
+    """For wait_for's `what`: the window's text when the wait gave up."""
+    return lambda: f"the text typed (the window shows {read()!r})"
 
 
 # ---------------------------------------------------------------------- shaping (pure)
@@ -110,9 +106,9 @@ def test_xtest_types_unicode_and_erases_into_xterm(x11: tuple[Xvfb, Xterm]) -> N
     method = Xtest(term.env)
     assert method.problem() is None
     asyncio.run(method.apply(Edit(0, f"Hello {UNICODE}.")))
-    assert wait_until(lambda: term.text() == f"Hello {UNICODE}."), repr(term.text())
+    wait_for(lambda: term.text() == f"Hello {UNICODE}.", timeout=10, interval=0.05, what=showing(term.text))
     asyncio.run(method.apply(Edit(2, "!")))  # backspaces reach the terminal as DEL bytes
-    assert wait_until(lambda: term.text().endswith("\x7f\x7f!")), repr(term.text())
+    wait_for(lambda: term.text().endswith("\x7f\x7f!"), timeout=10, interval=0.05, what=showing(term.text))
 
 
 def test_wtype_never_loses_the_first_character_and_keeps_unicode(sway: Sway) -> None:
@@ -122,7 +118,7 @@ def test_wtype_never_loses_the_first_character_and_keeps_unicode(sway: Sway) -> 
         asyncio.run(method.apply(Edit(0, f"[{i}]")))
     asyncio.run(method.apply(Edit(0, f" {UNICODE}")))
     expected = "".join(f"[{i}]" for i in range(8)) + f" {UNICODE}"
-    assert wait_until(lambda: sway.text() == expected), repr(sway.text())
+    wait_for(lambda: sway.text() == expected, timeout=10, interval=0.05, what=showing(sway.text))
 
 
 def _xclip(env: dict[str, str], text: str | None = None) -> str:
@@ -140,8 +136,9 @@ def test_clipboard_fallback_pastes_into_xterm_and_gives_the_clipboard_back(x11: 
     method = Clipboard(term.env)
     assert method.problem() is None
     asyncio.run(method.apply(Edit(0, "pasted, not typed")))
-    assert wait_until(lambda: "pasted, not typed" in term.text()), repr(term.text())
-    assert wait_until(lambda: _xclip(term.env) == "the user's own clipboard")
+    wait_for(lambda: "pasted, not typed" in term.text(), timeout=10, interval=0.05, what=showing(term.text))
+    wait_for(lambda: _xclip(term.env) == "the user's own clipboard", timeout=10, interval=0.05,
+             what=lambda: f"the clipboard given back (it holds {_xclip(term.env)!r})")
 
 
 def test_clipboard_fallback_pastes_into_foot_and_gives_the_clipboard_back(sway: Sway) -> None:
@@ -149,7 +146,7 @@ def test_clipboard_fallback_pastes_into_foot_and_gives_the_clipboard_back(sway: 
     method = Clipboard(sway.env)
     assert method.problem() is None
     asyncio.run(method.apply(Edit(0, "pasted, not typed")))
-    assert wait_until(lambda: "pasted, not typed" in sway.text()), repr(sway.text())
+    wait_for(lambda: "pasted, not typed" in sway.text(), timeout=10, interval=0.05, what=showing(sway.text))
     back = subprocess.run(["wl-paste", "--no-newline"], env=sway.env, capture_output=True, text=True, timeout=10)
     assert back.stdout == "the user's own clipboard"
 
@@ -213,7 +210,7 @@ def test_dictation_into_xterm_types_the_words_with_their_punctuation(
 def _check_xterm(daemon: DaemonProcess, term: Xterm, result: dict[str, Any]) -> None:
     """What arrived in xterm is exactly what the dictation typed, with its punctuation; nothing else changed."""
     assert result["typed_with"] == "xtest" and result["error"] is None, result
-    typed = wait_until(lambda: term.text() if term.text() == result["text"] else "")
+    typed = wait_for(lambda: term.text() if term.text() == result["text"] else "", timeout=10, interval=0.05, what=showing(term.text))
     assert typed == result["text"], (term.text(), result)  # nothing lost, nothing twice
     assert wer(_words(WRITTEN), _words(typed)) <= 0.3, repr(typed)
     assert ", " in typed and "\n" in typed and typed.endswith("?"), repr(typed)  # the spoken commands
@@ -232,7 +229,7 @@ def test_dictation_into_foot_on_sway_keeps_the_first_character(sway: Sway, xdg: 
     with DaemonProcess(xdg, env=env) as daemon:
         result = _dictate(daemon, pulse, SPOKEN)
         assert result["typed_with"] == "wtype" and result["error"] is None, result
-        typed = wait_until(lambda: sway.text() if sway.text() == result["text"] else "")
+        typed = wait_for(lambda: sway.text() if sway.text() == result["text"] else "", timeout=10, interval=0.05, what=showing(sway.text))
         assert typed == result["text"], (sway.text(), result)  # the first character of the first phrase too
         assert wer(_words(WRITTEN), _words(typed)) <= 0.3, repr(typed)
         assert ", " in typed and "\n" in typed, repr(typed)
@@ -269,13 +266,13 @@ def test_live_dictation_types_each_phrase_at_its_pause_and_only_the_tail_at_rele
         assert daemon.cli("dictate", "press").returncode == 0
         pulse.mic.feed(np.concatenate([espeak(first, "en-us", 125), silence(1.0)]))
         pulse.mic.wait()
-        early = wait_until(lambda: term.text(), timeout=20)  # typed at the pause, the key still held
+        early = wait_for(term.text, timeout=20, interval=0.05, what="the first phrase")  # typed at the pause, the key still held
         assert daemon.json("status")["state"] == "dictating"
         assert "ready" in early.lower() and "table" not in early.lower(), repr(early)  # the first phrase only
         pulse.mic.feed(np.concatenate([espeak(second, "en-us", 125), silence(0.3)]))
         pulse.mic.wait()
         result = daemon.json("dictate", "release")
-        typed = wait_until(lambda: term.text() if term.text() == result["text"] else "")
+        typed = wait_for(lambda: term.text() if term.text() == result["text"] else "", timeout=10, interval=0.05, what=showing(term.text))
         assert typed == result["text"] and typed.startswith(early), (term.text(), result)  # nothing twice
         assert wer("the oven is hot and dinner is ready please come to the table", _words(typed)) <= 0.3, typed
         assert "table" in typed.lower() and ", " in typed, repr(typed)
@@ -338,6 +335,6 @@ def test_xdotool_types_ascii_and_erases_into_xterm(x11: tuple[Xvfb, Xterm]) -> N
     method = Xdotool(term.env)
     assert method.problem() is None
     asyncio.run(method.apply(Edit(0, "Hello there, world.")))
-    assert wait_until(lambda: term.text() == "Hello there, world."), repr(term.text())
+    wait_for(lambda: term.text() == "Hello there, world.", timeout=10, interval=0.05, what=showing(term.text))
     asyncio.run(method.apply(Edit(1, "!")))
-    assert wait_until(lambda: term.text().endswith("\x7f!")), repr(term.text())
+    wait_for(lambda: term.text().endswith("\x7f!"), timeout=10, interval=0.05, what=showing(term.text))

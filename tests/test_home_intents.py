@@ -28,6 +28,7 @@ from assistant.turn.pipeline import TurnResult
 from assistant.vram.meter import SimulatedMeter
 
 from .daemon import DaemonProcess
+from .waiting import until, wait_for
 
 pytestmark = pytest.mark.tools
 STANDIN = Path(__file__).with_name("standin_home_assistant_mcp.py")
@@ -45,10 +46,7 @@ async def _connected(markers: Path, language: str = "en") -> AsyncIterator[tuple
     server = McpServerSettings("home", sys.executable, (str(STANDIN), str(markers), language))
     servers = McpServers([server], registry)
     servers.start()
-    deadline = time.monotonic() + 30
-    while registry.get("home__HassTurnOff") is None:
-        assert time.monotonic() < deadline, servers.status()
-        await asyncio.sleep(0.05)
+    await until(lambda: registry.get("home__HassTurnOff") is not None, 30, what=lambda: f"the home tools ({servers.status()})")
     yield registry, servers
     await servers.stop()
 
@@ -169,10 +167,7 @@ def test_the_daemon_turns_off_the_kitchen_lights_with_the_embedded_model_in_engl
         server = f'[[mcp]]\nname = "home"\ncommand = "{sys.executable}"\nargs = ["{STANDIN}", "{markers}", "{language}"]\n'
         xdg.config_file.write_text(f'language = "{language}"\n' + server)
         with DaemonProcess(xdg) as daemon:
-            deadline = time.monotonic() + 30
-            while not any(s["connected"] for s in daemon.call("mcp.status")):
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_for(lambda: any(s["connected"] for s in daemon.call("mcp.status")), 30, what="the MCP server to connect")
             before = len(_calls(markers))
             reply = daemon.json("ask", "--no-speak", sentence)
             # The live context is read after each connect, maybe during the turn: a read, not an action.
@@ -228,10 +223,8 @@ def test_a_pydantic_typed_server_is_sent_what_its_schema_asks_and_no_reply_says_
         servers.start()
         turns = []
         try:
-            deadline = time.monotonic() + 30
-            while assistant.tools.get("ha__GetLiveContext") is None:
-                assert time.monotonic() < deadline, servers.status()
-                await asyncio.sleep(0.05)
+            await until(lambda: assistant.tools.get("ha__GetLiveContext") is not None, 30,
+                        what=lambda: f"the typed home tools ({servers.status()})")
             await intents.refresh_home(assistant.tools)  # what the daemon does after a server's tools change
             sentences = [case[0] for case in TYPED_CASES] + ["set the hallway thermostat to 40 degrees"]
             started = time.perf_counter()

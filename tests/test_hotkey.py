@@ -20,6 +20,8 @@ from assistant.triggers.keys import DEFAULT_KEY, ComboTracker, parse_combo
 from assistant.triggers.source import Action
 from assistant.triggers.x11_source import X11Source
 
+from .waiting import until
+
 pytestmark = pytest.mark.quick  # pure logic: runs on the light store
 
 E = ecodes
@@ -278,14 +280,6 @@ class Harness:
         return self.actions[start:]
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    """Wait for state that settles through loop callbacks; the assertion after it says what failed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition() and loop.time() < deadline:
-        await asyncio.sleep(0.005)
-
-
 def run(body: Callable[[], Awaitable[None]]) -> None:
     async def bounded() -> None:
         async with asyncio.timeout(10):
@@ -331,7 +325,7 @@ def test_source_unplug_mid_hold_releases(read_error: bool) -> None:
             hw.unplug(usb.path, read_error=read_error)
             await hw.rescan()
             # The reader's end is reported from its task's done-callback.
-            await eventually(lambda: usb.closed and h.actions[-1] == "release")
+            await until(lambda: usb.closed and h.actions[-1] == "release", timeout=2, interval=0.005, what="the unplugged device closed and released")
             assert h.actions == ["press", "release"]
 
     run(body)
@@ -522,7 +516,7 @@ def test_evdev_keyboard_wrapper_reads_until_unplugged() -> None:
         os.write(device._wake, b"x")  # readable but nothing to read: EAGAIN is not an error
         await asyncio.sleep(0.02)
         device.push((E.EV_KEY, RCTRL, 1), (E.EV_SYN, E.SYN_REPORT, 0))
-        await eventually(lambda: len(got) == 2)
+        await until(lambda: len(got) == 2, timeout=2, interval=0.005, what="the key and its report")
         assert got == [(E.EV_KEY, RCTRL, 1), (E.EV_SYN, E.SYN_REPORT, 0)]
         device.gone = True
         os.write(device._wake, b"x")

@@ -14,6 +14,7 @@ from assistant.triggers.source import Action
 from assistant.triggers.x11_source import X11Source
 
 from .desktop import Xvfb
+from .waiting import until
 
 MISSING = tuple(tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None)
 pytestmark = pytest.mark.skipif(
@@ -36,13 +37,6 @@ async def xdotool(display: str, *args: str) -> None:
     assert await proc.wait() == 0
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition() and loop.time() < deadline:
-        await asyncio.sleep(0.01)
-
-
 class Listening:
     """Runs the source and waits until its raw-event selection is in place."""
 
@@ -54,7 +48,7 @@ class Listening:
     async def __aenter__(self) -> Listening:
         self.caplog.set_level(logging.INFO, logger="assistant.triggers")
         self.task = asyncio.create_task(self.source.run(self.actions.append))
-        await eventually(lambda: "listening to X display" in self.caplog.text)
+        await until(lambda: "listening to X display" in self.caplog.text, timeout=5, interval=0.01, what="the raw-event selection")
         assert "listening to X display" in self.caplog.text
         return self
 
@@ -99,14 +93,14 @@ def test_hold_past_autorepeat_gives_one_press_and_one_release(xvfb: Xvfb, caplog
             await xdotool(xvfb.display, "keydown", str(A))  # not ours
             await xdotool(xvfb.display, "keyup", str(A))
             await xdotool(xvfb.display, "keydown", str(RCTRL))
-            await eventually(lambda: listening.actions == ["press"])
+            await until(lambda: listening.actions == ["press"], timeout=5, interval=0.01, what="a press")
             assert listening.actions == ["press"]
             # Longer than Xvfb's 660 ms repeat delay: XKB autorepeat would add
             # release/press pairs here if they reached the source.
             await asyncio.sleep(1.2)
             assert listening.actions == ["press"]
             await xdotool(xvfb.display, "keyup", str(RCTRL))
-            await eventually(lambda: len(listening.actions) == 2)
+            await until(lambda: len(listening.actions) == 2, timeout=5, interval=0.01, what="a release")
             await asyncio.sleep(0.1)
             assert listening.actions == ["press", "release"]
 
@@ -120,10 +114,10 @@ def test_combination_with_modifiers_in_any_order(xvfb: Xvfb, caplog: pytest.LogC
             await asyncio.sleep(0.1)
             assert listening.actions == []
             await xdotool(xvfb.display, "keydown", str(LCTRL))
-            await eventually(lambda: listening.actions == ["press"])
+            await until(lambda: listening.actions == ["press"], timeout=5, interval=0.01, what="a press")
             assert listening.actions == ["press"]
             await xdotool(xvfb.display, "keyup", str(LALT))
-            await eventually(lambda: len(listening.actions) == 2)
+            await until(lambda: len(listening.actions) == 2, timeout=5, interval=0.01, what="a release")
             assert listening.actions == ["press", "release"]
             await xdotool(xvfb.display, "keyup", str(SPACE), str(LCTRL))
             await asyncio.sleep(0.1)
@@ -137,9 +131,9 @@ def test_server_gone_mid_hold_releases_and_keeps_running(xvfb: Xvfb, caplog: pyt
         source = X11Source("rightctrl", display=xvfb.display, retry_seconds=0.1)
         async with Listening(source, caplog) as listening:
             await xdotool(xvfb.display, "keydown", str(RCTRL))
-            await eventually(lambda: listening.actions == ["press"])
+            await until(lambda: listening.actions == ["press"], timeout=5, interval=0.01, what="a press")
             xvfb.stop()
-            await eventually(lambda: len(listening.actions) == 2)
+            await until(lambda: len(listening.actions) == 2, timeout=5, interval=0.01, what="a release")
             assert listening.actions == ["press", "release"]
             await asyncio.sleep(0.3)  # a few failed reconnects
             assert not listening.task.done()

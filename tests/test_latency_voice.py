@@ -11,7 +11,8 @@ import pytest
 from .daemon import DaemonProcess
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .speech import wer
-from .test_voice_loop import last_turn, speak_into_mic, voice, wait_for  # noqa: F401  (voice is a fixture)
+from .test_voice_loop import last_turn, speak_into_mic, voice  # noqa: F401  (voice is a fixture)
+from .waiting import wait_for
 
 pytestmark = [pytest.mark.audio, pytest.mark.latency]
 
@@ -24,7 +25,7 @@ def test_voice_turns_transcribe_and_prefill_while_the_key_is_held(voice: DaemonP
         speak_into_mic(pulse, question)  # at real-time pace, then a breath before the key goes up
         voice.call("ptt.release")
         turn = last_turn(voice, count)
-        wait_for(lambda: voice.call("status")["state"] == "idle")
+        wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
         assert wer(question, turn["transcript"]) <= 0.25, turn["transcript"]
         assert turn["reply"] and not turn["error"], turn
         t = turn["timings"]
@@ -51,7 +52,7 @@ def test_a_user_who_waits_before_letting_go_hears_the_reply_made_while_the_key_w
     time.sleep(2.0)  # the partial, the LLM's first sentence and its synthesis all fit in this pause
     voice.call("ptt.release")
     turn = last_turn(voice, 1)
-    wait_for(lambda: voice.call("status")["state"] == "idle")
+    wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
     assert wer(question, turn["transcript"]) <= 0.25 and turn["reply"] and not turn["error"], turn
     t = turn["timings"]
     assert t["speculations"] >= 1 and t["speculation_ahead_s"] is not None, t  # the guess was the reply played
@@ -80,7 +81,7 @@ def test_a_guess_for_words_that_changed_is_never_heard_stored_or_done(
         held = recording.audio()
         voice.call("ptt.release")
         turn = last_turn(voice, count)
-        wait_for(lambda: voice.call("status")["state"] == "idle")
+        wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
         t = turn["timings"]
         # A guess for the first words, dropped when the user spoke again (and one for the whole, which may be used).
         assert t["speculations"] >= 2 and t["speculation_wasted_s"] > 0, t

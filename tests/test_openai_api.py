@@ -23,6 +23,7 @@ from assistant.audio.files import resample
 
 from .daemon import SCRIPTED, DaemonProcess, private_xdg, write_catalog
 from .speech import speak_to_wav, wer
+from .waiting import wait_for
 
 pytestmark = pytest.mark.api
 
@@ -217,13 +218,15 @@ def test_a_client_that_leaves_mid_stream_gives_its_lease_back(served: tuple[Daem
         for line in response.iter_lines():
             if '"content"' in line:
                 break  # the first words: now go away
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ps = httpx.get(f"{url}/api/ps", timeout=10).json()
-        if all(m["leases"] == 0 for m in ps["models"]) and ps["requests"]["in_flight"] == 0:
-            break
-        time.sleep(0.1)
-    assert all(m["leases"] == 0 for m in ps["models"]) and ps["requests"]["in_flight"] == 0, ps
+
+    def ps() -> dict[str, Any]:
+        return dict(httpx.get(f"{url}/api/ps", timeout=10).json())
+
+    def drained() -> bool:
+        now = ps()
+        return all(m["leases"] == 0 for m in now["models"]) and now["requests"]["in_flight"] == 0
+
+    wait_for(drained, 30, what=lambda: f"the leases back and nothing in flight: {ps()}")
     # The generation was stopped, not the worker: the same processes, nothing loaded again.
     assert {m["id"]: m["pid"] for m in daemon.call("vram.status")["models"] if m["pid"]} == workers
     assert load_counts(daemon) == loads

@@ -25,7 +25,8 @@ from .daemon import DaemonProcess
 from .desktop import SWAY_MISSING, Sway, stop_process
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .test_tray import start_bus
-from .test_voice_loop import speak_into_mic, wait_for
+from .test_voice_loop import speak_into_mic
+from .waiting import wait_for
 
 if TYPE_CHECKING:
     from PIL import Image  # in the full store only (a dependency of the engines): the quick group collects this file

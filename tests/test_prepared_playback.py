@@ -15,7 +15,8 @@ from assistant.audio.settings import AudioSettings
 from assistant.core.speech import AudioChunk
 
 from .pulse import Pulse, pulse  # noqa: F401 - the fixture
-from .test_audio import dominant_hz, eventually, loud_span, opened, run, tone
+from .test_audio import dominant_hz, loud_span, opened, run, tone
+from .waiting import until
 
 pytestmark = [pytest.mark.audio, pytest.mark.latency]
 
@@ -37,7 +38,7 @@ def test_a_prepared_stream_is_open_before_the_first_chunk_and_plays_it(pulse: Pu
             before = await asyncio.to_thread(playing_streams, pulse)
             sink = io.sink()
             sink.prepare(22_050)
-            await eventually(lambda: playing_streams(pulse) > before)
+            await until(lambda: playing_streams(pulse) > before, timeout=10, what="the prepared stream to open")
             seen["open_before_audio"] = playing_streams(pulse) - before
             seen["no_sample_yet"] = sink.first_sample_time is None
             await sink.play(AudioChunk(tone(440, 0.5, 22_050), 22_050), 0)
@@ -67,11 +68,11 @@ def test_a_prepared_stream_closes_when_its_turn_ends_without_audio(pulse: Pulse)
 
             async def turn_with_nothing_heard() -> None:
                 io.sink().prepare(22_050)
-                await eventually(lambda: playing_streams(pulse) > counts["before"])
+                await until(lambda: playing_streams(pulse) > counts["before"], timeout=10, what="the prepared stream to open")
                 counts["during"] = playing_streams(pulse)
 
             await asyncio.create_task(turn_with_nothing_heard())
-            await eventually(lambda: playing_streams(pulse) == counts["before"])
+            await until(lambda: playing_streams(pulse) == counts["before"], timeout=10, what="the unused stream to close")
             counts["after"] = await asyncio.to_thread(playing_streams, pulse)
         finally:
             io.close()

@@ -21,6 +21,7 @@ from assistant.core.paths import Paths
 from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
 
 from .daemon import DaemonProcess, alive, write_catalog
+from .waiting import wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -53,18 +54,12 @@ def llm_pid(daemon: DaemonProcess, model_id: str = "smollm2-135m") -> int:
 
 
 def wait_state(daemon: DaemonProcess, state: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while daemon.call("status")["state"] != state:
-        assert time.monotonic() < deadline, f"never reached {state}"
-        time.sleep(0.05)
+    wait_for(lambda: daemon.call("status")["state"] == state, timeout, interval=0.05, what=f"the state {state}")
 
 
 def gone(pid: int, timeout: float = 30) -> bool:
-    """Whether the process has ended (a SIGKILLed process takes a moment to go)."""
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not alive(pid)
+    """Wait until the process has ended (a SIGKILLed process takes a moment to go)."""
+    return wait_for(lambda: not alive(pid), timeout, interval=0.05, what=f"process {pid} to end")
 
 
 def raw_replies(daemon: DaemonProcess, payload: bytes, count: int) -> list[dict[str, Any]]:
@@ -163,18 +158,17 @@ def test_sighup_reloads_the_config_and_keeps_serving(xdg: Paths) -> None:
         xdg.user_catalog.write_text(xdg.user_catalog.read_text() + extra)
         assert daemon.proc is not None
         daemon.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while "smollm2-hup" not in {row["id"] for row in daemon.call("llm.list")}:
-            assert daemon.proc.poll() is None, daemon.log.read_text()
-            assert time.monotonic() < deadline, "SIGHUP did not reload the catalog"
-            time.sleep(0.1)
+
+        def reloaded() -> bool:
+            assert daemon.proc is not None and daemon.proc.poll() is None, daemon.log.read_text()
+            return "smollm2-hup" in {row["id"] for row in daemon.call("llm.list")}
+
+        wait_for(reloaded, 60, what="SIGHUP to reload the catalog")
         # A broken config on SIGHUP is logged; the old one stays and the daemon keeps serving.
         xdg.config_file.write_text("history_tokens = 'many'\n")
         daemon.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while "SIGHUP: config not reloaded" not in daemon.log.read_text():
-            assert time.monotonic() < deadline, daemon.log.read_text()
-            time.sleep(0.1)
+        wait_for(lambda: "SIGHUP: config not reloaded" in daemon.log.read_text(), 60,
+                 what=lambda: f"the broken config to be logged:\n{daemon.log.read_text()}")
         assert daemon.proc.poll() is None and daemon.paths.socket.exists()
         assert daemon.call("status")["state"] == "idle"
 

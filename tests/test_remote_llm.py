@@ -22,6 +22,7 @@ from .daemon import DaemonProcess
 from .llm_server import LlamaServer, free_port, openai_model
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .speech import speak_16k, wer
+from .waiting import wait_for
 
 pytestmark = pytest.mark.remote
 
@@ -40,14 +41,6 @@ def remote_default(paths: Paths, base_url: str, max_tokens: int = 48) -> None:
     """The user's models.toml: the remote model, and it as the default LLM."""
     entry = openai_model(REMOTE, base_url, max_tokens=max_tokens, temperature=0.2)
     paths.user_catalog.write_text(entry + f'\n[defaults]\nllm = "{REMOTE}"\n')
-
-
-def wait_until(predicate: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
 
 
 def ask_in_thread(daemon: DaemonProcess, text: str) -> tuple[threading.Thread, dict[str, Any]]:
@@ -97,8 +90,8 @@ def test_a_voice_turn_with_the_remote_llm(xdg: Paths, server: LlamaServer, pulse
         time.sleep(0.3)  # the fifo and the capture stream each hold a little audio
         with pulse.record(tmp_path / "reply.wav") as recording:
             daemon.call("ptt.release")
-            wait_until(lambda: len(daemon.call("history")) == 1, timeout=120)
-            wait_until(lambda: daemon.call("status")["state"] == "idle", timeout=120)
+            wait_for(lambda: len(daemon.call("history")) == 1, timeout=120, interval=0.02, what="the turn in the history")
+            wait_for(lambda: daemon.call("status")["state"] == "idle", timeout=120, interval=0.02, what="the daemon to be idle")
         turn = daemon.call("history")[-1]
         heard = daemon.cli("transcribe", str(recording.path))
     assert turn["llm"] == REMOTE and turn["error"] is None, turn

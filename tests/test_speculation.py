@@ -21,6 +21,7 @@ from assistant.turn.speculation import Speculation
 from assistant.vram.meter import SimulatedMeter
 
 from .daemon import SCRIPTED
+from .waiting import until
 
 pytestmark = pytest.mark.latency
 
@@ -31,13 +32,6 @@ def stored(assistant: Assistant) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in assistant.conversation.messages("")[1:-1]]
 
 
-async def until(predicate: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.01)
-
-
 def test_a_guess_buffers_its_first_sentence_and_a_discard_leaves_nothing(config: Config) -> None:
     async def main() -> None:
         assistant = Assistant.create(config, SimulatedMeter(16.0), persist=False)
@@ -46,7 +40,7 @@ def test_a_guess_buffers_its_first_sentence_and_a_discard_leaves_nothing(config:
             for model in (models.llm, models.tts):
                 await assistant.arbiter.ensure(model)
             guess = Speculation(assistant.pipeline, models, "Why is the sky blue?")
-            await until(lambda: guess.gate.ready_at is not None)  # it got as far as it may go
+            await until(lambda: guess.gate.ready_at is not None, timeout=60, interval=0.01, what="the guess to reach its gate")  # it got as far as it may go
             assert guess.sink.held > 0  # the first sentence's audio, kept back
             assert guess.result.sentences and guess.result.full_reply  # the LLM wrote it
             assert stored(assistant) == []  # nothing stored yet
@@ -57,7 +51,7 @@ def test_a_guess_buffers_its_first_sentence_and_a_discard_leaves_nothing(config:
 
             # The same words again, adopted at the "release": the buffer plays first, then the rest.
             guess = Speculation(assistant.pipeline, models, "Why is the sky blue?")
-            await until(lambda: guess.gate.ready_at is not None)
+            await until(lambda: guess.gate.ready_at is not None, timeout=60, interval=0.01, what="the guess to reach its gate")
             held = guess.sink.held
             assert guess.usable("Why is the sky blue?") and not guess.usable("Why is the sky green?")
             sink, states = CollectingSink(), []
@@ -94,14 +88,14 @@ def test_a_guess_never_runs_a_tool_until_its_words_are_confirmed(xdg: Paths) -> 
         models = Models(asr=assistant.models.asr, llm="scripted-tools", tts=assistant.models.tts)
         try:
             guess = Speculation(assistant.pipeline, models, "Take a note for me.")
-            await until(lambda: guess.gate.ready_at is not None)  # the call is waiting at the registry
+            await until(lambda: guess.gate.ready_at is not None, timeout=60, interval=0.01, what="the guess to reach its gate")  # the call is waiting at the registry
             await asyncio.sleep(0.2)
             assert ran == [] and guess.result.tools == []
             await guess.discard()
             assert ran == [] and guess.result.tools == [] and stored(assistant) == []
 
             guess = Speculation(assistant.pipeline, models, "Take a note for me.")
-            await until(lambda: guess.gate.ready_at is not None)
+            await until(lambda: guess.gate.ready_at is not None, timeout=60, interval=0.01, what="the guess to reach its gate")
             result = TurnResult(id="note", transcript="Take a note for me.")
             await guess.adopt(result, CollectingSink(), lambda state: None, time.perf_counter())
             assert ran == ["noted"]  # once confirmed, exactly once
@@ -121,7 +115,7 @@ def test_a_barge_in_on_an_adopted_guess_keeps_what_was_heard(config: Config) -> 
             for model in (models.llm, models.tts):
                 await assistant.arbiter.ensure(model)
             guess = Speculation(assistant.pipeline, models, "Tell me something about the moon.")
-            await until(lambda: guess.gate.ready_at is not None)
+            await until(lambda: guess.gate.ready_at is not None, timeout=60, interval=0.01, what="the guess to reach its gate")
 
             class Stalling(CollectingSink):
                 """A device that has played the first sentence and then holds on: the press comes meanwhile."""
@@ -132,7 +126,7 @@ def test_a_barge_in_on_an_adopted_guess_keeps_what_was_heard(config: Config) -> 
             sink = Stalling()
             result = TurnResult(id="barged", transcript="Tell me something about the moon.")
             turn = asyncio.create_task(guess.adopt(result, sink, lambda state: None, time.perf_counter()))
-            await until(lambda: len(sink.chunks) > 0)
+            await until(lambda: len(sink.chunks) > 0, timeout=60, interval=0.01, what="the first chunk in the sink")
             turn.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await turn

@@ -14,7 +14,8 @@ from assistant.cli.follow import Format, Presence
 
 from .daemon import DaemonProcess
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
-from .test_voice_loop import last_turn, speak_into_mic, voice, wait_for  # noqa: F401  (voice is a fixture)
+from .test_voice_loop import last_turn, speak_into_mic, voice  # noqa: F401  (voice is a fixture)
+from .waiting import wait_for
 
 
 @pytest.mark.quick
@@ -59,7 +60,7 @@ def test_a_whole_voice_turn_shows_every_state_in_order(voice: DaemonProcess, pul
     speak_into_mic(pulse, "Why is the sky blue?")
     voice.call("ptt.release")
     turn = last_turn(voice, 1)
-    wait_for(lambda: voice.call("status")["state"] == "idle")
+    wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
     time.sleep(0.5)
     states = [line["state"] for line in lines_of(plain)]
     assert states == ["idle", "listening", "thinking", "speaking", "idle"], states

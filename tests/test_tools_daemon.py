@@ -26,6 +26,7 @@ from .daemon import DaemonProcess
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .speech import speak_16k
 from .tool_services import Desktop, SessionBus
+from .waiting import wait_for
 
 pytestmark = [pytest.mark.tools, pytest.mark.audio]
 
@@ -76,16 +77,6 @@ class Events:
         return "speaking" in states and "idle" in states[states.index("speaking") :]
 
 
-def wait_for(predicate: Any, timeout: float = 180, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
-
-
 @pytest.fixture(scope="module")
 def desk(pulse: Pulse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, Desktop]]:  # noqa: F811
     root = tmp_path_factory.mktemp("tools")
@@ -129,8 +120,8 @@ def test_spoken_timer_is_listed_rings_out_loud_and_a_press_dismisses_it(
     with pulse.record(tmp_path / "timer.wav") as recording:
         poller.start()
         assert daemon.cli("ptt", "release").returncode == 0
-        wait_for(lambda: events.index("timer.fired") is not None)
-        wait_for(lambda: events.spoke_after("timer.fired"))
+        wait_for(lambda: events.index("timer.fired") is not None, timeout=180, what="the timer to fire")
+        wait_for(lambda: events.spoke_after("timer.fired"), timeout=180, what="the ring to be spoken")
     polling.set()
     poller.join(60)
     events.close()
@@ -177,8 +168,8 @@ def test_the_four_spoken_requests_get_correct_answers_and_the_timer_and_reminder
         time.sleep(0.3)
         before = dt.datetime.now(tokyo)
         daemon.call("ptt.release")
-        turn = wait_for(lambda: (h := daemon.call("history")) and len(h) > count and h[-1])
-        wait_for(lambda: daemon.call("status")["state"] == "idle")
+        turn = wait_for(lambda: (h := daemon.call("history")) and len(h) > count and h[-1], timeout=180, what="the spoken turn")
+        wait_for(lambda: daemon.call("status")["state"] == "idle", timeout=180, what="the daemon to be idle")
         turns[request] = {**turn, "before": before, "after": dt.datetime.now(tokyo)}
     for turn in turns.values():
         assert [t["route"] for t in turn["tools"]] == ["intent"] and turn["llm"] == "", turn

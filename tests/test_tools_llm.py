@@ -14,13 +14,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .daemon import SCRIPTED, DaemonProcess, private_xdg
+from .waiting import wait_for
 
 pytestmark = pytest.mark.tools
 
@@ -52,16 +53,6 @@ def _start(root: Path, mcp_toml: str, server: str) -> DaemonProcess:
     return DaemonProcess(paths, "--no-audio", env=env).start(timeout=300)
 
 
-def _wait(predicate: Callable[[], Any], timeout: float = 120, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def connected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, Path]]:
     root = tmp_path_factory.mktemp("connected")
@@ -69,7 +60,7 @@ def connected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon
     toml = f'[[mcp]]\nname = "testtools"\ncommand = {json.dumps(sys.executable)}\nargs = [{json.dumps(str(SERVER))}, {json.dumps(str(markers))}]\n'
     daemon = _start(root, toml, "testtools")
     try:
-        _wait(lambda: daemon.call("mcp.status")[0]["connected"], what="the MCP server to connect")
+        wait_for(lambda: daemon.call("mcp.status")[0]["connected"], timeout=120, interval=0.2, what="the MCP server to connect")
         yield daemon, markers
     finally:
         daemon.__exit__(None, None, None)
@@ -124,7 +115,7 @@ def test_a_barge_in_cancels_a_running_tool_call(connected: tuple[DaemonProcess, 
     replies: list[Any] = []
     asking = threading.Thread(target=lambda: replies.append(daemon.json("ask", "--no-speak", "please wait a while")))
     asking.start()
-    _wait(lambda: _marks(markers, "slow-started"), what="the slow tool to start")
+    wait_for(lambda: _marks(markers, "slow-started"), timeout=120, interval=0.2, what="the slow tool to start")
     assert daemon.json("ptt", "cancel") == {"cancelled": True}
     asking.join(60)
     assert not asking.is_alive()
@@ -133,7 +124,7 @@ def test_a_barge_in_cancels_a_running_tool_call(connected: tuple[DaemonProcess, 
     [call] = answer["tools"]  # the history keeps the call, and that it did not finish
     assert call["name"] == "testtools__slow" and call["result"] == "cancelled" and call["ok"] is False
     # The cancel reached the tool on the server: it saw CancelledError long before its 120 s were up.
-    _wait(lambda: _marks(markers, "slow-cancelled"), timeout=30, what="the server to see the cancel")
+    wait_for(lambda: _marks(markers, "slow-cancelled"), timeout=30, interval=0.2, what="the server to see the cancel")
     assert daemon.json("ask", "--no-speak", "add them again")["reply"] == "The sum is 42."  # still serving
 
 
@@ -149,7 +140,7 @@ def test_a_server_that_is_down_is_reported_once_retried_and_never_blocks_a_turn(
     daemon = _start(tmp_path, toml, "home")
     http_server: subprocess.Popen[bytes] | None = None
     try:
-        [state] = _wait(lambda: [s for s in daemon.call("mcp.status") if s["error"]], what="the outage to be reported")
+        [state] = wait_for(lambda: [s for s in daemon.call("mcp.status") if s["error"]], timeout=120, interval=0.2, what="the outage to be reported")
         assert state["connected"] is False and state["tools"] == []
         # Nothing connected: the lights get an honest "I can't", and no tool is claimed.
         answer = daemon.json("ask", "--no-speak", "turn off the lights in the kitchen")
@@ -163,7 +154,7 @@ def test_a_server_that_is_down_is_reported_once_retried_and_never_blocks_a_turn(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(lambda: daemon.call("mcp.status")[0]["connected"], what="the retry to connect")
+        wait_for(lambda: daemon.call("mcp.status")[0]["connected"], timeout=120, interval=0.2, what="the retry to connect")
         answer = daemon.json("ask", "--no-speak", "turn off the lights in the kitchen")
         assert answer["reply"] == "The kitchen lights are now off." and answer["tools"][0]["name"] == "home__lights"
     finally:

@@ -19,7 +19,8 @@ from assistant.core.paths import Paths
 
 from .daemon import DaemonProcess, write_catalog
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
-from .test_voice_loop import speak_into_mic, wait_for
+from .test_voice_loop import speak_into_mic
+from .waiting import wait_for
 from .tool_services import serve_bus
 
 pytestmark = [pytest.mark.audio, pytest.mark.tray]
@@ -141,11 +142,11 @@ def test_the_tray_registers_follows_a_turn_and_its_menu_does_what_it_says(
 
         watcher_thread = threading.Thread(target=watch, daemon=True)
         watcher_thread.start()
-        wait_for(lambda: seen)  # the idle icon is read before the press, however loaded the machine
+        wait_for(lambda: seen, timeout=120)  # the idle icon is read before the press, however loaded the machine
         daemon.call("ptt.press")
         speak_into_mic(pulse, "Why is the sky blue?")
         daemon.call("ptt.release")
-        wait_for(lambda: len(daemon.call("history")) == 1 and daemon.call("status")["state"] == "idle")
+        wait_for(lambda: len(daemon.call("history")) == 1 and daemon.call("status")["state"] == "idle", timeout=120)
         time.sleep(0.5)
         watching.set()
         watcher_thread.join(5)
@@ -158,17 +159,17 @@ def test_the_tray_registers_follows_a_turn_and_its_menu_does_what_it_says(
 
         client.click("LLM: smollm2-alt")
         wait_for(lambda: daemon.cli("llm", "current").stdout.strip() == "smollm2-alt", timeout=60)
-        wait_for(lambda: client.menu()["LLM: smollm2-alt"][1]["toggle-state"] == 1)
+        wait_for(lambda: client.menu()["LLM: smollm2-alt"][1]["toggle-state"] == 1, timeout=120)
         client.click("Wake word")
         wait_for(lambda: (daemon.call("status").get("wake") or {}).get("enabled") is True, timeout=60)
-        wait_for(lambda: client.menu()["Wake word"][1]["toggle-state"] == 1)
+        wait_for(lambda: client.menu()["Wake word"][1]["toggle-state"] == 1, timeout=120)
         client.click("Start listening")
-        wait_for(lambda: daemon.call("status")["state"] == "listening")
+        wait_for(lambda: daemon.call("status")["state"] == "listening", timeout=120)
         assert "Stop listening" in client.menu()
         client.click("Stop speaking")
-        wait_for(lambda: daemon.call("status")["state"] == "idle")
+        wait_for(lambda: daemon.call("status")["state"] == "idle", timeout=120)
         client.click("Open the log")
-        wait_for(lambda: opened.exists() and str(daemon.paths.log_file) in opened.read_text())
+        wait_for(lambda: opened.exists() and str(daemon.paths.log_file) in opened.read_text(), timeout=120)
         client.click("Quit the assistant")
         assert daemon.proc is not None
         daemon.proc.wait(30)

@@ -22,7 +22,7 @@ from assistant.core.paths import Paths
 from .daemon import DaemonProcess
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .test_tray import StandinWatcher, start_bus
-from .test_voice_loop import wait_for
+from .waiting import wait_for
 
 pytestmark = [pytest.mark.audio, pytest.mark.tray]
 

@@ -18,6 +18,7 @@ from assistant.core.paths import Paths
 from .daemon import DaemonProcess
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .speech import speak_16k, wer
+from .waiting import wait_for
 
 pytestmark = pytest.mark.audio
 
@@ -32,18 +33,8 @@ def voice(xdg: Paths, pulse: Pulse) -> Any:  # noqa: F811
         yield daemon
 
 
-def wait_for(predicate: Any, timeout: float = 120, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
-
-
 def last_turn(daemon: DaemonProcess, count: int) -> dict[str, Any]:
-    turns = wait_for(lambda: (t := daemon.call("history")) and len(t) >= count and t)
+    turns = wait_for(lambda: (t := daemon.call("history")) and len(t) >= count and t, timeout=120, what=f"{count} turns in the history")
     return dict(turns[-1])
 
 
@@ -63,7 +54,7 @@ def test_press_speak_release_answers_out_loud(voice: DaemonProcess, pulse: Pulse
         assert release.returncode == 0, release.stderr
         assert json.loads(release.stdout)["state"] == "thinking"
         turn = last_turn(voice, 1)
-        wait_for(lambda: voice.call("status")["state"] == "idle")
+        wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120, what="the daemon to be idle")
     history = voice.json("history")
     assert wer(question, history[-1]["transcript"]) <= 0.25, history[-1]["transcript"]
     assert turn["reply"] and not turn["interrupted"] and turn["audio_path"] is None
@@ -78,7 +69,7 @@ def test_barge_in_stops_playback_and_keeps_only_what_was_heard(voice: DaemonProc
         target=lambda: voice.call("ask", text="Tell me a long story about a brave knight and a dragon.")
     )
     asker.start()
-    wait_for(lambda: voice.call("status")["state"] == "speaking", interval=0.02)
+    wait_for(lambda: voice.call("status")["state"] == "speaking", timeout=120, interval=0.02, what="the reply to be spoken")
     time.sleep(0.5)
     press = voice.call("ptt.press")
     assert press["state"] == "listening"
@@ -138,9 +129,9 @@ def test_holding_the_hotkey_on_x11_runs_a_turn(xdg: Paths, pulse: Pulse) -> None
     try:
         with DaemonProcess(xdg, env={**pulse.env, "DISPLAY": xvfb.display}, hotkeys=True) as daemon:
             daemon.wait_warm()
-            wait_for(lambda: "listening to X display" in daemon.log.read_text(), timeout=30)
+            wait_for(lambda: "listening to X display" in daemon.log.read_text(), timeout=30, what="the X11 hotkey source")
             subprocess.run(["xdotool", "keydown", "Control_R"], env=key, check=True)
-            wait_for(lambda: daemon.call("status")["state"] == "listening", timeout=10, interval=0.02)
+            wait_for(lambda: daemon.call("status")["state"] == "listening", timeout=10, interval=0.02, what="the press to start listening")
             speak_into_mic(pulse, "How far away is the sun?")
             subprocess.run(["xdotool", "keyup", "Control_R"], env=key, check=True)
             turn = last_turn(daemon, 1)

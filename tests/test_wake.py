@@ -20,6 +20,7 @@ from assistant.core.errors import ConfigError
 
 from .espeak import CORPUS, MISSING, espeak, silence, with_noise
 from .speech import speak_16k
+from .waiting import wait_for
 
 needs_espeak = pytest.mark.skipif(MISSING, reason="espeak-ng not installed (Debian package espeak-ng)")
 
@@ -179,9 +180,7 @@ def test_playback_gate_holds_back_only_the_assistants_own_wake_word() -> None:
         # not about whenever the detector thread gets through its queue (seconds behind on a loaded
         # machine, since the whole reply is handed over at once here).
         fed = time.monotonic()
-        deadline = fed + 30
-        while not gate.own_voice(fed) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: gate.own_voice(fed), 30, interval=0.05, what="the detector to catch up")
         assert gate.played_recently(fed) and gate.own_voice(fed)
         # A detection long after the reply is the user's.
         assert not gate.own_voice(fed + 5.0)

@@ -22,7 +22,7 @@ from .espeak import CORPUS, MISSING, espeak, silence, with_noise
 from .pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from .room import Room, echo_canceller, recording_streams, remove_echo_canceller, speaker_in_room
 from .speech import speak_16k, wer
-from .test_voice_loop import wait_for
+from .waiting import wait_for
 
 pytestmark = [
     pytest.mark.wake,
