@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench_playback.py [--runs 5] [--out bench-results/bench_playback.json]
 
-The figures tests/test_audio.py asserted as wall-clock limits before it asserted the order of events:
+The figures tests/audio/test_audio.py asserted as wall-clock limits before it asserted the order of events:
 1. Barge-in: three sentences (0.4 s, 0.4 s, 4.0 s) queued, the speaking task cancelled 0.5 s into the
    third; awaiting finish() or elsewhere ("slow-cleanup": the task takes 0.5 s to unwind). The time from
    the cancel to the stop (was asserted < 100 ms) and to the last sample handed to the device (< 100 ms);
@@ -39,7 +39,7 @@ from assistant.audio.settings import AudioSettings  # noqa: E402
 from assistant.core.speech import AudioChunk  # noqa: E402
 from tests.pulse import Pulse, reinit_portaudio  # noqa: E402
 from tests.speech import speak_16k  # noqa: E402
-from tests.test_audio import loud_span, opened, silence, tone  # noqa: E402
+from tests.audio.test_audio import loud_span, opened, silence, tone  # noqa: E402
 from tests.waiting import until  # noqa: E402
 
 
