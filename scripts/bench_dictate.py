@@ -33,7 +33,7 @@ from assistant.core.paths import Paths  # noqa: E402
 from assistant.keyboard.clipboard import Clipboard  # noqa: E402
 from assistant.keyboard.typing import Edit, Method, Wtype, Xdotool  # noqa: E402
 from assistant.keyboard.xtest import Xtest  # noqa: E402
-from tests.daemon import DaemonProcess  # noqa: E402
+from tests.daemon_process import DaemonProcess  # noqa: E402
 from tests.desktop import SWAY_MISSING, X11_MISSING, Sway, Xterm, Xvfb  # noqa: E402
 from tests.espeak import espeak, silence  # noqa: E402
 from tests.pulse import Pulse  # noqa: E402

@@ -36,7 +36,7 @@ from assistant.turn.assistant import Assistant  # noqa: E402
 from assistant.turn.pipeline import Models, TurnResult  # noqa: E402
 from assistant.turn.utterance import Utterance  # noqa: E402
 from assistant.vram.meter import SimulatedMeter  # noqa: E402
-from tests.daemon import SCRIPTED  # noqa: E402
+from tests.daemon_process import SCRIPTED  # noqa: E402
 
 SCRIPT = {
     "turns": [

@@ -183,7 +183,7 @@ def echo_bench(runs: int) -> dict[str, Any]:
     import threading
 
     from assistant.core.paths import Paths
-    from tests.daemon import DaemonProcess
+    from tests.daemon_process import DaemonProcess
     from tests.pulse import Pulse
     from tests.room import Room, echo_canceller, remove_echo_canceller, speaker_in_room
 

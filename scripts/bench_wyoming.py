@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.daemon import DaemonProcess  # noqa: E402
+from tests.daemon_process import DaemonProcess  # noqa: E402
 from tests.speech import speak_16k, wer  # noqa: E402
 from tests.wyoming_peers import (  # noqa: E402
     Peer,

@@ -105,8 +105,7 @@ def llm_specs(work: Path, tiny: bool, device: str) -> tuple[list[ModelSpec], lis
 def xtts_spec(work: Path, tiny: bool, device: str) -> tuple[ModelSpec | None, str]:
     entry = catalog_entry("xtts-v2")
     try:
-        sys.path.insert(0, str(HERE.parent / "tests"))
-        from coqui_model import build_xtts
+        from tests.coqui_model import build_xtts  # the repository root is on sys.path
 
         built = build_xtts(work / "xtts", speakers=("Claribel Dervla",), max_audio_tokens=40 if tiny else 605,
                            real_shape=not tiny)

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.daemon import DaemonProcess, children, private_xdg, write_catalog  # noqa: E402
+from tests.daemon_process import DaemonProcess, children, private_xdg, write_catalog  # noqa: E402
 from tests.espeak import espeak  # noqa: E402
 from tests.wyoming_peers import free_port, transcribe  # noqa: E402
 

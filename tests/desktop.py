@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from .waiting import wait_for
+
 SWAY_USER = "assistant-sway-test"
 
 
@@ -68,11 +70,7 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
 
 
 def wait_for_file(path: Path, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not path.exists():
-        pytest.fail(f"{path} did not appear: the terminal did not start")
+    wait_for(path.exists, timeout, interval=0.05, what=f"{path} to appear (the terminal did not start)")
 
 
 class Xterm:

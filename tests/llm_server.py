@@ -25,6 +25,8 @@ from assistant.config.catalog import load_catalog
 from assistant.core.paths import shipped_catalog
 from assistant.engines.files import resolve
 
+from .waiting import wait_for
+
 ALIAS = "smollm2"
 
 
@@ -81,12 +83,9 @@ class LlamaServer:
 
     def wait_for(self, needle: str, timeout: float = 60, after: int = 0) -> str:
         """Wait until the log (from offset `after`) holds `needle`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.text()[after:]:
-                return self.text()
-            time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not in the server log:\n{self.text()[after:][-3000:]}")
+        wait_for(lambda: needle in self.text()[after:], timeout, interval=0.05,
+                 what=lambda: f"{needle!r} in the server log:\n{self.text()[after:][-3000:]}")
+        return self.text()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

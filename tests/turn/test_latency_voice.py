@@ -1,0 +1,93 @@
+"""Voice turns through PulseAudio with the work done while the key is held: partial ASR, prefill, the timeline, status."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ..daemon_process import DaemonProcess
+from ..pulse import Pulse, pulse  # noqa: F401  (the session fixture)
+from ..speech import wer
+from ..daemon.test_voice_loop import last_turn, speak_into_mic, voice  # noqa: F401  (voice is a fixture)
+from ..waiting import wait_for
+
+pytestmark = [pytest.mark.audio, pytest.mark.latency]
+
+QUESTIONS = ("How far away is the sun?", "Tell me something about the moon.")
+
+
+def test_voice_turns_transcribe_and_prefill_while_the_key_is_held(voice: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    for count, question in enumerate(QUESTIONS, 1):
+        assert voice.call("ptt.press")["state"] == "listening"
+        speak_into_mic(pulse, question)  # at real-time pace, then a breath before the key goes up
+        voice.call("ptt.release")
+        turn = last_turn(voice, count)
+        wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
+        assert wer(question, turn["transcript"]) <= 0.25, turn["transcript"]
+        assert turn["reply"] and not turn["error"], turn
+        t = turn["timings"]
+        assert t["asr_partials"] >= 1, t  # the utterance was transcribed at its end, before the release
+        assert t["prompt_reused"] > 0 and t["prompt_evaluated"] > 0, t  # the prefill was in the KV cache
+        assert t["first_sample_s"] is not None and t["asr_s"] <= t["first_sample_s"], t
+
+    latency = voice.call("status")["latency"]
+    assert latency["turns"] == len(QUESTIONS)
+    assert 0 < latency["p50_s"] <= latency["p95_s"], latency
+    shown = voice.cli("status")
+    assert shown.returncode == 0 and "p50" in shown.stdout and "p95" in shown.stdout, shown.stdout
+    log = voice.log.read_text()
+    assert log.count("release 0.000 → asr tail done") == len(QUESTIONS), log[-2000:]
+    assert "first sample at the device" in log
+
+
+def test_a_user_who_waits_before_letting_go_hears_the_reply_made_while_the_key_was_held(
+    voice: DaemonProcess, pulse: Pulse  # noqa: F811
+) -> None:
+    question = "Why is the sky blue?"
+    assert voice.call("ptt.press")["state"] == "listening"
+    speak_into_mic(pulse, question)
+    time.sleep(2.0)  # the partial, the LLM's first sentence and its synthesis all fit in this pause
+    voice.call("ptt.release")
+    turn = last_turn(voice, 1)
+    wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
+    assert wer(question, turn["transcript"]) <= 0.25 and turn["reply"] and not turn["error"], turn
+    t = turn["timings"]
+    assert t["speculations"] >= 1 and t["speculation_ahead_s"] is not None, t  # the guess was the reply played
+    assert t["llm_first_sentence_s"] < 0, t  # written before the key went up
+    history = voice.call("history")
+    assert [h["transcript"] for h in history] == [turn["transcript"]]  # one turn, no trace of a second
+    ahead = voice.call("status")["latency"]["answered_ahead"]
+    assert ahead["turns"] == 1 and ahead["hit_rate"] == 1.0, ahead
+    shown = voice.cli("status")
+    assert "answered ahead: 100%" in shown.stdout, shown.stdout
+
+
+def test_a_guess_for_words_that_changed_is_never_heard_stored_or_done(
+    voice: DaemonProcess, pulse: Pulse, tmp_path: Path  # noqa: F811
+) -> None:
+    """A pause long enough for a guess, then more words: the guess (a timer; then an LLM reply) leaves no trace."""
+    for count, (first, then) in enumerate(
+        [("Set a timer for ten minutes.", "Why is the sky blue?"), ("Why is the sky blue?", "Tell me about the moon.")], 1
+    ):
+        assert voice.call("ptt.press")["state"] == "listening"
+        time.sleep(0.5)  # the start earcon is over
+        with pulse.record(tmp_path / f"held-{count}.wav") as recording:
+            speak_into_mic(pulse, first)
+            time.sleep(2.0)  # long enough for the guess to get as far as it may
+            speak_into_mic(pulse, then)
+        held = recording.audio()
+        voice.call("ptt.release")
+        turn = last_turn(voice, count)
+        wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
+        t = turn["timings"]
+        # A guess for the first words, dropped when the user spoke again (and one for the whole, which may be used).
+        assert t["speculations"] >= 2 and t["speculation_wasted_s"] > 0, t
+        assert wer(f"{first} {then}", turn["transcript"]) <= 0.3, turn["transcript"]
+        assert turn["tools"] == [], turn["tools"]  # the timer was a guess: never started
+        assert held.size and float(np.max(np.abs(held))) < 0.01  # nothing was played while the key was held
+    assert voice.call("timers") == []
+    history = voice.call("history")
+    assert len(history) == 2 and all(not h["tools"] for h in history), history
