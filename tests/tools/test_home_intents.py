@@ -25,6 +25,7 @@ from assistant.tools.mcp import McpServers
 from assistant.tools.registry import Registry, ToolResult
 from assistant.turn.assistant import Assistant
 from assistant.turn.pipeline import TurnResult
+from assistant.turn.utterance import Utterance
 from assistant.vram.meter import SimulatedMeter
 
 from ..daemon_process import DaemonProcess
@@ -229,7 +230,7 @@ def test_a_pydantic_typed_server_is_sent_what_its_schema_asks_and_no_reply_says_
             sentences = [case[0] for case in TYPED_CASES] + ["set the hallway thermostat to 40 degrees"]
             started = time.perf_counter()
             for sentence in sentences:
-                turns.append((sentence, await assistant.pipeline.turn(assistant.models, None, text=sentence)))
+                turns.append((sentence, await assistant.pipeline.turn(Utterance.typed(sentence), assistant.models, None)))
             print(f"\n{len(sentences)} turns through the pipeline in {(time.perf_counter() - started) * 1000:.0f} ms")
         finally:
             await servers.stop()
