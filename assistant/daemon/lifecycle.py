@@ -295,7 +295,8 @@ class Daemon:
         if api.listen.strip():
             from assistant.openai_api import start_api
 
-            self.api = await start_api(api, assistant.arbiter, lambda: assistant.models)
+            # The assistant model's turns keep a conversation apart from the desktop's (and out of its history).
+            self.api = await start_api(api, assistant.arbiter, lambda: assistant.models, assistant.separate_pipeline())
 
     async def _close_servers(self) -> None:
         for server in (self.api, self.wyoming):

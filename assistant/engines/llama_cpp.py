@@ -60,6 +60,7 @@ class LlamaChatModel:
         self._cut: tuple[int, str] | None = None  # history messages dropped at the last cut, and the first kept
         self._last_prompt: dict[str, int] = {}
         self._prompt_pending = False
+        self._sampled = 0  # tokens the last completion sampled
         self._count_prompt_tokens()
 
     def chat(
@@ -177,21 +178,30 @@ class LlamaChatModel:
         return self.prompt_stats()
 
     def prompt_stats(self) -> dict[str, int]:
-        """The last completion's prompt: tokens in all, evaluated now, and reused from the KV cache."""
-        return dict(self._last_prompt)
+        """The last completion's prompt: tokens in all, evaluated now, and reused from the KV cache; and
+        the tokens it sampled (the API's `usage`)."""
+        if not self._last_prompt:
+            return {}  # no completion yet
+        return {**self._last_prompt, "completion_tokens": self._sampled}
 
     def _count_prompt_tokens(self) -> None:
         """Record, per completion, how much of the prompt llama.cpp evaluated and how much it reused.
 
         generate() first trims the cache to the prefix it shares with the prompt (n_tokens), then
         evaluates the rest in one eval() call; later calls are one generated token each.
+        Each token of the reply is one sample() call, the end-of-text token included.
         """
         llm = self.llm
-        generate, evaluate = llm.generate, llm.eval
+        generate, evaluate, sample = llm.generate, llm.eval, llm.sample
 
         def counting_generate(*args: Any, **kwargs: Any) -> Any:
             self._prompt_pending = True
+            self._sampled = 0
             return generate(*args, **kwargs)
+
+        def counting_sample(*args: Any, **kwargs: Any) -> Any:
+            self._sampled += 1
+            return sample(*args, **kwargs)
 
         def counting_eval(tokens: Sequence[int]) -> None:
             if self._prompt_pending:
@@ -206,6 +216,7 @@ class LlamaChatModel:
 
         llm.generate = counting_generate  # type: ignore[method-assign]
         llm.eval = counting_eval  # type: ignore[method-assign]
+        llm.sample = counting_sample  # type: ignore[method-assign]
 
 
 def _key(message: Mapping[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""Errors in OpenAI's shape ({"error": {"message", "type", "code"}}, with its HTTP statuses), and what a model
-name in a request means here."""
+"""Errors in OpenAI's shape ({"error": {"message", "type", "param", "code"}}, with its HTTP statuses), and
+what a model name in a request means here."""
 
 from __future__ import annotations
 
@@ -31,8 +31,12 @@ class ApiError(Exception):
         self.code = code
         self.headers = headers or {}
 
+    def body(self) -> dict[str, dict[str, str | None]]:
+        # `param` names the request field at fault in OpenAI's errors; ours say it in the message.
+        return {"error": {"message": self.message, "type": self.kind, "param": None, "code": self.code}}
+
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.kind, "code": self.code}}
+        body = self.body()
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 

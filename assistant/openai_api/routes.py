@@ -1,35 +1,27 @@
-"""The endpoints: transcriptions, speech, chat completions, models, voices, and the arbiter's state.
+"""The endpoints: transcriptions, speech, chat completions (chat.py), models, voices, and the arbiter's state.
 
-Each request leases its model from the arbiter the way a desktop turn does (`arbiter.use`), inside a
-slot of the request limits, so API clients, the desktop and Home Assistant share the same resident
-weights and a model is never loaded twice. A streamed reply holds its slot and its lease until the
-stream ends or the client goes away (Starlette then closes the body's generator, which leaves both).
+How a request takes its slot and its model's lease is common.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any
 
-from sse_starlette import EventSourceResponse
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from assistant.audio.files import concat, decode_audio, resample
-from assistant.config.api import ApiSettings
-from assistant.config.catalog import Catalog
-from assistant.core.chat import Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import AssistantError
 from assistant.core.speech import SAMPLE_RATE, Audio
-from assistant.hosts.proxies import Asr, Llm, Tts
+from assistant.hosts.proxies import Asr, Tts
+from assistant.openai_api.assistant_model import ASSISTANT, DESCRIPTION
+from assistant.openai_api.chat import chat_route
+from assistant.openai_api.common import Services, leased, read_json, stream
 from assistant.openai_api.errors import ApiError, bad_request, from_assistant, resolve
 from assistant.openai_api.formats import (
     PCM_RATE,
@@ -40,26 +32,13 @@ from assistant.openai_api.formats import (
     transcript_body,
     wav_header,
 )
-from assistant.openai_api.server import Handler, Limits
-from assistant.turn.results import Models
+from assistant.openai_api.server import Handler
 from assistant.turn.sentences import SentenceSplitter, speakable
-from assistant.vram.arbiter import Arbiter
+
+__all__ = ["Services", "routes"]
 
 MAX_UPLOAD = 25 * 1024 * 1024  # OpenAI's cap on an audio upload
 MAX_INPUT_CHARS = 4096  # OpenAI's cap on the text of one speech request
-MAX_BODY = 4 * 1024 * 1024  # a JSON request (chat messages and tools)
-
-
-@dataclass
-class Services:
-    arbiter: Arbiter
-    models: Callable[[], Models]  # the current model of each kind (`llm use` changes it)
-    settings: ApiSettings
-    limits: Limits
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.arbiter.catalog
 
 
 def _choice(value: object, kind: type[Any], name: str) -> Any:
@@ -69,86 +48,6 @@ def _choice(value: object, kind: type[Any], name: str) -> Any:
         allowed = ", ".join(member.value for member in kind)
         raise bad_request(f"{name} {value!r} is not one of {allowed}") from None
 
-
-async def _json(request: Request) -> dict[str, Any]:
-    length = int(request.headers.get("content-length") or 0)
-    if length > MAX_BODY:
-        raise ApiError(413, f"the request body is over {MAX_BODY // (1024 * 1024)} MB", code="request_too_large")
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise bad_request("the body is not JSON; send a JSON object", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object", "invalid_json")
-    return body
-
-
-async def _leased(services: Services, work: Callable[[], Any]) -> Any:
-    """Run `work` (a coroutine function) in a request slot; daemon errors become OpenAI's."""
-    slot = await services.limits.slot()
-    try:
-        return await work()
-    except AssistantError as exc:
-        raise from_assistant(exc) from None
-    finally:
-        slot.release()
-
-
-_DONE = object()
-
-
-async def _stream(services: Services, body: AsyncIterator[Any], sse: bool, media_type: str = "",
-                  headers: dict[str, str] | None = None) -> Response:
-    """A streamed reply, its slot taken before the 200 goes out (a full queue is still a 429).
-
-    The model's stream runs in a task of its own (which gives the slot back when it ends), and the
-    response reads it through a small queue.
-    A client that leaves has Starlette cancel the response inside an anyio cancel scope, which
-    cancels every await again until the scope is left: the worker's clean-up (tell it to stop, wait
-    for its word) would be cut short there and the worker killed. Cancelled once, as a task, the
-    stream stops the way a barge-in stops a turn, and gives back its lease and then its slot.
-    """
-    slot = await services.limits.slot()
-    items: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)  # a slow reader holds the model back, not memory
-
-    async def produce() -> None:
-        try:
-            async with asyncio.timeout(services.settings.request_timeout_s), aclosing(body) as source:  # type: ignore[type-var]
-                async for item in source:
-                    await items.put(item)
-        except AssistantError as exc:
-            error = from_assistant(exc)
-            if sse:  # an audio stream has no place for a message: it just ends
-                await items.put({"data": json.dumps({"error": {"message": error.message, "type": error.kind,
-                                                               "code": error.code}})})
-        except TimeoutError:
-            pass  # over request_timeout_s: the stream ends there
-        finally:
-            slot.release()
-            if not items.full():  # a full queue: the reader stops once it has drained it
-                items.put_nowait(_DONE)
-
-    producer = asyncio.get_running_loop().create_task(produce())
-    _producers.add(producer)
-    producer.add_done_callback(_producers.discard)
-
-    async def relay() -> AsyncIterator[Any]:
-        try:
-            while not (producer.done() and items.empty()):
-                item = await items.get()
-                if item is _DONE:
-                    return
-                yield item
-        finally:
-            if not producer.done():
-                producer.cancel()
-
-    if sse:
-        return EventSourceResponse(relay())
-    return StreamingResponse(relay(), media_type=media_type, headers=headers)
-
-
-_producers: set[asyncio.Task[None]] = set()  # held until done: a stream whose client left still cleans up
 
 
 def routes(services: Services) -> list[tuple[str, str, Handler]]:
@@ -173,7 +72,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         model = resolve(services.catalog, fields.get("model", ""), "asr", models().asr)
         fmt = _choice(fields.get("response_format") or "json", TranscriptFormat, "response_format")
         prompt = fields.get("prompt") or None
-        stream = fields.get("stream", "").lower() == "true"
+        streamed = fields.get("stream", "").lower() == "true"
         try:
             samples, rate = decode_audio(data)
         except AssistantError as exc:
@@ -184,7 +83,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
             async with arbiter.use(model) as host:
                 return await Asr(host).transcribe(audio, prompt)
 
-        if stream:
+        if streamed:
             async def events() -> AsyncIterator[Any]:
                 transcript = await run()
                 for segment in transcript.segments:
@@ -192,15 +91,15 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
                         yield {"data": json.dumps({"type": "transcript.text.delta", "delta": segment.text + " "})}
                 yield {"data": json.dumps({"type": "transcript.text.done", "text": transcript.text})}
 
-            return await _stream(services, events(), sse=True)
-        transcript = await _leased(services, run)
+            return await stream(services, events(), sse=True)
+        transcript = await leased(services, run)
         body, media = transcript_body(transcript, fmt)
         if isinstance(body, dict):
             return JSONResponse(body)
         return PlainTextResponse(body, media_type=media)
 
     async def speech(request: Request) -> Response:
-        body = await _json(request)
+        body = await read_json(request)
         text = body.get("input")
         if not isinstance(text, str) or not text.strip():
             raise bad_request("'input' must be the text to speak", "missing_input")
@@ -244,8 +143,8 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
                                                    "audio": base64.b64encode(piece).decode()})}
                     yield {"data": json.dumps({"type": "speech.audio.done"})}
 
-                return await _stream(services, events(), sse=True)
-            return await _stream(services, raw(), sse=False, media_type=fmt.media_type,
+                return await stream(services, events(), sse=True)
+            return await stream(services, raw(), sse=False, media_type=fmt.media_type,
                                  headers={"X-Sample-Rate": str(PCM_RATE)} if fmt is SpeechFormat.PCM else None)
 
         async def whole() -> bytes:
@@ -255,70 +154,26 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
                 parts.append(samples)
             return encode_whole(concat(parts), rate or 22050, fmt)
 
-        return Response(await _leased(services, whole), media_type=fmt.media_type)
-
-    async def chat(request: Request) -> Response:
-        body = await _json(request)
-        model = resolve(services.catalog, str(body.get("model") or ""), "llm", models().llm)
-        messages = _messages(body.get("messages"))
-        tools = _tools(body.get("tools"))
-        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise bad_request("max_tokens must be a positive whole number")
-        created, reply_id = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
-
-        async def events() -> AsyncIterator[TextDelta | ToolCall]:
-            async with arbiter.use(model) as host, aclosing(Llm(host).chat(messages, max_tokens, tools)) as stream:
-                async for event in stream:
-                    yield event
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-        if body.get("stream"):
-            async def sse() -> AsyncIterator[Any]:
-                yield {"data": json.dumps(chunk({"role": "assistant", "content": ""}))}
-                calls = 0
-                async for event in events():
-                    if isinstance(event, TextDelta):
-                        yield {"data": json.dumps(chunk({"content": event.text}))}
-                    else:
-                        yield {"data": json.dumps(chunk({"tool_calls": [_call(event, calls)]}))}
-                        calls += 1
-                yield {"data": json.dumps(chunk({}, "tool_calls" if calls else "stop"))}
-                yield {"data": "[DONE]"}
-
-            return await _stream(services, sse(), sse=True)
-
-        async def collect() -> tuple[str, list[ToolCall]]:
-            text, calls = "", []
-            async for event in events():
-                if isinstance(event, TextDelta):
-                    text += event.text
-                else:
-                    calls.append(event)
-            return text, calls
-
-        text, calls = await _leased(services, collect)
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            message["tool_calls"] = [_call(call, i) for i, call in enumerate(calls)]
-        return JSONResponse({
-            "id": reply_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        })
+        return Response(await leased(services, whole), media_type=fmt.media_type)
 
     async def list_models(request: Request) -> Response:
         states = {row["id"]: row for row in arbiter.snapshot()["models"]}
         current = models()
-        return JSONResponse({"object": "list", "data": [
+
+        def resident(model_id: str) -> bool:
+            return states[model_id]["state"] not in ("unloaded", "loading")
+
+        data = [
             {"id": spec.id, "object": "model", "created": 0, "owned_by": "assistant", "kind": spec.kind,
-             "resident": states[spec.id]["state"] not in ("unloaded", "loading"),
-             "current": getattr(current, spec.kind) == spec.id, "description": spec.description}
+             "resident": resident(spec.id), "current": getattr(current, spec.kind) == spec.id,
+             "description": spec.description}
             for spec in services.catalog.models.values()
-        ]})
+        ]
+        if services.assistant is not None:
+            # Not a model of the catalog: the desktop's turn over the current LLM (ready when that is).
+            data.insert(0, {"id": ASSISTANT, "object": "model", "created": 0, "owned_by": "assistant", "kind": "llm",
+                            "resident": resident(current.llm), "current": False, "description": DESCRIPTION})
+        return JSONResponse({"object": "list", "data": data})
 
     async def voices(request: Request) -> Response:
         return JSONResponse({"voices": [
@@ -339,7 +194,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
     return [
         ("POST", "/v1/audio/transcriptions", transcriptions),
         ("POST", "/v1/audio/speech", speech),
-        ("POST", "/v1/chat/completions", chat),
+        ("POST", "/v1/chat/completions", chat_route(services)),
         ("GET", "/v1/models", list_models),
         ("GET", "/v1/audio/voices", voices),
         ("GET", "/api/ps", ps),
@@ -349,44 +204,3 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
 def _pieces(text: str) -> list[str]:
     splitter = SentenceSplitter()
     return [p for p in (speakable(piece) for piece in [*splitter.feed(text), *splitter.flush()]) if p]
-
-
-def _messages(value: object) -> list[Message]:
-    if not isinstance(value, list) or not value:
-        raise bad_request("'messages' must be a non-empty list of {role, content}", "invalid_messages")
-    out: list[Message] = []
-    for i, message in enumerate(value):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool", "developer"):
-            raise bad_request(f"messages[{i}] needs a role: system, user, assistant or tool", "invalid_messages")
-        content = message.get("content") or ""
-        if isinstance(content, list):  # content parts: the text ones are kept
-            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-        if not isinstance(content, str):
-            raise bad_request(f"messages[{i}].content must be text", "invalid_messages")
-        role = "system" if message["role"] == "developer" else message["role"]
-        entry: dict[str, Any] = {"role": role, "content": content}
-        for key in ("tool_calls", "tool_call_id", "name"):
-            if key in message:
-                entry[key] = message[key]
-        out.append(entry)  # type: ignore[arg-type]
-    return out
-
-
-def _tools(value: object) -> list[ToolSpec]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise bad_request("'tools' must be a list of functions", "invalid_tools")
-    specs = []
-    for i, tool in enumerate(value):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise bad_request(f"tools[{i}] must be {{type: function, function: {{name, parameters}}}}", "invalid_tools")
-        specs.append(ToolSpec(function["name"], str(function.get("description", "")),
-                              dict(function.get("parameters") or {"type": "object", "properties": {}})))
-    return specs
-
-
-def _call(call: ToolCall, index: int) -> dict[str, Any]:
-    return {"index": index, "id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -156,10 +157,27 @@ class ApiServer:
             raise ConfigError(f"[api] listen {bind.host}:{bind.port} is reachable from the network and no key is set; "
                               "set api_key_env, or listen on 127.0.0.1")
         self.keyed = key is not None
-        self.app = Starlette(routes=[
-            Route(path, guarded(handler, settings, self.counts, key), methods=[method]) for method, path, handler in routes
-        ])
+        self.app = Starlette(
+            routes=[
+                Route(path, guarded(handler, settings, self.counts, key), methods=[method]) for method, path, handler in routes
+            ],
+            exception_handlers={404: self._no_route, 405: self._no_route},
+        )
         self._server: _InLoopServer | None = None
+
+    async def _no_route(self, request: Request, exc: Exception) -> Response:
+        """An unknown path (404) or a method the path does not take (405), in OpenAI's error shape: a
+        client reads `error.message` from every answer, and Starlette's own is the plain text "Not Found".
+        Whether a path exists is no secret, so this answers before any key check."""
+        self.counts.requests += 1
+        self.counts.errors += 1
+        where = f"{request.method} {request.url.path}"
+        if isinstance(exc, HTTPException) and exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            return ApiError(405, f"{where} is not allowed; {request.url.path} takes {allowed}", code="method_not_allowed",
+                            headers={"Allow": allowed} if allowed else None).response()
+        return ApiError(404, f"Invalid URL ({where}): no such endpoint; the API is under /v1 (GET /v1/models lists "
+                        "the models)", code="unknown_url").response()
 
     @property
     def url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistant.config.settings import Config, WorkerSettings
 from assistant.core.atomic import write_json_atomic
@@ -40,6 +40,8 @@ class Assistant:
     tools: Registry
     alarms: Alarms  # timers and reminders: they ring only once the daemon starts them
     alarm_log: AlarmLog  # the ones that rang, heard or not
+    # The conversations of the separate pipelines (the API's assistant model): a reload reconfigures them too.
+    separate: list[Conversation] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -83,6 +85,14 @@ class Assistant:
             tools.add(tool)
         return assistant
 
+    def separate_pipeline(self) -> Pipeline:
+        """A pipeline over the same models, tools and local intents with a conversation of its own: its
+        turns neither see the desktop's conversation nor enter it (nor the history log, which Turns writes)."""
+        settings = self.config.settings
+        conversation = Conversation(settings.system_prompt, settings.history_tokens)
+        self.separate.append(conversation)
+        return Pipeline(self.arbiter, conversation, self.tools, self.pipeline.intents)
+
     async def warm(self) -> None:
         """The ASR first, so the first press is not slow; then the LLM and the voice where they fit."""
         models, pipeline = self.models, self.pipeline
@@ -125,7 +135,8 @@ class Assistant:
         settings = config.settings
         self.config = config
         self.arbiter.reconfigure(config.catalog, worker_limits(settings.workers))
-        self.conversation.reconfigure(settings.system_prompt, settings.history_tokens)
+        for conversation in (self.conversation, *self.separate):
+            conversation.reconfigure(settings.system_prompt, settings.history_tokens)
         self.history.reconfigure(settings.history.max_bytes, settings.history_tokens)
 
     async def close(self) -> None:

@@ -46,6 +46,7 @@ async def _prompt_stats(llm: Llm, timings: Timings) -> None:
     if stats:
         timings.prompt_evaluated = stats["prompt_evaluated"]
         timings.prompt_reused = stats["prompt_reused"]
+        timings.completion_tokens = stats.get("completion_tokens")
         log.info("prompt: %d tokens evaluated, %d reused from the cache", stats["prompt_evaluated"], stats["prompt_reused"])
 
 
@@ -122,7 +123,12 @@ class Pipeline:
         await sink.finish()
 
     async def turn(
-        self, utterance: Utterance, models: Models, sink: AudioSink | None, result: TurnResult | None = None
+        self,
+        utterance: Utterance,
+        models: Models,
+        sink: AudioSink | None,
+        result: TurnResult | None = None,
+        on_sentence: Callable[[str], None] | None = None,
     ) -> TurnResult:
         """Answer one utterance. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
@@ -130,7 +136,8 @@ class Pipeline:
         With no sink the reply is text only: no TTS is loaded. The timings count from the utterance's
         end (default: now). An answer the utterance started ahead of its end is played when it was for
         the final words; a guess's own utterance (`held`) acts and enters the conversation only once
-        its words are confirmed.
+        its words are confirmed. `on_sentence` hears each sentence of an LLM's reply as it is written (the
+        API streams them); a reply made whole (a local intent's) is in `result.sentences` at the end.
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
@@ -155,7 +162,7 @@ class Pipeline:
         completed = False
         try:
             if not await self._answer_locally(models, sink, result, started, on_state, tools):
-                await self._respond(models, sink, result, started, on_state, tools)
+                await self._respond(models, sink, result, started, on_state, tools, on_sentence)
             completed = True
             if held is not None:
                 await held.wait()  # a guess enters the conversation only once it is the turn
@@ -286,6 +293,7 @@ class Pipeline:
         started: float,
         on_state: Callable[[TurnState], None],
         tools: Registry,
+        on_sentence: Callable[[str], None] | None = None,
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         messages = self._messages(result.transcript)
@@ -329,6 +337,8 @@ class Pipeline:
             if timings.llm_first_sentence_s is None:
                 timings.llm_first_sentence_s = time.perf_counter() - started
             result.sentences.append(piece)
+            if on_sentence is not None:
+                on_sentence(piece)
             if sink is not None:
                 sentences.put_nowait(piece)
 

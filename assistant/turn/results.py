@@ -28,6 +28,7 @@ class Timings:
     first_sample_s: float | None = None  # the first reply sample at the sound device
     prompt_evaluated: float | None = None  # prompt tokens the LLM evaluated in this turn
     prompt_reused: float | None = None  # ... and those it found in its KV cache (the prefill)
+    completion_tokens: float | None = None  # tokens the LLM sampled for the reply (its last round, as the two above)
     asr_partials: float | None = None  # transcriptions run while the key was held
     asr_tail_audio_s: float | None = None  # audio transcribed after the release (0: a partial was final)
     # Answering ahead while the key is held (turn/speculation.py). When the reply was made ahead, the

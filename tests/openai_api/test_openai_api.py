@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import re
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pytest
 import soundfile
 
 from assistant.audio.files import resample
+from assistant.tools.clock import clock_time
 
 from ..daemon_process import SCRIPTED, DaemonProcess, private_xdg, write_catalog
 from ..speech import speak_to_wav, wer
@@ -108,6 +111,67 @@ def test_tools_pass_through_to_a_model_that_calls_them(served: tuple[DaemonProce
                                                    messages=[{"role": "user", "content": "Lights on, please."}]))
     calls = [c for chunk in streamed for c in (chunk.choices[0].delta.tool_calls or [])]
     assert calls and calls[0].function.name == "turn_on" and streamed[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_the_assistant_model_answers_from_its_tools_in_a_conversation_of_its_own(
+    served: tuple[DaemonProcess, str]
+) -> None:
+    from openai import OpenAI
+
+    daemon, url = served
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused-on-loopback")
+    assert "assistant" in {m.id for m in client.models.list().data}
+    desktop = daemon.call("history")
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    question = [{"role": "user", "content": "What time is it in Tokyo?"}]
+    before = dt.datetime.now(tokyo)
+    reply = client.chat.completions.create(model="assistant", messages=question)  # type: ignore[arg-type]
+    after = dt.datetime.now(tokyo)
+    content = reply.choices[0].message.content or ""
+    # The clock's time, not the LLM's guess (the minute may roll over during the request).
+    assert clock_time(before) in content or clock_time(after) in content, (content, before, after)
+    assert "Tokyo" in content and reply.model == "assistant" and reply.choices[0].finish_reason == "stop", reply
+    assert reply.usage and reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0, reply.usage
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+    # Streamed: OpenAI's chunks, sentence by sentence, then the usage when asked for.
+    chunks = list(client.chat.completions.create(
+        model="assistant", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Tell me about the moon in two sentences."}]))  # type: ignore[arg-type]
+    said = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert said.strip() and chunks[-1].usage and chunks[-1].usage.completion_tokens > 0, chunks[-2:]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+    # Its turns are its own: the desktop's history has none of them, and the desktop still answers.
+    assert daemon.call("history") == desktop
+    daemon.call("ask", text="What is twelve times seven?", speak=False)
+    shown = daemon.call("history")
+    assert len(shown) == len(desktop) + 1 and not any("Tokyo" in t["transcript"] or "moon" in t["transcript"]
+                                                     for t in shown), shown
+
+
+def test_usage_counts_the_raw_llms_tokens(served: tuple[DaemonProcess, str]) -> None:
+    from openai import OpenAI
+
+    _, url = served
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused-on-loopback")
+    reply = client.chat.completions.create(model="smollm2-135m", max_tokens=6,
+                                           messages=[{"role": "user", "content": "Count from one to twenty."}])
+    usage = reply.usage
+    assert usage and usage.prompt_tokens > 5 and 0 < usage.completion_tokens <= 6 + 1, usage  # llama.cpp's counts
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_an_unknown_path_and_a_wrong_method_answer_in_openais_error_shape(served: tuple[DaemonProcess, str]) -> None:
+    _, url = served
+    for response, status in ((httpx.get(f"{url}/v1/no-such-endpoint", timeout=10), 404),
+                             (httpx.post(f"{url}/v1/embeddings", json={"input": "x"}, timeout=10), 404),
+                             (httpx.get(f"{url}/v1/chat/completions", timeout=10), 405),
+                             (httpx.delete(f"{url}/v1/models", timeout=10), 405)):
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], error
+    assert "POST" in httpx.get(f"{url}/v1/chat/completions", timeout=10).headers["allow"]
 
 
 def test_curl_multipart_formats_sse_and_the_error_shapes(served: tuple[DaemonProcess, str], tmp_path: Path) -> None:
