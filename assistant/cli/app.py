@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from assistant.cli import dictate, remote, tools, vram, wake
+from assistant.cli import dictate, remote, service, tools, vram, wake
 from assistant.cli.common import fail, guarded, load_config, print_json, print_table, run_async, wav_out
 from assistant.cli.remote import JSON
 
@@ -22,6 +22,7 @@ models_app = typer.Typer(help="The model catalog (models.toml).", no_args_is_hel
 app.add_typer(models_app, name="models")
 app.add_typer(vram.vram_app, name="vram")
 app.add_typer(remote.app)
+app.add_typer(service.app)
 app.add_typer(tools.app)
 app.add_typer(wake.app)
 app.add_typer(dictate.app)

@@ -1,4 +1,4 @@
-"""CLI commands that drive a running daemon over its control socket, plus `run`, `service` and `doctor`."""
+"""CLI commands that drive a running daemon over its control socket, plus `run` and `doctor`."""
 
 from __future__ import annotations
 
@@ -21,11 +21,9 @@ from assistant.turn.outcomes import Cancelled, Pressed, Released, Said
 app = typer.Typer()  # its commands join the top-level `assistant` app (cli/app.py)
 llm_app = typer.Typer(help="Choose the LLM.", no_args_is_help=True)
 ptt_app = typer.Typer(help="Push-to-talk: bind these to keys in your compositor.", no_args_is_help=True)
-service_app = typer.Typer(help="The systemd user service.", no_args_is_help=True)
 config_app = typer.Typer(help="The daemon's configuration.", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 app.add_typer(ptt_app, name="ptt")
-app.add_typer(service_app, name="service")
 app.add_typer(config_app, name="config")
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
@@ -328,49 +326,6 @@ def shutdown(as_json: bool = JSON) -> None:
     if gone is False:
         raise fail(f"asked the daemon to stop, but its process {pid} is still there; `assistant logs` says why")
     typer.echo("stopped" if gone else "stopping")
-
-
-@service_app.command("install")
-def service_install(
-    no_start: bool = typer.Option(False, "--no-start", help="Write the unit only."), as_json: bool = JSON
-) -> None:
-    """Write ~/.config/systemd/user/assistant.service and enable it."""
-    from assistant.install.service import install
-
-    _steps(guarded(lambda: install(start=not no_start)), as_json)
-
-
-@service_app.command("refresh")
-def service_refresh(as_json: bool = JSON) -> None:
-    """Rewrite the installed unit if it runs this checkout and has changed (scripts/install.sh runs this)."""
-    from assistant.install.service import refresh
-
-    _steps(guarded(refresh), as_json)
-
-
-@service_app.command("uninstall")
-def service_uninstall(as_json: bool = JSON) -> None:
-    """Stop and disable the service and remove its unit file."""
-    from assistant.install.service import uninstall
-
-    _steps(guarded(uninstall), as_json)
-
-
-def _steps(lines: list[str], as_json: bool) -> None:
-    if as_json:
-        print_json({"steps": lines})
-        return
-    for line in lines:
-        typer.echo(line)
-
-
-@service_app.command("status")
-def service_status(as_json: bool = JSON) -> None:
-    """Whether the unit is installed and running, and what it runs."""
-    from assistant.install.service import status as unit_status
-
-    line = guarded(unit_status)
-    print_json({"status": line}) if as_json else typer.echo(line)
 
 
 @app.command()
