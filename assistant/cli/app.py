@@ -11,8 +11,9 @@ from pathlib import Path
 
 import typer
 
-from assistant.cli import dictate, remote, tools, vram, wake
+from assistant.cli import dictate, remote, service, tools, vram, wake
 from assistant.cli.common import fail, guarded, load_config, print_json, print_table, run_async, wav_out
+from assistant.cli.remote import JSON
 
 app = typer.Typer(help="A local, offline push-to-talk voice assistant.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="The model catalog (models.toml).", no_args_is_help=True)
@@ -21,6 +22,7 @@ models_app = typer.Typer(help="The model catalog (models.toml).", no_args_is_hel
 app.add_typer(models_app, name="models")
 app.add_typer(vram.vram_app, name="vram")
 app.add_typer(remote.app)
+app.add_typer(service.app)
 app.add_typer(tools.app)
 app.add_typer(wake.app)
 app.add_typer(dictate.app)
@@ -52,29 +54,36 @@ def main_options(
 
 
 @app.command()
-def transcribe(file: Path = typer.Argument(..., help="A WAV, FLAC or MP3 file, any sample rate.")) -> None:
+def transcribe(
+    file: Path = typer.Argument(..., help="A WAV, FLAC or MP3 file, any sample rate."), as_json: bool = JSON
+) -> None:
     """Transcribe an audio file with the ASR model."""
     from assistant.cli import offline
+    from assistant.core.wire import to_json
 
     config = load_config()
     transcript = run_async(lambda: offline.transcribe(config, file))
-    typer.echo(transcript.text)
+    print_json(to_json(transcript)) if as_json else typer.echo(transcript.text)
 
 
 @app.command()
 def say(
     text: str = typer.Argument(..., help="What to say."),
     out: Path = typer.Option(None, "--out", "-o", help="Write a WAV file instead of playing (offline mode)."),
+    as_json: bool = JSON,
 ) -> None:
     """Speak TEXT: through a running daemon, or into --out FILE.wav without one."""
     if out is None:
-        remote.remote_say(text)
+        remote.remote_say(text, as_json)
         return
     from assistant.cli import offline
 
     out = wav_out(out)
     config = load_config()
     seconds = run_async(lambda: offline.say(config, text, out))
+    if as_json:
+        print_json({"path": str(out), "seconds": round(seconds, 3)})
+        return
     typer.echo(f"wrote {out} ({seconds:.1f} s of audio)")
 
 
@@ -82,7 +91,7 @@ def say(
 def converse(
     audio: Path = typer.Option(..., "--audio", help="The spoken question (WAV, FLAC or MP3)."),
     out: Path = typer.Option(..., "--out", help="Where to write the spoken reply (WAV)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    as_json: bool = JSON,
 ) -> None:
     """One full voice turn from a file, without the daemon: transcript, reply and timings."""
     from assistant.cli import offline
@@ -103,7 +112,7 @@ def converse(
 
 
 @models_app.command("list")
-def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
+def models_list(as_json: bool = JSON) -> None:
     """List the catalog's models."""
     from assistant.cli import offline
 
@@ -115,30 +124,33 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON f
 
 
 @models_app.command("check")
-def models_check() -> None:
+def models_check(as_json: bool = JSON) -> None:
     """Validate the catalog, show which model files are present, and ask remote servers for their models."""
     from assistant.cli import offline
 
     config = load_config()
     rows = offline.model_rows(config, probe=True)  # remote models: asks their servers
-    typer.echo("catalog files: " + ", ".join(str(p) for p in config.catalog.files))
-    for row in rows:
-        mark = "ok " if row["present"] else "-- "
-        typer.echo(f"{mark} {row['id']:<24} {row['problem'] or 'present'}")
     missing_defaults = [r["id"] for r in rows if r["default"] and not r["present"]]
+    if as_json:  # the rows first, so a script sees them whatever the exit code says
+        print_json({"files": [str(p) for p in config.catalog.files], "models": rows, "missing_defaults": missing_defaults})
+    else:
+        typer.echo("catalog files: " + ", ".join(str(p) for p in config.catalog.files))
+        for row in rows:
+            mark = "ok " if row["present"] else "-- "
+            typer.echo(f"{mark} {row['id']:<24} {row['problem'] or 'present'}")
     if missing_defaults:
         raise fail(f"default models missing: {', '.join(missing_defaults)}; run scripts/install.sh")
 
 
 @models_app.command("fetch")
-def models_fetch(model_id: str = typer.Argument(..., help="A catalog id with an hf_repo.")) -> None:
+def models_fetch(model_id: str = typer.Argument(..., help="A catalog id with an hf_repo."), as_json: bool = JSON) -> None:
     """Download a model of the catalog from the Hugging Face Hub (needs network access)."""
     from assistant.engines.files import fetch
 
     config = load_config()
     spec = guarded(lambda: config.catalog.get(model_id))
     target = guarded(lambda: fetch(spec, config.paths.models_dir))
-    typer.echo(f"fetched {model_id} into {target}")
+    print_json({"id": model_id, "path": str(target)}) if as_json else typer.echo(f"fetched {model_id} into {target}")
 
 
 def main() -> None:

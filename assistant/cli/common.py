@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +62,37 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def load_config() -> Config:
     return guarded(Config.load)
+
+
+# The daemon's own graceful deadline (lifecycle.SHUTDOWN_TIMEOUT_S, 4 s) and its kill of the workers after it.
+STOP_WAIT_S = 15.0
+
+
+def wait_gone(pid: int, timeout: float = STOP_WAIT_S) -> bool:
+    """Whether process `pid` ended within `timeout`. A zombie counts as gone: it has exited, and only waits
+    for its parent (a terminal, systemd) to read its status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def vram_summary(vram: dict[str, Any], models: Sequence[dict[str, Any]]) -> str:
+    """The GPU memory line of `status` and `vram status`. A card's "used" counts other programs (and, on a
+    simulated meter, plans), so it is shown only when one of our models really runs on a GPU."""
+    on_gpu = [m["id"] for m in models if m["state"] != "unloaded" and str(m.get("device") or "").startswith("cuda")]
+    if not on_gpu:
+        return f"no model on the GPU: every loaded model runs on the CPU ({vram['meter']} meter, {vram['total_gb']:.1f} GB card)"
+    return (
+        f"{vram['used_gb']:.1f} GB used ({', '.join(on_gpu)} on the GPU), {vram['free_gb']:.1f} GB free,"
+        f" budget {vram['budget_gb']:.1f} GB of {vram['total_gb']:.1f} GB ({vram['meter']})"
+    )
 
 
 def print_json(data: object) -> None:

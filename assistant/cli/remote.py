@@ -1,4 +1,4 @@
-"""CLI commands that drive a running daemon over its control socket, plus `run`, `service` and `doctor`."""
+"""CLI commands that drive a running daemon over its control socket, plus `run` and `doctor`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from assistant.api.client import NOT_RUNNING, Client, NotRunning, call
-from assistant.cli.common import fail, guarded, load_config, print_json, print_table
+from assistant.cli.common import fail, guarded, print_json, print_table, vram_summary
 from assistant.cli.follow import Format, Presence
 from assistant.cli.offline import format_timings
 from assistant.core.errors import AssistantError
@@ -21,11 +21,9 @@ from assistant.turn.outcomes import Cancelled, Pressed, Released, Said
 app = typer.Typer()  # its commands join the top-level `assistant` app (cli/app.py)
 llm_app = typer.Typer(help="Choose the LLM.", no_args_is_help=True)
 ptt_app = typer.Typer(help="Push-to-talk: bind these to keys in your compositor.", no_args_is_help=True)
-service_app = typer.Typer(help="The systemd user service.", no_args_is_help=True)
 config_app = typer.Typer(help="The daemon's configuration.", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 app.add_typer(ptt_app, name="ptt")
-app.add_typer(service_app, name="service")
 app.add_typer(config_app, name="config")
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
@@ -59,13 +57,20 @@ def run(
     """Run the daemon in the foreground (systemd runs this)."""
     import asyncio
 
+    from assistant.config.settings import Config
     from assistant.daemon.lifecycle import Daemon
+    from assistant.daemon.logfile import log_refusal
+    from assistant.vram.meter import SimulatedMeter
 
-    config = load_config()
-    if simulate_gpu is not None:
-        gpu = replace(config.settings.gpu, meter="simulated", simulated_gb=simulate_gpu)
-        config = replace(config, settings=replace(config.settings, gpu=gpu))
-    code = guarded(lambda: asyncio.run(Daemon(config, audio=not no_audio, hotkeys=not no_hotkeys).run()))
+    try:
+        config = Config.load()
+    except AssistantError as exc:
+        log_refusal(Paths.from_env().log_file, exc.message)
+        raise fail(exc.message) from None
+    # The simulated card goes in as the meter, not into the settings: they stay what config.toml says, so a
+    # reload compares the file with the file (control.py).
+    meter = SimulatedMeter(total_gb=simulate_gpu) if simulate_gpu is not None else None
+    code = guarded(lambda: asyncio.run(Daemon(config, meter, audio=not no_audio, hotkeys=not no_hotkeys).run()))
     raise typer.Exit(code)
 
 
@@ -83,13 +88,9 @@ def status(
     if as_json:
         print_json(result)
         return
-    vram = result["vram"]
     typer.echo(f"state:   {result['state']}")
     typer.echo(f"models:  asr={result['models']['asr']}  llm={result['llm']}  tts={result['models']['tts']}")
-    typer.echo(
-        f"vram:    {vram['used_gb']:.1f} GB used, {vram['free_gb']:.1f} GB free, budget {vram['budget_gb']:.1f} GB"
-        f" of {vram['total_gb']:.1f} GB ({vram['meter']})"
-    )
+    typer.echo(f"vram:    {vram_summary(result['vram'], result['resident'])}")
     audio = result["audio"]
     typer.echo(f"audio:   in={audio['input_problem'] or audio['input']}  out={audio['output_problem'] or audio['output']}")
     api = result.get("api")
@@ -232,8 +233,7 @@ def history(
 ) -> None:
     """The turns of the conversation: transcript, reply and timings."""
     if clear:
-        result = remote("new", timeout=10)
-        typer.echo(f"new conversation #{result['conversation']}")
+        new_conversation(as_json)
         return
     params: dict[str, Any] = {"all": all_}
     if limit is not None:
@@ -250,10 +250,10 @@ def history(
 
 
 @app.command("new")
-def new_conversation() -> None:
+def new_conversation(as_json: bool = JSON) -> None:
     """Start a fresh conversation."""
     result = remote("new", timeout=10)
-    typer.echo(f"new conversation #{result['conversation']}")
+    print_json(result) if as_json else typer.echo(f"new conversation #{result['conversation']}")
 
 
 @app.command()
@@ -297,55 +297,35 @@ def logs(
 
 
 @config_app.command("reload")
-def config_reload() -> None:
+def config_reload(as_json: bool = JSON) -> None:
     """Re-read config.toml and models.toml; on an error the old config stays."""
     result = remote("config.reload", timeout=30)
-    typer.echo("reloaded " + ", ".join(result["reloaded"]))
+    if as_json:
+        print_json(result)
+        return
+    read = result.get("read") or result["reloaded"]
+    if result.get("config_file_exists") is False:  # named all the same: the user sees where it would be read
+        read = [f"{read[0]} (absent: the defaults)", *read[1:]]
+    typer.echo("reloaded " + ", ".join(read))
     if result.get("restart_needed"):
-        sections = ", ".join(f"[{name}]" for name in result["restart_needed"])
-        typer.echo(f"changes to {sections} take effect after a restart: systemctl --user restart assistant")
+        typer.echo(f"changed in config.toml, taking effect only after a restart: {', '.join(result['restart_needed'])}")
+        typer.echo(f"to restart: {result.get('restart_command') or 'systemctl --user restart assistant'}")
 
 
 @app.command()
-def shutdown() -> None:
-    """Stop the daemon."""
-    remote("shutdown", timeout=10)
-    typer.echo("stopping")
+def shutdown(as_json: bool = JSON) -> None:
+    """Stop the daemon, and return once its process is gone."""
+    from assistant.cli.common import wait_gone
 
-
-@service_app.command("install")
-def service_install(no_start: bool = typer.Option(False, "--no-start", help="Write the unit only.")) -> None:
-    """Write ~/.config/systemd/user/assistant.service and enable it."""
-    from assistant.install.service import install
-
-    for line in guarded(lambda: install(start=not no_start)):
-        typer.echo(line)
-
-
-@service_app.command("refresh")
-def service_refresh() -> None:
-    """Rewrite the installed unit if it runs this checkout and has changed (scripts/install.sh runs this)."""
-    from assistant.install.service import refresh
-
-    for line in guarded(refresh):
-        typer.echo(line)
-
-
-@service_app.command("uninstall")
-def service_uninstall() -> None:
-    """Stop and disable the service and remove its unit file."""
-    from assistant.install.service import uninstall
-
-    for line in guarded(uninstall):
-        typer.echo(line)
-
-
-@service_app.command("status")
-def service_status() -> None:
-    """Whether the unit is installed and running, and what it runs."""
-    from assistant.install.service import status as unit_status
-
-    typer.echo(guarded(unit_status))
+    result = remote("shutdown", timeout=10)
+    pid = result.get("pid")
+    gone = wait_gone(pid) if isinstance(pid, int) else None
+    if as_json:
+        print_json({**result, "stopped": gone})
+        return
+    if gone is False:
+        raise fail(f"asked the daemon to stop, but its process {pid} is still there; `assistant logs` says why")
+    typer.echo("stopped" if gone else "stopping")
 
 
 @app.command()
@@ -362,8 +342,12 @@ def doctor(as_json: bool = JSON) -> None:
         typer.echo(f"{'ok ' if check['ok'] else '-- '} {check['name']:<16} {check['detail']}")
 
 
-def remote_say(text: str) -> None:
-    said = typed(remote("say", text=text), (Said,))
+def remote_say(text: str, as_json: bool = False) -> None:
+    result = remote("say", text=text)
+    if as_json:
+        print_json(result)
+        return
+    said = typed(result, (Said,))
     if said.interrupted:
         typer.echo("(interrupted)")
     elif said.audio_path:

@@ -58,9 +58,12 @@ def timers(ctx: typer.Context, fired: bool = FIRED, as_json: bool = JSON) -> Non
 
 
 @timers_app.command("cancel")
-def timers_cancel(timer_id: str = typer.Argument(..., metavar="ID|all", help="A timer id, or all.")) -> None:
+def timers_cancel(timer_id: str = typer.Argument(..., metavar="ID|all", help="A timer id, or all."), as_json: bool = JSON) -> None:
     """Cancel one timer, or all of them."""
     result = remote("timers.cancel", timeout=10, id=timer_id)
+    if as_json:
+        print_json(result)
+        return
     typer.echo(f"cancelled {len(result['cancelled'])} timer{'s' if len(result['cancelled']) != 1 else ''}")
 
 
@@ -83,9 +86,12 @@ def reminders(ctx: typer.Context, fired: bool = FIRED, as_json: bool = JSON) -> 
 
 
 @reminders_app.command("cancel")
-def reminders_cancel(reminder_id: str = typer.Argument(..., metavar="ID", help="A reminder id (or all).")) -> None:
+def reminders_cancel(reminder_id: str = typer.Argument(..., metavar="ID", help="A reminder id (or all)."), as_json: bool = JSON) -> None:
     """Cancel a reminder."""
     result = remote("reminders.cancel", timeout=10, id=reminder_id)
+    if as_json:
+        print_json(result)
+        return
     typer.echo(f"cancelled {len(result['cancelled'])} reminder{'s' if len(result['cancelled']) != 1 else ''}")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from assistant.api.client import NOT_RUNNING, NotRunning, call
-from assistant.cli.common import fail, load_config, print_json, print_table
+from assistant.cli.common import fail, load_config, print_json, print_table, vram_summary
 from assistant.cli.remote import JSON
 from assistant.core.errors import AssistantError
 from assistant.core.paths import Paths
@@ -33,10 +33,7 @@ def vram_status(as_json: bool = JSON) -> None:
     if as_json:
         print_json(snap)
         return
-    typer.echo(
-        f"{snap['meter']} GPU: {snap['used_gb']:.2f}/{snap['total_gb']:.2f} GB used, budget {snap['budget_gb']:.2f} GB"
-        f" (reserve {snap['reserve_gb']:.2f})"
-    )
+    typer.echo(f"{vram_summary(snap, snap['models'])}; reserve {snap['reserve_gb']:.2f} GB")
     cols = ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases", "load_count", "load_seconds"]
     print_table(snap["models"], cols)
     for event in snap["events"]:

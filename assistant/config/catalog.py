@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.core.errors import ConfigError
+from assistant.config.problems import Problems, did_you_mean
+from assistant.core.errors import ConfigError, config_problems
 from assistant.core.models import KINDS, Kind, ModelSpec, Source
 from assistant.engines.registry import EngineInfo, all_fields, engine_names, find, kinds_of
 
@@ -83,7 +84,7 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
     known = _MODEL_KEYS | set(engine_fields)
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise _fail(path, where, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+        raise config_problems([f"{path}: {where}: unknown field {k!r}; {did_you_mean(k, known)}" for k in unknown])
     for key in ("id", "kind", "engine"):
         if key not in raw:
             raise _fail(path, where, f"missing required field {key!r}")
@@ -130,8 +131,7 @@ def _parse_model(path: Path, index: int, raw: Any) -> ModelSpec:
         raise _fail(path, where, "field 'options' must be a table")
     for key, value in options.items():
         if key not in info.options:
-            allowed = ", ".join(sorted(info.options))
-            raise _fail(path, where, f"unknown option {key!r} for {engine}; allowed: {allowed}")
+            raise _fail(path, where, f"unknown option {key!r} for {engine}; {did_you_mean(key, info.options)}")
         _check_type(path, where, f"options.{key}", value, info.options[key].type)
     endpoint = _endpoint(path, where, raw, info, engine_fields)
     _check_source(path, where, raw, info, options)
@@ -213,32 +213,46 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def parse_catalog_file(path: Path) -> tuple[list[ModelSpec], dict[str, str]]:
-    """Parse one models.toml into its models and its [defaults] table, rejecting duplicate ids within it."""
+def parse_catalog_file(path: Path, problems: Problems | None = None) -> tuple[list[ModelSpec], dict[str, str]]:
+    """Parse one models.toml into its models and its [defaults] table, rejecting duplicate ids within it.
+
+    Each model is checked on its own: every broken one is noted in `problems` (raised here when none is given)."""
+    own = problems is None
+    problems = problems or Problems()
+    models: list[ModelSpec] = []
+    defaults: dict[str, str] = {}
+    with problems.check():
+        models, defaults = _parse_file(path, problems)
+    if own:
+        problems.raise_any()
+    return models, defaults
+
+
+def _parse_file(path: Path, problems: Problems) -> tuple[list[ModelSpec], dict[str, str]]:
     data = read_toml(path)
-    unknown = sorted(set(data) - {"model", "defaults"})
-    if unknown:
-        raise _fail(path, "top level", f"unknown table {unknown[0]!r}; use [[model]] and [defaults]")
+    for key in sorted(set(data) - {"model", "defaults"}):
+        problems.add(f"{path}: unknown table {key!r}; {did_you_mean(key, ('model', 'defaults'))} (use [[model]] and [defaults])")
     raw_models = data.get("model", [])
     if not isinstance(raw_models, list):
         raise _fail(path, "top level", "'model' must be an array of tables, written [[model]]")
     models: list[ModelSpec] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_models):
-        spec = _parse_model(path, i, raw)
-        if spec.id in seen:
-            raise _fail(path, f"model {spec.id!r}", "duplicate id; each model id must appear once per file")
-        seen.add(spec.id)
-        models.append(spec)
+        with problems.check():
+            spec = _parse_model(path, i, raw)
+            if spec.id in seen:
+                raise _fail(path, f"model {spec.id!r}", "duplicate id; each model id must appear once per file")
+            seen.add(spec.id)
+            models.append(spec)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise _fail(path, "[defaults]", "must be a table")
     for key, value in defaults.items():
         if key not in KINDS:
-            raise _fail(path, "[defaults]", f"unknown kind {key!r}; use asr, llm, tts")
-        if not isinstance(value, str):
-            raise _fail(path, "[defaults]", f"{key} must be a model id string")
-    return models, defaults
+            problems.add(f"{path}: [defaults]: unknown kind {key!r}; {did_you_mean(key, KINDS)}")
+        elif not isinstance(value, str):
+            problems.add(f"{path}: [defaults]: {key} must be a model id string")
+    return models, {k: v for k, v in defaults.items() if k in KINDS and isinstance(v, str)}
 
 
 def load_catalog(paths: Iterable[Path]) -> Catalog:
@@ -247,11 +261,12 @@ def load_catalog(paths: Iterable[Path]) -> Catalog:
     defaults: dict[Kind, str] = {}
     files: list[Path] = []
     default_origin: dict[str, Path] = {}
+    problems = Problems()
     for path in paths:
         if not path.exists():
             continue
         files.append(path)
-        file_models, file_defaults = parse_catalog_file(path)
+        file_models, file_defaults = parse_catalog_file(path, problems)
         for spec in file_models:
             models[spec.id] = spec
         for kind, model_id in file_defaults.items():
@@ -259,6 +274,8 @@ def load_catalog(paths: Iterable[Path]) -> Catalog:
             default_origin[kind] = path
     if not files:
         raise ConfigError("no models.toml found; reinstall with scripts/install.sh")
+    # A default may name a model that failed above: those problems first, not a misleading "names no model".
+    problems.raise_any()
     for kind in KINDS:
         if kind not in defaults:
             raise ConfigError(f"{files[-1]}: [defaults]: missing default {kind} model")

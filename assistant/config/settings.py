@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +13,9 @@ from assistant.audio.settings import AudioSettings
 from assistant.audio.wake import WORDS
 from assistant.config.api import LOOPBACK, ApiSettings, check_api
 from assistant.config.catalog import Catalog, load_catalog, read_toml
+from assistant.config.mcp import McpServerSettings as McpServerSettings  # re-exported: a part of Settings
+from assistant.config.mcp import parse_mcp
+from assistant.config.problems import Problems, did_you_mean
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths, shipped_catalog
 from assistant.keyboard.layout import parse_layout
@@ -27,7 +29,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "they offer. Never say you did something that no tool did. If no tool can do what is asked, say that "
     "you can't do it yet."
 )
-MCP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,6 @@ class GpuSettings:
 class HotkeySettings:
     key: str = "KEY_RIGHTCTRL"
     sources: tuple[str, ...] = ("evdev", "x11")
-
-
-@dataclass(frozen=True)
-class McpServerSettings:
-    """One `[[mcp]]` tool server: `command` + `args` (stdio), or `url` (streamable HTTP)."""
-
-    name: str
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()  # extra environment for a stdio server
-    url: str | None = None
-    token_env: str | None = None  # the environment variable holding a bearer token for `url`
-    retry_s: float = 30.0  # how often a server that is down is tried again
-
-    @property
-    def token(self) -> str | None:
-        return os.environ.get(self.token_env) if self.token_env else None
 
 
 @dataclass(frozen=True)
@@ -175,16 +159,22 @@ class WakeSettings:
     echo: str = "auto"  # auto (canceller if any, plus gate) | gate | cancel (canceller alone): keeps its own voice out
 
 
+# Marks a Settings field that `config reload` applies to the running daemon (Assistant.reconfigure, or read
+# where it is used). Every field without it is read once at start, so a reload names it as needing a restart:
+# a new section is restart-only until someone makes it live and says so here.
+LIVE = {"live": True}
+
+
 @dataclass(frozen=True)
 class Settings:
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata=LIVE)
     language: str = "en"  # the local intents' language (Home Assistant's sentences and replies): "de", "fr", ...
-    history_tokens: int = 1024
+    history_tokens: int = field(default=1024, metadata=LIVE)
     notifications: bool = True
     # Start the reply at a pause while the key is still held, and play it at the release if the words
     # stayed the same (a discarded guess leaves no trace). Off for an LLM billed per token: guesses
     # that are thrown away are requests too.
-    answer_ahead: bool = True
+    answer_ahead: bool = field(default=True, metadata=LIVE)
     gpu: GpuSettings = field(default_factory=GpuSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     hotkey: HotkeySettings = field(default_factory=HotkeySettings)
@@ -192,9 +182,9 @@ class Settings:
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     desktop: DesktopSettings = field(default_factory=DesktopSettings)
-    tools: ToolSettings = field(default_factory=ToolSettings)
-    workers: WorkerSettings = field(default_factory=WorkerSettings)
-    history: HistorySettings = field(default_factory=HistorySettings)
+    tools: ToolSettings = field(default_factory=ToolSettings, metadata=LIVE)  # read at each use
+    workers: WorkerSettings = field(default_factory=WorkerSettings, metadata=LIVE)
+    history: HistorySettings = field(default_factory=HistorySettings, metadata=LIVE)
     wake: WakeSettings = field(default_factory=WakeSettings)
     dictation: DictationSettings = field(default_factory=DictationSettings)
 
@@ -202,6 +192,13 @@ class Settings:
     def wyoming_bind(self) -> WyomingBind | None:
         """Where the Wyoming server listens, or None when it is off (the default)."""
         return parse_wyoming_uri(self.wyoming.uri) if self.wyoming.uri.strip() else None
+
+
+def restart_only(old: Settings, new: Settings) -> list[str]:
+    """The changed parts of config.toml that the running daemon cannot take: "[api]" for a section,
+    the bare name for a top-level key."""
+    changed = [f for f in fields(Settings) if not f.metadata.get("live") and getattr(old, f.name) != getattr(new, f.name)]
+    return ["[[mcp]]" if f.name == "mcp" else f"[{f.name}]" if f.name in _SECTIONS else f.name for f in changed]
 
 
 _SECTIONS: dict[str, type] = {
@@ -245,100 +242,75 @@ def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
     return value
 
 
-def _build(cls: type, raw: dict[str, Any], path: Path, where: str) -> Any:
+def _build(cls: type, raw: dict[str, Any], path: Path, where: str, problems: Problems) -> Any:
+    """The dataclass from its table; each bad field is a problem noted, and its default kept meanwhile."""
     defaults = cls()
     known = {f.name for f in fields(cls)}
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        if name == "mcp" and cls is Settings:
-            values[name] = _parse_mcp(path, value)
-            continue
-        if name not in known:
-            raise ConfigError(f"{path}: {where}: unknown field {name!r}; allowed: {', '.join(sorted(known))}")
-        if name in _SECTIONS and cls is Settings:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{path}: [{name}] must be a table")
-            values[name] = _build(_SECTIONS[name], value, path, f"[{name}]")
-        else:
-            values[name] = _coerce(path, where, name, value, getattr(defaults, name))
+        with problems.check():
+            if name == "mcp" and cls is Settings:
+                values[name] = parse_mcp(path, value)
+            elif name not in known:
+                problems.add(_unknown(path, where, name, value, known, cls is Settings))
+            elif name in _SECTIONS and cls is Settings:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{path}: [{name}] must be a table")
+                values[name] = _build(_SECTIONS[name], value, path, f"[{name}]", problems)
+            else:
+                values[name] = _coerce(path, where, name, value, getattr(defaults, name))
     return replace(defaults, **values)
 
 
-_MCP_KEYS = {"name", "command", "args", "env", "url", "token_env", "retry_s"}
+def _unknown(path: Path, where: str, name: str, value: Any, known: set[str], top: bool) -> str:
+    if top and isinstance(value, dict):  # a table at the top level: meant as a section
+        return f"{path}: unknown section [{name}]; {did_you_mean(name, _SECTIONS, lambda n: f'[{n}]')}"
+    return f"{path}: {where}: unknown field {name!r}; {did_you_mean(name, known)}"
 
 
-def _parse_mcp(path: Path, raw: Any) -> tuple[McpServerSettings, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{path}: 'mcp' must be an array of tables, written [[mcp]]")
-    servers: list[McpServerSettings] = []
-    for index, entry in enumerate(raw):
-        where = f"[[mcp]] #{index + 1}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: {where}: each [[mcp]] must be a table")
-        name = entry.get("name")
-        if not isinstance(name, str) or not MCP_NAME.match(name):
-            raise ConfigError(f"{path}: {where}: field 'name' must be 1-32 letters, digits, '_' or '-', got {name!r}")
-        where = f"[[mcp]] {name!r}"
-        unknown = sorted(set(entry) - _MCP_KEYS)
-        if unknown:
-            raise ConfigError(f"{path}: {where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_MCP_KEYS))}")
-        if any(server.name == name for server in servers):
-            raise ConfigError(f"{path}: {where}: duplicate name; each [[mcp]] server needs its own")
-        command, url = entry.get("command"), entry.get("url")
-        if (command is None) == (url is None):
-            raise ConfigError(f"{path}: {where}: give either 'command' (a stdio server) or 'url' (streamable HTTP)")
-        if command is not None and (not isinstance(command, str) or not command.strip()):
-            raise ConfigError(f"{path}: {where}: field 'command' must be a non-empty string")
-        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
-            raise ConfigError(f"{path}: {where}: field 'url' must start with http:// or https://, got {url!r}")
-        args = entry.get("args", [])
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise ConfigError(f"{path}: {where}: field 'args' must be a list of strings")
-        env = entry.get("env", {})
-        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-            raise ConfigError(f"{path}: {where}: field 'env' must be a table of strings")
-        if url is not None and (args or env):
-            raise ConfigError(f"{path}: {where}: 'args' and 'env' are for a 'command'; a 'url' server takes neither")
-        token_env = entry.get("token_env")
-        if token_env is not None and (not isinstance(token_env, str) or url is None):
-            raise ConfigError(f"{path}: {where}: field 'token_env' names an environment variable, for a 'url' server")
-        retry_s = entry.get("retry_s", 30.0)
-        if isinstance(retry_s, bool) or not isinstance(retry_s, (int, float)) or retry_s < 1:
-            raise ConfigError(f"{path}: {where}: field 'retry_s' must be a number of seconds, at least 1")
-        servers.append(
-            McpServerSettings(name, command, tuple(args), tuple(sorted(env.items())), url, token_env, float(retry_s))
-        )
-    return tuple(servers)
+def load_settings(path: Path, problems: Problems | None = None) -> Settings:
+    """config.toml, every problem in it noted in `problems` (raised here when none is given)."""
+    own = problems is None
+    problems = problems or Problems()
+    settings = Settings()
+    if path.exists() or path.is_symlink():
+        with problems.check():
+            settings = _build(Settings, read_toml(path), path, "top level", problems)
+            for check in _CHECKS:
+                with problems.check():
+                    check(path, settings)
+    if own:
+        problems.raise_any()
+    return settings
 
 
-def load_settings(path: Path) -> Settings:
-    if not path.exists() and not path.is_symlink():
-        return Settings()
-    raw = read_toml(path)
-    settings: Settings = _build(Settings, raw, path, "top level")
+def _check_misc(path: Path, settings: Settings) -> None:
     if settings.gpu.meter not in ("auto", "nvml", "simulated"):
         raise ConfigError(f"{path}: [gpu]: field 'meter' must be auto, nvml or simulated")
     if not 0 <= settings.tools.morning_hour <= 23:
         raise ConfigError(f"{path}: [tools]: field 'morning_hour' must be an hour from 0 to 23")
     if settings.history_tokens < 64:
         raise ConfigError(f"{path}: top level: field 'history_tokens' must be at least 64")
+    if not 0.01 <= settings.history.max_mb <= 100_000:
+        raise ConfigError(f"{path}: [history]: field 'max_mb' must be from 0.01 to 100000 (megabytes)")
+
+
+def _check_servers(path: Path, settings: Settings) -> None:
     if settings.wyoming.uri.strip():
         parse_wyoming_uri(settings.wyoming.uri, f"{path}: [wyoming]")
     check_api(path, settings.api)
+
+
+def _check_workers(path: Path, settings: Settings) -> None:
     for name, value in settings.workers.stall_s().items():
         if value <= 0:
             raise ConfigError(f"{path}: [workers]: field '{name}_stall_s' must be more than 0 seconds")
-    if not 0.01 <= settings.history.max_mb <= 100_000:
-        raise ConfigError(f"{path}: [history]: field 'max_mb' must be from 0.01 to 100000 (megabytes)")
     if settings.workers.idle_stall_s <= 0:
         raise ConfigError(f"{path}: [workers]: field 'idle_stall_s' must be more than 0 seconds")
-    _check_wake(path, settings.wake)
-    _check_dictation(path, settings.dictation)
-    _check_language(path, settings.language)
-    return settings
 
 
-def _check_language(path: Path, language: str) -> None:
+def _check_language(path: Path, settings: Settings) -> None:
+    language = settings.language
     from home_assistant_intents import get_languages
 
     if language not in get_languages():
@@ -346,7 +318,8 @@ def _check_language(path: Path, language: str) -> None:
                           f"({', '.join(get_languages())}), got {language!r}")
 
 
-def _check_dictation(path: Path, dictation: DictationSettings) -> None:
+def _check_dictation(path: Path, settings: Settings) -> None:
+    dictation = settings.dictation
     bad = [m for m in dictation.methods if m not in DICTATION_METHODS]
     if bad or not dictation.methods:
         raise ConfigError(f"{path}: [dictation]: field 'methods' takes {', '.join(DICTATION_METHODS)}, got {list(dictation.methods)}")
@@ -359,7 +332,8 @@ def _check_dictation(path: Path, dictation: DictationSettings) -> None:
                           f"got {dictation.layout!r}")
 
 
-def _check_wake(path: Path, wake: WakeSettings) -> None:
+def _check_wake(path: Path, settings: Settings) -> None:
+    wake = settings.wake
     if wake.word not in WORDS:
         raise ConfigError(f"{path}: [wake]: field 'word' must be one of {', '.join(WORDS)}, got {wake.word!r}")
     if not 0.0 <= wake.threshold < 1.0:
@@ -373,6 +347,11 @@ def _check_wake(path: Path, wake: WakeSettings) -> None:
         raise ConfigError(f"{path}: [wake]: field 'echo' must be auto, gate or cancel")
 
 
+# Each is one check of the built settings; each raises at its first problem, and the others still run.
+_CHECKS: tuple[Callable[[Path, Settings], None], ...] = (
+    _check_misc, _check_servers, _check_workers, _check_wake, _check_dictation, _check_language)
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the daemon and the CLI need, read once and passed down."""
@@ -384,6 +363,11 @@ class Config:
     @classmethod
     def load(cls, paths: Paths | None = None) -> Config:
         paths = paths or Paths.from_env()
-        settings = load_settings(paths.config_file)
-        catalog = load_catalog([shipped_catalog(), paths.user_catalog])
+        problems = Problems()  # config.toml's and the catalog's, all in one error
+        settings = load_settings(paths.config_file, problems)
+        catalog = None
+        with problems.check():
+            catalog = load_catalog([shipped_catalog(), paths.user_catalog])
+        problems.raise_any()
+        assert catalog is not None
         return cls(paths=paths, settings=settings, catalog=catalog)

@@ -19,7 +19,21 @@ class AssistantError(Exception):
 
 
 class ConfigError(AssistantError):
+    """One problem in a config file, or several (`problems`, one line each) found in one reading of them."""
+
     code = "config"
+
+    def __init__(self, message: str, code: str | None = None, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message, code)
+        self.problems = problems or (message,)
+
+
+def config_problems(problems: list[str]) -> ConfigError:
+    """Everything wrong at once, so a user fixes the files in one pass: one problem stays one line."""
+    if len(problems) == 1:
+        return ConfigError(problems[0])
+    lines = "\n".join(f"  {p}" for p in problems)
+    return ConfigError(f"{len(problems)} problems in the config:\n{lines}", problems=tuple(problems))
 
 
 class ModelError(AssistantError):

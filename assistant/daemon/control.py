@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant.api.protocol import SUBSCRIBE, MethodSpec, Request, bind, declared, method, serve
-from assistant.config.settings import Config
+from assistant.config.settings import Config, restart_only
 from assistant.core.errors import AssistantError, ConfigError
 from assistant.core.events import Emit, LlmSwitched
 from assistant.daemon.server import Connection
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
 
 log = logging.getLogger(__name__)
-
-# config.toml sections read once at start: a change to them takes a restart.
-RESTART_SECTIONS = ("audio", "hotkey", "mcp", "wyoming", "wake")
 
 
 def method_specs() -> dict[str, MethodSpec]:
@@ -76,6 +73,7 @@ class Control:
         started: float,
         groups: Iterable[object] = (),
         status_parts: Mapping[str, Callable[[], Any]] | None = None,
+        restart_command: str = "",
     ) -> None:
         self.turns = turns
         self.audio = audio
@@ -83,6 +81,9 @@ class Control:
         self.stop = stop
         self.started = started
         self.status_parts = dict(status_parts or {})  # more fields for `status`, read when it is asked
+        self.restart_command = restart_command  # what a user runs to restart this daemon (systemd.py)
+        # What the restart-only parts run with, whatever reloads came since: each reload is compared with it.
+        self.running = turns.assistant.config.settings
         self.methods = bind(self, *groups)
         # Each method is declared on its handler; a group the daemon forgot to hand over is an error here,
         # at start, not an unknown method when a user first asks for it.
@@ -240,19 +241,35 @@ class Control:
 
     @method("config.reload")
     async def config_reload(self) -> dict[str, Any]:
+        """Re-read config.toml and the catalogs. What the running daemon cannot take (settings.restart_only:
+        servers, devices, listeners opened once at start) is named, with the restart that fits this daemon."""
         try:
             config = await asyncio.to_thread(Config.load, self.assistant.config.paths)
         except ConfigError as exc:
-            raise ConfigError(f"config not reloaded, the old one stays: {exc.message}") from None
-        # These are opened once at start (servers, devices, listeners): say so rather than pretend.
-        old = self.assistant.config.settings
-        restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(config.settings, name)]
+            raise ConfigError(f"config not reloaded, the old one stays: {exc.message}", problems=exc.problems) from None
+        restart = restart_only(self.running, config.settings)
         self.assistant.reconfigure(config)
+        config_file = config.paths.config_file
         return {
-            "reloaded": [str(p) for p in config.catalog.files],
+            "read": [str(config_file), *(str(p) for p in config.catalog.files)],
+            "config_file_exists": config_file.exists(),
+            "reloaded": [str(p) for p in config.catalog.files],  # the catalogs (older CLIs print this)
             "models": dict(self.assistant.models.__dict__),
             "restart_needed": restart,
+            "restart_command": self.restart_command if restart else None,
         }
+
+    async def reload_logged(self, why: str) -> None:
+        """A reload not asked over the socket (SIGHUP): its outcome goes to the log."""
+        try:
+            result = await self.config_reload()
+        except AssistantError as exc:
+            log.error("%s: %s", why, exc.message)
+            return
+        log.info("%s: reloaded %s", why, ", ".join(result["read"]))
+        if result["restart_needed"]:
+            log.warning("%s: %s changed and take effect after a restart: %s",
+                        why, ", ".join(result["restart_needed"]), result["restart_command"])
 
     @method("devices")
     async def devices(self) -> dict[str, Any]:
@@ -265,4 +282,4 @@ class Control:
     @method("shutdown")
     async def shutdown(self) -> dict[str, Any]:
         self.stop()
-        return {"stopping": True}
+        return {"stopping": True, "pid": os.getpid()}  # the CLI waits for this process to be gone

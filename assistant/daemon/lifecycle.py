@@ -17,11 +17,11 @@ from assistant.core.events import AudioChanged, DaemonEvent, LlmSwitched, TurnFi
 from assistant.core.paths import make_private_dir
 from assistant.daemon.control import Control
 from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
-from assistant.daemon.logfile import close_log_file, open_log_file
+from assistant.daemon.logfile import close_log_file, log_refusal, open_log_file
 from assistant.daemon.notify import Notifier
 from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
-from assistant.daemon.systemd import SystemdNotifier
+from assistant.daemon.systemd import SystemdNotifier, restart_command
 from assistant.daemon.tray import TrayChild
 from assistant.tools.mcp import McpServers
 from assistant.tools.methods import AlarmMethods
@@ -106,6 +106,7 @@ class Daemon:
             message = exc.message if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
             log.debug("startup failed", exc_info=True)
             print(f"error: {message}", flush=True)
+            log_refusal(self.config.paths.log_file, message)
             await self.shutdown()
             return 1
         self.systemd.notify("READY=1\nSTATUS=listening on " + str(self.config.paths.socket))
@@ -160,6 +161,8 @@ class Daemon:
         the rest of the steps close without waiting on them.
         """
         steps, self._started_steps = self._started_steps[::-1], []
+        for worker in self.assistant.arbiter.workers if self.assistant is not None else ():
+            worker.daemon_stopping = True
         graceful = asyncio.get_running_loop().create_task(self._undo(steps))
         hurry = asyncio.get_running_loop().create_task(self._hurry.wait())
         try:
@@ -346,6 +349,7 @@ class Daemon:
                 "wake": lambda: self.handsfree.status() if self.handsfree is not None else None,
                 "api": lambda: self.api.status() if self.api is not None else None,
             },
+            restart_command=restart_command(),
         )
         self.server = ControlServer(self.config.paths.socket, control.handle, control.specs)
         await self.server.start()
@@ -394,18 +398,9 @@ class Daemon:
 
     def _on_hangup(self) -> None:
         if self._control is not None:
-            task = asyncio.get_running_loop().create_task(self._reload())
+            task = asyncio.get_running_loop().create_task(self._control.reload_logged("SIGHUP"))
             self._reloads.add(task)
             task.add_done_callback(self._reloads.discard)
-
-    async def _reload(self) -> None:
-        assert self._control is not None
-        try:
-            result = await self._control.config_reload()
-        except AssistantError as exc:
-            log.error("SIGHUP: %s", exc.message)
-        else:
-            log.info("SIGHUP: reloaded %s", ", ".join(result["reloaded"]))
 
     async def _watchdog(self) -> None:
         interval = self.systemd.watchdog_interval()

@@ -38,3 +38,16 @@ def open_log_file(path: Path) -> logging.Handler:
 def close_log_file(handler: logging.Handler) -> None:
     logging.getLogger("assistant").removeHandler(handler)
     handler.close()
+
+
+def log_refusal(path: Path, message: str) -> None:
+    """A daemon that will not start says why in its log file too, not only on stderr: under systemd the
+    terminal is the journal, and `assistant logs` (this file) is where the user is told to look."""
+    record = logging.LogRecord("assistant.daemon", logging.ERROR, __file__, 0, "refused to start: %s", (message,), None)
+    try:
+        make_private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(logging.Formatter(FORMAT).format(record) + "\n")
+    except OSError:
+        pass  # no state dir to write to: stderr still has it

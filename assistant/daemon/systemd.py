@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
+
+from assistant.install.unit import UNIT_NAME
 
 log = logging.getLogger(__name__)
 
@@ -29,3 +32,15 @@ class SystemdNotifier:
         if self._notifier is None or not usec or (pid and int(pid) != os.getpid()):
             return None
         return int(usec) / 1e6 / 2
+
+
+def restart_command() -> str:
+    """How the user restarts this daemon: through its unit when the user's systemd started it (its parent),
+    else a stop and a start where it runs in a terminal."""
+    try:
+        parent = Path(f"/proc/{os.getppid()}/comm").read_text().strip()
+    except OSError:
+        parent = ""
+    if parent == "systemd" and os.environ.get("INVOCATION_ID"):
+        return f"systemctl --user restart {UNIT_NAME.removesuffix('.service')}"
+    return "stop the daemon (Ctrl+C where it runs, or `assistant shutdown`) and start it again with `assistant run`"

@@ -64,6 +64,7 @@ class Worker:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._stopping = False
+        self.daemon_stopping = False  # set by the daemon's shutdown: an interrupted request is then no fault
 
     @property
     def pid(self) -> int | None:
@@ -248,12 +249,12 @@ class Worker:
         self._kill_hung(reason)
         return WorkerStalled(f"the {self.spec.id} worker {reason} ({op}); it was killed and will restart on next use")
 
-    def _kill_hung(self, reason: str) -> None:
+    def _kill_hung(self, reason: str, quiet: bool = False) -> None:
         """SIGKILL, which even a stopped (SIGSTOP) or wedged process cannot ignore. Not `_stopping`: the
         arbiter hears of the exit through on_exit and starts a fresh worker on next use."""
         if not self.alive:
             return  # already gone: keep the reason it went
-        log.error("%s worker %s; killing it", self.spec.id, reason)
+        log.log(logging.INFO if quiet else logging.ERROR, "%s worker %s; killing it", self.spec.id, reason)
         self.exit_reason = reason
         if self._proc is not None and self._proc.is_alive():
             self._proc.kill()
@@ -269,10 +270,12 @@ class Worker:
                 kind, _, _ = await asyncio.wait_for(queue.get(), max(0.0, deadline - time.monotonic()))
                 if kind != "item":
                     return
-        except (WorkerCrashed, asyncio.TimeoutError, asyncio.CancelledError):
+        except (WorkerCrashed, asyncio.TimeoutError, asyncio.CancelledError) as exc:
             # A second cancel lands here too; the stream is over either way, and the next use of the
-            # model starts a fresh worker.
-            self._kill_hung("did not stop when cancelled")
+            # model starts a fresh worker. Not waiting (a second cancel, or the daemon stopping: Ctrl+C,
+            # SIGTERM, `assistant shutdown` mid-answer) is a normal stop, not a worker that failed to stop.
+            normal = self.daemon_stopping or isinstance(exc, asyncio.CancelledError)
+            self._kill_hung("was stopped mid-request" if normal else "did not stop when cancelled", quiet=normal)
 
     def kill(self) -> None:
         """End the process now, without asking (shutdown ran out of time)."""

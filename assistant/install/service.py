@@ -210,6 +210,19 @@ def uninstall() -> list[str]:
     return lines
 
 
+def restart() -> list[str]:
+    """Restart the unit (a stop and a start, so config.toml is read anew from the top)."""
+    if not _has_user_systemd():
+        raise AssistantError("no systemd user manager here; a daemon in a terminal is restarted by stopping it "
+                             "(Ctrl+C or `assistant shutdown`) and running `assistant run` again")
+    if not unit_path().exists():
+        raise AssistantError(f"the service is not installed ({unit_path()} is absent); run `assistant service install`")
+    proc = _systemctl("restart", UNIT_NAME)
+    if proc.returncode != 0:
+        raise AssistantError(f"systemctl --user restart {UNIT_NAME} failed: {(proc.stderr.strip().splitlines() or ['no output'])[0]}")
+    return [f"systemctl --user restart {UNIT_NAME}: ok"]
+
+
 def status() -> str:
     path = unit_path()
     if not path.exists():

@@ -1,0 +1,39 @@
+"""Config problems gathered over a whole reading of the files, so one run names them all, not the first."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from assistant.core.errors import ConfigError, config_problems
+
+
+def did_you_mean(name: str, known: Iterable[str], shown: Callable[[str], str] = repr) -> str:
+    """The fix for an unknown name: the closest known one (a typo), or the whole list when none is close."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"did you mean {shown(close[0])}?"
+    return "allowed: " + ", ".join(names)
+
+
+class Problems:
+    """Collects each ConfigError a check raises and goes on with the next check."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as exc:
+            self.lines.extend(exc.problems)
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def raise_any(self) -> None:
+        if self.lines:
+            raise config_problems(self.lines)
