@@ -23,31 +23,23 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from assistant.audio.files import concat, decode_audio, resample
 from assistant.config.api import ApiSettings
 from assistant.config.catalog import Catalog
-from assistant.core.chat import Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.chat import TextDelta, ToolCall
 from assistant.core.errors import AssistantError
-from assistant.core.speech import SAMPLE_RATE, Audio
+from assistant.core.speech import Audio
 from assistant.hosts.proxies import Asr, Llm, Tts
+from assistant.openai_api import bodies
+from assistant.openai_api.audio_work import Decoder, encode
+from assistant.openai_api.bodies import choice, json_body
 from assistant.openai_api.errors import ApiError, bad_request, from_assistant, resolve
-from assistant.openai_api.formats import (
-    PCM_RATE,
-    SpeechFormat,
-    TranscriptFormat,
-    chunk_bytes,
-    encode_whole,
-    transcript_body,
-    wav_header,
-)
+from assistant.openai_api.formats import PCM_RATE, SpeechFormat, TranscriptFormat, chunk_bytes, transcript_body, wav_header
 from assistant.openai_api.server import Handler, Limits
 from assistant.turn.results import Models
-from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.vram.arbiter import Arbiter
 
 MAX_UPLOAD = 25 * 1024 * 1024  # OpenAI's cap on an audio upload
 MAX_INPUT_CHARS = 4096  # OpenAI's cap on the text of one speech request
-MAX_BODY = 4 * 1024 * 1024  # a JSON request (chat messages and tools)
 
 
 @dataclass
@@ -56,31 +48,11 @@ class Services:
     models: Callable[[], Models]  # the current model of each kind (`llm use` changes it)
     settings: ApiSettings
     limits: Limits
+    decoder: Decoder  # uploads decoded in threads: the loop serves every other client meanwhile
 
     @property
     def catalog(self) -> Catalog:
         return self.arbiter.catalog
-
-
-def _choice(value: object, kind: type[Any], name: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise bad_request(f"{name} {value!r} is not one of {allowed}") from None
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    length = int(request.headers.get("content-length") or 0)
-    if length > MAX_BODY:
-        raise ApiError(413, f"the request body is over {MAX_BODY // (1024 * 1024)} MB", code="request_too_large")
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise bad_request("the body is not JSON; send a JSON object", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object", "invalid_json")
-    return body
 
 
 async def _leased(services: Services, work: Callable[[], Any]) -> Any:
@@ -171,14 +143,13 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         if len(data) > MAX_UPLOAD:
             raise ApiError(413, "the file is over 25 MB; send a shorter recording", code="file_too_large")
         model = resolve(services.catalog, fields.get("model", ""), "asr", models().asr)
-        fmt = _choice(fields.get("response_format") or "json", TranscriptFormat, "response_format")
+        fmt = choice(fields.get("response_format") or "json", TranscriptFormat, "response_format")
         prompt = fields.get("prompt") or None
         stream = fields.get("stream", "").lower() == "true"
         try:
-            samples, rate = decode_audio(data)
+            audio = await services.decoder.speech(data)
         except AssistantError as exc:
             raise from_assistant(exc) from None
-        audio: Audio = resample(samples, rate, SAMPLE_RATE)
 
         async def run() -> Any:
             async with arbiter.use(model) as host:
@@ -200,7 +171,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         return PlainTextResponse(body, media_type=media)
 
     async def speech(request: Request) -> Response:
-        body = await _json(request)
+        body = await json_body(request)
         text = body.get("input")
         if not isinstance(text, str) or not text.strip():
             raise bad_request("'input' must be the text to speak", "missing_input")
@@ -209,14 +180,14 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         voice = str(body.get("voice") or "")
         model = resolve(services.catalog, voice if voice in services.catalog.models else str(body.get("model") or ""),
                         "tts", models().tts)
-        fmt = _choice(body.get("response_format") or "mp3", SpeechFormat, "response_format")
+        fmt = choice(body.get("response_format") or "mp3", SpeechFormat, "response_format")
         speed = body.get("speed", 1.0)
         if not isinstance(speed, (int, float)) or float(speed) != 1.0:
             raise bad_request(f"speed {speed!r} is not supported; this server speaks at speed 1.0", "unsupported_speed")
         sse = body.get("stream_format") == "sse"
         if sse and not fmt.streams:
             raise bad_request("stream_format 'sse' needs response_format 'pcm' or 'wav'")
-        pieces = _pieces(text)
+        pieces = bodies.pieces(text)
         if not pieces:
             raise bad_request("'input' has nothing to speak (only symbols or markup)", "missing_input")
 
@@ -253,15 +224,15 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
             rate = 0
             async for samples, rate in chunks():
                 parts.append(samples)
-            return encode_whole(concat(parts), rate or 22050, fmt)
+            return await encode(parts, rate or 22050, fmt)
 
         return Response(await _leased(services, whole), media_type=fmt.media_type)
 
     async def chat(request: Request) -> Response:
-        body = await _json(request)
+        body = await json_body(request)
         model = resolve(services.catalog, str(body.get("model") or ""), "llm", models().llm)
-        messages = _messages(body.get("messages"))
-        tools = _tools(body.get("tools"))
+        messages = bodies.messages(body.get("messages"))
+        tools = bodies.tools(body.get("tools"))
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise bad_request("max_tokens must be a positive whole number")
@@ -284,7 +255,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
                     if isinstance(event, TextDelta):
                         yield {"data": json.dumps(chunk({"content": event.text}))}
                     else:
-                        yield {"data": json.dumps(chunk({"tool_calls": [_call(event, calls)]}))}
+                        yield {"data": json.dumps(chunk({"tool_calls": [bodies.tool_call(event, calls)]}))}
                         calls += 1
                 yield {"data": json.dumps(chunk({}, "tool_calls" if calls else "stop"))}
                 yield {"data": "[DONE]"}
@@ -303,7 +274,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         text, calls = await _leased(services, collect)
         message: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
-            message["tool_calls"] = [_call(call, i) for i, call in enumerate(calls)]
+            message["tool_calls"] = [bodies.tool_call(call, i) for i, call in enumerate(calls)]
         return JSONResponse({
             "id": reply_id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
@@ -344,49 +315,3 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         ("GET", "/v1/audio/voices", voices),
         ("GET", "/api/ps", ps),
     ]
-
-
-def _pieces(text: str) -> list[str]:
-    splitter = SentenceSplitter()
-    return [p for p in (speakable(piece) for piece in [*splitter.feed(text), *splitter.flush()]) if p]
-
-
-def _messages(value: object) -> list[Message]:
-    if not isinstance(value, list) or not value:
-        raise bad_request("'messages' must be a non-empty list of {role, content}", "invalid_messages")
-    out: list[Message] = []
-    for i, message in enumerate(value):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool", "developer"):
-            raise bad_request(f"messages[{i}] needs a role: system, user, assistant or tool", "invalid_messages")
-        content = message.get("content") or ""
-        if isinstance(content, list):  # content parts: the text ones are kept
-            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-        if not isinstance(content, str):
-            raise bad_request(f"messages[{i}].content must be text", "invalid_messages")
-        role = "system" if message["role"] == "developer" else message["role"]
-        entry: dict[str, Any] = {"role": role, "content": content}
-        for key in ("tool_calls", "tool_call_id", "name"):
-            if key in message:
-                entry[key] = message[key]
-        out.append(entry)  # type: ignore[arg-type]
-    return out
-
-
-def _tools(value: object) -> list[ToolSpec]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise bad_request("'tools' must be a list of functions", "invalid_tools")
-    specs = []
-    for i, tool in enumerate(value):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise bad_request(f"tools[{i}] must be {{type: function, function: {{name, parameters}}}}", "invalid_tools")
-        specs.append(ToolSpec(function["name"], str(function.get("description", "")),
-                              dict(function.get("parameters") or {"type": "object", "properties": {}})))
-    return specs
-
-
-def _call(call: ToolCall, index: int) -> dict[str, Any]:
-    return {"index": index, "id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
