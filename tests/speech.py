@@ -58,3 +58,17 @@ def wer(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[len(hyp)] / len(ref)
+
+
+def quiet_wav(size_bytes: int, rate: int = 48_000, channels: int = 2) -> bytes:
+    """A WAV of `size_bytes` (16-bit) holding a faint hiss: as heavy to decode and resample to 16 kHz mono as
+    any recording of its size, and quick for the ASR after (its VAD finds no speech in it)."""
+    import io
+
+    import soundfile
+
+    frames = (size_bytes - 44) // (2 * channels)
+    hiss = np.random.default_rng(0).integers(-3, 4, size=(frames, channels), dtype=np.int16)
+    out = io.BytesIO()
+    soundfile.write(out, hiss, rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -57,6 +58,11 @@ class WavSink(CollectingSink):
 
     async def finish(self) -> None:
         await super().finish()
+        # In a thread: a reply of minutes is megabytes to join and write (and a slow disk may sync),
+        # and the daemon's loop serves the hotkey, the tray and the API meanwhile.
+        await asyncio.to_thread(self._write, list(self.chunks), self.sample_rate)
+
+    def _write(self, chunks: list[AudioChunk], rate: int) -> None:
         # A spoken reply is part of the conversation: born 0600, whatever the umask. Written beside
         # its place and renamed, so whoever finds the file finds it whole.
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,5 +70,5 @@ class WavSink(CollectingSink):
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
-        write_wav(partial, self.audio(), self.sample_rate)
+        write_wav(partial, self.join(chunks), rate)
         os.replace(partial, self.path)

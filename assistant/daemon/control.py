@@ -232,7 +232,7 @@ class Control:
     @method("new")
     async def new_conversation(self) -> dict[str, Any]:
         self.assistant.conversation.clear()
-        return {"conversation": self.assistant.history.new_conversation()}
+        return {"conversation": await asyncio.to_thread(self.assistant.history.new_conversation)}
 
     @method("vram.status")
     async def vram_status(self) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.core.errors import ModelError
@@ -109,5 +111,38 @@ def fetch(spec: ModelSpec, models_dir: Path) -> Path:
     try:
         snapshot_download(repo_id=spec.source.hf_repo, local_dir=target, allow_patterns=patterns)
     except Exception as exc:  # the Hub client raises many kinds; one line is what the user needs
-        raise ModelError(f"fetching {spec.source.hf_repo} failed: {exc}".splitlines()[0]) from None
+        raise ModelError(fetch_problem(spec, exc)) from None
     return target
+
+
+# What the Hub client raises, by class name along the chain of causes: it wraps httpx's (or httpx2's)
+# errors in its own, and those classes are each library's own, so names are matched, not classes.
+_OFFLINE = {"ConnectError", "ConnectTimeout", "ProxyError", "gaierror", "ConnectionRefusedError",
+            "OfflineModeIsEnabled", "ConnectionResetError"}
+_NOT_THERE = {"RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError"}
+
+
+def fetch_problem(spec: ModelSpec, exc: BaseException) -> str:
+    """A failed fetch as one sentence saying what to do: the client's own words are a ConnectError or a
+    page of "we cannot find the appropriate snapshot folder", which says neither why nor what next."""
+    causes = list(_chain(exc))
+    names = {type(cause).__name__ for cause in causes}
+    again = f"run `assistant models fetch {spec.id}` again"
+    if names & _OFFLINE:
+        return (f"cannot reach the Hugging Face Hub to fetch {spec.id}: this computer looks offline; "
+                f"connect to the network (behind a proxy, set HTTPS_PROXY) and {again}")
+    if names & _NOT_THERE:
+        return (f"the Hugging Face Hub has no repository {spec.source.hf_repo} that this computer may read; "
+                f"fix hf_repo of {spec.id} in models.toml (a gated one needs `hf auth login` first) and {again}")
+    if any(isinstance(cause, OSError) and cause.errno == errno.ENOSPC for cause in causes):
+        return f"the disk is full while fetching {spec.id}; free some space and {again}"
+    return f"fetching {spec.source.hf_repo} failed: {exc}".splitlines()[0]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from assistant.config.api import ApiSettings, parse_api_listen
 from assistant.openai_api.assistant_model import AssistantModel
+from assistant.openai_api.audio_work import Decoder
 from assistant.openai_api.routes import Services, routes
 from assistant.openai_api.server import ApiServer, Counts, Limits
 from assistant.turn.pipeline import Pipeline
@@ -20,7 +21,7 @@ async def start_api(
     counts = Counts()
     limits = Limits(settings.max_concurrent, settings.max_queue, counts)
     assistant = AssistantModel(pipeline, models) if pipeline is not None else None
-    services = Services(arbiter, models, settings, limits, assistant)
+    services = Services(arbiter, models, settings, limits, Decoder(counts), assistant)
     server = ApiServer(parse_api_listen(settings.listen), settings, routes(services), counts)
     await server.start()
     return server

@@ -23,6 +23,7 @@ from assistant.config.api import ApiSettings
 from assistant.config.catalog import Catalog
 from assistant.core.errors import AssistantError
 from assistant.openai_api.assistant_model import AssistantModel
+from assistant.openai_api.audio_work import Decoder
 from assistant.openai_api.errors import ApiError, bad_request, from_assistant
 from assistant.openai_api.server import Limits
 from assistant.turn.results import Models
@@ -37,6 +38,7 @@ class Services:
     models: Callable[[], Models]  # the current model of each kind (`llm use` changes it)
     settings: ApiSettings
     limits: Limits
+    decoder: Decoder  # uploads decoded in threads: the loop serves every other client meanwhile
     assistant: AssistantModel | None = None  # `model = "assistant"`; None serves the raw models only
 
     @property

@@ -15,11 +15,11 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from assistant.audio.files import concat, decode_audio, resample
 from assistant.core.errors import AssistantError
-from assistant.core.speech import SAMPLE_RATE, Audio
+from assistant.core.speech import Audio
 from assistant.hosts.proxies import Asr, Tts
 from assistant.openai_api.assistant_model import ASSISTANT, DESCRIPTION
+from assistant.openai_api.audio_work import encode
 from assistant.openai_api.chat import chat_route
 from assistant.openai_api.common import Services, leased, read_json, stream
 from assistant.openai_api.errors import ApiError, bad_request, from_assistant, resolve
@@ -28,7 +28,6 @@ from assistant.openai_api.formats import (
     SpeechFormat,
     TranscriptFormat,
     chunk_bytes,
-    encode_whole,
     transcript_body,
     wav_header,
 )
@@ -47,7 +46,6 @@ def _choice(value: object, kind: type[Any], name: str) -> Any:
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
         raise bad_request(f"{name} {value!r} is not one of {allowed}") from None
-
 
 
 def routes(services: Services) -> list[tuple[str, str, Handler]]:
@@ -74,10 +72,9 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         prompt = fields.get("prompt") or None
         streamed = fields.get("stream", "").lower() == "true"
         try:
-            samples, rate = decode_audio(data)
+            audio = await services.decoder.speech(data)  # in a thread: every other client is served meanwhile
         except AssistantError as exc:
             raise from_assistant(exc) from None
-        audio: Audio = resample(samples, rate, SAMPLE_RATE)
 
         async def run() -> Any:
             async with arbiter.use(model) as host:
@@ -152,7 +149,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
             rate = 0
             async for samples, rate in chunks():
                 parts.append(samples)
-            return encode_whole(concat(parts), rate or 22050, fmt)
+            return await encode(parts, rate or 22050, fmt)
 
         return Response(await leased(services, whole), media_type=fmt.media_type)
 

@@ -41,6 +41,7 @@ class Counts:
     rejected: int = 0  # of those, turned away because the queue was full (429)
     in_flight: int = 0
     queued: int = 0
+    decoding: int = 0  # uploads being decoded now, in threads (status shows the loop answers meanwhile)
     by_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -209,4 +210,5 @@ class ApiServer:
     def status(self) -> dict[str, object]:
         c = self.counts
         return {"url": self.url, "key_required": self.keyed, "requests": c.requests, "errors": c.errors,
-                "rejected": c.rejected, "in_flight": c.in_flight, "queued": c.queued, "by_path": dict(c.by_path)}
+                "rejected": c.rejected, "in_flight": c.in_flight, "queued": c.queued, "decoding": c.decoding,
+                "by_path": dict(c.by_path)}

@@ -7,7 +7,8 @@ slots as HA names them, shaped to the tool's own schema (arguments.py), and what
 tool's answer: HA's own words where it gave some, else HA's response template for the matched sentence,
 rendered sandboxed as HA renders it, never with a "None" in it. A failure is said as one, in one sentence
 of the server's words. English gets a few phrasings HA's sentences lack (sentences/home_en.yaml). The
-timer, time and date intents never go to HA: our builtin tools run them (a timer belongs to this desktop).
+timer, time and date intents never go to HA, nor volume and media that name no device of the home: our
+builtin tools run them (a timer, and the speakers, belong to this desktop; home_local.py).
 
 The `{name}` and `{area}` lists come from the server's GetLiveContext, where offered, so a name must be
 one the home has; without it they are wildcards and the server resolves the name, or says it cannot.
@@ -27,6 +28,7 @@ from typing import Any
 
 from assistant.core.errors import ConfigError
 from assistant.tools.arguments import plain_error, shape
+from assistant.tools.home_local import BUILTIN, HERE, builtin_arguments, here_arguments, is_here, mark_here
 from assistant.tools.intents import SENTENCES
 from assistant.tools.registry import Registry, Tool, ToolResult
 
@@ -38,11 +40,6 @@ SERVED = frozenset({
     "HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume",
     "HassMediaPlayerMute", "HassMediaPlayerUnmute",
 })
-# Intents our builtin tools carry out, whatever a server offers.
-BUILTIN = {
-    "HassStartTimer": "start_timer", "HassCancelTimer": "cancel_timer", "HassCancelAllTimers": "cancel_timer",
-    "HassTimerStatus": "list_timers", "HassGetCurrentTime": "get_time", "HassGetCurrentDate": "get_date",
-}
 LIVE_CONTEXT = "GetLiveContext"
 _SPACES = re.compile(r"\s+")
 _GAP = "\x00"  # what a missing value renders as, before _render fills it
@@ -69,6 +66,7 @@ class HomeMatch:
     # What the live context says of the target (its "domain", its "area"), for a reply the server's answer
     # does not name it in.
     known: dict[str, str] = field(default_factory=dict, compare=False)
+    local: bool = field(default=False, compare=False)  # one of our builtin tools carries it out (home_local.py)
 
 
 def languages() -> list[str]:
@@ -88,7 +86,9 @@ class HomeIntents:
         if data is None:
             raise ConfigError(f"no Home Assistant sentences for language {language!r} (try one of: {', '.join(languages())})")
         self.language = language
-        data["intents"] = {name: value for name, value in data["intents"].items() if name in SERVED or name in BUILTIN}
+        data["intents"] = {name: value for name, value in data["intents"].items()
+                           if name in SERVED or name in BUILTIN or name in HERE}
+        mark_here(data)
         _add_sentences(data, language)
         self._responses: dict[str, dict[str, str]] = data.get("responses", {}).get("intents", {})
         self._errors: dict[str, str] = data.get("responses", {}).get("errors", {})
@@ -148,11 +148,13 @@ class HomeIntents:
         intent = result.intent.name
         slots = {name: entity.text or entity.value for name, entity in result.entities.items()}
         values = {name: entity.value for name, entity in result.entities.items()}
-        if intent in BUILTIN:
-            arguments = _builtin_arguments(intent, values)
+        if intent in BUILTIN or is_here(intent, values):
+            here = intent not in BUILTIN
+            arguments = here_arguments(intent, values) if here else builtin_arguments(intent, values)
             if arguments is None:
                 return None
-            return HomeMatch(intent, BUILTIN[intent], arguments, slots, result.response or "default", sentence)
+            tool_name = HERE[intent][0] if here else BUILTIN[intent]
+            return HomeMatch(intent, tool_name, arguments, slots, result.response or "default", sentence, local=True)
         tool = by_remote.get(intent)
         if tool is None:
             return None
@@ -164,7 +166,7 @@ class HomeIntents:
 
     def reply(self, match: HomeMatch, result: ToolResult, now: dt.datetime | None = None) -> ToolResult:
         """What to say for a tool's answer: HA's own speech, else its response template; a failure as one."""
-        if match.intent in BUILTIN:
+        if match.local:
             return self._builtin_reply(match, result, now or dt.datetime.now().astimezone())
         if not result.ok:
             return result
@@ -282,23 +284,6 @@ def _target(match: HomeMatch, answered: Mapping[str, Any]) -> SimpleNamespace:
     domain = ident.split(".")[0] if "." in ident else match.known.get("domain", "")
     name = answered.get("name") or match.slots.get("name") or match.slots.get("area") or ""
     return SimpleNamespace(name=str(name), domain=domain)
-
-
-def _builtin_arguments(intent: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Our tools' arguments for HA's timer, time and date intents; None when a duration does not parse."""
-    if intent == "HassStartTimer":
-        try:
-            seconds = sum(float(values[u]) * s for u, s in (("hours", 3600), ("minutes", 60), ("seconds", 1)) if u in values)
-        except (TypeError, ValueError):
-            return None
-        if seconds <= 0:
-            return None
-        return {"duration_s": seconds, **({"label": str(values["name"])} if values.get("name") else {})}
-    if intent == "HassCancelAllTimers":
-        return {"all": True}
-    if intent in ("HassCancelTimer", "HassTimerStatus"):
-        return {"label": str(values["name"])} if values.get("name") else {}
-    return {}
 
 
 def _json(text: str) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 from assistant.tools.registry import Tool, ToolResult
@@ -16,6 +17,10 @@ ACTIONS = {"play": "Play", "pause": "Pause", "toggle": "PlayPause", "next": "Nex
 DONE = {"play": "Playing.", "pause": "Paused.", "toggle": "Done.", "next": "Skipped to the next track.",
         "previous": "Back to the previous track.", "stop": "Stopped."}
 NO_BUS = "I can't control media: there is no desktop session bus (DBUS_SESSION_BUS_ADDRESS is not set)."
+# A bus address set but nothing behind it (a daemon started outside the desktop session, or a session
+# that ended): jeepney's raw ConnectionRefusedError says what failed, this says what to do.
+BUS_GONE = ("I can't control media: the desktop session bus does not answer; start the assistant from your "
+            "desktop session (systemctl --user import-environment DBUS_SESSION_BUS_ADDRESS, then restart it).")
 NO_PLAYER = "I can't control media: no media player is running that supports MPRIS. Start one, such as a music app or a browser."
 
 
@@ -148,19 +153,25 @@ def _now_playing() -> ToolResult:
         bus.close()
 
 
+async def _on_bus(work: Callable[[], ToolResult]) -> ToolResult:
+    """Run a blocking bus request in a thread; no bus, or one that does not answer, as what to do."""
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return ToolResult(NO_BUS, ok=False)
+    try:
+        return await asyncio.to_thread(work)
+    except OSError:  # refused, no such socket, or the bus went away mid-request
+        return ToolResult(BUS_GONE, ok=False)
+
+
 def media_tools() -> list[Tool]:
     async def media_control(args: dict[str, Any]) -> ToolResult:
         action = str(args.get("action") or "")
         if action not in ACTIONS:
             return ToolResult(f"I can't {action or 'do that'} with media; I can {', '.join(ACTIONS)}.", ok=False)
-        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-            return ToolResult(NO_BUS, ok=False)
-        return await asyncio.to_thread(_control, action)
+        return await _on_bus(lambda: _control(action))
 
     async def now_playing(args: dict[str, Any]) -> ToolResult:
-        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-            return ToolResult(NO_BUS, ok=False)
-        return await asyncio.to_thread(_now_playing)
+        return await _on_bus(_now_playing)
 
     return [
         Tool(

@@ -12,6 +12,12 @@ from assistant.tools.registry import Tool, ToolResult
 STEP = 10  # percent per "louder"
 TIMEOUT_S = 5.0
 NO_PACTL = "I can't change the volume: pactl is not installed (Debian package pulseaudio-utils)."
+# pactl's own words when no sound server answers ("pa_context_connect() failed: Connection refused"),
+# said as what to do: they mean nothing to someone who asked for a louder voice.
+NO_SERVER = ("I can't change the volume: no sound server is running; start PipeWire or PulseAudio "
+             "(systemctl --user start pipewire-pulse, or pulseaudio --start), or log in to a desktop session.")
+_NO_SERVER_WORDS = ("pa_context_connect", "connection refused", "connection failure", "no such file or directory",
+                    "access denied", "connection terminated")
 
 
 class VolumeError(Exception):
@@ -26,12 +32,16 @@ async def pactl(*args: str) -> str:
         out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
     except asyncio.TimeoutError:
         await _reap(proc)
-        raise VolumeError("the sound server did not answer") from None
+        raise VolumeError("I couldn't change the volume: the sound server did not answer within "
+                          f"{TIMEOUT_S:g} seconds; restart it (systemctl --user restart pipewire-pulse).") from None
     except asyncio.CancelledError:
         await _reap(proc)  # a barge-in: no pactl left running (or a zombie) behind the turn
         raise
     if proc.returncode != 0:
-        raise VolumeError(err.decode(errors="replace").strip().splitlines()[-1] if err.strip() else "pactl failed")
+        said = err.decode(errors="replace").strip()
+        if any(words in said.lower() for words in _NO_SERVER_WORDS):
+            raise VolumeError(NO_SERVER)
+        raise VolumeError(f"I couldn't change the volume: {said.splitlines()[-1] if said else 'pactl failed'}.")
     return out.decode(errors="replace")
 
 
@@ -46,7 +56,7 @@ async def current_volume() -> int:
     out = await pactl("get-sink-volume", "@DEFAULT_SINK@")
     match = re.search(r"(\d+)%", out)
     if match is None:
-        raise VolumeError(f"cannot read the volume from {out.strip()!r}")
+        raise VolumeError(f"I couldn't read the volume from the sound server's answer {out.strip()!r}.")
     return int(match[1])
 
 
@@ -79,8 +89,10 @@ def volume_tools() -> list[Tool]:
             if action != "set" or target > 0:
                 await pactl("set-sink-mute", "@DEFAULT_SINK@", "0")  # "louder" on a muted sink should be heard
             volume = await current_volume()
-        except (VolumeError, OSError) as exc:
-            return ToolResult(f"I couldn't change the volume: {exc}.", ok=False)
+        except VolumeError as exc:
+            return ToolResult(str(exc), ok=False)  # already a sentence that says what to do
+        except OSError as exc:  # pactl could not be started at all
+            return ToolResult(f"I couldn't change the volume: pactl did not start ({exc.strerror or exc}).", ok=False)
         return ToolResult(f"The volume is {volume}%.", {"volume": volume})
 
     return [

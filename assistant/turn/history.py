@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -117,6 +118,9 @@ class TurnRecord:
     source: str = "voice"
     conversation: int = 0
     tools: list[dict[str, Any]] = field(default_factory=list)  # ToolCallRecord.to_dict() per tool run
+    # The reply was an honest refusal (tools/capabilities.py), not a model's: kept here for the user,
+    # never put back into the LLM's context, where a small model copies it onto the next request.
+    refused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +134,8 @@ class HistoryLog:
     conversation), each file written whole and renamed into place, so a crash leaves no half line.
     The newest CACHED_LINES parsed lines are kept in memory while the file is unchanged: a status or a turn
     reads no file, and a daemon up for weeks does not hold its whole history (3.5 KB a turn once parsed).
+    The daemon calls it from worker threads (a read or a rotation can take the whole file, which must not
+    hold its event loop), so each public method holds a lock over the cache and the file.
     """
 
     def __init__(self, path: Path, max_bytes: int | None = None, keep_tokens: int = 1024) -> None:
@@ -140,6 +146,7 @@ class HistoryLog:
         self._cache: list[dict[str, Any]] | None = None  # the newest lines, at most CACHED_LINES
         self._whole = False  # whether the cache holds every line of the file
         self._stamp: tuple[int, int, int] | None = None  # (inode, size, mtime) of the file the cache read
+        self._lock = threading.RLock()
         for entry in self._entries(report=True):
             if entry.get("event") == "new_conversation":
                 self.conversation = entry.get("conversation", self.conversation + 1)
@@ -254,16 +261,22 @@ class HistoryLog:
         log.info("%s: moved %d older line(s) to %s", self.path, keep.count(False), self.archive.name)
 
     def append(self, record: TurnRecord) -> None:
-        record.conversation = self.conversation
-        self._append(record.to_dict())
+        with self._lock:
+            record.conversation = self.conversation
+            self._append(record.to_dict())
 
     def new_conversation(self) -> int:
-        self.conversation += 1
-        self._append({"event": "new_conversation", "conversation": self.conversation, "time": time.time()})
-        return self.conversation
+        with self._lock:
+            self.conversation += 1
+            self._append({"event": "new_conversation", "conversation": self.conversation, "time": time.time()})
+            return self.conversation
 
     def turns(self, limit: int | None = None, conversation: int | None = None) -> list[dict[str, Any]]:
         """The newest `limit` turns (all with None), of one conversation or of every one."""
+        with self._lock:
+            return self._turns(limit, conversation)
+
+    def _turns(self, limit: int | None, conversation: int | None) -> list[dict[str, Any]]:
         turns: list[dict[str, Any]] = []
         for whole in (False, True):  # the newest lines in memory first; the file when they are too few
             entries = self._entries(whole=whole)
@@ -278,5 +291,5 @@ class HistoryLog:
     def restore(self, conversation: Conversation) -> None:
         """Refill the LLM's context from the current conversation's turns after a restart."""
         for turn in self.turns(conversation=self.conversation):
-            if turn.get("transcript") and not turn.get("error"):
+            if turn.get("transcript") and not turn.get("error") and not turn.get("refused"):
                 conversation.add(turn["transcript"], turn.get("reply", ""))

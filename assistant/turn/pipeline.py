@@ -209,7 +209,10 @@ class Pipeline:
         result.interrupted = not completed or heard < len(result.sentences)
         # Only what the user heard enters the history: an unspoken sentence must not leak into the next turn.
         result.reply = " ".join(result.sentences[:heard])
-        self.conversation.add(result.transcript, result.reply)
+        if not result.refused:
+            # A refusal is no answer to learn from: replayed as the assistant's words, a small model
+            # copied it onto the next request ("set volume to 50%" got the smart-home refusal back).
+            self.conversation.add(result.transcript, result.reply)
 
     async def _reply(
         self, llm_id: str, messages: list[Message], result: TurnResult, tools: Registry
@@ -219,6 +222,7 @@ class Pipeline:
         refused = refusal(result.transcript, tools, llm_id, calls_tools)
         if refused is not None:
             result.llm = ""  # no model wrote this reply
+            result.refused = True
             yield refused
             return
         async with self.arbiter.use(llm_id) as host:

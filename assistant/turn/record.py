@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from assistant.audio.sinks import WavSink
@@ -13,7 +14,7 @@ from assistant.turn.results import TurnResult
 log = logging.getLogger(__name__)
 
 
-def record_turn(
+async def record_turn(
     history: HistoryLog,
     emit: Emit,
     result: TurnResult,
@@ -22,7 +23,11 @@ def record_turn(
     wav: WavSink | None,
     source: str,
 ) -> TurnRecord:
-    """Append the turn to the history (a full disk must not fail the turn) and announce it; its record."""
+    """Append the turn to the history (a full disk must not fail the turn) and announce it; its record.
+
+    The append runs in a thread: past its cap the log is read whole and rewritten (history.py), and the
+    daemon's loop serves the hotkey, the tray and the API meanwhile.
+    """
     audio_path = str(wav.path) if wav is not None and wav.path.exists() else None
     record = TurnRecord(
         id=result.id,
@@ -39,9 +44,10 @@ def record_turn(
         audio_path=audio_path,
         source=source,
         tools=[call.to_dict() for call in result.tools],
+        refused=result.refused,
     )
     try:
-        history.append(record)
+        await asyncio.to_thread(history.append, record)
     except OSError as exc:
         log.error("cannot append to the history file: %s", exc)
     emit(TurnFinished(record.to_dict()))

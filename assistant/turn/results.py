@@ -52,4 +52,5 @@ class TurnResult:
     nothing_heard: bool = False
     interrupted: bool = False
     llm: str = ""
+    refused: bool = False  # an honest refusal answered (tools/capabilities.py): it stays out of the LLM's context
     tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order

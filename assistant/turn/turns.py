@@ -351,7 +351,7 @@ class Turns:
                 if not utterance.is_typed and not result.nothing_heard:
                     log.info("%s", timeline(turn_id, result.timings.as_dict()))
                 source = "text" if utterance.is_typed else "voice"
-                record = self.last_turn = record_turn(
+                record = self.last_turn = await record_turn(
                     self.assistant.history, self.emit, result, started, error, wav, source
                 )
         if not self._closed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +133,20 @@ def test_models_check_cli_lists_present_models(xdg: Paths) -> None:
     lines = {line.split()[1]: line for line in proc.stdout.splitlines()[1:]}
     assert lines["whisper-tiny-en"].startswith("ok ")
     assert lines["qwen3-8b"].startswith("-- ") and "assistant models fetch qwen3-8b" in lines["qwen3-8b"]
+
+
+@quick
+def test_models_fetch_offline_says_what_to_do(xdg: Paths) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: the Hub refuses, as an offline machine's does
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
+    env.pop("HF_HUB_OFFLINE", None)
+    proc = subprocess.run([sys.executable, "-m", "assistant", "models", "fetch", "qwen3-4b"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "ConnectError" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: cannot reach the Hugging Face Hub to fetch qwen3-4b: this computer looks offline; connect to the "
+        "network (behind a proxy, set HTTPS_PROXY) and run `assistant models fetch qwen3-4b` again"
+    ]

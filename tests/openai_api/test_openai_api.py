@@ -25,7 +25,7 @@ from assistant.audio.files import resample
 from assistant.tools.clock import clock_time
 
 from ..daemon_process import SCRIPTED, DaemonProcess, private_xdg, write_catalog
-from ..speech import speak_to_wav, wer
+from ..speech import quiet_wav, speak_to_wav, wer
 from ..waiting import wait_for
 
 pytestmark = pytest.mark.api
@@ -326,6 +326,30 @@ def test_a_client_that_stalls_mid_upload_is_dropped(served: tuple[DaemonProcess,
     assert answer.startswith("HTTP/1.1 408"), answer
     assert time.monotonic() - started < 10 + 5  # request_timeout_s, not forever
     assert daemon.call("status")["api"]["in_flight"] == 0
+
+
+def test_the_control_socket_answers_while_a_25_mb_upload_is_decoded(served: tuple[DaemonProcess, str]) -> None:
+    """Decoding and resampling run in a thread: `status` keeps answering meanwhile, and says so (`decoding`)."""
+    daemon, url = served
+    upload = quiet_wav(25 * 1024 * 1024 - 64 * 1024)
+    seen: list[int] = []
+    done = threading.Event()
+    answers: list[httpx.Response] = []
+
+    def post() -> None:
+        try:
+            answers.append(httpx.post(f"{url}/v1/audio/transcriptions", timeout=120,
+                                      files={"file": ("hiss.wav", upload, "audio/wav")}))
+        finally:
+            done.set()
+
+    threading.Thread(target=post, daemon=True).start()
+    while not done.is_set():  # back to back: the control socket, while the API works on the upload
+        seen.append(daemon.call("status")["api"]["decoding"])
+    assert answers and answers[0].status_code in (200, 408), answers[0].text if answers else "no answer"
+    # A status answered while the upload was being decoded: on the loop, none could have.
+    assert any(count > 0 for count in seen), f"{len(seen)} status calls, none during the decoding"
+    assert daemon.call("status")["api"]["decoding"] == 0
 
 
 def test_a_key_is_required_when_configured_and_the_network_needs_one(tmp_path: Path) -> None:

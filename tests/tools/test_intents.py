@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from assistant.tools.arithmetic import MathError, evaluate, format_number
 from assistant.tools.clock import clock_time, clock_tools
+from assistant.tools.home import HomeIntents
 from assistant.tools.intents import Matcher
 from assistant.tools.numbers import integer_words, parse_duration, parse_number, spoken, words
 from assistant.tools.reminders import parse_when
@@ -20,6 +21,7 @@ from assistant.tools.reminders import parse_when
 pytestmark = pytest.mark.quick  # pure logic: runs on the light store
 
 MATCHER = Matcher()
+HOME = HomeIntents("en")
 
 
 @pytest.mark.parametrize(
@@ -53,19 +55,53 @@ MATCHER = Matcher()
         ("cancel my reminder", "cancel_reminder", {}),  # one of them: the tool asks which when there are several
         ("cancel my reminder to call Bob", "cancel_reminder", {"text": "call bob"}),
         ("cancel all my reminders", "cancel_reminder", {"all": True}),
-        ("Pause the music.", "media_control", {"action": "pause"}),
-        ("next song", "media_control", {"action": "next"}),
-        ("go back to the previous track", "media_control", {"action": "previous"}),
         ("What's playing?", "now_playing", {}),
-        ("Turn the volume up.", "set_volume", {"action": "up"}),
-        ("set the volume to forty percent", "set_volume", {"action": "set", "percent": 40}),
-        ("mute", "set_volume", {"action": "mute"}),
     ],
 )
 def test_commands_match(sentence: str, tool: str, arguments: dict[str, object]) -> None:
     match = MATCHER.match(sentence)
     assert match is not None, sentence
     assert (match.tool, match.arguments) == (tool, arguments)
+
+
+def local(sentence: str) -> tuple[str, dict[str, object]] | None:
+    """The tool a turn runs for the sentence without the LLM: ours first, then Home Assistant's (tools/local.py)."""
+    ours = MATCHER.match(sentence)
+    if ours is not None:
+        return ours.tool, ours.arguments
+    home = HOME.match(sentence, ())
+    return (home.tool, home.arguments) if home is not None else None
+
+
+@pytest.mark.parametrize(
+    ("sentence", "tool", "arguments"),
+    [
+        ("Pause the music.", "media_control", {"action": "pause"}),
+        ("pause it", "media_control", {"action": "pause"}),
+        ("resume", "media_control", {"action": "play"}),
+        ("next song", "media_control", {"action": "next"}),
+        ("skip this track", "media_control", {"action": "next"}),
+        ("go back to the previous track", "media_control", {"action": "previous"}),
+        ("Turn the volume up.", "set_volume", {"action": "up"}),
+        ("turn up the volume by 10 percent", "set_volume", {"action": "up", "percent": 10}),
+        ("decrease the volume by 5%", "set_volume", {"action": "down", "percent": 5}),
+        ("louder", "set_volume", {"action": "up"}),
+        ("set the volume to forty percent", "set_volume", {"action": "set", "percent": 40}),
+        ("set volume to 50%", "set_volume", {"action": "set", "percent": 50}),  # went to the LLM: no "the"
+        ("change volume to 30 percent", "set_volume", {"action": "set", "percent": 30}),
+        ("volume 20", "set_volume", {"action": "set", "percent": 20}),
+        ("mute", "set_volume", {"action": "mute"}),
+        ("unmute the speakers", "set_volume", {"action": "unmute"}),
+    ],
+)
+def test_volume_and_media_phrasings_reach_our_tools(sentence: str, tool: str, arguments: dict[str, object]) -> None:
+    assert local(sentence) == (tool, arguments), sentence
+
+
+def test_volume_and_media_of_a_place_in_the_home_are_not_ours() -> None:
+    # Home Assistant's, for a connected server to carry out: not this desktop's speakers.
+    assert local("pause the TV in the kitchen") is None
+    assert local("set the kitchen volume to 20%") is None
 
 
 @pytest.mark.parametrize(

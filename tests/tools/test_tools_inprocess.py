@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,7 +157,7 @@ def test_a_barge_in_during_a_local_intent_keeps_the_cancelled_call(xdg: Paths) -
         pipeline = Pipeline(assistant.arbiter, assistant.conversation, tools, LocalIntents.of(Matcher()))
         result = TurnResult(id="intent-barge-in")
         try:
-            turn = asyncio.create_task(pipeline.turn(Utterance.typed("pause the music"), assistant.models, None, result))
+            turn = asyncio.create_task(pipeline.turn(Utterance.typed("pause playback"), assistant.models, None, result))
             while not seen:
                 await asyncio.sleep(0.05)
             turn.cancel()
@@ -208,3 +210,63 @@ def test_a_looping_reply_stops_at_its_first_repeat(xdg: Paths) -> None:
     assert who.reply == "I am a helpful voice assistant."
     assert who.full_reply == who.reply  # the history keeps what was said, not the loop
     assert mars.reply == "Mars is cold, too difficult to live on."
+
+
+STANDIN_PACTL = """#!/bin/sh
+# pactl for the tests: records each call, and keeps the volume in a file as a sound server would.
+echo "$*" >> "{calls}"
+case "$1" in
+  set-sink-volume) echo "${{3%%%}}" > "{level}" ;;
+  get-sink-volume) echo "Volume: front-left: 32768 / $(cat "{level}" 2>/dev/null || echo 40)% / -18.06 dB" ;;
+esac
+"""
+
+
+def test_volume_phrasings_reach_the_volume_tool_through_the_local_intents(
+    xdg: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Home Assistant's sentences (HassSetVolume, HassSetVolumeRelative) run our builtin volume tool, no LLM."""
+    calls, level = tmp_path / "pactl-calls", tmp_path / "level"
+    pactl = tmp_path / "bin" / "pactl"
+    pactl.parent.mkdir()
+    pactl.write_text(STANDIN_PACTL.format(calls=calls, level=level))
+    pactl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{pactl.parent}{os.pathsep}{os.environ['PATH']}")
+    sentences = ["set volume to 50%", "change volume to 30 percent", "turn up the volume by 10 percent"]
+
+    async def main() -> list[TurnResult]:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        try:
+            return [await assistant.pipeline.turn(Utterance.typed(s), assistant.models, None) for s in sentences]
+        finally:
+            await assistant.close()
+
+    results = asyncio.run(main())
+    assert [[(c.name, c.arguments, c.route) for c in r.tools] for r in results] == [
+        [("set_volume", {"action": "set", "percent": 50}, "intent")],
+        [("set_volume", {"action": "set", "percent": 30}, "intent")],
+        [("set_volume", {"action": "up", "percent": 10}, "intent")],
+    ]
+    assert [r.reply for r in results] == ["The volume is 50%.", "The volume is 30%.", "The volume is 40%."]
+    assert all(r.llm == "" for r in results)  # no model saw them
+    assert "set-sink-volume @DEFAULT_SINK@ 50%" in calls.read_text()
+
+
+def test_a_refusal_is_not_in_the_next_turns_llm_messages(xdg: Paths) -> None:
+    """The honesty guard's reply is for the user: replayed to a small model, it was copied onto the next request."""
+    refused_text = "Turn off the kitchen lights."
+
+    async def main() -> tuple[TurnResult, list[Any], list[Any]]:
+        assistant = Assistant.create(Config.load(xdg), SimulatedMeter(16.0), persist=False)
+        try:
+            assistant.conversation.add("What is the capital of France?", "Paris.")
+            refused = await assistant.pipeline.turn(Utterance.typed(refused_text), assistant.models, None)
+            return refused, assistant.pipeline._messages("Tell me a joke."), assistant.conversation.messages("x")
+        finally:
+            await assistant.close()
+
+    refused, sent, messages = asyncio.run(main())
+    assert refused.refused and refused.reply.startswith("I can't control your smart-home devices")
+    contents = [m["content"] for m in [*sent, *messages]]
+    assert not any(refused.reply in c or refused_text in c for c in contents), contents
+    assert [m["content"] for m in sent[1:]] == ["What is the capital of France?", "Paris.", "Tell me a joke."]

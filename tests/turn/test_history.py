@@ -146,3 +146,19 @@ def test_memory_holds_only_the_newest_lines_and_older_ones_are_read_from_the_fil
     restarted = HistoryLog(tmp_path / "history.jsonl")
     assert restarted._cache is not None and len(restarted._cache) <= CACHED_LINES
     assert restarted.turns(limit=1)[0]["id"] == f"t{CACHED_LINES + 149}"
+
+
+def test_a_refusal_stays_in_the_log_but_never_returns_to_the_llm_context(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "history.jsonl"
+    log = HistoryLog(path)
+    log.new_conversation()
+    refusal = "I can't control your smart-home devices yet: no tool for that is connected."
+    log.append(TurnRecord(id="r", started=1.0, transcript="turn off the kitchen lights", reply=refusal, timings={},
+                          refused=True))
+    log.append(turn(2))
+    assert [t["refused"] for t in HistoryLog(path).turns()] == [True, False]  # the user still sees it
+    talk = Conversation("system", 4096)
+    HistoryLog(path).restore(talk)  # a restart
+    contents = [m["content"] for m in talk.messages("next")]
+    assert refusal not in contents and "turn off the kitchen lights" not in contents
+    assert turn(2).reply in contents

@@ -23,7 +23,7 @@ from assistant.config.settings import Config, Settings, restart_only
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths
 
-from .daemon import DaemonProcess, alive, write_catalog
+from ..daemon_process import DaemonProcess, alive, write_catalog
 
 
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
