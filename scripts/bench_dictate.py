@@ -8,6 +8,15 @@ into xterm; `live = true` (each phrase typed at its pause) against `live = false
 from `assistant dictate release` to the whole text in the window; the sequential floor (the ASR of the
 whole utterance, timed here on the same model, plus typing the whole text alone with the same method);
 characters per second typed; and the WER of what arrived.
+
+    .venv/bin/python scripts/bench_dictate.py --punctuation [--out bench-results/bench_punctuation.json]
+
+Spoken punctuation instead (no desktop, no daemon): each command word said at the end of short sentences
+by Piper's joe voice and espeak-ng voices, through a dictation's final transcription (Pipeline.transcribe
+with dictation's prompt, in process) and Shaper.phrase. A command lands when the typed text ends in its mark
+(or, for "scratch that", types nothing) with no word left for it. Before: the old shaping (Restorer.off());
+after: the mishearings restored (assistant/turn/misheard.py); each under each prompt. And sentences that end
+in a real word close to a command, which must keep it.
 """
 
 from __future__ import annotations
@@ -80,6 +89,15 @@ class WholeAsr:
         self.loop.run_until_complete(self._transcribe(audio))
         return time.perf_counter() - started
 
+    def text(self, audio: np.ndarray, prompt: str | None) -> str:
+        """A dictation's final transcription of `audio` under `prompt`."""
+
+        async def transcribe() -> str:
+            asr = self.assistant.models.asr
+            return (await self.assistant.pipeline.transcribe(audio.astype(np.float32), asr, prompt)).text
+
+        return self.loop.run_until_complete(transcribe())
+
     def close(self) -> None:
         self.loop.run_until_complete(self.assistant.close())
         self.loop.close()
@@ -140,11 +158,114 @@ def _type_alone(method: Method, read: Any, text: str) -> float:
     return _wait_text(read, before + text) - started
 
 
+# ---------------------------------------------------------------------- spoken punctuation (--punctuation)
+
+COMMANDS = {"comma": ",", "period": ".", "question mark": "?", "new line": "\n", "new paragraph": "\n\n",
+            "scratch that": ""}
+SENTENCES = ["The meeting moved to Thursday", "Send the report to the whole team", "How long will the build take",
+             "Call me when you land"]
+# Sentences that end in a real word close to a command: the word must be typed, never a mark.
+REAL_WORDS = ["I left a comment", "Leave a comment on it", "It was a long period", "We need a new line",
+              "That is a good question", "No comment"]
+HOTWORDS = "comma period question mark new line new paragraph scratch that"
+# A prompt that shows Whisper the commands as words where they are said, at the ends of sentences.
+EXAMPLES_PROMPT = ("Dear Sam comma thanks for the notes period Can we meet on Monday question mark new line "
+                   "The draft is late scratch that new paragraph")
+
+
+def _voices() -> dict[str, Any]:
+    from tests.speech import speak_16k
+
+    return {
+        "piper joe": lambda text: speak_16k(text),
+        "espeak en-us": lambda text: espeak(text, "en-us", 130),
+        "espeak en-gb": lambda text: espeak(text, "en-gb", 130),
+        "espeak en-us+m3": lambda text: espeak(text, "en-us+m3", 150),
+    }
+
+
+def lands(command: str, sentence: str, typed: str) -> bool:
+    """The command's mark typed, and no word of it left ("scratch that": nothing typed)."""
+    if command == "scratch that":
+        return not re.search(r"[^\W\d_]", typed)
+    mark = COMMANDS[command]
+    ends = typed.endswith("\n") and not typed.endswith("\n\n") if mark == "\n" else typed.rstrip(" ").endswith(mark)
+    return ends and len(_words(typed)) <= len(_words(sentence))
+
+
+def bench_punctuation(text: Any, out: Path, voices: list[str], prompt_names: list[str]) -> None:
+    from assistant.turn.dictation import dictation_prompt
+    from assistant.turn.misheard import Restorer
+    from assistant.turn.shaping import Shaper
+
+    # faster-whisper 1.2's `hotwords` are tokens put before the initial prompt in the same slot (its get_prompt):
+    # "hotwords" is the prompt the engine would send if it passed them.
+    prompts = {"commands": dictation_prompt(()), "hotwords": HOTWORDS + " " + dictation_prompt(()),
+               "examples": EXAMPLES_PROMPT}
+    prompts = {name: prompts[name] for name in prompt_names}
+    shapers = {"before": Restorer.off, "after": Restorer}
+    heard: list[dict[str, Any]] = []
+    for voice, say in ((v, _voices()[v]) for v in voices):
+        audio = {s: say(s) for s in [f"{s} {c}" for s in SENTENCES for c in COMMANDS] + REAL_WORDS}
+        for said, clip in audio.items():
+            row: dict[str, Any] = {"voice": voice, "said": said, "transcripts": {}, "typed": {}}
+            for prompt, words in prompts.items():
+                transcript = text(clip, words)
+                row["transcripts"][prompt] = transcript
+                for shaper, restore in shapers.items():
+                    row["typed"][f"{prompt}/{shaper}"] = Shaper(restore=restore()).phrase(transcript).text
+            heard.append(row)
+            print(f"{voice:<16} {said!r:<48} {row['transcripts']}", flush=True)
+    configs = [f"{p}/{s}" for p in prompts for s in shapers]
+    landing: dict[str, dict[str, dict[str, float]]] = {}
+    for command in COMMANDS:
+        for voice in voices:
+            rows = [r for r in heard if r["voice"] == voice and r["said"] in {f"{s} {command}" for s in SENTENCES}]
+            landing.setdefault(command, {})[voice] = {
+                c: sum(lands(command, r["said"][: -len(command) - 1], r["typed"][c]) for r in rows) / len(rows)
+                for c in configs
+            }
+    kept = [{"voice": r["voice"], "said": r["said"], **{c: r["typed"][c] for c in configs},
+             **{f"{c} kept": len(_words(r["typed"][c])) >= len(_words(r["transcripts"][c.split("/")[0]])) for c in configs}}
+            for r in heard if r["said"] in REAL_WORDS]
+    print(f"\n{'command':<14} {'voice':<16} " + " ".join(f"{c:>17}" for c in configs))
+    for command, per_voice in landing.items():
+        for voice, rates in per_voice.items():
+            print(f"{command:<14} {voice:<16} " + " ".join(f"{rates[c]:>17.2f}" for c in configs))
+    total = {c: statistics.fmean(v[c] for vs in landing.values() for v in vs.values()) for c in configs}
+    for voice in voices:
+        mean = {c: statistics.fmean(landing[command][voice][c] for command in COMMANDS) for c in configs}
+        print(f"{'all':<14} {voice:<16} " + " ".join(f"{mean[c]:>17.2f}" for c in configs))
+    print(f"{'all':<14} {'all':<16} " + " ".join(f"{total[c]:>17.2f}" for c in configs))
+    print("\nreal words that must stay (kept/all):",
+          {c: f"{sum(k[f'{c} kept'] for k in kept)}/{len(kept)}" for c in configs})
+    for k in kept:
+        lost = [c for c in configs if not k[f"{c} kept"]]
+        if lost:
+            print(f"  turned into a mark: {k['voice']} {k['said']!r} under {lost}: {[k[c] for c in lost]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"prompts": prompts, "landing": landing, "total": total, "real_words": kept,
+                               "heard": heard}, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench_dictate.json")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--punctuation", action="store_true", help="spoken punctuation per voice, before and after")
+    parser.add_argument("--voices", default="piper joe,espeak en-us,espeak en-gb,espeak en-us+m3")
+    parser.add_argument("--prompts", default="commands,hotwords,examples")
     args = parser.parse_args()
+    if args.punctuation:
+        asr = WholeAsr()
+        try:
+            bench_punctuation(asr.text, args.out or ROOT / "bench-results" / "bench_punctuation.json",
+                              args.voices.split(","), args.prompts.split(","))
+        finally:
+            asr.close()
+        return
+    args.out = args.out or ROOT / "bench-results" / "bench_dictate.json"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         pulse = Pulse(Path(tmp) / "pulse")

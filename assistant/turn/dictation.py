@@ -39,6 +39,11 @@ KEEP = 500  # dictations kept in dictations.jsonl, the newest
 COMMANDS_PROMPT = "Spoken punctuation: comma, period, full stop, question mark, new line, new paragraph, scratch that."
 
 
+def dictation_prompt(words: Sequence[str]) -> str:
+    """Whisper's initial prompt for a dictation: the commands, then the user's own words ([dictation] words)."""
+    return " ".join([COMMANDS_PROMPT, ", ".join(words)]).strip()
+
+
 @dataclass
 class Dictated:
     """What one dictation heard and did; `typed_with` is None when nothing was typed."""
@@ -87,7 +92,7 @@ class Dictation:
         if time.monotonic() - self._last_at > CONTINUE_WITHIN_S:
             self._shaper = Shaper(dict(self.settings.replace))
         self._current = Dictated()
-        prompt = " ".join([COMMANDS_PROMPT, ", ".join(self.settings.words)]).strip()
+        prompt = dictation_prompt(self.settings.words)
         streamer = StreamingTranscriber(
             lambda clip: self.pipeline.transcribe(clip, models.asr, prompt),
             audio.utterance_so_far,
@@ -145,7 +150,7 @@ class Dictation:
             transcript = await streamer.finish(audio)
             tail = streamer.tail_text if self.settings.live else transcript.text
         else:
-            prompt = " ".join([COMMANDS_PROMPT, ", ".join(self.settings.words)]).strip()
+            prompt = dictation_prompt(self.settings.words)
             tail = (await self.pipeline.transcribe(audio, models.asr, prompt)).text
         result.seconds["asr"] = round(time.perf_counter() - started, 3)
         live, self._live = self._live, []

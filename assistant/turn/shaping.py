@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 
 from assistant.keyboard.typing import Edit
+from assistant.turn.misheard import Restorer
 
 # Said as words, typed as marks. Whisper writes "comma" as a word, or already as "," (and often adds its
 # own punctuation around the word): the command swallows the punctuation next to it.
@@ -36,7 +37,8 @@ SENTENCE_END = (".", "!", "?", "\n")
 class Shaper:
     """One dictation's phrases, each shaped to continue the text the earlier ones typed."""
 
-    def __init__(self, replace: Mapping[str, str] | None = None) -> None:
+    def __init__(self, replace: Mapping[str, str] | None = None, restore: Restorer | None = None) -> None:
+        self._restore = restore or Restorer()  # the ASR's usual mishearings of the commands, at a phrase end
         self._replace = [
             (re.compile(r"\b" + re.escape(spoken) + r"\b", re.IGNORECASE), written)
             for spoken, written in sorted((replace or {}).items(), key=lambda kv: -len(kv[0]))
@@ -50,14 +52,14 @@ class Shaper:
     def phrase(self, transcript: str) -> Edit:
         """The edit for one more phrase of the dictation."""
         erase = 0
-        words = " ".join(transcript.split())
+        words = self._restore(" ".join(transcript.split()))
         scratches = list(_SCRATCH.finditer(words))
         if scratches:
             before = words[: scratches[-1].start()]
             words = words[scratches[-1].end() :]
             if not before.strip(" ,.;:!?") and self._phrases:
                 erase = len(self._phrases.pop())  # "scratch that" alone: the previous phrase goes
-        text = self._marks(words)
+        text = self._marks(words, self._restore)
         for pattern, written in self._replace:
             text = pattern.sub(written, text)
         text = self._continue(text)
@@ -66,8 +68,11 @@ class Shaper:
         return Edit(erase, text)
 
     @staticmethod
-    def _marks(words: str) -> str:
+    def _marks(words: str, restore: Restorer) -> str:
         def mark(match: re.Match[str]) -> str:
+            said = match.group(0)[: match.start(1) - match.start()]
+            if not re.search(r"[,.;:!?]", said) and restore.names_a_thing(words[: match.start()]):
+                return match.group(0)  # "a long period", "a new line": the word itself
             symbol = MARKS[" ".join(match.group(1).lower().split())]
             return symbol if symbol.startswith("\n") else symbol + " "
 
