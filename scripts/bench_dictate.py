@@ -164,6 +164,9 @@ COMMANDS = {"comma": ",", "period": ".", "question mark": "?", "new line": "\n",
             "scratch that": ""}
 SENTENCES = ["The meeting moved to Thursday", "Send the report to the whole team", "How long will the build take",
              "Call me when you land"]
+# Held out (--held-out): sentences and a voice the mishearing table was not derived from.
+HELD_OUT = ["The printer on the third floor is out of paper", "We should book the tickets tonight",
+            "Where did you park the car", "The invoice is attached"]
 # Sentences that end in a real word close to a command: the word must be typed, never a mark.
 REAL_WORDS = ["I left a comment", "Leave a comment on it", "It was a long period", "We need a new line",
               "That is a good question", "No comment"]
@@ -181,16 +184,20 @@ def _voices() -> dict[str, Any]:
         "espeak en-us": lambda text: espeak(text, "en-us", 130),
         "espeak en-gb": lambda text: espeak(text, "en-gb", 130),
         "espeak en-us+m3": lambda text: espeak(text, "en-us+m3", 150),
+        "espeak en-gb-scotland": lambda text: espeak(text, "en-gb-scotland", 140),
     }
 
 
-def lands(command: str, sentence: str, typed: str) -> bool:
-    """The command's mark typed, and no word of it left ("scratch that": nothing typed)."""
+def lands(command: str, sentence: str, transcript: str, typed: str) -> bool:
+    """The command's mark typed, and no word of it left ("scratch that": nothing typed). No word left: the
+    shaping took the transcript's last word away, or Whisper wrote the mark itself (no more words than said):
+    an ASR error elsewhere in the sentence is not the command's failure."""
     if command == "scratch that":
         return not re.search(r"[^\W\d_]", typed)
     mark = COMMANDS[command]
     ends = typed.endswith("\n") and not typed.endswith("\n\n") if mark == "\n" else typed.rstrip(" ").endswith(mark)
-    return ends and len(_words(typed)) <= len(_words(sentence))
+    heard, left = _words(transcript).split(), _words(typed).split()
+    return ends and (not left or not heard or left[-1] != heard[-1] or len(left) <= len(_words(sentence).split()))
 
 
 def bench_punctuation(text: Any, out: Path, voices: list[str], prompt_names: list[str]) -> None:
@@ -198,9 +205,9 @@ def bench_punctuation(text: Any, out: Path, voices: list[str], prompt_names: lis
     from assistant.turn.misheard import Restorer
     from assistant.turn.shaping import Shaper
 
-    # faster-whisper 1.2's `hotwords` are tokens put before the initial prompt in the same slot (its get_prompt):
-    # "hotwords" is the prompt the engine would send if it passed them.
-    prompts = {"commands": dictation_prompt(()), "hotwords": HOTWORDS + " " + dictation_prompt(()),
+    # Dictation's own prompt; "hotwords": the bare list before it, as faster-whisper 1.2's `hotwords` would put
+    # it (the same slot, before the prompt: its get_prompt); "examples": the commands said in sentences.
+    prompts = {"dictation": dictation_prompt(()), "hotwords": HOTWORDS + " " + dictation_prompt(()),
                "examples": EXAMPLES_PROMPT}
     prompts = {name: prompts[name] for name in prompt_names}
     shapers = {"before": Restorer.off, "after": Restorer}
@@ -222,7 +229,8 @@ def bench_punctuation(text: Any, out: Path, voices: list[str], prompt_names: lis
         for voice in voices:
             rows = [r for r in heard if r["voice"] == voice and r["said"] in {f"{s} {command}" for s in SENTENCES}]
             landing.setdefault(command, {})[voice] = {
-                c: sum(lands(command, r["said"][: -len(command) - 1], r["typed"][c]) for r in rows) / len(rows)
+                c: sum(lands(command, r["said"][: -len(command) - 1], r["transcripts"][c.split("/")[0]], r["typed"][c])
+                       for r in rows) / len(rows)
                 for c in configs
             }
     kept = [{"voice": r["voice"], "said": r["said"], **{c: r["typed"][c] for c in configs},
@@ -255,9 +263,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--punctuation", action="store_true", help="spoken punctuation per voice, before and after")
     parser.add_argument("--voices", default="piper joe,espeak en-us,espeak en-gb,espeak en-us+m3")
-    parser.add_argument("--prompts", default="commands,hotwords,examples")
+    parser.add_argument("--prompts", default="dictation,hotwords")
+    parser.add_argument("--held-out", action="store_true", help="other sentences than the table was derived from")
     args = parser.parse_args()
     if args.punctuation:
+        if args.held_out:
+            SENTENCES[:] = HELD_OUT
         asr = WholeAsr()
         try:
             bench_punctuation(asr.text, args.out or ROOT / "bench-results" / "bench_punctuation.json",

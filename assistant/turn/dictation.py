@@ -36,6 +36,9 @@ CONTINUE_WITHIN_S = 60.0
 KEEP = 500  # dictations kept in dictations.jsonl, the newest
 # Whisper's initial prompt names the spoken commands: without it tiny.en heard "comma" as "commonness",
 # "Comba" or "comment" in three of three test phrases (espeak-ng and Piper voices); with it, as "comma".
+# The bare list put before it (what faster-whisper's `hotwords` would do: they go in the same slot) landed
+# more commands alone, but none more once misheard.py restores the usual mishearings, and fewer on held-out
+# sentences (scripts/bench_dictate.py --punctuation, docs/benchmarks.md): the prompt stays as it is.
 COMMANDS_PROMPT = "Spoken punctuation: comma, period, full stop, question mark, new line, new paragraph, scratch that."
 
 

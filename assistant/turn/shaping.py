@@ -26,6 +26,10 @@ MARKS = {
     "semicolon": ";",
     "colon": ":",
 }
+# The commands that are also nouns at a sentence's end ("a long period", "a new line", "a comma"): after a
+# word that starts a noun phrase they stay words. Not "question mark" or "new paragraph": said after "the"
+# they were the commands, the ASR having lost the noun before them ("park the [car] question mark").
+NOUNS = frozenset({"period", "comma", "new line", "full stop", "colon"})
 _PUNCT = r"[\s,.;:!?]*"
 _COMMAND = re.compile(
     _PUNCT + r"\b(" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in MARKS) + r")\b" + _PUNCT, re.IGNORECASE
@@ -69,14 +73,18 @@ class Shaper:
 
     @staticmethod
     def _marks(words: str, restore: Restorer) -> str:
-        def mark(match: re.Match[str]) -> str:
+        parts: list[str] = []
+        done = 0
+        for match in _COMMAND.finditer(words):
+            command = " ".join(match.group(1).lower().split())
             said = match.group(0)[: match.start(1) - match.start()]
-            if not re.search(r"[,.;:!?]", said) and restore.names_a_thing(words[: match.start()]):
-                return match.group(0)  # "a long period", "a new line": the word itself
-            symbol = MARKS[" ".join(match.group(1).lower().split())]
-            return symbol if symbol.startswith("\n") else symbol + " "
-
-        text = _COMMAND.sub(mark, words)
+            if command in NOUNS and not re.search(r"[,.;:!?]", said) and restore.names_a_thing(words[: match.start()]):
+                continue  # "a long period", "a new line": the word itself
+            # The command swallows the punctuation Whisper put around it (and a space a kept word left).
+            parts += [words[done : match.start()].rstrip(" ,.;:!?"), MARKS[command]]
+            parts += [] if MARKS[command].startswith("\n") else [" "]
+            done = match.end()
+        text = "".join(parts) + words[done:]
         text = re.sub(r" +\n", "\n", text)
         text = re.sub(r"\n +", "\n", text)
         # A sentence the user ended out loud ("period", "new line") starts with a capital, as Whisper's own do.
