@@ -2,8 +2,8 @@
 
 `Turns` owns the state: it is the only writer, and everyone else hears of a change through a
 `StateChanged` event (the wake word, the watchdog, the socket's subscribers). Each event is one frozen
-record; `name` and `data()` are its form on the control socket (`{"event": name, "data": data()}`), so
-a client reads exactly what it read when events were a string and a dict.
+record; `name` and `payload()` are its form on the control socket (`{"event": name, "data":
+to_json(payload())}`), so a client reads exactly what it read when events were a string and a dict.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
+
+from assistant.core.wire import to_json
 
 
 class TurnState(StrEnum):
@@ -35,8 +37,14 @@ class DaemonEvent:
         """The event's name on the control socket."""
         return self.NAME
 
-    def data(self) -> dict[str, Any]:
-        raise NotImplementedError
+    def payload(self) -> object:
+        """The event's typed form on the wire: the record itself (its fields), unless an event's wire
+        form differs from how it is held and it returns another record."""
+        return self
+
+    def data(self) -> Any:
+        """The event as JSON, through the one codec."""
+        return to_json(self.payload())
 
 
 Emit = Callable[[DaemonEvent], None]
