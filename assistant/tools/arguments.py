@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # A value that fits none of a schema's branches: the branch is passed over (None is a value: JSON's null).
@@ -32,8 +33,22 @@ def shape(arguments: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, 
     return shaped if isinstance(shaped, dict) else dict(arguments)
 
 
+@dataclass(frozen=True)
+class Misfit:
+    """Why a tool's arguments do not fit its schema: the argument at fault ("" when it is the whole) and a sentence."""
+
+    argument: str
+    sentence: str
+
+
 def problem(arguments: Mapping[str, Any], schema: Mapping[str, Any], tool: str) -> str | None:
-    """Why `arguments` do not fit `schema`, as one sentence naming the tool; None when they fit.
+    """Why `arguments` do not fit `schema`, as one sentence naming the tool; None when they fit."""
+    found = misfit(arguments, schema, tool)
+    return None if found is None else found.sentence
+
+
+def misfit(arguments: Mapping[str, Any], schema: Mapping[str, Any], tool: str) -> Misfit | None:
+    """What does not fit `schema` in `arguments`, and why in one sentence naming the tool; None when they fit.
 
     A schema jsonschema cannot read is the server's business: it is let through, for the server to judge.
     """
@@ -44,7 +59,15 @@ def problem(arguments: Mapping[str, Any], schema: Mapping[str, Any], tool: str) 
         error = exceptions.best_match(validator.iter_errors(dict(arguments)))
     except Exception:  # a malformed schema (an unknown $ref, a bad pattern): not ours to refuse with
         return None
-    return None if error is None else _sentence(_closest(error), tool)
+    if error is None:
+        return None
+    error = _closest(error)
+    return Misfit(_argument(error), _sentence(error, tool))
+
+
+def load_checker() -> None:
+    """Import and run the check once, ahead of the first command: jsonschema takes some 50 ms to import."""
+    misfit({}, {"type": "object"}, "")
 
 
 def plain_error(text: str, limit: int = 160) -> str:
@@ -284,15 +307,32 @@ def _closest(error: Any) -> Any:
     return error
 
 
+def _where(error: Any) -> str:
+    # The argument by its name: a list's index is no word ("device_class", not "device_class.0").
+    return ".".join(str(part) for part in error.absolute_path if isinstance(part, str))
+
+
+def _missing(error: Any) -> str | None:
+    """The property a `required` error names (jsonschema says it only in its message: "'when' is a required property")."""
+    found = re.match(r"'([^']+)'", str(error.message))
+    return found.group(1) if found else None
+
+
+def _argument(error: Any) -> str:
+    """The top-level argument an error is about: the one missing, else the first name on its path."""
+    if error.validator == "required" and not error.absolute_path:
+        return _missing(error) or ""
+    return next((str(part) for part in error.absolute_path if isinstance(part, str)), "")
+
+
 def _sentence(error: Any, tool: str) -> str:
     """A jsonschema error as the listener needs it: which argument, and what it should be."""
-    # The argument by its name: a list's index is no word ("device_class", not "device_class.0").
-    where = ".".join(str(part) for part in error.absolute_path if isinstance(part, str))
+    where = _where(error)
     the = f"the {where}" if where else "its arguments"
     rule, expected = error.validator, error.validator_value
     if rule == "required":
-        missing = re.match(r"'([^']+)'", str(error.message))
-        return f"The {tool} tool needs {('a ' + missing.group(1)) if missing else 'more'}."
+        missing = _missing(error)
+        return f"The {tool} tool needs {('a ' + missing) if missing else 'more'}."
     if rule == "type":
         kinds = [expected] if isinstance(expected, str) else list(expected)
         return f"The {tool} tool takes {the} as {' or '.join(_WORDS_OF_TYPE.get(k, k) for k in kinds)}."

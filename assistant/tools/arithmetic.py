@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, localcontext
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from assistant.tools.numbers import SCALES, TEENS, TENS, UNITS, parse_number
-from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult, builtin_tool
 
 # Spoken operators, longest first, → the parser's symbols.
 OPERATORS = [
@@ -31,6 +31,14 @@ TOO_LARGE = "that number is too large to work out"
 
 class MathError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Sum:
+    expression: str  # words or symbols: "twelve times seven", "12 * 7"
+
+
+NO_SUM = "I can't work that out: there is no arithmetic in that."
 
 
 def tokenize(text: str) -> list[str | Fraction]:
@@ -221,8 +229,8 @@ def _readable(text: str) -> str:
 
 
 def arithmetic_tools() -> list[Tool]:
-    async def calculate(args: dict[str, Any]) -> ToolResult:
-        expression = str(args.get("expression") or "")
+    async def calculate(args: Sum) -> ToolResult:
+        expression = args.expression
         try:
             value = evaluate(expression)
         except (MathError, OverflowError) as exc:
@@ -232,7 +240,7 @@ def arithmetic_tools() -> list[Tool]:
         return ToolResult(said[0].upper() + said[1:], {"expression": expression, "value": digits, "exact": exact})
 
     return [
-        Tool(
+        builtin_tool(
             "calculate",
             "Exact arithmetic: + - * / powers, percent of, square roots. Takes words or symbols.",
             {
@@ -240,6 +248,8 @@ def arithmetic_tools() -> list[Tool]:
                 "properties": {"expression": {"type": "string", "description": "e.g. 12 * 7, or 15 percent of 80"}},
                 "required": ["expression"],
             },
+            Sum,
             calculate,
+            asks={"expression": NO_SUM},
         )
     ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
-from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult, builtin_tool
 
 Now = Callable[[], dt.datetime]  # an aware datetime; tests pass a fixed one
 
@@ -45,6 +45,13 @@ CITIES = {
 }
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where to tell the time or date of: a city or IANA zone; empty for here."""
+
+    place: str = ""
+
+
 def local_now() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
@@ -72,8 +79,8 @@ def day_and_date(moment: dt.datetime) -> str:
     return f"{moment:%A}, {moment:%B} {moment.day}, {moment.year}"
 
 
-def _where(args: dict[str, Any]) -> tuple[zoneinfo.ZoneInfo | None, str, ToolResult | None]:
-    place = str(args.get("place") or "").strip()
+def _where(args: Place) -> tuple[zoneinfo.ZoneInfo | None, str, ToolResult | None]:
+    place = args.place.strip()
     if not place:
         return None, "", None
     found = find_zone(place)
@@ -84,7 +91,7 @@ def _where(args: dict[str, Any]) -> tuple[zoneinfo.ZoneInfo | None, str, ToolRes
 
 
 def clock_tools(now: Now = local_now) -> list[Tool]:
-    async def get_time(args: dict[str, Any]) -> ToolResult:
+    async def get_time(args: Place) -> ToolResult:
         zone, name, problem = _where(args)
         if problem is not None:
             return problem
@@ -94,7 +101,7 @@ def clock_tools(now: Now = local_now) -> list[Tool]:
             text = text[:-1] + f", on {moment:%A}."
         return ToolResult(text, {"iso": moment.isoformat(timespec="seconds"), "zone": str(zone or "local")})
 
-    async def get_date(args: dict[str, Any]) -> ToolResult:
+    async def get_date(args: Place) -> ToolResult:
         zone, name, problem = _where(args)
         if problem is not None:
             return problem
@@ -107,6 +114,6 @@ def clock_tools(now: Now = local_now) -> list[Tool]:
         "properties": {"place": {"type": "string", "description": "A city or IANA time zone; empty for here."}},
     }
     return [
-        Tool("get_time", "The current time, here or in a named city or time zone.", place, get_time),
-        Tool("get_date", "Today's date and weekday, here or in a named city or time zone.", place, get_date),
+        builtin_tool("get_time", "The current time, here or in a named city or time zone.", place, Place, get_time),
+        builtin_tool("get_date", "Today's date and weekday, here or in a named city or time zone.", place, Place, get_date),
     ]

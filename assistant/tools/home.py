@@ -29,7 +29,7 @@ from typing import Any
 from assistant.core.errors import ConfigError
 from assistant.tools.arguments import plain_error, shape
 from assistant.tools.home_local import BUILTIN, HERE, builtin_arguments, here_arguments, is_here, mark_here
-from assistant.tools.intents import SENTENCES
+from assistant.tools.intents import SENTENCES, SlotValue
 from assistant.tools.registry import Registry, Tool, ToolResult
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,8 @@ class Entity:
 class HomeMatch:
     intent: str
     tool: str  # the registry's name of the tool to call
-    arguments: dict[str, Any]
-    slots: dict[str, Any]  # what the response template reads (each slot's text as said)
+    arguments: dict[str, Any]  # as the tool takes them: JSON, for an MCP tool as for a builtin one
+    slots: dict[str, SlotValue]  # what the response template reads (each slot's text as said)
     response: str  # the key of HA's response template for the sentence matched
     sentence: str = field(default="", compare=False)
     # What the live context says of the target (its "domain", its "area"), for a reply the server's answer
@@ -199,7 +199,7 @@ class HomeIntents:
         text = self._render(match, {"slots": slots, "state": None, "query": {"matched": [], "unmatched": []}})
         return ToolResult(text, result.data) if text else result
 
-    def _render(self, match: HomeMatch, context: Mapping[str, Any]) -> str:
+    def _render(self, match: HomeMatch, context: Mapping[str, object]) -> str:
         responses = self._responses.get(match.intent, {})
         template = responses.get(match.response) or responses.get("default")
         if not template:

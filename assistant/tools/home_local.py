@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from assistant.tools.intents import SlotValue
+
 # Intents our builtin tools carry out, whatever a server offers.
 BUILTIN = {
     "HassStartTimer": "start_timer", "HassCancelTimer": "cancel_timer", "HassCancelAllTimers": "cancel_timer",
     "HassTimerStatus": "list_timers", "HassGetCurrentTime": "get_time", "HassGetCurrentDate": "get_date",
 }
 # Intents our builtin tools carry out when they name nothing in the home: the tool, and its fixed arguments.
-HERE: dict[str, tuple[str, dict[str, Any]]] = {
+HERE: dict[str, tuple[str, dict[str, SlotValue]]] = {
     "HassSetVolume": ("set_volume", {"action": "set"}),
     "HassSetVolumeRelative": ("set_volume", {}),
     "HassMediaPlayerMute": ("set_volume", {"action": "mute"}),
@@ -46,12 +48,12 @@ def mark_here(data: dict[str, Any]) -> None:
                 block.setdefault("slots", {})[HERE_SLOT] = True
 
 
-def is_here(intent: str, values: Mapping[str, Any]) -> bool:
+def is_here(intent: str, values: Mapping[str, object]) -> bool:
     """Whether a match is for this desktop: one of the blocks mark_here made ours, naming no place."""
     return intent in HERE and HERE_SLOT in values and not any(values.get(place) for place in _PLACES)
 
 
-def here_arguments(intent: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+def here_arguments(intent: str, values: Mapping[str, object]) -> dict[str, SlotValue] | None:
     """The builtin tool's arguments for a HERE intent; None when a value does not read as one."""
     arguments = dict(HERE[intent][1])
     if intent == "HassSetVolume":
@@ -71,12 +73,12 @@ def here_arguments(intent: str, values: Mapping[str, Any]) -> dict[str, Any] | N
     return arguments
 
 
-def builtin_arguments(intent: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+def builtin_arguments(intent: str, values: Mapping[str, object]) -> dict[str, SlotValue] | None:
     """Our tools' arguments for HA's timer, time and date intents; None when a duration does not parse."""
     if intent == "HassStartTimer":
         try:
-            seconds = sum(float(values[u]) * s for u, s in (("hours", 3600), ("minutes", 60), ("seconds", 1)) if u in values)
-        except (TypeError, ValueError):
+            seconds = sum(float(str(values[u])) * s for u, s in (("hours", 3600), ("minutes", 60), ("seconds", 1)) if u in values)
+        except ValueError:
             return None
         if seconds <= 0:
             return None

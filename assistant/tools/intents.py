@@ -11,7 +11,7 @@ whole numbers in a range, which is what the volume's percent uses).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,11 @@ SENTENCES = Path(__file__).with_name("sentences")
 
 # ---------------------------------------------------------------- the wildcard slots, read after a match
 
-# A slot's reading of its words; None: the words are not such a slot, so this match does not count.
-SlotParser = Callable[[list[str]], Any]
+# A slot's value as a tool takes it: words (a name, a place, a time said), a number, a yes or no.
+SlotValue = str | int | float | bool
+# A slot's reading of its words: its value, or the arguments it gives (a reminder's task and time);
+# None: the words are not such a slot, so this match does not count.
+SlotParser = Callable[[list[str]], SlotValue | Mapping[str, SlotValue] | None]
 NOT_A_NAME = {"a", "an", "the", "my", "timer", "timers", "for", "to", "of", "and", "all", "is", "it", "me", "on", "in"}
 
 
@@ -38,12 +41,12 @@ def _place(tokens: list[str]) -> str | None:
     return " ".join(tokens) if 1 <= len(tokens) <= 4 and all(t.isalpha() for t in tokens) else None
 
 
-def _duration(tokens: list[str]) -> dict[str, float] | None:
+def _duration(tokens: list[str]) -> Mapping[str, SlotValue] | None:
     seconds = parse_duration(" ".join(tokens))
     return None if seconds is None else {"duration_s": seconds}
 
 
-def _timer_length(tokens: list[str]) -> dict[str, str] | None:
+def _timer_length(tokens: list[str]) -> Mapping[str, SlotValue] | None:
     """A timer named by its length ("cancel the ten minute timer"): the label the timers tool gave it."""
     seconds = parse_duration(" ".join(tokens))
     return None if seconds is None else {"label": f"{seconds:g} seconds"}
@@ -67,7 +70,7 @@ def _text(tokens: list[str]) -> str | None:
     return " ".join(tokens) if tokens and tokens[0] not in ("to", "about", "me") else None
 
 
-def _reminder(tokens: list[str]) -> dict[str, str] | None:
+def _reminder(tokens: list[str]) -> Mapping[str, SlotValue] | None:
     """The task and then its time, as one wildcard (hassil cannot split two in a row): the shortest task
     whose rest is a time, so "call my mother tomorrow morning" is ("call my mother", "tomorrow morning")."""
     for cut in range(1, len(tokens)):
@@ -77,7 +80,7 @@ def _reminder(tokens: list[str]) -> dict[str, str] | None:
     return None
 
 
-# By slot name (sentences/en.yaml): a value is the argument of that name; a dict gives the arguments it names.
+# By slot name (sentences/en.yaml): a value is the argument of that name; a mapping gives the arguments it names.
 SLOTS: dict[str, SlotParser] = {
     "duration": _duration, "timer_length": _timer_length, "label": _label, "place": _place,
     "expression": _expression, "when": _when, "text": _text, "reminder": _reminder,
@@ -133,7 +136,7 @@ def _strip(tokens: list[str]) -> Iterator[list[str]]:
 @dataclass(frozen=True)
 class IntentMatch:
     tool: str
-    arguments: dict[str, Any]
+    arguments: dict[str, SlotValue]
     template: str
 
 
@@ -182,9 +185,9 @@ class Matcher:
                 return min(found, key=lambda pair: pair[0])[1]
         return None
 
-    def _arguments(self, result: Any) -> dict[str, Any] | None:
+    def _arguments(self, result: Any) -> dict[str, SlotValue] | None:
         """The tool's arguments from a match: fixed slots as written, wildcards read; None if one does not read."""
-        arguments: dict[str, Any] = {}
+        arguments: dict[str, SlotValue] = {}
         for name, entity in result.entities.items():
             parser = self.slots.get(name) if entity.is_wildcard else None
             if parser is None:
@@ -193,7 +196,7 @@ class Matcher:
             value = parser(normalize(str(entity.value)))
             if value is None:
                 return None
-            if isinstance(value, dict):
+            if isinstance(value, Mapping):
                 arguments.update(value)
             else:
                 arguments[name] = value

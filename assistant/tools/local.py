@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+from assistant.tools.arguments import load_checker
 from assistant.tools.home import HomeIntents, refresh_entities
 from assistant.tools.intents import Matcher
 from assistant.tools.registry import Registry, ToolCallRecord, ToolResult
@@ -35,6 +36,7 @@ class LocalIntents:
             if self._load is not None:
                 self._matcher, self._home = self._load()
                 self._load = None
+                load_checker()  # every builtin tool checks its arguments: in this thread, not in the first turn
         return self._matcher, self._home
 
     def english(self) -> bool:

@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.registry import NoArguments, Tool, ToolResult, builtin_tool
 
 MPRIS_PREFIX = "org.mpris.MediaPlayer2."
 MPRIS_PATH = "/org/mpris/MediaPlayer2"
 PLAYER = "org.mpris.MediaPlayer2.Player"
 TIMEOUT_S = 3.0  # a hung player must not hold a turn
-ACTIONS = {"play": "Play", "pause": "Pause", "toggle": "PlayPause", "next": "Next", "previous": "Previous", "stop": "Stop"}
-DONE = {"play": "Playing.", "pause": "Paused.", "toggle": "Done.", "next": "Skipped to the next track.",
-        "previous": "Back to the previous track.", "stop": "Stopped."}
+
+
+class MediaAction(enum.Enum):
+    PLAY = "play"
+    PAUSE = "pause"
+    TOGGLE = "toggle"
+    NEXT = "next"
+    PREVIOUS = "previous"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class MediaChange:
+    action: MediaAction
+
+
+# Each action's MPRIS method, and what is said once it is done.
+ACTIONS = {MediaAction.PLAY: "Play", MediaAction.PAUSE: "Pause", MediaAction.TOGGLE: "PlayPause",
+           MediaAction.NEXT: "Next", MediaAction.PREVIOUS: "Previous", MediaAction.STOP: "Stop"}
+DONE = {MediaAction.PLAY: "Playing.", MediaAction.PAUSE: "Paused.", MediaAction.TOGGLE: "Done.",
+        MediaAction.NEXT: "Skipped to the next track.", MediaAction.PREVIOUS: "Back to the previous track.",
+        MediaAction.STOP: "Stopped."}
+WHAT_TO_DO = f"I can't do that with media; I can {', '.join(action.value for action in MediaAction)}."
 NO_BUS = "I can't control media: there is no desktop session bus (DBUS_SESSION_BUS_ADDRESS is not set)."
 # A bus address set but nothing behind it (a daemon started outside the desktop session, or a session
 # that ended): jeepney's raw ConnectionRefusedError says what failed, this says what to do.
@@ -121,14 +143,14 @@ def _display_name(player: str) -> str:
     return player.removeprefix(MPRIS_PREFIX).split(".")[0]
 
 
-def _control(action: str) -> ToolResult:
+def _control(action: MediaAction) -> ToolResult:
     bus = _Bus()
     try:
         player = bus.pick()
         if player is None:
             return ToolResult(NO_PLAYER, ok=False)
         bus.act(player, ACTIONS[action])
-        return ToolResult(DONE[action], {"player": _display_name(player), "action": action})
+        return ToolResult(DONE[action], {"player": _display_name(player), "action": action.value})
     finally:
         bus.close()
 
@@ -164,21 +186,22 @@ async def _on_bus(work: Callable[[], ToolResult]) -> ToolResult:
 
 
 def media_tools() -> list[Tool]:
-    async def media_control(args: dict[str, Any]) -> ToolResult:
-        action = str(args.get("action") or "")
-        if action not in ACTIONS:
-            return ToolResult(f"I can't {action or 'do that'} with media; I can {', '.join(ACTIONS)}.", ok=False)
-        return await _on_bus(lambda: _control(action))
+    async def media_control(args: MediaChange) -> ToolResult:
+        return await _on_bus(lambda: _control(args.action))
 
-    async def now_playing(args: dict[str, Any]) -> ToolResult:
+    async def now_playing(args: NoArguments) -> ToolResult:
         return await _on_bus(_now_playing)
 
+    actions = [action.value for action in MediaAction]
     return [
-        Tool(
+        builtin_tool(
             "media_control",
             "Control the desktop's media player: play, pause, toggle, next, previous or stop.",
-            {"type": "object", "properties": {"action": {"type": "string", "enum": list(ACTIONS)}}, "required": ["action"]},
+            {"type": "object", "properties": {"action": {"type": "string", "enum": actions}}, "required": ["action"]},
+            MediaChange,
             media_control,
+            asks={"action": WHAT_TO_DO},
         ),
-        Tool("now_playing", "What the desktop's media player is playing.", {"type": "object", "properties": {}}, now_playing),
+        builtin_tool("now_playing", "What the desktop's media player is playing.", {"type": "object", "properties": {}},
+                     NoArguments, now_playing),
     ]

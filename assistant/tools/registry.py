@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from assistant.core.chat import ToolSpec
 from assistant.core.errors import AssistantError
-from assistant.tools.arguments import plain_error
+from assistant.core.wire import WireError, from_json
+from assistant.tools.arguments import Misfit, misfit, plain_error, shape
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class ToolResult:
     ok: bool = True
 
 
+# A tool's arguments arrive as JSON (the LLM's, or a local intent's slots): a builtin tool reads them into
+# its record (builtin_tool), an MCP tool passes them on as they are.
 Run = Callable[[dict[str, Any]], Awaitable[ToolResult]]
+Record = TypeVar("Record")
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -37,6 +42,7 @@ class Tool:
     run: Run
     source: str = "builtin"  # "builtin" or "mcp:SERVER"
     remote: str = ""  # an MCP tool's own name on its server (HassTurnOff), which `name` prefixes with the server's
+    record: type[object] | None = None  # a builtin tool's arguments, as the dataclass its handler takes
 
     @property
     def spec(self) -> ToolSpec:
@@ -44,6 +50,42 @@ class Tool:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "parameters": self.parameters, "source": self.source}
+
+
+@dataclass(frozen=True)
+class NoArguments:
+    """The record of a tool that takes no arguments."""
+
+
+def builtin_tool(
+    name: str,
+    description: str,
+    parameters: dict[str, Any],
+    record: type[Record],
+    handler: Callable[[Record], Awaitable[ToolResult]],
+    asks: Mapping[str, str] | None = None,
+) -> Tool:
+    """A builtin tool whose handler takes its arguments as `record`, read from the JSON once it fits `parameters`.
+
+    `parameters` is the JSON Schema the LLM is shown, written by hand (its wording is tuned); `record`
+    must agree with it (tests/tools/test_tool_records.py checks). Arguments are shaped to the schema first
+    ("40" for 40), as an MCP tool's are, then checked: what does not fit is answered in one sentence, the
+    tool's own question from `asks` for the argument at fault ("How long should it be?") where it has one.
+    """
+
+    async def run(arguments: dict[str, Any]) -> ToolResult:
+        shaped = shape(arguments, parameters)
+        refused = misfit(shaped, parameters, name)
+        if refused is None:
+            try:
+                typed = from_json(record, shaped)
+            except WireError:  # the schema lets through what the record cannot hold (a test keeps the two agreeing)
+                refused = Misfit("", f"The {name} tool did not accept its arguments.")
+            else:
+                return await handler(typed)
+        return ToolResult((asks or {}).get(refused.argument, refused.sentence), ok=False)
+
+    return Tool(name, description, parameters, run, record=record)
 
 
 @dataclass(frozen=True)

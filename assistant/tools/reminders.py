@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.clock import clock_time
 from assistant.tools.numbers import parse_duration, parse_number, words
-from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.registry import NoArguments, Tool, ToolResult, builtin_tool
 from assistant.tools.timers import NOT_RUNNING, lateness
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -17,6 +17,25 @@ WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 DAY_PARTS = {"afternoon": 15, "evening": 18, "night": 21}
 AM = (["am"], ["a", "m"], ["in", "the", "morning"])
 PM = (["pm"], ["p", "m"], ["in", "the", "afternoon"], ["in", "the", "evening"], ["at", "night"], ["tonight"])
+
+
+@dataclass(frozen=True)
+class NewReminder:
+    text: str  # what to remind of, as the user said it ("call my mother")
+    when: str  # in words ("tomorrow morning") or ISO 8601
+
+
+@dataclass(frozen=True)
+class ReminderChoice:
+    """Which reminders to cancel: by id, by words from the text, or all; none of them: the only one."""
+
+    id: str = ""
+    text: str = ""
+    all: bool = False
+
+
+ABOUT_WHAT = "What should I remind you about?"
+WHEN = 'When should I remind you? Say a time like "at 5 pm" or "in two hours".'
 
 
 def _take(tokens: list[str], pos: int, options: tuple[list[str], ...]) -> int:
@@ -138,11 +157,11 @@ def when_words(when: dt.datetime, now: dt.datetime) -> str:
 
 
 def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callable[[], dt.datetime]) -> list[Tool]:
-    async def add_reminder(args: dict[str, Any]) -> ToolResult:
-        text = str(args.get("text") or "").strip().rstrip(".")
-        phrase = str(args.get("when") or "").strip()
+    async def add_reminder(args: NewReminder) -> ToolResult:
+        text = args.text.strip().rstrip(".")
+        phrase = args.when.strip()
         if not text:
-            return ToolResult("What should I remind you about?", ok=False)
+            return ToolResult(ABOUT_WHAT, ok=False)
         moment = now()
         when = _when(phrase, moment, morning_hour())
         if when is None:
@@ -153,7 +172,7 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
         said = f"OK, I'll remind you to {second_person(text)} {when_words(when, moment)}."
         return ToolResult(said, alarm.describe(alarms.clock()))
 
-    async def list_reminders(args: dict[str, Any]) -> ToolResult:
+    async def list_reminders(args: NoArguments) -> ToolResult:
         found = alarms.list("reminder")
         moment = now()
         if not found:
@@ -162,14 +181,14 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
         head = "You have 1 reminder: " if len(parts) == 1 else f"You have {len(parts)} reminders: "
         return ToolResult(head + "; ".join(parts) + ".", {"reminders": [r.describe(alarms.clock()) for r in found]})
 
-    async def cancel_reminder(args: dict[str, Any]) -> ToolResult:
+    async def cancel_reminder(args: ReminderChoice) -> ToolResult:
         found = alarms.list("reminder")
-        if args.get("id"):
-            found = [r for r in found if r.id == args["id"]]
-        elif args.get("text"):
-            wanted = str(args["text"]).lower()
+        if args.id:
+            found = [r for r in found if r.id == args.id]
+        elif args.text:
+            wanted = args.text.lower()
             found = [r for r in found if wanted in r.text.lower()]
-        elif not args.get("all") and len(found) > 1:
+        elif not args.all and len(found) > 1:
             return ToolResult(f"You have {len(found)} reminders. Which one should I cancel?", ok=False)
         if not found:
             return ToolResult("There is no such reminder.", ok=False)
@@ -179,7 +198,7 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
         return ToolResult(f"Cancelled {what}.", {"cancelled": [r.id for r in found]})
 
     return [
-        Tool(
+        builtin_tool(
             "add_reminder",
             "Remind the user of something at a time: absolute (at 5 pm, tomorrow morning, on Monday) or relative (in two hours).",
             {
@@ -190,13 +209,17 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
                 },
                 "required": ["text", "when"],
             },
+            NewReminder,
             add_reminder,
+            asks={"text": ABOUT_WHAT, "when": WHEN},
         ),
-        Tool("list_reminders", "The reminders that are set.", {"type": "object", "properties": {}}, list_reminders),
-        Tool(
+        builtin_tool("list_reminders", "The reminders that are set.", {"type": "object", "properties": {}}, NoArguments,
+                     list_reminders),
+        builtin_tool(
             "cancel_reminder",
             "Cancel a reminder, by id or by words from its text, or all of them.",
             {"type": "object", "properties": {"id": {"type": "string"}, "text": {"type": "string"}, "all": {"type": "boolean"}}},
+            ReminderChoice,
             cancel_reminder,
         ),
     ]

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.numbers import parse_duration
-from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult, builtin_tool
 
 MAX_TIMER_S = 24 * 3600.0
+HOW_LONG = "A timer must run between 1 second and 24 hours. How long should it be?"
 NOT_RUNNING = "I can't set timers here: only the running daemon can ring them. Start it with `assistant run`."
+
+
+@dataclass(frozen=True)
+class NewTimer:
+    duration_s: float
+    label: str = ""  # a name ("pasta"); empty: the timer is named by its length
+
+
+@dataclass(frozen=True)
+class TimerChoice:
+    """Which timers to cancel: by id, by label (a name or a length), or all; none of them: the only one."""
+
+    label: str = ""
+    id: str = ""
+    all: bool = False
+
+
+@dataclass(frozen=True)
+class TimerName:
+    label: str = ""  # empty: every timer
 
 
 def duration_words(seconds: float, adjective: bool = False) -> str:
@@ -46,18 +67,18 @@ def announcement(alarm: Alarm, late_s: float) -> str:
     return text
 
 
-def _pick(alarms: Alarms, args: dict[str, Any]) -> tuple[list[Alarm], str | None]:
+def _pick(alarms: Alarms, args: TimerChoice) -> tuple[list[Alarm], str | None]:
     """The timers an argument names (by id, label or duration), or a question when it is unclear."""
     timers = alarms.list("timer")
     if not timers:
         return [], "You have no timers running."
-    if args.get("all"):
+    if args.all:
         return timers, None
-    if args.get("id"):
-        chosen = [t for t in timers if t.id == args["id"]]
-        return chosen, None if chosen else f"There is no timer with the id {args['id']}."
-    if args.get("label"):
-        label = str(args["label"]).lower().removesuffix(" timer")
+    if args.id:
+        chosen = [t for t in timers if t.id == args.id]
+        return chosen, None if chosen else f"There is no timer with the id {args.id}."
+    if args.label:
+        label = args.label.lower().removesuffix(" timer")
         seconds = parse_duration(label)
         chosen = [t for t in timers if t.label.lower() == label or (seconds is not None and t.duration_s == seconds)]
         return chosen, None if chosen else f"You have no {label} timer."
@@ -68,20 +89,20 @@ def _pick(alarms: Alarms, args: dict[str, Any]) -> tuple[list[Alarm], str | None
 
 
 def timer_tools(alarms: Alarms) -> list[Tool]:
-    async def start_timer(args: dict[str, Any]) -> ToolResult:
-        seconds = float(args.get("duration_s") or 0)
+    async def start_timer(args: NewTimer) -> ToolResult:
+        seconds = args.duration_s
         if not 1 <= seconds <= MAX_TIMER_S:
-            return ToolResult("A timer must run between 1 second and 24 hours. How long should it be?", ok=False)
+            return ToolResult(HOW_LONG, ok=False)
         if not alarms.running:
             return ToolResult(NOT_RUNNING, ok=False)
-        label = str(args.get("label") or "").strip().lower().removesuffix(" timer")
+        label = args.label.strip().lower().removesuffix(" timer")
         alarm = alarms.add("timer", alarms.clock() + seconds, label=label, duration_s=seconds)
         said = f"{label.capitalize()} timer set for {duration_words(seconds)}." if label else (
             f"Timer set for {duration_words(seconds)}."
         )
         return ToolResult(said, alarm.describe(alarms.clock()))
 
-    async def cancel_timer(args: dict[str, Any]) -> ToolResult:
+    async def cancel_timer(args: TimerChoice) -> ToolResult:
         chosen, problem = _pick(alarms, args)
         if problem is not None:
             return ToolResult(problem, ok=False)
@@ -91,11 +112,11 @@ def timer_tools(alarms: Alarms) -> list[Tool]:
             return ToolResult(f"Cancelled your {timer_name(chosen[0])}.", {"cancelled": [chosen[0].id]})
         return ToolResult(f"Cancelled {len(chosen)} timers.", {"cancelled": [a.id for a in chosen]})
 
-    async def list_timers(args: dict[str, Any]) -> ToolResult:
+    async def list_timers(args: TimerName) -> ToolResult:
         now = alarms.clock()
         timers = alarms.list("timer")
-        if args.get("label") or args.get("id"):
-            timers, problem = _pick(alarms, args)
+        if args.label:
+            timers, problem = _pick(alarms, TimerChoice(label=args.label))
             if problem is not None:
                 return ToolResult(problem, ok=False)
         if not timers:
@@ -106,7 +127,7 @@ def timer_tools(alarms: Alarms) -> list[Tool]:
 
     label = {"type": "string", "description": "The timer's name, e.g. pasta; or its length, e.g. 10 minutes."}
     return [
-        Tool(
+        builtin_tool(
             "start_timer",
             "Start a countdown timer that rings when it is done.",
             {
@@ -117,18 +138,22 @@ def timer_tools(alarms: Alarms) -> list[Tool]:
                 },
                 "required": ["duration_s"],
             },
+            NewTimer,
             start_timer,
+            asks={"duration_s": HOW_LONG},
         ),
-        Tool(
+        builtin_tool(
             "cancel_timer",
             "Cancel a running timer (by name or length), or all of them.",
             {"type": "object", "properties": {"label": label, "id": {"type": "string"}, "all": {"type": "boolean"}}},
+            TimerChoice,
             cancel_timer,
         ),
-        Tool(
+        builtin_tool(
             "list_timers",
             "The running timers and how much time is left on each (or on one, by name).",
             {"type": "object", "properties": {"label": label}},
+            TimerName,
             list_timers,
         ),
     ]

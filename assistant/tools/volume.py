@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 import shutil
-from typing import Any
+from dataclasses import dataclass
 
-from assistant.tools.registry import Tool, ToolResult
+from assistant.tools.registry import Tool, ToolResult, builtin_tool
 
 STEP = 10  # percent per "louder"
 TIMEOUT_S = 5.0
@@ -18,6 +19,22 @@ NO_SERVER = ("I can't change the volume: no sound server is running; start PipeW
              "(systemctl --user start pipewire-pulse, or pulseaudio --start), or log in to a desktop session.")
 _NO_SERVER_WORDS = ("pa_context_connect", "connection refused", "connection failure", "no such file or directory",
                     "access denied", "connection terminated")
+WHAT_TO_DO = "I can turn the volume up or down, set it, mute or unmute it."
+TO_WHAT = "To what volume? Say a percentage, like 50 percent."
+
+
+class VolumeAction(enum.Enum):
+    UP = "up"
+    DOWN = "down"
+    SET = "set"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+
+
+@dataclass(frozen=True)
+class VolumeChange:
+    action: VolumeAction
+    percent: int | None = None  # for set: the level; for up and down: the step (None: STEP)
 
 
 class VolumeError(Exception):
@@ -65,28 +82,27 @@ async def is_muted() -> bool:
 
 
 def volume_tools() -> list[Tool]:
-    async def set_volume(args: dict[str, Any]) -> ToolResult:
+    async def set_volume(args: VolumeChange) -> ToolResult:
         if shutil.which("pactl") is None:
             return ToolResult(NO_PACTL, ok=False)
-        action = str(args.get("action") or "")
+        action = args.action
         try:
-            if action in ("mute", "unmute"):
-                await pactl("set-sink-mute", "@DEFAULT_SINK@", "1" if action == "mute" else "0")
-                return ToolResult("Muted." if action == "mute" else "Unmuted.", {"muted": action == "mute"})
-            if action in ("up", "down"):
-                step = int(args.get("percent") or STEP)
+            if action in (VolumeAction.MUTE, VolumeAction.UNMUTE):
+                muted = action is VolumeAction.MUTE
+                await pactl("set-sink-mute", "@DEFAULT_SINK@", "1" if muted else "0")
+                return ToolResult("Muted." if muted else "Unmuted.", {"muted": muted})
+            if action in (VolumeAction.UP, VolumeAction.DOWN):
+                step = args.percent or STEP
                 before = await current_volume()
-                target = max(0, min(100, before + (step if action == "up" else -step)))
-            elif action == "set":
-                if args.get("percent") is None:
-                    return ToolResult("To what volume? Say a percentage, like 50 percent.", ok=False)
-                target = int(args["percent"])
+                target = max(0, min(100, before + (step if action is VolumeAction.UP else -step)))
+            else:
+                if args.percent is None:
+                    return ToolResult(TO_WHAT, ok=False)
+                target = args.percent
                 if not 0 <= target <= 100:
                     return ToolResult("The volume goes from 0 to 100 percent.", ok=False)
-            else:
-                return ToolResult("I can turn the volume up or down, set it, mute or unmute it.", ok=False)
             await pactl("set-sink-volume", "@DEFAULT_SINK@", f"{target}%")
-            if action != "set" or target > 0:
+            if action is not VolumeAction.SET or target > 0:
                 await pactl("set-sink-mute", "@DEFAULT_SINK@", "0")  # "louder" on a muted sink should be heard
             volume = await current_volume()
         except VolumeError as exc:
@@ -96,7 +112,7 @@ def volume_tools() -> list[Tool]:
         return ToolResult(f"The volume is {volume}%.", {"volume": volume})
 
     return [
-        Tool(
+        builtin_tool(
             "set_volume",
             "Change the speakers' volume: up, down, set to a percentage, mute or unmute.",
             {
@@ -107,6 +123,8 @@ def volume_tools() -> list[Tool]:
                 },
                 "required": ["action"],
             },
+            VolumeChange,
             set_volume,
+            asks={"action": WHAT_TO_DO, "percent": TO_WHAT},
         )
     ]
