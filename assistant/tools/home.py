@@ -24,13 +24,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import ConfigError
 from assistant.tools.arguments import plain_error, shape
 from assistant.tools.home_local import BUILTIN, HERE, builtin_arguments, here_arguments, is_here, mark_here
 from assistant.tools.intents import SENTENCES, SlotValue
 from assistant.tools.registry import Registry, Tool, ToolResult
+
+if TYPE_CHECKING:
+    from hassil.intents import SlotList
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class HomeIntents:
                 block.get("requires_context", {}).pop("domain", None)
         self._wild = Intents.from_dict(data)
         self._intents = self._wild
-        self._lists = _wildcards()
+        self._lists: dict[str, SlotList] = _wildcards()
         from jinja2 import ChainableUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
@@ -265,7 +268,7 @@ def _add_sentences(data: dict[str, Any], language: str) -> None:
             return
 
 
-def _wildcards() -> dict[str, Any]:
+def _wildcards() -> dict[str, SlotList]:
     from hassil.intents import WildcardSlotList
 
     return {name: WildcardSlotList(name) for name in ("name", "area", "floor")}

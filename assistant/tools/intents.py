@@ -14,11 +14,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from assistant.tools.arithmetic import is_arithmetic
 from assistant.tools.numbers import parse_duration
 from assistant.tools.reminders import parse_when
+
+if TYPE_CHECKING:
+    from hassil import RecognizeResult
 
 SENTENCES = Path(__file__).with_name("sentences")
 
@@ -185,7 +188,7 @@ class Matcher:
                 return min(found, key=lambda pair: pair[0])[1]
         return None
 
-    def _arguments(self, result: Any) -> dict[str, SlotValue] | None:
+    def _arguments(self, result: RecognizeResult) -> dict[str, SlotValue] | None:
         """The tool's arguments from a match: fixed slots as written, wildcards read; None if one does not read."""
         arguments: dict[str, SlotValue] = {}
         for name, entity in result.entities.items():
