@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import get_args, get_origin
 
 from assistant.core.errors import ConfigError, config_problems
 
@@ -16,6 +17,15 @@ def did_you_mean(name: str, known: Iterable[str], shown: Callable[[str], str] = 
     if close:
         return f"did you mean {shown(close[0])}?"
     return "allowed: " + ", ".join(names)
+
+
+def type_problem(where: str, name: str, value: object, kind: object) -> str:
+    """A value of the wrong type, as one line: `where` (the file and the table), the field, what it must be."""
+    if get_origin(kind) is tuple:
+        return f"{where}: field {name!r} must be a list of strings"
+    if {str, int} <= set(get_args(kind)):
+        return f"{where}: field {name!r} must be a device name or index"
+    return f"{where}: field {name!r} must be {getattr(kind, '__name__', kind)}, got {value!r}"
 
 
 class Problems:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,7 +14,8 @@ from assistant.config.api import LOOPBACK, ApiSettings, check_api
 from assistant.config.catalog import Catalog, load_catalog, read_toml
 from assistant.config.mcp import McpServerSettings as McpServerSettings  # re-exported: a part of Settings
 from assistant.config.mcp import parse_mcp
-from assistant.config.problems import Problems, did_you_mean
+from assistant.config.problems import Problems, did_you_mean, type_problem
+from assistant.config.strict import field_types, validate_table
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths, shipped_catalog
 from assistant.keyboard.layout import parse_layout
@@ -216,53 +216,37 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _coerce(path: Path, where: str, name: str, value: Any, default: Any) -> Any:
-    if name == "replace" and where == "[dictation]":
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            raise ConfigError(f'{path}: [dictation.replace] must map spoken words to written ones: "gee pee you" = "GPU"')
-        return tuple(sorted(value.items()))
-    if isinstance(default, tuple):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}: {where}: field {name!r} must be a list of strings")
-        return tuple(value)
-    if default is None or name.endswith("_device"):
-        if value is not None and not isinstance(value, (str, int)):
-            raise ConfigError(f"{path}: {where}: field {name!r} must be a device name or index")
-        return value
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        # TOML has nan and inf; neither is a size, a volume or a time.
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        value = float(value) if ok else value
-    else:
-        ok = isinstance(value, type(default)) and not isinstance(value, bool)
-    if not ok:
-        raise ConfigError(f"{path}: {where}: field {name!r} must be {type(default).__name__}, got {value!r}")
-    return value
+# Lines of their own where the type alone would not say what to write.
+_FIXES = {
+    ("[dictation]", "replace"): '[dictation.replace] must map spoken words to written ones: "gee pee you" = "GPU"',
+}
+_TABLES = frozenset({"mcp", *_SECTIONS})  # Settings' fields read as tables of their own, not as values
 
 
-def _build(cls: type, raw: dict[str, Any], path: Path, where: str, problems: Problems) -> Any:
+def _build(cls: type, raw: dict[str, object], path: Path, where: str, problems: Problems) -> Any:
     """The dataclass from its table; each bad field is a problem noted, and its default kept meanwhile."""
-    defaults = cls()
+    top = cls is Settings
+    values, errors = validate_table(cls, {k: v for k, v in raw.items() if not (top and k in _TABLES)},
+                                    _TABLES if top else frozenset())
     known = {f.name for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
+    kinds = field_types(cls)
+    for name, value in raw.items():  # in the file's order, so problems are listed as they are met
         with problems.check():
-            if name == "mcp" and cls is Settings:
+            if top and name == "mcp":
                 values[name] = parse_mcp(path, value)
-            elif name not in known:
-                problems.add(_unknown(path, where, name, value, known, cls is Settings))
-            elif name in _SECTIONS and cls is Settings:
+            elif top and name in _SECTIONS:
                 if not isinstance(value, dict):
                     raise ConfigError(f"{path}: [{name}] must be a table")
                 values[name] = _build(_SECTIONS[name], value, path, f"[{name}]", problems)
-            else:
-                values[name] = _coerce(path, where, name, value, getattr(defaults, name))
-    return replace(defaults, **values)
+            elif name not in known:
+                problems.add(_unknown(path, where, name, value, known, top))
+            elif name in errors:
+                fix = _FIXES.get((where, name))
+                problems.add(f"{path}: {fix}" if fix else type_problem(f"{path}: {where}", name, value, kinds[name]))
+    return replace(cls(), **values)
 
 
-def _unknown(path: Path, where: str, name: str, value: Any, known: set[str], top: bool) -> str:
+def _unknown(path: Path, where: str, name: str, value: object, known: set[str], top: bool) -> str:
     if top and isinstance(value, dict):  # a table at the top level: meant as a section
         return f"{path}: unknown section [{name}]; {did_you_mean(name, _SECTIONS, lambda n: f'[{n}]')}"
     return f"{path}: {where}: unknown field {name!r}; {did_you_mean(name, known)}"
