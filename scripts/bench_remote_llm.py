@@ -32,6 +32,8 @@ from assistant.core.chat import TextDelta  # noqa: E402
 from assistant.core.models import ModelFiles, ModelSpec, Source  # noqa: E402
 from assistant.core.paths import shipped_catalog  # noqa: E402
 from assistant.engines.files import resolve  # noqa: E402
+from assistant.engines.options import LlamaOptions, OpenAIEndpoint, OpenAIOptions  # noqa: E402
+from assistant.engines.registry import options_of  # noqa: E402
 from assistant.hosts.host import ModelHost  # noqa: E402
 from assistant.hosts.inloop import InLoopModel  # noqa: E402
 from assistant.hosts.worker import Worker  # noqa: E402
@@ -89,11 +91,12 @@ async def first_token(host: ModelHost, messages: list[dict[str, str]]) -> float:
 
 async def measure(runs: int, port: int) -> dict[str, list[float]]:
     local_spec = load_catalog([shipped_catalog()]).get("smollm2-135m")
-    local_spec = replace(local_spec, options={**local_spec.options, "n_ctx": N_CTX, "max_tokens": MAX_TOKENS})
+    local_options = options_of(local_spec, LlamaOptions)
+    local_spec = replace(local_spec, options=local_options.model_copy(update={"n_ctx": N_CTX, "max_tokens": MAX_TOKENS}))
     remote_spec = ModelSpec(
         id="smollm2-remote", kind="llm", engine="openai", vram_gb=0.0, source=Source(),
-        endpoint={"base_url": f"http://127.0.0.1:{port}/v1", "model": "smollm2"},
-        options={"max_tokens": MAX_TOKENS, "temperature": local_spec.options.get("temperature", 0.2)},
+        endpoint=OpenAIEndpoint(base_url=f"http://127.0.0.1:{port}/v1", model="smollm2"),
+        options=OpenAIOptions(max_tokens=MAX_TOKENS, temperature=local_options.temperature),
     )
     local = Worker(local_spec, resolve(local_spec, Path("/nonexistent")), "cpu")
     remote = InLoopModel(remote_spec, ModelFiles(None), "cpu")

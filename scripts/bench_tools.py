@@ -31,6 +31,7 @@ from assistant.core.chat import Message, ToolSpec  # noqa: E402
 from assistant.core.paths import Paths  # noqa: E402
 from assistant.engines.files import locate  # noqa: E402
 from assistant.engines.llama_cpp import LlamaChatModel  # noqa: E402
+from assistant.engines.options import LlamaOptions  # noqa: E402
 from assistant.tools.mcp import McpServers  # noqa: E402
 from assistant.turn.assistant import Assistant  # noqa: E402
 from assistant.turn.pipeline import Models, TurnResult  # noqa: E402
@@ -97,7 +98,7 @@ def smollm2(config: Config, runs: int) -> dict[str, Any]:
     spec = config.catalog.get("smollm2-135m")
     path = locate(spec, config.paths.models_dir).path
     assert path is not None
-    model = LlamaChatModel(path, "cpu", {"n_ctx": 2048, "max_tokens": 32, "temperature": 0.2}, spec.id)
+    model = LlamaChatModel(path, "cpu", LlamaOptions(n_ctx=2048, max_tokens=32, temperature=0.2), spec.id)
     system: Message = {"role": "system", "content": config.settings.system_prompt}
     ask: list[Message] = [system, {"role": "user", "content": "What is twelve times seven?"}]
     after: list[Message] = [

@@ -95,9 +95,7 @@ def llm_specs(work: Path, tiny: bool, device: str) -> tuple[list[ModelSpec], lis
         published = SHAPES[model_id].published_gb
         rows.append({"part": "gguf", "model": model_id, "file_gb": round(size / GB, 3), "published_gb": published,
                      "write_s": round(time.perf_counter() - started, 1), "status": "ok"})
-        options = dict(entry.options)
-        if tiny:
-            options["n_ctx"] = 1024
+        options = entry.options.model_copy(update={"n_ctx": 1024}) if tiny else entry.options
         specs.append(replace(entry, source=Source(path=str(path)), device=device, fallback=None, options=options))  # type: ignore[arg-type]
     return specs, rows
 

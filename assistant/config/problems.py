@@ -28,6 +28,14 @@ def type_problem(where: str, name: str, value: object, kind: object) -> str:
     return f"{where}: field {name!r} must be {getattr(kind, '__name__', kind)}, got {value!r}"
 
 
+def wrong_type(name: str, value: object, kind: object) -> str:
+    """A models.toml value of the wrong type: the field, the type it must be (a float takes an int too), and
+    what it is."""
+    kinds = [k for k in get_args(kind) if k is not type(None)] if get_args(kind) else [kind]
+    names = "/".join("int/float" if k is float else getattr(k, "__name__", str(k)) for k in kinds)
+    return f"field {name!r} must be {names}, got {type(value).__name__} {value!r}"
+
+
 class Problems:
     """Collects each ConfigError a check raises and goes on with the next check."""
 

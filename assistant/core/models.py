@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 Kind = Literal["asr", "llm", "tts"]
 KINDS: tuple[Kind, ...] = ("asr", "llm", "tts")
@@ -35,6 +37,35 @@ class Source:
         return "coqui model name"
 
 
+class EngineTable(BaseModel):
+    """A table an engine declares for itself in models.toml (engines/options.py): its [model.options], or
+    the top-level fields that say where its server is. Checked strictly: a wrong type or an unknown key is
+    an error, never converted or dropped."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    # Each declared table by its qualified name, so a worker process rebuilds the very type it was sent.
+    declared: ClassVar[dict[str, type[EngineTable]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        EngineTable.declared[_qualified(cls)] = cls
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": _qualified(type(self)), "values": self.model_dump()}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> EngineTable:
+        return EngineTable.declared[data["type"]].model_validate(data["values"])
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+EngineTable.declared[_qualified(EngineTable)] = EngineTable  # an engine with no options: the empty table
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
@@ -47,9 +78,9 @@ class ModelSpec:
     fallback: Literal["cpu"] | None = None
     idle_ttl_s: float | None = None
     description: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: EngineTable = field(default_factory=EngineTable)  # [model.options], the engine's declared type
     origin: str = ""
-    endpoint: Mapping[str, Any] = field(default_factory=dict)  # the engine's own fields: a server's address
+    endpoint: EngineTable = field(default_factory=EngineTable)  # the engine's own fields: a server's address
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, picklable form, sent to worker processes."""
@@ -63,9 +94,9 @@ class ModelSpec:
             "fallback": self.fallback,
             "idle_ttl_s": self.idle_ttl_s,
             "description": self.description,
-            "options": dict(self.options),
+            "options": self.options.to_dict(),
             "origin": self.origin,
-            "endpoint": dict(self.endpoint),
+            "endpoint": self.endpoint.to_dict(),
             "source": {
                 "path": self.source.path,
                 "config_path": self.source.config_path,
@@ -83,8 +114,8 @@ class ModelSpec:
             **{
                 **data,
                 "source": Source(**src),
-                "options": dict(data.get("options") or {}),
-                "endpoint": dict(data.get("endpoint") or {}),
+                "options": EngineTable.from_dict(data["options"]),
+                "endpoint": EngineTable.from_dict(data["endpoint"]),
             }
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from assistant.core.models import ModelFiles
 from assistant.core.speech import Audio, AudioChunk
 from assistant.engines.coqui_files import cached_model, local_model, missing
 from assistant.engines.device import cuda_or_cpu, load_error
+from assistant.engines.options import CoquiOptions
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +50,18 @@ class CoquiSynthesizer:
     speaker (a named voice), speaker_wav (a voice to clone), stream (XTTS: chunks within a sentence; default on).
     """
 
-    def __init__(self, files: ModelFiles, device: str, options: Mapping[str, Any], model_id: str = "tts") -> None:
+    def __init__(self, files: ModelFiles, device: str, options: CoquiOptions, model_id: str = "tts") -> None:
         torch, tts_class = _import_coqui(model_id)
         self._torch = torch
         self.model_id = model_id
         self.device = cuda_or_cpu(device, torch.cuda.is_available, model_id)
-        model_name = options.get("model_name")
+        model_name = options.model_name
         config: Path | None
         vocoder: tuple[Path | None, Path | None] = (None, None)
         if files.path is not None:
             path, config = local_model(files, model_id)
         elif model_name:
-            path, cached_config, voc_model, voc_config = cached_model(str(model_name), model_id)
+            path, cached_config, voc_model, voc_config = cached_model(model_name, model_id)
             config = files.config_path or cached_config
             vocoder = (voc_model, voc_config)
         else:
@@ -93,15 +94,15 @@ class CoquiSynthesizer:
         # XTTS (and models built like it) streams audio while its GPT still generates, from conditioning
         # latents computed once; other models return a sentence at a time.
         self.xtts_like = hasattr(self.model, "inference_stream") and hasattr(self.model, "get_conditioning_latents")
-        self.stream = bool(options.get("stream", True))
-        self.language = self._check_language(options.get("language"))
+        self.stream = options.stream
+        self.language = self._check_language(options.language)
         self.speaker: str | None = None
         self.speaker_wav: str | None = None
         self._latents: tuple[Any, Any] | None = None
         if self.xtts_like:
-            self._latents = self._xtts_voice(options.get("speaker"), options.get("speaker_wav"))
+            self._latents = self._xtts_voice(options.speaker, options.speaker_wav)
         else:
-            self._check_speaker(options.get("speaker"), options.get("speaker_wav"))
+            self._check_speaker(options.speaker, options.speaker_wav)
 
     # ------------------------------------------------------------ checks at load time
 

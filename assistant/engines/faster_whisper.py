@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from assistant.audio.onset import align_speech
 from assistant.core.speech import SAMPLE_RATE, Audio, Segment, Transcript
 from assistant.engines.device import cuda_or_cpu, load_error
+from assistant.engines.options import WhisperOptions
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +22,24 @@ def _cuda_available() -> bool:
 
 
 class WhisperTranscriber:
-    def __init__(self, path: Path, device: str, options: Mapping[str, Any], model_id: str = "asr") -> None:
+    def __init__(self, path: Path, device: str, options: WhisperOptions, model_id: str = "asr") -> None:
         from faster_whisper import WhisperModel
 
         self.device = cuda_or_cpu(device, _cuda_available, model_id)
-        compute_type = str(options.get("compute_type", "default"))
+        compute_type = options.compute_type
         if self.device == "cpu" and compute_type in ("float16", "int8_float16", "bfloat16"):
             # CTranslate2 has no fp16 kernels on x86 CPUs; int8 is the fast CPU choice.
             log.warning("%s: compute_type %s needs a GPU; using int8 on cpu", model_id, compute_type)
             compute_type = "int8"
-        self.beam_size = int(options.get("beam_size", 1))
-        self.language: str | None = options.get("language")
-        self.vad = bool(options.get("vad", True))
+        self.beam_size = options.beam_size
+        self.language = options.language
+        self.vad = options.vad
         # faster-whisper's default retries a doubtful decode by sampling at rising temperatures, with an RNG
         # whose state depends on every earlier request: the same audio then gives different words in two
         # runs of the daemon (seen: "Tell me a joke about cats." once as "... I'm out of cat."). Greedy only,
         # unless the catalog asks for the fallback.
         self.temperature: float | tuple[float, ...] = (
-            (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if options.get("temperature_fallback", False) else 0.0
+            (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if options.temperature_fallback else 0.0
         )
         if self.temperature != 0.0:
             # CTranslate2 seeds each thread's sampler once, from this, on its first use: a fixed seed makes a
@@ -53,7 +52,7 @@ class WhisperTranscriber:
                 str(path),
                 device=self.device,
                 compute_type=compute_type,
-                cpu_threads=int(options.get("cpu_threads", 0)),
+                cpu_threads=options.cpu_threads,
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with its own text
             raise load_error(model_id, path, exc) from None

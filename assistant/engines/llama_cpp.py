@@ -11,6 +11,7 @@ from assistant.core.chat import ChatEvent, Message, TextDelta, ToolSpec
 from assistant.core.errors import ModelError
 from assistant.engines import tool_format
 from assistant.engines.device import cuda_or_cpu, load_error
+from assistant.engines.options import LlamaOptions
 
 # The user's words in a prefill: any text whose first token differs from the real words' works, since
 # llama.cpp reuses the cached tokens only up to the first one that differs.
@@ -24,35 +25,35 @@ def _gpu_offload() -> bool:
 
 
 class LlamaChatModel:
-    def __init__(self, path: Path, device: str, options: Mapping[str, Any], model_id: str = "llm") -> None:
+    def __init__(self, path: Path, device: str, options: LlamaOptions, model_id: str = "llm") -> None:
         from llama_cpp import Llama
 
         self.device = cuda_or_cpu(device, _gpu_offload, model_id)
-        self.max_tokens = int(options.get("max_tokens", 256))
-        self.temperature = float(options.get("temperature", 0.7))
+        self.max_tokens = options.max_tokens
+        self.temperature = options.temperature
         # llama.cpp's own default; llama-cpp-python's chat completion uses 1.0 (none), and a small model
         # at 1.0 loops on its own sentences (SmolLM2 on "who are you?" repeated one seven times).
-        self.repeat_penalty = float(options.get("repeat_penalty", 1.1))
+        self.repeat_penalty = options.repeat_penalty
         kwargs: dict[str, Any] = {
             "model_path": str(path),
-            "n_ctx": int(options.get("n_ctx", 4096)),
-            "n_gpu_layers": int(options.get("n_gpu_layers", -1)) if self.device == "cuda" else 0,
+            "n_ctx": options.n_ctx,
+            "n_gpu_layers": options.n_gpu_layers if self.device == "cuda" else 0,
             "verbose": False,
             "seed": 0,
         }
-        if "n_threads" in options:
-            kwargs["n_threads"] = int(options["n_threads"])
+        if options.n_threads is not None:
+            kwargs["n_threads"] = options.n_threads
         # No chat_format means llama-cpp-python renders the template stored in the GGUF metadata.
-        if "chat_format" in options:
-            kwargs["chat_format"] = str(options["chat_format"])
+        if options.chat_format is not None:
+            kwargs["chat_format"] = options.chat_format
         try:
             self.llm = Llama(**kwargs)
         except Exception as exc:  # llama-cpp-python raises ValueError("Failed to load model from file")
             raise load_error(model_id, path, exc) from None
         # A chat_format option replaces the GGUF's template with a built-in one, which renders no tools.
-        template = "" if "chat_format" in options else str(self.llm.metadata.get("tokenizer.chat_template", ""))
+        template = "" if options.chat_format is not None else str(self.llm.metadata.get("tokenizer.chat_template", ""))
         # "template": the GGUF's template renders the tools; "grammar": a GBNF constrains the answer.
-        self.tool_format = str(options.get("tool_format") or tool_format.template_format(template))
+        self.tool_format = options.tool_format or tool_format.template_format(template)
         if self.tool_format not in ("template", "grammar", "none"):
             raise ModelError(f"{model_id}: option tool_format must be template, grammar or none, not {self.tool_format!r}")
         self._grammars: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import AssistantError, RemoteError
 from assistant.core.models import ModelSpec
+from assistant.engines.options import OpenAIEndpoint, OpenAIOptions
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,20 @@ class OpenAIChatModel:
     device = "remote"
     sample_rate = 0
 
-    def __init__(self, spec: ModelSpec, options: Mapping[str, Any]) -> None:
+    def __init__(self, spec: ModelSpec, options: OpenAIOptions) -> None:
         self.model_id = spec.id
-        self.base_url = str(spec.endpoint["base_url"]).rstrip("/")
-        self.model = str(spec.endpoint["model"])
-        self.key_env: str | None = spec.endpoint.get("api_key_env")
-        self.max_tokens = int(options["max_tokens"])
-        self.temperature = float(options["temperature"])
-        self.first_token_s = float(options["timeout_s"])
-        self.connect_s = float(options["connect_timeout_s"])
-        self.read_s = float(options["read_timeout_s"])
-        self.stream_tools = bool(options["stream_tools"])
+        endpoint = spec.endpoint
+        if not isinstance(endpoint, OpenAIEndpoint):
+            raise TypeError(f"model {spec.id}: endpoint is {type(endpoint).__name__}, not OpenAIEndpoint")
+        self.base_url = endpoint.base_url.rstrip("/")
+        self.model = endpoint.model
+        self.key_env = endpoint.api_key_env
+        self.max_tokens = options.max_tokens
+        self.temperature = options.temperature
+        self.first_token_s = options.timeout_s
+        self.connect_s = options.connect_timeout_s
+        self.read_s = options.read_timeout_s
+        self.stream_tools = options.stream_tools
         self.server = f"the LLM server at {self.base_url}"
         self._client: AsyncOpenAI | None = None
         # The SDK fills the organization and project headers from OPENAI_ORG_ID and OPENAI_PROJECT_ID, meant for
@@ -384,7 +388,7 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-async def probe(spec: ModelSpec, options: Mapping[str, Any]) -> str | None:
+async def probe(spec: ModelSpec, options: OpenAIOptions) -> str | None:
     """For `assistant models check`: None if the server answers and serves the model, else why not."""
     model = OpenAIChatModel(spec, options)
     try:

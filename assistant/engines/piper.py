@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from assistant.core.speech import AudioChunk
 from assistant.engines.device import cuda_or_cpu, load_error
+from assistant.engines.options import PiperOptions
 
 
 def _onnx_cuda() -> bool:
@@ -20,7 +20,7 @@ def _onnx_cuda() -> bool:
 
 class PiperSynthesizer:
     def __init__(
-        self, path: Path, config_path: Path | None, device: str, options: Mapping[str, Any], model_id: str = "tts"
+        self, path: Path, config_path: Path | None, device: str, options: PiperOptions, model_id: str = "tts"
     ) -> None:
         from piper import PiperVoice, SynthesisConfig
 
@@ -33,10 +33,10 @@ class PiperSynthesizer:
             raise load_error(model_id, path, exc) from None
         self.sample_rate = int(self.voice.config.sample_rate)
         self.config = SynthesisConfig(
-            speaker_id=options.get("speaker_id"),
-            length_scale=options.get("length_scale"),
-            noise_scale=options.get("noise_scale"),
-            noise_w_scale=options.get("noise_w"),
+            speaker_id=options.speaker_id,
+            length_scale=options.length_scale,
+            noise_scale=options.noise_scale,
+            noise_w_scale=options.noise_w,
         )
 
     def synthesize(self, text: str) -> Iterator[AudioChunk]:

@@ -6,30 +6,33 @@ its heavy imports inside it), then register it at the end of this file:
     def _mine(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
         from assistant.engines.mine import MineSynthesizer   # imported only where the engine runs
 
-        return MineSynthesizer(files.path, device, options(spec), spec.id)
+        return MineSynthesizer(files.path, device, options_of(spec, MineOptions), spec.id)
+
+    class MineOptions(EngineTable):          # in engines/options.py
+        speed: float = 1.0
 
     register(EngineInfo(
         name="mine",                         # models.toml's `engine = "mine"`
         kind="tts",                          # asr | llm | tts
         factory=_mine,                       # (spec, files, device) -> the engine object
-        options={"speed": Option(float, 1.0)},   # [model.options]: type and default; anything else is an error
+        options=MineOptions,                 # [model.options]: types and defaults; anything else is an error
         files=Files(single_file=True),       # how its files are found and checked; None: no files (a remote server)
     ))
 
 A remote engine (a server reached over the network) declares `files=None`, `local_vram=False` (the
-arbiter then never plans, evicts or waits for it), its own top-level models.toml fields, kept in
+arbiter then never plans, evicts or waits for it), its own top-level models.toml fields (an `endpoint` model), kept in
 `ModelSpec.endpoint`, and optionally a `probe` that `assistant models check` uses to ask the server.
 With `in_loop=True` its factory returns an async engine that runs in the daemon's loop (see inloop.py),
 as the `openai` LLM does; without, it runs in a worker process like any other, as the Wyoming ASR client:
 
     register(EngineInfo(name="wyoming", kind="asr", factory=_wyoming_asr, files=None, local_vram=False,
-                        fields={"uri": Field(str, check=_wyoming_uri)}))
+                        endpoint=WyomingEndpoint))
 
 A test engine registers the same way and is loaded through the same worker path; its script is the
 model's file, and it takes no VRAM of its own:
 
     register(EngineInfo(name="scripted-test", kind="llm", factory=_scripted, files=Files(single_file=True),
-                        local_vram=False, options={"chunk_chars": Option(int, 4)}))
+                        local_vram=False, options=ScriptedOptions))
 
 A name may be registered once per kind: `wyoming` as an ASR and as a TTS engine are two registrations,
 each with its own factory and options; a model's `kind` and `engine` together pick one.
@@ -40,34 +43,27 @@ same table; registering at run time reaches only the process that does it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from assistant.core.models import Kind, ModelFiles, ModelSpec
+from assistant.core.models import EngineTable, Kind, ModelFiles, ModelSpec
 from assistant.engines.base import AsyncChatModel, ChatModel, Engine, Synthesizer, Transcriber
+from assistant.engines.options import (
+    CoquiOptions,
+    LlamaOptions,
+    OpenAIEndpoint,
+    OpenAIOptions,
+    PiperOptions,
+    ScriptedOptions,
+    WhisperOptions,
+    WyomingEndpoint,
+    WyomingOptions,
+)
 
-OptionType = type | tuple[type, ...]
 GGUF_MAGIC = b"GGUF"
-
-
-@dataclass(frozen=True)
-class Option:
-    """An engine option in [model.options]: its type, and its default (None: the engine's own choice)."""
-
-    type: OptionType
-    default: Any = None
-
-
-@dataclass(frozen=True)
-class Field:
-    """A top-level models.toml field an engine adds (a server's address, say), kept in ModelSpec.endpoint."""
-
-    type: OptionType = str
-    required: bool = True
-    # Why a value is not acceptable (None when it is): checked when models.toml is read.
-    check: Callable[[Any], str | None] | None = None
+T = TypeVar("T", bound=EngineTable)
 
 
 @dataclass(frozen=True)
@@ -95,9 +91,9 @@ class EngineInfo:
     name: str
     kind: Kind
     factory: Factory
-    options: Mapping[str, Option] = field(default_factory=dict)
+    options: type[EngineTable] = EngineTable  # [model.options]; the empty table: it takes none
     files: Files | None = field(default_factory=Files)  # None: no local files (a remote server)
-    fields: Mapping[str, Field] = field(default_factory=dict)
+    endpoint: type[EngineTable] = EngineTable  # its own top-level models.toml fields (a server's address)
     local_vram: bool = True  # False: the arbiter never plans, evicts or waits for it
     in_loop: bool = False  # True: an async engine in the daemon's loop, not a worker process
     probe: Probe | None = None  # `models check`: None if the server serves the model, else why not
@@ -131,11 +127,19 @@ def kinds_of(name: str) -> list[str]:
     return [kind for kind, engine in ENGINES if engine == name]
 
 
-def options(spec: ModelSpec) -> dict[str, Any]:
-    """The model's options with the engine's declared defaults filled in."""
-    declared = engine_info(spec).options
-    filled = {name: opt.default for name, opt in declared.items() if opt.default is not None}
-    return {**filled, **spec.options}
+def options_of(spec: ModelSpec, kind: type[T]) -> T:
+    """The model's options as its engine declares them; the catalog built them of this type."""
+    if type(spec.options) is EngineTable:  # a spec made in code with no options: the engine's defaults
+        return kind()
+    if not isinstance(spec.options, kind):
+        raise TypeError(f"model {spec.id}: options are {type(spec.options).__name__}, not {kind.__name__}")
+    return spec.options
+
+
+def endpoint_of(spec: ModelSpec, kind: type[T]) -> T:
+    if not isinstance(spec.endpoint, kind):
+        raise TypeError(f"model {spec.id}: endpoint is {type(spec.endpoint).__name__}, not {kind.__name__}")
+    return spec.endpoint
 
 
 def takes_local_vram(spec: ModelSpec) -> bool:
@@ -144,7 +148,7 @@ def takes_local_vram(spec: ModelSpec) -> bool:
 
 def all_fields() -> dict[str, str]:
     """Every engine-declared models.toml field, with the engine that declares it."""
-    return {name: info.name for info in ENGINES.values() for name in info.fields}
+    return {name: info.name for info in ENGINES.values() for name in info.endpoint.model_fields}
 
 
 # ---------------------------------------------------------------- file checks
@@ -180,54 +184,45 @@ def _path(files: ModelFiles) -> Path:
 def _faster_whisper(spec: ModelSpec, files: ModelFiles, device: str) -> Transcriber:
     from assistant.engines.faster_whisper import WhisperTranscriber
 
-    return WhisperTranscriber(_path(files), device, options(spec), spec.id)
+    return WhisperTranscriber(_path(files), device, options_of(spec, WhisperOptions), spec.id)
 
 
 def _llama_cpp(spec: ModelSpec, files: ModelFiles, device: str) -> ChatModel:
     from assistant.engines.llama_cpp import LlamaChatModel
 
-    return LlamaChatModel(_path(files), device, options(spec), spec.id)
+    return LlamaChatModel(_path(files), device, options_of(spec, LlamaOptions), spec.id)
 
 
 def _piper(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
     from assistant.engines.piper import PiperSynthesizer
 
-    return PiperSynthesizer(_path(files), files.config_path, device, options(spec), spec.id)
+    return PiperSynthesizer(_path(files), files.config_path, device, options_of(spec, PiperOptions), spec.id)
 
 
 def _coqui(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
     from assistant.engines.coqui import CoquiSynthesizer
 
-    return CoquiSynthesizer(files, device, options(spec), spec.id)
+    return CoquiSynthesizer(files, device, options_of(spec, CoquiOptions), spec.id)
 
 
 def _openai(spec: ModelSpec, files: ModelFiles, device: str) -> AsyncChatModel:
     from assistant.engines.openai import OpenAIChatModel
 
-    return OpenAIChatModel(spec, options(spec))
+    return OpenAIChatModel(spec, options_of(spec, OpenAIOptions))
 
 
 async def _openai_probe(spec: ModelSpec) -> str | None:
     from assistant.engines.openai import probe
 
-    return await probe(spec, options(spec))
+    return await probe(spec, options_of(spec, OpenAIOptions))
 
-
-NUMBER = (int, float)
 
 register(
     EngineInfo(
         name="faster-whisper",
         kind="asr",
         factory=_faster_whisper,
-        options={
-            "compute_type": Option(str, "default"),
-            "beam_size": Option(int, 1),
-            "language": Option(str),  # None: detected per utterance
-            "vad": Option(bool, True),
-            "temperature_fallback": Option(bool, False),  # True: faster-whisper's sampling retries (not repeatable)
-            "cpu_threads": Option(int, 0),
-        },
+        options=WhisperOptions,
         files=Files(check=_ctranslate2_dir),
     )
 )
@@ -236,16 +231,7 @@ register(
         name="llama-cpp",
         kind="llm",
         factory=_llama_cpp,
-        options={
-            "n_ctx": Option(int, 4096),
-            "n_gpu_layers": Option(int, -1),
-            "chat_format": Option(str),  # None: the template stored in the GGUF
-            "max_tokens": Option(int, 256),
-            "temperature": Option(NUMBER, 0.7),
-            "repeat_penalty": Option(NUMBER, 1.1),
-            "n_threads": Option(int),
-            "tool_format": Option(str),  # template | grammar | none; None: chosen from the GGUF's chat template
-        },
+        options=LlamaOptions,
         files=Files(single_file=True, check=_gguf),
     )
 )
@@ -254,12 +240,7 @@ register(
         name="piper",
         kind="tts",
         factory=_piper,
-        options={
-            "speaker_id": Option(int),
-            "length_scale": Option(NUMBER),
-            "noise_scale": Option(NUMBER),
-            "noise_w": Option(NUMBER),
-        },
+        options=PiperOptions,
         files=Files(single_file=True, config_suffix=".json"),
     )
 )
@@ -268,13 +249,7 @@ register(
         name="coqui",
         kind="tts",
         factory=_coqui,
-        options={
-            "model_name": Option(str),
-            "speaker_wav": Option(str),
-            "speaker": Option(str),
-            "language": Option(str),
-            "stream": Option(bool),
-        },
+        options=CoquiOptions,
         files=Files(repo_config="config.json", named_by_option="model_name"),
     )
 )
@@ -283,16 +258,9 @@ register(
         name="openai",
         kind="llm",
         factory=_openai,
-        options={
-            "max_tokens": Option(int, 256),
-            "temperature": Option(NUMBER, 0.7),
-            "timeout_s": Option(NUMBER, 60.0),  # until the first token: prompt processing, a model loading
-            "connect_timeout_s": Option(NUMBER, 5.0),
-            "read_timeout_s": Option(NUMBER, 30.0),  # between streamed chunks, after the first token
-            "stream_tools": Option(bool, True),  # False: a request with tools is sent unstreamed
-        },
+        options=OpenAIOptions,
         files=None,
-        fields={"base_url": Field(str), "model": Field(str), "api_key_env": Field(str, required=False)},
+        endpoint=OpenAIEndpoint,
         local_vram=False,
         in_loop=True,
         probe=_openai_probe,
@@ -303,26 +271,13 @@ register(
 def _wyoming_asr(spec: ModelSpec, files: ModelFiles, device: str) -> Transcriber:
     from assistant.engines.wyoming_client import WyomingTranscriber
 
-    return WyomingTranscriber(spec.endpoint["uri"], options(spec), spec.id)
+    return WyomingTranscriber(endpoint_of(spec, WyomingEndpoint).uri, options_of(spec, WyomingOptions), spec.id)
 
 
 def _wyoming_tts(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
     from assistant.engines.wyoming_client import WyomingSynthesizer
 
-    return WyomingSynthesizer(spec.endpoint["uri"], options(spec), spec.id)
-
-
-def _wyoming_uri(uri: object) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(str(uri))
-        port = parts.port
-    except ValueError:
-        port, parts = None, urlsplit("")
-    tcp_ok = parts.scheme == "tcp" and bool(parts.hostname) and port is not None
-    unix_ok = parts.scheme == "unix" and bool(parts.path)
-    return None if tcp_ok or unix_ok else f"must be tcp://HOST:PORT or unix://PATH, got {uri!r}"
+    return WyomingSynthesizer(endpoint_of(spec, WyomingEndpoint).uri, options_of(spec, WyomingOptions), spec.id)
 
 
 for _kind, _factory in (("asr", _wyoming_asr), ("tts", _wyoming_tts)):
@@ -333,14 +288,9 @@ for _kind, _factory in (("asr", _wyoming_asr), ("tts", _wyoming_tts)):
             name="wyoming",
             kind=_kind,  # type: ignore[arg-type]
             factory=_factory,
-            options={
-                "voice": Option(str),
-                "speaker": Option(str),
-                "language": Option(str),
-                "timeout_s": Option(NUMBER),
-            },
+            options=WyomingOptions,
             files=None,
-            fields={"uri": Field(str, check=_wyoming_uri)},
+            endpoint=WyomingEndpoint,
             local_vram=False,
         )
     )
@@ -349,7 +299,7 @@ for _kind, _factory in (("asr", _wyoming_asr), ("tts", _wyoming_tts)):
 def _scripted(spec: ModelSpec, files: ModelFiles, device: str) -> ChatModel:
     from assistant.engines.scripted import ScriptedChatModel
 
-    return ScriptedChatModel(_path(files), options(spec), spec.id)
+    return ScriptedChatModel(_path(files), options_of(spec, ScriptedOptions), spec.id)
 
 
 # A stand-in LLM that replays a script (its `path`), for the tool-loop tests only: no model on PyPI
@@ -359,7 +309,7 @@ register(
         name="scripted-test",
         kind="llm",
         factory=_scripted,
-        options={"chunk_chars": Option(int, 4), "delay_s": Option(NUMBER, 0.0)},
+        options=ScriptedOptions,
         files=Files(single_file=True),
         local_vram=False,
     )

@@ -19,18 +19,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import ModelError
+from assistant.engines.options import ScriptedOptions
 
 
 class ScriptedChatModel:
     device = "cpu"
 
-    def __init__(self, path: Path, options: Mapping[str, Any], model_id: str = "llm") -> None:
+    def __init__(self, path: Path, options: ScriptedOptions, model_id: str = "llm") -> None:
         try:
             script = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -39,8 +40,8 @@ class ScriptedChatModel:
             raise ModelError(f"{model_id}: {path}: a script is an object with a 'turns' list")
         self.turns: list[dict[str, Any]] = script.get("turns", [])
         self.default: list[list[dict[str, Any]]] = script.get("default", [[{"text": "I have no script for that."}]])
-        self.chunk_chars = int(options.get("chunk_chars", 4))  # stream text in small pieces, as a model does
-        self.delay_s = float(options.get("delay_s", 0.0))
+        self.chunk_chars = options.chunk_chars  # stream text in small pieces, as a model does
+        self.delay_s = options.delay_s
 
     def chat(
         self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from wyoming.asr import Transcribe
@@ -25,9 +25,9 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from assistant.audio.pcm import from_pcm, to_pcm16
 from assistant.core.errors import AssistantError, ModelError
 from assistant.core.speech import SAMPLE_RATE, Audio, AudioChunk, Transcript
+from assistant.engines.options import WyomingOptions
 
 CONNECT_TIMEOUT_S = 5.0
-DEFAULT_TIMEOUT_S = 60.0
 SAMPLES_PER_CHUNK = 1024  # what wyoming-satellite and Home Assistant send
 T = TypeVar("T")
 
@@ -37,11 +37,11 @@ class _Remote:
 
     device = "remote"
 
-    def __init__(self, uri: str, options: Mapping[str, Any], model_id: str, service: str) -> None:
+    def __init__(self, uri: str, options: WyomingOptions, model_id: str, service: str) -> None:
         self.uri = uri
         self.model_id = model_id
-        self.timeout = float(options.get("timeout_s", DEFAULT_TIMEOUT_S))
-        self.language: str | None = options.get("language")
+        self.timeout = options.timeout_s
+        self.language = options.language
         self._loop = asyncio.new_event_loop()
         try:
             # Ask once at load: a server that is down or serves the wrong thing fails here, not mid-turn.
@@ -108,7 +108,7 @@ class _Remote:
 
 
 class WyomingTranscriber(_Remote):
-    def __init__(self, uri: str, options: Mapping[str, Any], model_id: str = "asr") -> None:
+    def __init__(self, uri: str, options: WyomingOptions, model_id: str = "asr") -> None:
         super().__init__(uri, options, model_id, "asr")
 
     def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
@@ -145,9 +145,9 @@ class WyomingSynthesizer(_Remote):
     # The rate comes with each chunk; a remote voice's rate is not known before it speaks.
     sample_rate = 0
 
-    def __init__(self, uri: str, options: Mapping[str, Any], model_id: str = "tts") -> None:
+    def __init__(self, uri: str, options: WyomingOptions, model_id: str = "tts") -> None:
         super().__init__(uri, options, model_id, "tts")
-        voice, speaker = options.get("voice"), options.get("speaker")
+        voice, speaker = options.voice, options.speaker
         self.voice = SynthesizeVoice(name=voice, speaker=speaker) if voice else None
         # Streaming synthesis gives audio sentence by sentence for a long text, where the server offers it.
         self.streaming = any(program.supports_synthesize_streaming for program in self.info.tts)

@@ -72,7 +72,7 @@ def build_info(asr: ModelSpec, tts: ModelSpec, models_dir: Path) -> Info:
 
 
 def asr_languages(spec: ModelSpec) -> list[str]:
-    language = spec.options.get("language")
+    language = getattr(spec.options, "language", None)
     if isinstance(language, str):
         return [language]
     names = " ".join(str(x) for x in (spec.id, spec.source.describe(), spec.description)).lower()
@@ -83,7 +83,7 @@ def asr_languages(spec: ModelSpec) -> list[str]:
 
 
 def tts_languages(spec: ModelSpec, models_dir: Path) -> list[str]:
-    language = spec.options.get("language")
+    language = getattr(spec.options, "language", None)
     if isinstance(language, str):
         return [language]
     if spec.engine == "piper":

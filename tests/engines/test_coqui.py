@@ -21,6 +21,7 @@ from assistant.core.models import ModelFiles, ModelSpec, Source
 from assistant.core.paths import Paths
 from assistant.core.speech import AudioChunk
 from assistant.engines.coqui import EXTRA_MISSING, CoquiSynthesizer
+from assistant.engines.options import CoquiOptions
 from assistant.hosts.worker import Worker
 from assistant.turn.assistant import Assistant
 from assistant.turn.utterance import Utterance
@@ -83,12 +84,12 @@ def xtts(tmp_path_factory: pytest.TempPathFactory) -> BuiltModel:
 
 @pytest.fixture(scope="session")
 def engine(vits: BuiltModel) -> CoquiSynthesizer:
-    return CoquiSynthesizer(ModelFiles(vits.path, vits.config_path), "auto", {}, "coqui-test")
+    return CoquiSynthesizer(ModelFiles(vits.path, vits.config_path), "auto", CoquiOptions(), "coqui-test")
 
 
 def load_error(files: ModelFiles, options: dict[str, Any] | None = None) -> ModelError:
     with pytest.raises(ModelError) as caught:
-        CoquiSynthesizer(files, "cpu", options or {}, "coqui-test")
+        CoquiSynthesizer(files, "cpu", CoquiOptions(**(options or {})), "coqui-test")
     message = caught.value.message
     assert message.startswith("coqui-test: ") and "\n" not in message, message
     return caught.value
@@ -137,7 +138,7 @@ def test_coqui_streams_one_chunk_per_sentence_and_length_grows_with_text(engine:
 
 @needs_coqui
 def test_coqui_loads_a_model_directory_with_its_config_beside_it(vits: BuiltModel) -> None:
-    synth = CoquiSynthesizer(ModelFiles(vits.path.parent), "cpu", {"language": "en"}, "coqui-test")
+    synth = CoquiSynthesizer(ModelFiles(vits.path.parent), "cpu", CoquiOptions(language="en"), "coqui-test")
     assert synth.sample_rate == vits.sample_rate
     check_audio(list(synth.synthesize(SHORT)), vits.sample_rate)
 
@@ -145,8 +146,8 @@ def test_coqui_loads_a_model_directory_with_its_config_beside_it(vits: BuiltMode
 @needs_coqui
 def test_coqui_multi_speaker_multilingual_model_uses_the_chosen_voice(vits_multi: BuiltModel) -> None:
     files = ModelFiles(vits_multi.path, vits_multi.config_path)
-    alice = CoquiSynthesizer(files, "cpu", {"language": "fr", "speaker": "alice"}, "coqui-test")
-    bob = CoquiSynthesizer(files, "cpu", {"language": "fr", "speaker": "bob"}, "coqui-test")
+    alice = CoquiSynthesizer(files, "cpu", CoquiOptions(language="fr", speaker="alice"), "coqui-test")
+    bob = CoquiSynthesizer(files, "cpu", CoquiOptions(language="fr", speaker="bob"), "coqui-test")
     a = check_audio(list(alice.synthesize(SHORT)), vits_multi.sample_rate)
     b = check_audio(list(bob.synthesize(SHORT)), vits_multi.sample_rate)
     assert not np.array_equal(a, b)
@@ -162,7 +163,7 @@ def test_coqui_model_name_loads_from_coquis_cache_without_downloading(
     shutil.copy(vits.path, cached / "model_file.pth")
     shutil.copy(vits.config_path, cached / "config.json")
     monkeypatch.setenv("TTS_HOME", str(tmp_path))
-    synth = CoquiSynthesizer(ModelFiles(None), "cpu", {"model_name": "tts_models/en/ljspeech/vits"}, "coqui-test")
+    synth = CoquiSynthesizer(ModelFiles(None), "cpu", CoquiOptions(model_name="tts_models/en/ljspeech/vits"), "coqui-test")
     check_audio(list(synth.synthesize(SHORT)), vits.sample_rate)
 
 
@@ -380,7 +381,7 @@ def test_coqui_xtts_checks_language_and_voice_at_load(xtts: BuiltModel, tmp_path
     error = load_error(files, {"language": "en", "speaker_wav": str(tmp_path / "absent.wav")})
     assert error.code == "model_missing" and "absent.wav" in error.message
     # Cloning reads the reference with the assistant's own reader (any rate; resampled to Coqui's 22050 Hz).
-    synth = CoquiSynthesizer(files, "cpu", {"language": "en", "speaker_wav": str(_voice_wav(tmp_path / "me.wav"))},
+    synth = CoquiSynthesizer(files, "cpu", CoquiOptions(language="en", speaker_wav=str(_voice_wav(tmp_path / "me.wav"))),
                              "coqui-test")
     assert synth.sample_rate == xtts.sample_rate == 24_000
 
@@ -388,7 +389,7 @@ def test_coqui_xtts_checks_language_and_voice_at_load(xtts: BuiltModel, tmp_path
 @needs_coqui
 @xtts_generation
 def test_coqui_xtts_streams_chunks_within_a_sentence(xtts: BuiltModel) -> None:
-    synth = CoquiSynthesizer(ModelFiles(xtts.path), "cpu", {"language": "en", "speaker": "Test Voice"}, "coqui-test")
+    synth = CoquiSynthesizer(ModelFiles(xtts.path), "cpu", CoquiOptions(language="en", speaker="Test Voice"), "coqui-test")
     chunks = list(synth.synthesize(SHORT))
     check_audio(chunks, xtts.sample_rate)
     # A random GPT runs to its 40-token cap: two chunks of 20 tokens, the sentence on the first only.
@@ -400,7 +401,7 @@ def test_coqui_xtts_streams_chunks_within_a_sentence(xtts: BuiltModel) -> None:
 @xtts_generation
 def test_coqui_xtts_without_streaming_gives_a_chunk_per_sentence(xtts: BuiltModel, tmp_path: Path) -> None:
     options = {"language": "en", "speaker_wav": str(_voice_wav(tmp_path / "me.wav")), "stream": False}
-    synth = CoquiSynthesizer(ModelFiles(xtts.path), "cpu", options, "coqui-test")
+    synth = CoquiSynthesizer(ModelFiles(xtts.path), "cpu", CoquiOptions(**options), "coqui-test")
     chunks = list(synth.synthesize("Hello there. How are you?"))
     check_audio(chunks, xtts.sample_rate)
     assert [c.text for c in chunks] == ["Hello there.", "How are you?"]

@@ -20,7 +20,8 @@ from assistant.core.chat import ChatEvent, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import RemoteError
 from assistant.core.models import ModelSpec
 from assistant.engines.openai import OpenAIChatModel, probe
-from assistant.engines.registry import options
+from assistant.engines.options import OpenAIOptions
+from assistant.engines.registry import options_of
 
 from ..llm_server import ALIAS, LlamaServer, ScriptedOpenAIServer, chunk, free_port, openai_model
 
@@ -46,7 +47,7 @@ def spec_for(tmp_path: Path, base_url: str, **kw: Any) -> ModelSpec:
 
 
 async def opened(spec: ModelSpec) -> OpenAIChatModel:
-    model = OpenAIChatModel(spec, options(spec))
+    model = OpenAIChatModel(spec, options_of(spec, OpenAIOptions))
     await model.open()
     return model
 
@@ -161,8 +162,8 @@ def test_unknown_model(server: LlamaServer, tmp_path: Path) -> None:
         f"the LLM server at {server.base_url} does not serve the model 'no-such-model'; it serves {ALIAS}: "
         "set `model` of remote in models.toml to one of them"
     )
-    assert asyncio.run(probe(spec, options(spec))) == info.value.message
-    assert asyncio.run(probe(spec_for(tmp_path, server.base_url), options(spec))) is None
+    assert asyncio.run(probe(spec, options_of(spec, OpenAIOptions))) == info.value.message
+    assert asyncio.run(probe(spec_for(tmp_path, server.base_url), options_of(spec, OpenAIOptions))) is None
 
 
 def test_server_down(tmp_path: Path) -> None:

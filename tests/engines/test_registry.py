@@ -13,14 +13,26 @@ from assistant.config.catalog import load_catalog
 from assistant.config.settings import Config
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolSpec
 from assistant.core.errors import ConfigError
-from assistant.core.models import ModelFiles, ModelSpec
+from assistant.core.models import EngineTable, ModelFiles, ModelSpec
 from assistant.core.paths import Paths, shipped_catalog
 from assistant.engines.files import locate, problem
 from assistant.engines.loader import load_engine
-from assistant.engines.registry import ENGINES, EngineInfo, Field, Files, Option, find, options, register
+from assistant.engines.registry import ENGINES, EngineInfo, Files, endpoint_of, find, options_of, register
 from assistant.vram.arbiter import Arbiter
 from assistant.vram.footprints import Footprints
 from assistant.vram.meter import SimulatedMeter
+
+
+class EchoTestOptions(EngineTable):
+    greeting: str = "hello"
+
+
+class EchoTestEndpoint(EngineTable):
+    room: str
+
+
+class BlobTestOptions(EngineTable):
+    speed: float = 1.0
 
 
 class EchoTestChat:
@@ -29,8 +41,8 @@ class EchoTestChat:
     device = "remote"
 
     def __init__(self, spec: ModelSpec) -> None:
-        self.greeting = options(spec)["greeting"]
-        self.room = spec.endpoint["room"]
+        self.greeting = options_of(spec, EchoTestOptions).greeting
+        self.room = endpoint_of(spec, EchoTestEndpoint).room
         self.opened = False
 
     async def open(self) -> None:
@@ -66,9 +78,9 @@ def test_engines() -> Iterator[None]:
             name="echo-test",
             kind="llm",
             factory=_echo,
-            options={"greeting": Option(str, "hello")},
+            options=EchoTestOptions,
             files=None,
-            fields={"room": Field(str)},
+            endpoint=EchoTestEndpoint,
             local_vram=False,
             in_loop=True,
         )
@@ -78,7 +90,7 @@ def test_engines() -> Iterator[None]:
             name="blob-test",
             kind="tts",
             factory=_checked,
-            options={"speed": Option((int, float), 1.0)},
+            options=BlobTestOptions,
             files=Files(single_file=True, config_suffix=".cfg", check=_not_a_blob),
         )
     )
@@ -111,8 +123,8 @@ def test_a_registered_engine_goes_through_catalog_files_and_loader(test_engines:
     catalog_file.write_text(ECHO + BLOB)
     catalog = load_catalog([shipped_catalog(), catalog_file])
     echo, blob = catalog.get("echo"), catalog.get("blob")
-    assert echo.endpoint == {"room": "the kitchen"} and echo.vram_gb == 0
-    assert options(blob) == {"speed": 1.0}  # the declared default, filled in
+    assert echo.endpoint == EchoTestEndpoint(room="the kitchen") and echo.vram_gb == 0
+    assert blob.options == BlobTestOptions(speed=1.0)  # the declared default, filled in
     assert ModelSpec.from_dict(echo.to_dict()) == echo  # what a worker receives
 
     # Files: located by the declaration (the config beside the model), checked by its check.
@@ -183,12 +195,20 @@ def test_every_shipped_model_names_a_registered_engine_of_its_kind() -> None:
     assert openai is not None and not openai.local_vram and openai.files is None
 
 
+class AsrOnlyOptions(EngineTable):
+    asr_only: int = 1
+
+
+class TtsOnlyOptions(EngineTable):
+    tts_only: int = 1
+
+
 def test_one_name_for_two_kinds_is_two_registrations(xdg: Paths) -> None:
     """Like a Wyoming client, which is both an ASR and a TTS engine: kind and engine pick the registration."""
     registered = [
         register(EngineInfo(name="pair-test", kind=kind, factory=_echo, files=None, local_vram=False,
-                            fields={"room": Field(str)}, options={f"{kind}_only": Option(int, 1)}))
-        for kind in ("asr", "tts")
+                            endpoint=EchoTestEndpoint, options=options))
+        for kind, options in (("asr", AsrOnlyOptions), ("tts", TtsOnlyOptions))
     ]
     try:
         xdg.user_catalog.write_text(
@@ -197,7 +217,8 @@ def test_one_name_for_two_kinds_is_two_registrations(xdg: Paths) -> None:
             "[model.options]\ntts_only = 3\n"
         )
         catalog = Config.load(xdg).catalog
-        assert options(catalog.get("ears")) == {"asr_only": 1} and options(catalog.get("mouth")) == {"tts_only": 3}
+        assert catalog.get("ears").options == AsrOnlyOptions(asr_only=1)
+        assert catalog.get("mouth").options == TtsOnlyOptions(tts_only=3)
         xdg.user_catalog.write_text('[[model]]\nid = "x"\nkind = "llm"\nengine = "pair-test"\nroom = "hall"\n')
         with pytest.raises(ConfigError, match="field 'engine': pair-test is a asr/tts engine, not llm"):
             Config.load(xdg)

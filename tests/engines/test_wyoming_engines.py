@@ -17,6 +17,7 @@ from assistant.audio.files import load_speech, resample
 from assistant.core.errors import ModelError
 from assistant.core.paths import Paths
 from assistant.core.speech import SAMPLE_RATE
+from assistant.engines.options import WyomingOptions
 from assistant.engines.wyoming_client import WyomingSynthesizer, WyomingTranscriber
 
 from ..speech import speak_16k, speak_to_wav, wer
@@ -40,7 +41,7 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Peer, Peer
 
 def test_transcriber_on_wyoming_faster_whisper(peers: tuple[Peer, Peer]) -> None:
     whisper, _ = peers
-    engine = WyomingTranscriber(whisper.uri, {"language": "en"}, "remote-whisper")
+    engine = WyomingTranscriber(whisper.uri, WyomingOptions(language="en"), "remote-whisper")
     assert engine.device == "remote"
     question = "What is the weather like in Paris today?"
     transcript = engine.transcribe(speak_16k(question))
@@ -52,7 +53,7 @@ def test_transcriber_on_wyoming_faster_whisper(peers: tuple[Peer, Peer]) -> None
 
 def test_synthesizer_on_wyoming_piper_streams_sentence_by_sentence(peers: tuple[Peer, Peer]) -> None:
     whisper, piper = peers
-    engine = WyomingSynthesizer(piper.uri, {}, "remote-piper")
+    engine = WyomingSynthesizer(piper.uri, WyomingOptions(), "remote-piper")
     assert engine.streaming  # wyoming-piper offers streaming synthesis, so the engine uses it
     text = "The oven is hot. Dinner is ready in five minutes."
     chunks = list(engine.synthesize(text))
@@ -63,7 +64,7 @@ def test_synthesizer_on_wyoming_piper_streams_sentence_by_sentence(peers: tuple[
     # Heard back through the other peer. Piper samples its noise afresh for each synthesis, so tiny.en hears
     # the same text differently from run to run ("The hub in his hot dinner is ready in 5 minutes.", WER 0.4,
     # seen twice in full runs of the suite): the check is that both sentences arrived as speech, not the diction.
-    back = WyomingTranscriber(whisper.uri, {}, "remote-whisper").transcribe(resample(audio, 22_050, SAMPLE_RATE))
+    back = WyomingTranscriber(whisper.uri, WyomingOptions(), "remote-whisper").transcribe(resample(audio, 22_050, SAMPLE_RATE))
     heard = back.text.lower()
     assert wer(text, back.text) <= 0.5 and "hot" in heard and "dinner" in heard and "minutes" in heard, back.text
     assert list(engine.synthesize("   ")) == []
@@ -71,7 +72,7 @@ def test_synthesizer_on_wyoming_piper_streams_sentence_by_sentence(peers: tuple[
 
 def test_stopping_a_synthesis_early_leaves_the_engine_usable(peers: tuple[Peer, Peer]) -> None:
     _, piper = peers
-    engine = WyomingSynthesizer(piper.uri, {}, "remote-piper")
+    engine = WyomingSynthesizer(piper.uri, WyomingOptions(), "remote-piper")
     stream = engine.synthesize("One sentence here. " * 6)
     next(stream)
     stream.close()  # a barge-in: the connection closes, the server's work ends
@@ -81,7 +82,7 @@ def test_stopping_a_synthesis_early_leaves_the_engine_usable(peers: tuple[Peer, 
 def test_a_server_that_is_down_is_one_line_naming_it() -> None:
     uri = f"tcp://127.0.0.1:{free_port()}"
     with pytest.raises(ModelError) as caught:
-        WyomingTranscriber(uri, {}, "remote-whisper")
+        WyomingTranscriber(uri, WyomingOptions(), "remote-whisper")
     message = caught.value.message
     assert message.startswith("remote-whisper: the Wyoming server " + uri) and "Connection refused" in message
     assert "\n" not in message and caught.value.code == "remote_down"
@@ -93,7 +94,7 @@ def test_an_engine_that_fails_to_load_closes_its_event_loop() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         with pytest.raises(ModelError):
-            WyomingTranscriber(uri, {}, "remote-whisper")
+            WyomingTranscriber(uri, WyomingOptions(), "remote-whisper")
         gc.collect()  # an event loop left open says so when it is collected
     assert not [w for w in caught if "unclosed event loop" in str(w.message)]
 
@@ -101,7 +102,7 @@ def test_an_engine_that_fails_to_load_closes_its_event_loop() -> None:
 def test_a_server_of_the_wrong_kind_is_refused(peers: tuple[Peer, Peer]) -> None:
     _, piper = peers
     with pytest.raises(ModelError, match="offers no asr service"):
-        WyomingTranscriber(piper.uri, {}, "remote-whisper")
+        WyomingTranscriber(piper.uri, WyomingOptions(), "remote-whisper")
 
 
 REMOTE_CATALOG = """

