@@ -6,7 +6,6 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from assistant.config.entry import parse_entry
 from assistant.config.problems import Problems, did_you_mean
@@ -45,7 +44,7 @@ def _fail(path: Path, where: str, message: str) -> ConfigError:
     return ConfigError(f"{path}: {where}: {message}")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, object]:
     """A TOML file as a dict; every way it can be unreadable is one ConfigError naming the file."""
     try:
         with path.open("rb") as f:

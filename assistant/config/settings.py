@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from assistant.audio.settings import AudioSettings
@@ -19,6 +19,9 @@ from assistant.config.strict import field_types, validate_table
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths, shipped_catalog
 from assistant.keyboard.layout import parse_layout
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # Byte-identical turn after turn (no date or time in it: the clock tool gives those), so a model's
 # prompt cache keeps it. The tools themselves reach the model with each request.
@@ -216,6 +219,8 @@ _SECTIONS: dict[str, type] = {
 }
 
 
+T = TypeVar("T", bound="DataclassInstance")
+
 # Lines of their own where the type alone would not say what to write.
 _FIXES = {
     ("[dictation]", "replace"): '[dictation.replace] must map spoken words to written ones: "gee pee you" = "GPU"',
@@ -223,7 +228,7 @@ _FIXES = {
 _TABLES = frozenset({"mcp", *_SECTIONS})  # Settings' fields read as tables of their own, not as values
 
 
-def _build(cls: type, raw: dict[str, object], path: Path, where: str, problems: Problems) -> Any:
+def _build(cls: type[T], raw: dict[str, object], path: Path, where: str, problems: Problems) -> T:
     """The dataclass from its table; each bad field is a problem noted, and its default kept meanwhile."""
     top = cls is Settings
     values, errors = validate_table(cls, {k: v for k, v in raw.items() if not (top and k in _TABLES)},

@@ -8,7 +8,7 @@ checks a table is derived from the dataclass's own fields, so the two cannot dri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from functools import cache
 from typing import Annotated, Any, get_origin, get_type_hints
 
@@ -32,19 +32,21 @@ def _as_tuple(value: object) -> object:
 def strict_model(cls: type, skip: frozenset[str] = frozenset()) -> type[BaseModel]:
     """The pydantic model of a settings dataclass's fields (less `skip`, the tables read on their own)."""
     hints = get_type_hints(cls)
-    spec: dict[str, Any] = {}
+    defaults = cls()  # each settings table has a default for every field
+    spec: dict[str, tuple[Any, Any]] = {}
     for f in fields(cls):
         if f.name in skip:
             continue
         kind = hints[f.name]
         if get_origin(kind) is tuple:
             kind = Annotated[kind, BeforeValidator(_as_tuple)]
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        spec[f.name] = (kind, default)
-    return create_model(cls.__name__, __config__=STRICT, **spec)
+        spec[f.name] = (kind, getattr(defaults, f.name))
+    # mypy matches the **fields against create_model's own keyword options too, and finds no overload.
+    model: type[BaseModel] = create_model(cls.__name__, __config__=STRICT, **spec)  # type: ignore[call-overload]
+    return model
 
 
-def field_types(cls: type) -> dict[str, Any]:
+def field_types(cls: type) -> dict[str, object]:
     """Each field's declared type: what a problem says the value must be."""
     return get_type_hints(cls)
 
