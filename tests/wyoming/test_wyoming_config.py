@@ -24,6 +24,7 @@ from assistant.config.settings import Config, WyomingBind, load_settings, parse_
 from assistant.core.errors import AudioError, ConfigError
 from assistant.core.models import ModelSpec
 from assistant.core.paths import Paths, shipped_catalog
+from assistant.engines.options import WyomingEndpoint
 from assistant.engines.registry import takes_local_vram
 from assistant.turn.assistant import Assistant
 from assistant.vram.meter import SimulatedMeter
@@ -96,7 +97,7 @@ def catalog_with(xdg: Paths, kind: str = "asr", extra: str = 'uri = "tcp://192.1
 
 def test_a_wyoming_model_needs_only_a_uri_and_takes_no_vram(xdg: Paths) -> None:
     spec = catalog_with(xdg)
-    assert (spec.engine, spec.vram_gb, spec.endpoint["uri"]) == ("wyoming", 0.0, "tcp://192.168.1.10:10300")
+    assert (spec.engine, spec.vram_gb, spec.endpoint) == ("wyoming", 0.0, WyomingEndpoint(uri="tcp://192.168.1.10:10300"))
     assert not takes_local_vram(spec)
     assert ModelSpec.from_dict(spec.to_dict()) == spec  # as it travels to its worker
     assert catalog_with(xdg, "tts", 'uri = "unix:///run/piper.sock"\nvram_gb = 0').kind == "tts"
