@@ -6,6 +6,7 @@ live below every one of them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +57,14 @@ class EngineTable(BaseModel):
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> EngineTable:
-        return EngineTable.declared[data["type"]].model_validate(data["values"])
+        name = str(data["type"])
+        if name not in EngineTable.declared:  # a fresh worker process: its module is not imported yet
+            importlib.import_module(name.rsplit(".", 1)[0])
+        return EngineTable.declared[name].model_validate(data["values"])
 
 
 def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__name__}"
 
 
 EngineTable.declared[_qualified(EngineTable)] = EngineTable  # an engine with no options: the empty table

@@ -3,13 +3,13 @@
 Adding an engine is one module and one registration. Write `assistant/engines/NAME.py` (the engine class,
 its heavy imports inside it), then register it at the end of this file:
 
+    class MineOptions(EngineTable):          # in engines/options.py: [model.options] as a pydantic model
+        speed: float = 1.0
+
     def _mine(spec: ModelSpec, files: ModelFiles, device: str) -> Synthesizer:
         from assistant.engines.mine import MineSynthesizer   # imported only where the engine runs
 
         return MineSynthesizer(files.path, device, options_of(spec, MineOptions), spec.id)
-
-    class MineOptions(EngineTable):          # in engines/options.py
-        speed: float = 1.0
 
     register(EngineInfo(
         name="mine",                         # models.toml's `engine = "mine"`
@@ -20,8 +20,8 @@ its heavy imports inside it), then register it at the end of this file:
     ))
 
 A remote engine (a server reached over the network) declares `files=None`, `local_vram=False` (the
-arbiter then never plans, evicts or waits for it), its own top-level models.toml fields (an `endpoint` model), kept in
-`ModelSpec.endpoint`, and optionally a `probe` that `assistant models check` uses to ask the server.
+arbiter then never plans, evicts or waits for it), its own top-level models.toml fields as an `endpoint`
+model, kept in `ModelSpec.endpoint`, and optionally a `probe` that `assistant models check` uses to ask the server.
 With `in_loop=True` its factory returns an async engine that runs in the daemon's loop (see inloop.py),
 as the `openai` LLM does; without, it runs in a worker process like any other, as the Wyoming ASR client:
 
