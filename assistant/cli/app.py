@@ -130,14 +130,14 @@ def models_check(as_json: bool = JSON) -> None:
 
     config = load_config()
     rows = offline.model_rows(config, probe=True)  # remote models: asks their servers
-    missing_defaults = [r["id"] for r in rows if r["default"] and not r["present"]]
+    missing_defaults = [r.id for r in rows if r.default and not r.present]
     if as_json:  # the rows first, so a script sees them whatever the exit code says
         print_json({"files": [str(p) for p in config.catalog.files], "models": rows, "missing_defaults": missing_defaults})
     else:
         typer.echo("catalog files: " + ", ".join(str(p) for p in config.catalog.files))
         for row in rows:
-            mark = "ok " if row["present"] else "-- "
-            typer.echo(f"{mark} {row['id']:<24} {row['problem'] or 'present'}")
+            mark = "ok " if row.present else "-- "
+            typer.echo(f"{mark} {row.id:<24} {row.problem or 'present'}")
     if missing_defaults:
         raise fail(f"default models missing: {', '.join(missing_defaults)}; run scripts/install.sh")
 

@@ -6,16 +6,22 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import typer
 
 from assistant.config.settings import Config
 from assistant.core.errors import AssistantError
+from assistant.core.wire import to_json
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
+# A row of a table: a record, or a mapping from a reply not read as its type yet.
+Row = Union["DataclassInstance", Mapping[str, object]]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -96,10 +102,16 @@ def vram_summary(vram: dict[str, Any], models: Sequence[dict[str, Any]]) -> str:
 
 
 def print_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """`data` as JSON through the one codec (records become objects, enums their values); paths as text."""
+    typer.echo(json.dumps(to_json(data), indent=2, ensure_ascii=False, default=str))
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+def print_table(rows: Sequence[Row], columns: Sequence[str]) -> None:
+    """`columns` of each row (a record's fields or properties, a mapping's keys), under a header; "-" for none."""
+
+    def field(row: Row, column: str) -> object:
+        return row.get(column) if isinstance(row, Mapping) else getattr(row, column, None)
+
     def cell(value: object) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
@@ -107,7 +119,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
             return f"{value:.2f}"
         return "-" if value is None else str(value)
 
-    table = [[cell(row.get(c)) for c in columns] for row in rows]
+    table = [[cell(field(row, c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) if table else len(c) for i, c in enumerate(columns)]
     typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
     for r in table:

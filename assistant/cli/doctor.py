@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from assistant.api.client import NotRunning, call
 from assistant.config.settings import Config
@@ -11,49 +11,55 @@ from assistant.core.errors import AssistantError
 from assistant.engines.files import problem
 
 
-def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "ok": ok, "detail": detail}
+@dataclass(frozen=True)
+class Check:
+    """One line of `assistant doctor`: what was checked, whether it works, and what was found (or how to fix it).
+    `doctor --json` is a list of these through core/wire.to_json."""
+
+    name: str
+    ok: bool
+    detail: str
 
 
-def hotkey_checks(config: Config) -> list[dict[str, Any]]:
+def hotkey_checks(config: Config) -> list[Check]:
     from assistant.triggers.hotkey import available_sources
 
     key = config.settings.hotkey.key
     try:
         sources = available_sources(key)
     except ValueError as exc:
-        return [_check("hotkey", False, str(exc))]
+        return [Check("hotkey", False, str(exc))]
     checks = []
     names = {s.name for s in sources}
     for source in sources:
         reason = source.check()
-        checks.append(_check(f"hotkey {source.name}", reason is None, reason or f"listens for {key}"))
+        checks.append(Check(f"hotkey {source.name}", reason is None, reason or f"listens for {key}"))
     if "x11" not in names:
-        checks.append(_check("hotkey x11", False, "DISPLAY is not set (no X11 session)"))
-    checks.append(_check("hotkey cli", True, "bind `assistant ptt press` / `release` (or `toggle`) in your compositor"))
+        checks.append(Check("hotkey x11", False, "DISPLAY is not set (no X11 session)"))
+    checks.append(Check("hotkey cli", True, "bind `assistant ptt press` / `release` (or `toggle`) in your compositor"))
     return checks
 
 
-def audio_checks(config: Config) -> list[dict[str, Any]]:
+def audio_checks(config: Config) -> list[Check]:
     try:
         import sounddevice as sd
     except OSError as exc:  # PortAudio missing: sounddevice raises OSError at import
-        return [_check("audio", False, f"PortAudio is not installed ({exc}); install libportaudio2")]
+        return [Check("audio", False, f"PortAudio is not installed ({exc}); install libportaudio2")]
     checks = []
     for kind, wanted in (("input", config.settings.audio.input_device), ("output", config.settings.audio.output_device)):
         try:
             info = sd.query_devices(wanted, kind=kind)
-            checks.append(_check(f"audio {kind}", True, f"{info['name']} at {info['default_samplerate']:.0f} Hz"))
+            checks.append(Check(f"audio {kind}", True, f"{info['name']} at {info['default_samplerate']:.0f} Hz"))
         except Exception as exc:  # sounddevice raises ValueError / PortAudioError for absent devices
             if wanted is None:
                 detail = f"no default {kind} device; check that PulseAudio or PipeWire runs (`pactl info`)"
             else:
                 detail = f"no {kind} device {wanted!r} ({exc}); see `assistant devices`"
-            checks.append(_check(f"audio {kind}", False, detail))
+            checks.append(Check(f"audio {kind}", False, detail))
     return checks
 
 
-def wake_checks(config: Config) -> list[dict[str, Any]]:
+def wake_checks(config: Config) -> list[Check]:
     from assistant.audio.wake import phrase
 
     wake = config.settings.wake
@@ -65,9 +71,9 @@ def wake_checks(config: Config) -> list[dict[str, Any]]:
         detector.close()
         import pymicro_vad  # noqa: F401  (the end-of-speech detector)
     except (ImportError, OSError, ValueError) as exc:
-        return [_check("wake word", False, f"cannot load {wake.word!r} ({exc}); reinstall pymicro-wakeword and pymicro-vad")]
+        return [Check("wake word", False, f"cannot load {wake.word!r} ({exc}); reinstall pymicro-wakeword and pymicro-vad")]
     state = "on at start" if wake.enabled else "off at start (the microphone stays closed); `assistant wake on` turns it on"
-    checks = [_check("wake word", True, f"{phrase(wake.word)!r}, threshold {threshold:.2f}, {state}")]
+    checks = [Check("wake word", True, f"{phrase(wake.word)!r}, threshold {threshold:.2f}, {state}")]
     if wake.echo == "gate":
         echo = "a gate on the playback signal (configured)"
     else:
@@ -78,66 +84,66 @@ def wake_checks(config: Config) -> list[dict[str, Any]]:
             gate = "" if wake.echo == "cancel" else " and a gate on the playback signal"
             echo = f"the sound server's echo canceller ({source}){gate}"
         elif wake.echo == "cancel":
-            return [*checks, _check("wake echo", False, "echo = \"cancel\" but the default source is not module-echo-cancel's; see the README")]
+            return [*checks, Check("wake echo", False, "echo = \"cancel\" but the default source is not module-echo-cancel's; see the README")]
         else:
             echo = "a gate on the playback signal (no module-echo-cancel source is the default)"
-    return [*checks, _check("wake echo", True, f"own voice kept out by {echo}")]
+    return [*checks, Check("wake echo", True, f"own voice kept out by {echo}")]
 
 
-def gpu_check() -> dict[str, Any]:
+def gpuCheck() -> Check:
     from assistant.vram.meter import NvmlMeter
 
     try:
         meter = NvmlMeter()
     except Exception as exc:  # pynvml raises NVMLError subclasses and ImportError
-        return _check("gpu", False, f"no NVIDIA GPU through NVML ({exc}); the arbiter uses a simulated GPU")
+        return Check("gpu", False, f"no NVIDIA GPU through NVML ({exc}); the arbiter uses a simulated GPU")
     mem = meter.memory()
     meter.close()
-    return _check("gpu", True, f"{meter.device_name}: {mem.free_gb:.1f} of {mem.total_gb:.1f} GB free (NVML)")
+    return Check("gpu", True, f"{meter.device_name}: {mem.free_gb:.1f} of {mem.total_gb:.1f} GB free (NVML)")
 
 
-def model_checks(config: Config) -> list[dict[str, Any]]:
+def model_checks(config: Config) -> list[Check]:
     checks = []
     for kind, model_id in config.catalog.defaults.items():
         issue = problem(config.catalog.get(model_id), config.paths.models_dir)
-        checks.append(_check(f"model {kind}", issue is None, issue or f"{model_id} present"))
+        checks.append(Check(f"model {kind}", issue is None, issue or f"{model_id} present"))
     return checks
 
 
-def service_check() -> dict[str, Any]:
+def serviceCheck() -> Check:
     from assistant.install.service import checkout, inspect_unit, status
     from assistant.install.unit import unit_path
 
     try:
         detail = status()
     except (AssistantError, OSError) as exc:
-        return _check("systemd unit", False, str(exc))
+        return Check("systemd unit", False, str(exc))
     if not detail.startswith("installed"):
-        return _check("systemd unit", False, detail)
+        return Check("systemd unit", False, detail)
     target = inspect_unit(unit_path())
     if target.problem is not None:
-        return _check("systemd unit", False, f"{detail}; broken: {target.problem}; run `assistant service install`")
+        return Check("systemd unit", False, f"{detail}; broken: {target.problem}; run `assistant service install`")
     if target.checkout != checkout():
-        return _check(
+        return Check(
             "systemd unit",
             False,
             f"{detail}; runs {target.checkout}, not this checkout ({checkout()}); "
             "run `assistant service install` here to switch",
         )
-    return _check("systemd unit", True, f"{detail}; runs this checkout with {target.python}")
+    return Check("systemd unit", True, f"{detail}; runs this checkout with {target.python}")
 
 
-def daemon_check(config: Config) -> dict[str, Any]:
+def daemonCheck(config: Config) -> Check:
     try:
         result = call(config.paths.socket, "status", timeout=5)
     except NotRunning:
-        return _check("daemon", False, "not running; start it with `assistant run` or `systemctl --user start assistant`")
+        return Check("daemon", False, "not running; start it with `assistant run` or `systemctl --user start assistant`")
     except AssistantError as exc:
-        return _check("daemon", False, exc.message)
-    return _check("daemon", True, f"running (pid {result['pid']}), {result['state']}, llm {result['llm']}")
+        return Check("daemon", False, exc.message)
+    return Check("daemon", True, f"running (pid {result['pid']}), {result['state']}, llm {result['llm']}")
 
 
-def load_for_checks() -> tuple[Config, list[dict[str, Any]]]:
+def load_for_checks() -> tuple[Config, list[Check]]:
     """The config, or, when a file is broken, its check and the defaults in its place, so every other check runs."""
     from assistant.config.catalog import load_catalog
     from assistant.config.settings import Settings, load_settings
@@ -148,20 +154,20 @@ def load_for_checks() -> tuple[Config, list[dict[str, Any]]]:
     checks = []
     try:
         settings = load_settings(paths.config_file)
-        checks.append(_check("config", True, f"{paths.config_file}" if paths.config_file.exists() else "defaults (no config.toml)"))
+        checks.append(Check("config", True, f"{paths.config_file}" if paths.config_file.exists() else "defaults (no config.toml)"))
     except ConfigError as exc:
         settings = Settings()
-        checks.append(_check("config", False, f"{exc.message}; checking the rest with the defaults"))
+        checks.append(Check("config", False, f"{exc.message}; checking the rest with the defaults"))
     try:
         catalog = load_catalog([shipped_catalog(), paths.user_catalog])
-        checks.append(_check("models.toml", True, f"{len(catalog.models)} models"))
+        checks.append(Check("models.toml", True, f"{len(catalog.models)} models"))
     except ConfigError as exc:
         catalog = load_catalog([shipped_catalog()])
-        checks.append(_check("models.toml", False, f"{exc.message}; checking the rest with the shipped catalog"))
+        checks.append(Check("models.toml", False, f"{exc.message}; checking the rest with the shipped catalog"))
     return Config(paths=paths, settings=settings, catalog=catalog), checks
 
 
-def dictation_checks(config: Config) -> list[dict[str, Any]]:
+def dictation_checks(config: Config) -> list[Check]:
     """Each typing method of [dictation] methods: whether it can type into a window here, and if not, why."""
     from assistant.keyboard.chain import build_chain, problems
     from assistant.keyboard.typing import session_env
@@ -169,30 +175,30 @@ def dictation_checks(config: Config) -> list[dict[str, Any]]:
     settings = config.settings.dictation
     chain = build_chain(settings.methods, session_env(), paste=settings.paste, layout=settings.layout, home=Path.home(),
                         portal_token=config.paths.portal_token)
-    checks = [_check(f"dictation {name}", problem is None, problem or "can type here") for name, problem in problems(chain)]
-    if all(not c["ok"] for c in checks):
-        checks.append(_check("dictation", False, "no method can type here: the text is kept for `assistant dictate last`"))
+    checks = [Check(f"dictation {name}", problem is None, problem or "can type here") for name, problem in problems(chain)]
+    if all(not c.ok for c in checks):
+        checks.append(Check("dictation", False, "no method can type here: the text is kept for `assistant dictate last`"))
     return checks
 
 
-def tray_check(config: Config) -> dict[str, Any]:
+def trayCheck(config: Config) -> Check:
     from assistant.cli.tray import watcher_problem
 
     if not config.settings.desktop.tray:
-        return _check("tray", True, "off ([desktop] tray = false)")
+        return Check("tray", True, "off ([desktop] tray = false)")
     problem = watcher_problem()
-    return _check("tray", problem is None, problem or "a StatusNotifierWatcher is on the session bus: the icon can show")
+    return Check("tray", problem is None, problem or "a StatusNotifierWatcher is on the session bus: the icon can show")
 
 
-def run_checks(config: Config) -> list[dict[str, Any]]:
+def run_checks(config: Config) -> list[Check]:
     return [
         *hotkey_checks(config),
         *dictation_checks(config),
         *audio_checks(config),
         *wake_checks(config),
-        gpu_check(),
+        gpuCheck(),
         *model_checks(config),
-        service_check(),
-        daemon_check(config),
-        tray_check(config),
+        serviceCheck(),
+        daemonCheck(config),
+        trayCheck(config),
     ]

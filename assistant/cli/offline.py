@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from assistant.audio.files import load_speech
 from assistant.audio.sinks import WavSink
 from assistant.config.settings import Config
-from assistant.core.models import ModelSpec
+from assistant.core.models import Kind, ModelSpec
 from assistant.core.speech import Transcript
 from assistant.engines.files import problem
 from assistant.engines.registry import engine_info
@@ -50,7 +50,22 @@ async def converse(config: Config, audio_file: Path, out: Path) -> TurnResult:
         await assistant.close()
 
 
-def model_rows(config: Config, probe: bool = False) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ModelRow:
+    """A catalog model as `models list`, `models check` and `vram status` without a daemon show it."""
+
+    id: str
+    kind: Kind
+    engine: str
+    vram_gb: float
+    default: bool
+    present: bool
+    problem: str | None  # why it cannot be used; None when present
+    source: str
+    description: str
+
+
+def model_rows(config: Config, probe: bool = False) -> list[ModelRow]:
     """One row per catalog model. probe=True also asks each remote model's server whether it serves it."""
     issues = {spec.id: problem(spec, config.paths.models_dir) for spec in config.catalog.models.values()}
     if probe:
@@ -60,17 +75,17 @@ def model_rows(config: Config, probe: bool = False) -> list[dict[str, Any]]:
     for spec in config.catalog.models.values():
         issue = issues[spec.id]
         rows.append(
-            {
-                "id": spec.id,
-                "kind": spec.kind,
-                "engine": spec.engine,
-                "vram_gb": spec.vram_gb,
-                "default": config.catalog.defaults[spec.kind] == spec.id,
-                "present": issue is None,
-                "problem": issue,
-                "source": _source(spec),
-                "description": spec.description,
-            }
+            ModelRow(
+                id=spec.id,
+                kind=spec.kind,
+                engine=spec.engine,
+                vram_gb=spec.vram_gb,
+                default=config.catalog.defaults[spec.kind] == spec.id,
+                present=issue is None,
+                problem=issue,
+                source=_source(spec),
+                description=spec.description,
+            )
         )
     return rows
 

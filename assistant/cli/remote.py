@@ -339,7 +339,7 @@ def doctor(as_json: bool = JSON) -> None:
         print_json(checks)
         return
     for check in checks:
-        typer.echo(f"{'ok ' if check['ok'] else '-- '} {check['name']:<16} {check['detail']}")
+        typer.echo(f"{'ok ' if check.ok else '-- '} {check.name:<16} {check.detail}")
 
 
 def remote_say(text: str, as_json: bool = False) -> None:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union
+
+if TYPE_CHECKING:  # the SDK's shapes, for the type checker; core imports no client library at run time
+    from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageFunctionToolCallParam
+
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 class _MessageBase(TypedDict):
-    role: str  # "system" | "user" | "assistant" | "tool"
-    content: str
+    role: Role
+    content: str  # always text: an API client's content parts are joined on the way in
 
 
 class Message(_MessageBase, total=False):
-    # OpenAI's shapes, which llama-cpp-python's chat templates and every OpenAI-compatible server read.
-    tool_calls: list[dict[str, Any]]  # on an assistant message: [{id, type: "function", function: {name, arguments}}]
+    """A chat message in OpenAI's shape, which llama-cpp-python's chat templates and every OpenAI-compatible
+    server read. Narrower than the SDK's ChatCompletionMessageParam (one TypedDict, text content), so a
+    reader needs no case per role; its parts are the SDK's own."""
+
+    tool_calls: list[ChatCompletionMessageFunctionToolCallParam]  # on an assistant message
     tool_call_id: str  # on a tool message: which call this is the result of
     name: str  # on a tool message: the tool's name
 
@@ -26,7 +34,7 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
 
-    def as_openai(self) -> dict[str, Any]:
+    def as_openai(self) -> ChatCompletionFunctionToolParam:
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},

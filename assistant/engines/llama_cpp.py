@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolSpec
 from assistant.core.errors import ModelError
 from assistant.engines import tool_format
 from assistant.engines.device import cuda_or_cpu, load_error
 from assistant.engines.options import LlamaOptions
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_grammar import LlamaGrammar
+    from openai.types.chat import ChatCompletionFunctionToolParam
 
 # The user's words in a prefill: any text whose first token differs from the real words' works, since
 # llama.cpp reuses the cached tokens only up to the first one that differs.
@@ -56,7 +60,7 @@ class LlamaChatModel:
         self.tool_format = options.tool_format or tool_format.template_format(template)
         if self.tool_format not in ("template", "grammar", "none"):
             raise ModelError(f"{model_id}: option tool_format must be template, grammar or none, not {self.tool_format!r}")
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, LlamaGrammar] = {}
         self._token_counts: dict[str, int] = {}
         self._cut: tuple[int, str] | None = None  # history messages dropped at the last cut, and the first kept
         self._last_prompt: dict[str, int] = {}
@@ -68,11 +72,11 @@ class LlamaChatModel:
         self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
     ) -> Iterator[ChatEvent]:
         if not tools or self.tool_format == "none":
-            for piece in self._stream([dict(m) for m in messages], max_tokens):
+            for piece in self._stream(list(messages), max_tokens):
                 yield TextDelta(piece)
         elif self.tool_format == "template":
             offered = [spec.as_openai() for spec in tools]
-            yield from tool_format.parse_hermes(self._stream([dict(m) for m in messages], max_tokens, tools=offered), tools)
+            yield from tool_format.parse_hermes(self._stream(list(messages), max_tokens, tools=offered), tools)
         else:
             grammar = self._grammar(tools)
             rendered = tool_format.grammar_messages(messages, tools)
@@ -86,7 +90,9 @@ class LlamaChatModel:
             count = self._token_counts[text] = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
         return count
 
-    def _fit(self, messages: list[dict[str, Any]], max_tokens: int, extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _fit(
+        self, messages: list[Message], max_tokens: int, tools: list[ChatCompletionFunctionToolParam] | None
+    ) -> list[Message]:
         """Drop the oldest history until the prompt and the reply fit the context window.
 
         The conversation is kept to a budget of estimated tokens (turn/history.py), which is not this
@@ -97,12 +103,12 @@ class LlamaChatModel:
         (cutting one turn at a time made every turn read the whole history again: 0.3 s became 4 s).
         """
         room = self.llm.n_ctx() - max_tokens - 16  # 16: the template's own tokens around the last message
-        fixed = self._tokens(json.dumps(extra.get("tools", []))) if extra.get("tools") else 0
+        fixed = self._tokens(json.dumps(tools)) if tools else 0
 
-        def size(message: dict[str, Any]) -> int:
-            return self._tokens(str(message.get("content") or "")) + 8  # 8: role and separators
+        def size(message: Message) -> int:
+            return self._tokens(message["content"] or "") + 8  # 8: role and separators
 
-        head = [m for m in messages[:1] if m.get("role") == "system"]
+        head = [m for m in messages[:1] if m["role"] == "system"]
         history, last = messages[len(head) : -1], messages[-1:]
         fixed += sum(size(m) for m in [*head, *last])
         if self._cut is not None:  # start where the last prompt started, if that message is still there
@@ -116,21 +122,29 @@ class LlamaChatModel:
         total = fixed + sum(size(m) for m in history)
         if total > room:
             target = fixed + (room - fixed) // 2
-            while history and (total > target or history[0].get("role") != "user"):
+            while history and (total > target or history[0]["role"] != "user"):
                 total -= size(history.pop(0))  # never start with a reply to a cut question
                 dropped += 1
         self._cut = (dropped, _key(history[0])) if dropped and history else None
         return [*head, *history, *last]
 
-    def _stream(self, messages: list[dict[str, Any]], max_tokens: int | None, **extra: Any) -> Iterator[str]:
+    def _stream(
+        self,
+        messages: list[Message],
+        max_tokens: int | None,
+        tools: list[ChatCompletionFunctionToolParam] | None = None,
+        grammar: LlamaGrammar | None = None,
+    ) -> Iterator[str]:
         limit = max_tokens or self.max_tokens
+        # llama-cpp-python's own TypedDicts spell out the same OpenAI shapes as ours and the SDK's.
         stream: Any = self.llm.create_chat_completion(
-            messages=self._fit(messages, limit, extra),  # type: ignore[arg-type]
+            messages=self._fit(messages, limit, tools),  # type: ignore[arg-type]
             stream=True,
             max_tokens=limit,
             temperature=self.temperature,
             repeat_penalty=self.repeat_penalty,
-            **extra,
+            tools=tools,  # type: ignore[arg-type]
+            grammar=grammar,
         )
         try:
             for chunk in stream:
@@ -142,7 +156,7 @@ class LlamaChatModel:
             if close is not None:
                 close()  # stop llama.cpp generating when the caller stops listening
 
-    def _grammar(self, tools: Sequence[ToolSpec]) -> Any:
+    def _grammar(self, tools: Sequence[ToolSpec]) -> LlamaGrammar:
         from llama_cpp.llama_grammar import LlamaGrammar
 
         # The same tools turn after turn: build their grammar once.
@@ -163,18 +177,18 @@ class LlamaChatModel:
         placeholder: Message = {"role": "user", "content": _PLACEHOLDER}
         full = [*messages, placeholder]
         # Rendered exactly as chat() will render it with the same tools, or the prefix would differ.
-        extra: dict[str, Any] = {}
+        offered: list[ChatCompletionFunctionToolParam] | None = None
         if tools and self.tool_format == "grammar":
             rendered = tool_format.grammar_messages(full, tools)
         else:
-            rendered = [dict(m) for m in full]
+            rendered = full
             if tools and self.tool_format == "template":
-                extra["tools"] = [spec.as_openai() for spec in tools]
+                offered = [spec.as_openai() for spec in tools]
         self.llm.create_chat_completion(
-            messages=self._fit(rendered, self.max_tokens, extra),  # type: ignore[arg-type]
+            messages=self._fit(rendered, self.max_tokens, offered),  # type: ignore[arg-type]
             max_tokens=1,
             temperature=0.0,
-            **extra,
+            tools=offered,  # type: ignore[arg-type]
         )
         return self.prompt_stats()
 
@@ -220,5 +234,5 @@ class LlamaChatModel:
         llm.sample = counting_sample  # type: ignore[method-assign]
 
 
-def _key(message: Mapping[str, Any]) -> str:
-    return f"{message.get('role')}:{message.get('content')}"
+def _key(message: Message) -> str:
+    return f"{message['role']}:{message['content']}"

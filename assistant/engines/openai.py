@@ -131,10 +131,11 @@ class OpenAIChatModel:
         self, messages: Sequence[Message], max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()
     ) -> AsyncIterator[ChatEvent]:
         """Yield text deltas as they arrive, then the tool calls; closing the iterator closes the connection."""
-        # Our Message and ToolSpec.as_openai() are OpenAI's own shapes; the SDK's TypedDicts just spell them out.
+        # Our Message is OpenAI's shape, narrowed to text content; the SDK spells it per role (and leaves out the
+        # `name` of a tool message, which servers read all the same).
         request = _Request(
             messages=cast("list[ChatCompletionMessageParam]", [dict(m) for m in messages]),
-            tools=cast("list[ChatCompletionToolParam]", [t.as_openai() for t in tools]),
+            tools=[t.as_openai() for t in tools],
             max_tokens=max_tokens or self.max_tokens,
         )
         if tools and not self.stream_tools:
@@ -142,7 +143,7 @@ class OpenAIChatModel:
                 yield event
             return
         yielded = False
-        calls: dict[int, dict[str, str]] = {}
+        calls: dict[int, _PartialCall] = {}
         finish = None
         # aclosing: when our consumer closes us (a barge-in), the inner stream and its socket close now, not at GC.
         async with aclosing(self._stream(request)) as chunks:
@@ -155,7 +156,9 @@ class OpenAIChatModel:
                     yielded = True
                     yield TextDelta(choice.delta.content)
                 for part in choice.delta.tool_calls or []:
-                    _merge_call(calls, part)
+                    # The SDK builds chunks without validating them: a server's missing index is a missing attribute.
+                    index = int(getattr(part, "index", None) or 0)
+                    calls[index] = calls.get(index, _PartialCall()).merged(part)
                 finish = choice.finish_reason or finish
         if tools and not calls and finish == "tool_calls" and not yielded:
             # The server decided on a tool call but dropped it from the stream (Ollama's /v1 did): ask again, whole.
@@ -164,7 +167,8 @@ class OpenAIChatModel:
                 yield event
             return
         for index in sorted(calls):
-            yield _tool_call(calls[index], index)
+            partial = calls[index]
+            yield _tool_call(partial.id, partial.name, partial.arguments, index)
 
     async def _stream(self, request: _Request) -> AsyncGenerator[ChatCompletionChunk, None]:
         """The chunks of a streamed completion, each read bounded by the first-token or read timeout."""
@@ -234,12 +238,8 @@ class OpenAIChatModel:
             events.append(TextDelta(message.content))
         for index, call in enumerate(message.tool_calls or []):
             function = getattr(call, "function", None)  # a "custom" (free-form) tool call has none
-            parts = {
-                "id": call.id or "",
-                "name": getattr(function, "name", "") or "",
-                "arguments": getattr(function, "arguments", None),
-            }
-            events.append(_tool_call(parts, index))
+            name = str(getattr(function, "name", "") or "")
+            events.append(_tool_call(str(call.id or ""), name, getattr(function, "arguments", None), index))
         return events
 
     # ---------------------------------------------------------------- errors, one line naming the server
@@ -308,22 +308,30 @@ class _Request:
     max_tokens: int
 
 
-def _merge_call(calls: dict[int, dict[str, str]], part: ChoiceDeltaToolCall) -> None:
-    """Streamed tool calls come in pieces keyed by index: the id and name once, the arguments in fragments.
+@dataclass(frozen=True)
+class _PartialCall:
+    """A streamed tool call so far: its pieces come keyed by index, the id and name once, the arguments in fragments.
 
     Not the SDK's ChatCompletionStreamState: it re-dumps the whole message at every chunk (quadratic in the
     reply) and asserts on shapes OpenAI-compatible servers do send, such as a fragment with no index."""
-    # The SDK builds chunks without validating them: a server's missing field is a missing attribute.
-    call = calls.setdefault(int(getattr(part, "index", None) or 0), {"id": "", "name": "", "arguments": ""})
-    function = getattr(part, "function", None)
-    call["id"] = call["id"] or str(getattr(part, "id", None) or "")
-    call["name"] += str(getattr(function, "name", None) or "")
-    call["arguments"] += str(getattr(function, "arguments", None) or "")
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+    def merged(self, part: ChoiceDeltaToolCall) -> _PartialCall:
+        # The SDK builds chunks without validating them: a server's missing field is a missing attribute.
+        function = getattr(part, "function", None)
+        return _PartialCall(
+            id=self.id or str(getattr(part, "id", None) or ""),
+            name=self.name + str(getattr(function, "name", None) or ""),
+            arguments=self.arguments + str(getattr(function, "arguments", None) or ""),
+        )
 
 
-def _tool_call(parts: Mapping[str, Any], index: int) -> ToolCall:
-    raw = parts.get("arguments")
-    arguments: object = raw
+def _tool_call(call_id: str, name: str, raw: object, index: int) -> ToolCall:
+    """The call with its arguments read: a JSON string (some servers send an object), an empty one as {}."""
+    arguments = raw
     if isinstance(raw, str):
         try:
             arguments = json.loads(raw) if raw.strip() else {}
@@ -331,9 +339,9 @@ def _tool_call(parts: Mapping[str, Any], index: int) -> ToolCall:
             arguments = None
     if not isinstance(arguments, dict):
         # The tool's own argument check then tells the model what is missing; the call is not dropped.
-        log.warning("tool call %s: arguments are not a JSON object: %r", parts.get("name"), raw)
+        log.warning("tool call %s: arguments are not a JSON object: %r", name, raw)
         arguments = {}
-    return ToolCall(id=str(parts.get("id") or f"call_{index}"), name=str(parts.get("name") or ""), arguments=arguments)
+    return ToolCall(id=call_id or f"call_{index}", name=name, arguments=arguments)
 
 
 def _has_output(chunk: ChatCompletionChunk) -> bool:

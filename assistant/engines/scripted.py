@@ -16,16 +16,40 @@ deadlocked model does), {"spin": S} computes for S seconds without a token (as a
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import ModelError
 from assistant.engines.options import ScriptedOptions
+
+
+class _Step(BaseModel):
+    """One event of a round: a tool call, a text, or a way of being slow (the first of these it has)."""
+
+    model_config = ConfigDict(frozen=True)
+    sleep: float | None = None
+    spin: float | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] = {}
+    text: str = ""
+
+
+class _Turn(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    match: str = ""
+    rounds: list[list[_Step]]
+
+
+class _Script(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    turns: list[_Turn] = []
+    default: list[list[_Step]] = [[_Step(text="I have no script for that.")]]
 
 
 class ScriptedChatModel:
@@ -33,13 +57,19 @@ class ScriptedChatModel:
 
     def __init__(self, path: Path, options: ScriptedOptions, model_id: str = "llm") -> None:
         try:
-            script = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+            text = path.read_text()
+        except OSError as exc:
             raise ModelError(f"{model_id}: cannot read the script {path}: {exc}") from None
-        if not isinstance(script, dict) or not isinstance(script.get("turns", []), list):
-            raise ModelError(f"{model_id}: {path}: a script is an object with a 'turns' list")
-        self.turns: list[dict[str, Any]] = script.get("turns", [])
-        self.default: list[list[dict[str, Any]]] = script.get("default", [[{"text": "I have no script for that."}]])
+        try:
+            script = _Script.model_validate_json(text)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "the file"
+            raise ModelError(
+                f"{model_id}: {path}: a script is an object with a 'turns' list ({where}: {error['msg']})"
+            ) from None
+        self.turns = script.turns
+        self.default = script.default
         self.chunk_chars = options.chunk_chars  # stream text in small pieces, as a model does
         self.delay_s = options.delay_s
 
@@ -50,27 +80,27 @@ class ScriptedChatModel:
         user_text = messages[last_user]["content"].lower() if last_user >= 0 else ""
         after = messages[last_user + 1 :]
         results = [m for m in after if m["role"] == "tool"]
-        rounds = next((t["rounds"] for t in self.turns if str(t.get("match", "")).lower() in user_text), self.default)
+        rounds = next((t.rounds for t in self.turns if t.match.lower() in user_text), self.default)
         round_events = rounds[min(len(results), len(rounds) - 1)]
         last_result = results[-1]["content"] if results else ""
         offered = {spec.name for spec in tools}
         for event in round_events:
-            if "sleep" in event:
-                time.sleep(float(event["sleep"]))
+            if event.sleep is not None:
+                time.sleep(event.sleep)
                 continue
-            if "spin" in event:
-                until = time.monotonic() + float(event["spin"])
+            if event.spin is not None:
+                until = time.monotonic() + event.spin
                 while time.monotonic() < until:
                     pass
                 continue
-            if "tool" in event:
-                if event["tool"] not in offered:
+            if event.tool is not None:
+                if event.tool not in offered:
                     # A real model can only call what it was offered; say so in the stream instead.
-                    yield TextDelta(f"(the script asked for {event['tool']}, which was not offered) ")
+                    yield TextDelta(f"(the script asked for {event.tool}, which was not offered) ")
                     continue
-                yield ToolCall(f"call_{uuid.uuid4().hex[:8]}", str(event["tool"]), dict(event.get("arguments", {})))
+                yield ToolCall(f"call_{uuid.uuid4().hex[:8]}", event.tool, dict(event.arguments))
                 continue
-            text = str(event.get("text", "")).replace("{result}", last_result)
+            text = event.text.replace("{result}", last_result)
             for start in range(0, len(text), self.chunk_chars):
                 if self.delay_s:
                     time.sleep(self.delay_s)

@@ -136,7 +136,7 @@ def _convertible(schema: dict[str, Any]) -> bool:
     return True
 
 
-def grammar_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+def grammar_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[Message]:
     """The conversation for a model without a tool template: tools in the system message, calls as JSON text."""
     listing = "\n".join(
         f"- {spec.name}: {spec.description} Arguments: {json.dumps(spec.parameters.get('properties', {}))}"
@@ -148,14 +148,15 @@ def grammar_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> 
         'To use one, reply with only a JSON object: {"tool": "NAME", "arguments": {...}}. '
         "Otherwise, answer in plain words."
     )
-    out: list[dict[str, Any]] = []
+    out: list[Message] = []
     for message in messages:
         if message["role"] == "system":
             out.append({"role": "system", "content": message["content"] + instructions})
         elif message["role"] == "assistant" and message.get("tool_calls"):
             for call in message["tool_calls"]:
                 function = call["function"]
-                arguments = function["arguments"]
+                # An API client's calls come through as it sent them: some write the arguments as an object.
+                arguments: object = function["arguments"]
                 written = {
                     "tool": function["name"],
                     "arguments": json.loads(arguments) if isinstance(arguments, str) else arguments,

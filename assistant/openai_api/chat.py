@@ -18,12 +18,18 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.chat import chat_completion, chat_completion_chunk, chat_completion_message_function_tool_call
+from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall, ChoiceDeltaToolCallFunction
+from openai.types.chat.chat_completion_message_function_tool_call import ChatCompletionMessageFunctionToolCall
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from assistant.core.chat import Message, TextDelta, ToolCall, ToolSpec
+from assistant.core.chat import Message, Role, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import AssistantError
 from assistant.hosts.proxies import Llm, PromptStats
 from assistant.openai_api.assistant_model import ASSISTANT, Answered, AssistantModel, asked
@@ -38,9 +44,9 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
 
-    def as_dict(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens}
+    def as_openai(self) -> CompletionUsage:
+        return CompletionUsage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+                               total_tokens=self.prompt_tokens + self.completion_tokens)
 
 
 def raw_usage(stats: PromptStats | None, messages: Sequence[Message], tools: Sequence[ToolSpec], text: str,
@@ -49,7 +55,7 @@ def raw_usage(stats: PromptStats | None, messages: Sequence[Message], tools: Seq
     if stats and "prompt_tokens" in stats and "completion_tokens" in stats:
         return Usage(stats["prompt_tokens"], stats["completion_tokens"])
     offered = json.dumps([spec.as_openai() for spec in tools]) if tools else ""
-    prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
+    prompt = sum(estimate_tokens(m["content"]) for m in messages)
     prompt += estimate_tokens(offered) if offered else 0
     written = text + "".join(json.dumps(call.arguments) + call.name for call in calls)
     return Usage(prompt, estimate_tokens(written) if written else 0)
@@ -105,24 +111,24 @@ def chat_route(services: Services) -> Handler:
                         yield event
                 stats.append(await _counts(llm))
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return _chunk(reply_id, created, model, delta, finish)
+        def chunk(delta: ChoiceDelta, finish: _Finish | None = None) -> dict[str, str]:
+            return _data(_chunk(reply_id, created, model, delta, finish))
 
         if body.get("stream"):
             async def sse() -> AsyncIterator[Any]:
-                yield {"data": json.dumps(chunk({"role": "assistant", "content": ""}))}
+                yield chunk(ChoiceDelta(role="assistant", content=""))
                 text, calls = "", list[ToolCall]()
                 async for event in events():
                     if isinstance(event, TextDelta):
                         text += event.text
-                        yield {"data": json.dumps(chunk({"content": event.text}))}
+                        yield chunk(ChoiceDelta(content=event.text))
                     else:
-                        yield {"data": json.dumps(chunk({"tool_calls": [_call(event, len(calls))]}))}
+                        yield chunk(ChoiceDelta(tool_calls=[_delta_call(event, len(calls))]))
                         calls.append(event)
-                yield {"data": json.dumps(chunk({}, "tool_calls" if calls else "stop"))}
+                yield chunk(ChoiceDelta(), "tool_calls" if calls else "stop")
                 if include_usage:
                     usage = raw_usage(stats[-1] if stats else None, messages, tools, text, calls)
-                    yield {"data": json.dumps(_usage_chunk(reply_id, created, model, usage))}
+                    yield _data(_usage_chunk(reply_id, created, model, usage))
                 yield {"data": "[DONE]"}
 
             return await stream(services, sse(), sse=True)
@@ -137,15 +143,11 @@ def chat_route(services: Services) -> Handler:
             return text, calls
 
         text, calls = await leased(services, collect)
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        message = ChatCompletionMessage(role="assistant", content=text or None)
         if calls:
-            message["tool_calls"] = [_call(call, i) for i, call in enumerate(calls)]
+            message.tool_calls = [_message_call(call) for call in calls]
         usage = raw_usage(stats[-1] if stats else None, messages, tools, text, calls)
-        return JSONResponse({
-            "id": reply_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
-            "usage": usage.as_dict(),
-        })
+        return _json(_completion(reply_id, created, model, message, "tool_calls" if calls else "stop", usage))
 
     return chat
 
@@ -159,15 +161,11 @@ async def _assistant(services: Services, assistant: AssistantModel, messages: li
         raise bad_request("the assistant model needs a user message with words in it", "invalid_messages")
     if not streamed:
         answered: Answered = await leased(services, lambda: assistant.turn(question))
-        return JSONResponse({
-            "id": reply_id, "object": "chat.completion", "created": created, "model": ASSISTANT,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answered.result.reply},
-                         "finish_reason": "stop"}],
-            "usage": turn_usage(answered).as_dict(),
-        })
+        message = ChatCompletionMessage(role="assistant", content=answered.result.reply)
+        return _json(_completion(reply_id, created, ASSISTANT, message, "stop", turn_usage(answered)))
 
-    def event(delta: dict[str, Any], finish: str | None = None) -> dict[str, str]:
-        return {"data": json.dumps(_chunk(reply_id, created, ASSISTANT, delta, finish))}
+    def event(delta: ChoiceDelta, finish: _Finish | None = None) -> dict[str, str]:
+        return _data(_chunk(reply_id, created, ASSISTANT, delta, finish))
 
     async def sse() -> AsyncIterator[Any]:
         # Sentence by sentence, as the LLM writes them (a local intent's answer comes whole, at the end).
@@ -182,17 +180,17 @@ async def _assistant(services: Services, assistant: AssistantModel, messages: li
         task = asyncio.get_running_loop().create_task(run())
         sent = 0
         try:
-            yield event({"role": "assistant", "content": ""})
+            yield event(ChoiceDelta(role="assistant", content=""))
             while (sentence := await sentences.get()) is not None:
-                yield event({"content": (" " if sent else "") + sentence})  # joined, they are the reply
+                yield event(ChoiceDelta(content=(" " if sent else "") + sentence))  # joined, they are the reply
                 sent += 1
             answered = await task  # its AssistantError ends the stream with OpenAI's error event
             for sentence in answered.result.sentences[sent:]:
-                yield event({"content": (" " if sent else "") + sentence})
+                yield event(ChoiceDelta(content=(" " if sent else "") + sentence))
                 sent += 1
-            yield event({}, "stop")
+            yield event(ChoiceDelta(), "stop")
             if include_usage:
-                yield {"data": json.dumps(_usage_chunk(reply_id, created, ASSISTANT, turn_usage(answered)))}
+                yield _data(_usage_chunk(reply_id, created, ASSISTANT, turn_usage(answered)))
             yield {"data": "[DONE]"}
         finally:
             if not task.done():  # the client left: the turn stops as a barge-in stops it
@@ -202,15 +200,61 @@ async def _assistant(services: Services, assistant: AssistantModel, messages: li
     return await stream(services, sse(), sse=True)
 
 
-def _chunk(reply_id: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+# ---------------------------------------------------------------- replies, as the SDK's own models
+
+_Finish = Literal["stop", "tool_calls"]
 
 
-def _usage_chunk(reply_id: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
+def _wire(reply: BaseModel) -> dict[str, Any]:
+    """Only the fields we set: the SDK's optional ones (logprobs, refusal, service_tier) stay out, as OpenAI
+    leaves them out; a field set to None (a finish_reason still to come) stays in as null."""
+    return reply.model_dump(mode="json", exclude_unset=True)
+
+
+def _json(reply: BaseModel) -> JSONResponse:
+    return JSONResponse(_wire(reply))
+
+
+def _data(reply: BaseModel) -> dict[str, str]:
+    """A server-sent event carrying `reply`."""
+    return {"data": json.dumps(_wire(reply))}
+
+
+def _completion(reply_id: str, created: int, model: str, message: ChatCompletionMessage, finish: _Finish,
+                usage: Usage) -> ChatCompletion:
+    choice = chat_completion.Choice(index=0, message=message, finish_reason=finish)
+    return ChatCompletion(id=reply_id, object="chat.completion", created=created, model=model, choices=[choice],
+                          usage=usage.as_openai())
+
+
+def _chunk(reply_id: str, created: int, model: str, delta: ChoiceDelta, finish: _Finish | None = None) -> ChatCompletionChunk:
+    choice = chat_completion_chunk.Choice(index=0, delta=delta, finish_reason=finish)
+    return ChatCompletionChunk(id=reply_id, object="chat.completion.chunk", created=created, model=model,
+                               choices=[choice])
+
+
+def _usage_chunk(reply_id: str, created: int, model: str, usage: Usage) -> ChatCompletionChunk:
     """The last chunk when the client asked for stream_options.include_usage: no choices, the usage."""
-    return {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
-            "usage": usage.as_dict()}
+    return ChatCompletionChunk(id=reply_id, object="chat.completion.chunk", created=created, model=model, choices=[],
+                               usage=usage.as_openai())
+
+
+def _delta_call(call: ToolCall, index: int) -> ChoiceDeltaToolCall:
+    function = ChoiceDeltaToolCallFunction(name=call.name, arguments=json.dumps(call.arguments))
+    return ChoiceDeltaToolCall(index=index, id=call.id, type="function", function=function)
+
+
+def _message_call(call: ToolCall) -> ChatCompletionMessageFunctionToolCall:
+    function = chat_completion_message_function_tool_call.Function(name=call.name, arguments=json.dumps(call.arguments))
+    return ChatCompletionMessageFunctionToolCall(id=call.id, type="function", function=function)
+
+
+# ---------------------------------------------------------------- requests
+
+
+# A developer message is OpenAI's newer name for a system message.
+_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant",
+                           "tool": "tool"}
 
 
 def _messages(value: object) -> list[Message]:
@@ -218,19 +262,23 @@ def _messages(value: object) -> list[Message]:
         raise bad_request("'messages' must be a non-empty list of {role, content}", "invalid_messages")
     out: list[Message] = []
     for i, message in enumerate(value):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool", "developer"):
+        role = _ROLES.get(message["role"]) if isinstance(message, dict) and isinstance(message.get("role"), str) else None
+        if not isinstance(message, dict) or role is None:
             raise bad_request(f"messages[{i}] needs a role: system, user, assistant or tool", "invalid_messages")
         content = message.get("content") or ""
         if isinstance(content, list):  # content parts: the text ones are kept
             content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
         if not isinstance(content, str):
             raise bad_request(f"messages[{i}].content must be text", "invalid_messages")
-        role = "system" if message["role"] == "developer" else message["role"]
-        entry: dict[str, Any] = {"role": role, "content": content}
-        for key in ("tool_calls", "tool_call_id", "name"):
-            if key in message:
-                entry[key] = message[key]
-        out.append(entry)  # type: ignore[arg-type]
+        entry: Message = {"role": role, "content": content}
+        # Passed on as the client wrote them: the engines read what they know of these.
+        if "tool_calls" in message:
+            entry["tool_calls"] = message["tool_calls"]
+        if "tool_call_id" in message:
+            entry["tool_call_id"] = message["tool_call_id"]
+        if "name" in message:
+            entry["name"] = message["name"]
+        out.append(entry)
     return out
 
 
@@ -248,7 +296,3 @@ def _tools(value: object) -> list[ToolSpec]:
                               dict(function.get("parameters") or {"type": "object", "properties": {}})))
     return specs
 
-
-def _call(call: ToolCall, index: int) -> dict[str, Any]:
-    return {"index": index, "id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}

@@ -238,9 +238,9 @@ def test_wake_settings_default_off_and_parse(tmp_path: Path) -> None:
 def test_doctor_reports_the_wake_word(config: object) -> None:
     from assistant.cli.doctor import wake_checks
 
-    checks = {c["name"]: c for c in wake_checks(config)}  # type: ignore[arg-type]
-    assert checks["wake word"]["ok"] and "'okay nabu', threshold 0.70, off at start" in checks["wake word"]["detail"]
-    assert checks["wake echo"]["ok"] and "own voice kept out by" in checks["wake echo"]["detail"]
+    checks = {c.name: c for c in wake_checks(config)}  # type: ignore[arg-type]
+    assert checks["wake word"].ok and "'okay nabu', threshold 0.70, off at start" in checks["wake word"].detail
+    assert checks["wake echo"].ok and "own voice kept out by" in checks["wake echo"].detail
 
 
 def test_wake_cli_without_a_daemon_says_so(xdg: object) -> None:
