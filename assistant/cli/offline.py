@@ -15,14 +15,15 @@ from assistant.engines.files import problem
 from assistant.engines.registry import engine_info
 from assistant.turn.assistant import Assistant
 from assistant.turn.results import TurnResult
-from assistant.turn.utterance import Utterance
+from assistant.turn.hearing import hear
+from assistant.turn.utterance import Source, Utterance
 
 
 async def transcribe(config: Config, file: Path) -> Transcript:
     audio = load_speech(file)
     assistant = Assistant.create(config, persist=False)
     try:
-        return await assistant.pipeline.transcribe(audio, assistant.models.asr)
+        return await hear(assistant.arbiter, Utterance.spoken(audio, Source.FILE), assistant.models.asr)
     finally:
         await assistant.close()
 

@@ -73,9 +73,9 @@ class AssistantModel:
             # The messages the LLM will read (the same call trims the history to its budget, as the turn's does).
             prompt = self.pipeline.conversation.messages(question.text)
             utterance = Utterance.typed(question.text, Source.API)
-            result = TurnResult(id=uuid.uuid4().hex[:12])
+            result = TurnResult(id=uuid.uuid4().hex[:12], on_sentence=on_sentence)
             try:
-                await self.pipeline.turn(utterance, self.models(), None, result, on_sentence)
+                await self.pipeline.turn(utterance, self.models(), None, result)
                 return Answered(result, sum(estimate_tokens(m["content"]) for m in prompt))
             finally:
                 await utterance.settle()

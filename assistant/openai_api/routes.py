@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from assistant.core.errors import AssistantError
-from assistant.core.speech import Audio
-from assistant.hosts.proxies import Asr, Tts
+from assistant.core.speech import Audio, Transcript
+from assistant.hosts.proxies import Tts
 from assistant.openai_api.assistant_model import ASSISTANT, DESCRIPTION
 from assistant.openai_api.audio_work import encode
 from assistant.openai_api.chat import chat_route
@@ -32,7 +32,9 @@ from assistant.openai_api.formats import (
     wav_header,
 )
 from assistant.openai_api.server import Handler
+from assistant.turn.hearing import hear
 from assistant.turn.sentences import SentenceSplitter, speakable
+from assistant.turn.utterance import End, Source, Utterance
 
 __all__ = ["Services", "routes"]
 
@@ -76,9 +78,8 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         except AssistantError as exc:
             raise from_assistant(exc) from None
 
-        async def run() -> Any:
-            async with arbiter.use(model) as host:
-                return await Asr(host).transcribe(audio, prompt)
+        async def run() -> Transcript:
+            return await hear(arbiter, Utterance.spoken(audio, Source.API, End.COMMIT), model, prompt)
 
         if streamed:
             async def events() -> AsyncIterator[Any]:

@@ -122,7 +122,7 @@ class Assistant:
         spec = self.config.catalog.get(model_id)
         if spec.kind != kind:
             raise ConfigError(f"{model_id} is a {spec.kind} model, not {kind}", code="bad_request")
-        setattr(self.models, kind, model_id)
+        self.models.choose(kind, model_id)
         if persist:
             write_json_atomic(self.config.paths.selection_file, self.models.__dict__)
 
@@ -130,8 +130,8 @@ class Assistant:
         """A reloaded config, handed to each part through its own method. A model that left the catalog
         gives way to its kind's default; what is opened once at start is the caller's to report."""
         for kind in KINDS:
-            if getattr(self.models, kind) not in config.catalog.models:
-                setattr(self.models, kind, config.catalog.defaults[kind])
+            if self.models.of(kind) not in config.catalog.models:
+                self.models.choose(kind, config.catalog.defaults[kind])
         settings = config.settings
         self.config = config
         self.arbiter.reconfigure(config.catalog, worker_limits(settings.workers))
@@ -163,6 +163,6 @@ def _apply_selection(config: Config, models: Models) -> None:
         model_id = chosen.get(kind) if isinstance(chosen, dict) else None
         if isinstance(model_id, str) and model_id in config.catalog.models:
             if config.catalog.models[model_id].kind == kind:
-                setattr(models, kind, model_id)
+                models.choose(kind, model_id)
         elif model_id is not None:
             log.warning("the selected %s model %r is no longer in the catalog; using the default", kind, model_id)

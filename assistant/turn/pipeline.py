@@ -128,7 +128,6 @@ class Pipeline:
         models: Models,
         sink: AudioSink | None,
         result: TurnResult | None = None,
-        on_sentence: Callable[[str], None] | None = None,
     ) -> TurnResult:
         """Answer one utterance. Cancelling the task stops generation and synthesis; `result` then holds what was done.
 
@@ -136,8 +135,8 @@ class Pipeline:
         With no sink the reply is text only: no TTS is loaded. The timings count from the utterance's
         end (default: now). An answer the utterance started ahead of its end is played when it was for
         the final words; a guess's own utterance (`held`) acts and enters the conversation only once
-        its words are confirmed. `on_sentence` hears each sentence of an LLM's reply as it is written (the
-        API streams them); a reply made whole (a local intent's) is in `result.sentences` at the end.
+        its words are confirmed. `result.on_sentence` hears each sentence of an LLM's reply as it is
+        written (the API streams them); a reply made whole (a local intent's) is in `result.sentences` at the end.
         """
         result = result or TurnResult(id=uuid.uuid4().hex[:12])
         result.llm = models.llm
@@ -162,7 +161,7 @@ class Pipeline:
         completed = False
         try:
             if not await self._answer_locally(models, sink, result, started, on_state, tools):
-                await self._respond(models, sink, result, started, on_state, tools, on_sentence)
+                await self._respond(models, sink, result, started, on_state, tools)
             completed = True
             if held is not None:
                 await held.wait()  # a guess enters the conversation only once it is the turn
@@ -297,7 +296,6 @@ class Pipeline:
         started: float,
         on_state: Callable[[TurnState], None],
         tools: Registry,
-        on_sentence: Callable[[str], None] | None = None,
     ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         messages = self._messages(result.transcript)
@@ -340,9 +338,7 @@ class Pipeline:
                 return
             if timings.llm_first_sentence_s is None:
                 timings.llm_first_sentence_s = time.perf_counter() - started
-            result.sentences.append(piece)
-            if on_sentence is not None:
-                on_sentence(piece)
+            result.add_sentence(piece)
             if sink is not None:
                 sentences.put_nowait(piece)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from assistant.core.models import Kind
 from assistant.tools.registry import ToolCallRecord
 
 
@@ -14,6 +16,26 @@ class Models:
     asr: str
     llm: str
     tts: str
+
+    def of(self, kind: Kind) -> str:
+        """The model of `kind`."""
+        match kind:
+            case "asr":
+                return self.asr
+            case "llm":
+                return self.llm
+            case "tts":
+                return self.tts
+
+    def choose(self, kind: Kind, model_id: str) -> None:
+        """`model_id` becomes the model of `kind`."""
+        match kind:
+            case "asr":
+                self.asr = model_id
+            case "llm":
+                self.llm = model_id
+            case "tts":
+                self.tts = model_id
 
 
 @dataclass
@@ -37,6 +59,20 @@ class Timings:
     speculation_ahead_s: float | None = None  # the reply used began this long before the release (None: none used)
     speculation_wasted_s: float | None = None  # seconds the discarded guesses worked
 
+    def count_from(self, shift: float) -> None:
+        """The times a guess counted from its own start, moved by `shift` seconds to count from the release
+        (turn/speculation.py); the others were measured from the release already."""
+
+        def moved(value: float | None) -> float | None:
+            return None if value is None else value + shift
+
+        self.llm_first_token_s = moved(self.llm_first_token_s)
+        self.llm_first_sentence_s = moved(self.llm_first_sentence_s)
+        self.tts_first_chunk_s = moved(self.tts_first_chunk_s)
+        self.first_audio_s = moved(self.first_audio_s)
+        self.total_s = moved(self.total_s)
+        self.first_sample_s = moved(self.first_sample_s)
+
     def as_dict(self) -> dict[str, float | None]:
         return {k: (round(v, 4) if v is not None else None) for k, v in self.__dict__.items()}
 
@@ -54,3 +90,24 @@ class TurnResult:
     llm: str = ""
     refused: bool = False  # an honest refusal answered (tools/capabilities.py): it stays out of the LLM's context
     tools: list[ToolCallRecord] = field(default_factory=list)  # every tool run in this turn, in order
+    # Who hears each sentence of an LLM's reply as it is written (the API streams them). It rides on the
+    # result because the result is what the caller already hands the turn to watch its progress.
+    on_sentence: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def take_over(self, guess: TurnResult) -> None:
+        """What a guess did becomes this turn's (turn/speculation.py); the id and the watcher stay this turn's."""
+        self.transcript = guess.transcript
+        self.reply = guess.reply
+        self.full_reply = guess.full_reply
+        self.sentences = guess.sentences
+        self.timings = guess.timings
+        self.nothing_heard = guess.nothing_heard
+        self.interrupted = guess.interrupted
+        self.llm = guess.llm
+        self.refused = guess.refused
+        self.tools = guess.tools
+
+    def add_sentence(self, sentence: str) -> None:
+        self.sentences.append(sentence)
+        if self.on_sentence is not None:
+            self.on_sentence(sentence)

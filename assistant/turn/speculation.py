@@ -20,7 +20,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import fields
 
 from assistant.core.chat import Message
 from assistant.core.events import TurnState
@@ -31,10 +30,6 @@ from assistant.turn.sink import AudioSink
 from assistant.turn.utterance import Source, Utterance
 
 log = logging.getLogger(__name__)
-
-# Timings a speculative turn counts from its own start; at adoption they are moved to count from the release.
-_FROM_START = ("llm_first_token_s", "llm_first_sentence_s", "tts_first_chunk_s", "first_audio_s", "total_s", "first_sample_s")
-
 
 class Gate:
     """Closed while the words are a guess; opened once at the release with the turn's real sink and state."""
@@ -170,17 +165,12 @@ class Speculation:
     def _fill(self, result: TurnResult, released: float) -> None:
         timings, asr_s = self.result.timings, result.timings.asr_s
         shift = self.started - released  # negative: the guess began before the release
-        for name in _FROM_START:
-            value = getattr(timings, name)
-            if value is not None:
-                setattr(timings, name, value + shift)
+        timings.count_from(shift)
         if self.sink.first_play is not None:
             timings.first_audio_s = self.sink.first_play - released
         timings.asr_s = asr_s
         timings.speculation_ahead_s = released - self.started
-        for field in fields(TurnResult):
-            if field.name != "id":
-                setattr(result, field.name, getattr(self.result, field.name))
+        result.take_over(self.result)
 
     async def discard(self) -> float:
         """Cancel it where it is (nothing was said, stored or done); the seconds of work it wasted."""

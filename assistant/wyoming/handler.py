@@ -25,9 +25,11 @@ from assistant.audio.files import resample
 from assistant.audio.pcm import WIDTHS, from_pcm, to_pcm16
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.speech import SAMPLE_RATE, AudioChunk
-from assistant.hosts.proxies import Asr, Tts
+from assistant.hosts.proxies import Tts
+from assistant.turn.hearing import hear
 from assistant.turn.results import Models
 from assistant.turn.sentences import SentenceSplitter, speakable
+from assistant.turn.utterance import End, Source, Utterance
 from assistant.vram.arbiter import Arbiter
 from assistant.wyoming.events import BadEvent, read_event
 from assistant.wyoming.info import build_info
@@ -182,8 +184,8 @@ class Connection:
             raise AudioError("audio-stop without audio-start; send transcribe, audio-start, audio-chunk…, audio-stop")
         # Up to MAX_UTTERANCE_BYTES of audio to convert: off the loop, which serves the desktop too.
         audio = await asyncio.to_thread(lambda: resample(from_pcm(pcm, fmt.width, fmt.channels), fmt.rate, SAMPLE_RATE))
-        async with self.services.arbiter.use(self.services.models().asr) as host:
-            result = await Asr(host).transcribe(audio)
+        utterance = Utterance.spoken(audio, Source.WYOMING, End.COMMIT)
+        result = await hear(self.services.arbiter, utterance, self.services.models().asr)
         language = self._language or result.language or None
         # Streaming clients read transcript-start/chunk/stop; the others stop at the transcript.
         await self._write(TranscriptStart(language=language).event())
