@@ -231,8 +231,9 @@ _TABLES = frozenset({"mcp", *_SECTIONS})  # Settings' fields read as tables of t
 def _build(cls: type[T], raw: dict[str, object], path: Path, where: str, problems: Problems) -> T:
     """The dataclass from its table; each bad field is a problem noted, and its default kept meanwhile."""
     top = cls is Settings
-    values, errors = validate_table(cls, {k: v for k, v in raw.items() if not (top and k in _TABLES)},
-                                    _TABLES if top else frozenset())
+    table, errors = validate_table(cls(), {k: v for k, v in raw.items() if not (top and k in _TABLES)},
+                                   _TABLES if top else frozenset())
+    values: dict[str, object] = {}
     known = {f.name for f in fields(cls)}
     kinds = field_types(cls)
     for name, value in raw.items():  # in the file's order, so problems are listed as they are met
@@ -248,7 +249,7 @@ def _build(cls: type[T], raw: dict[str, object], path: Path, where: str, problem
             elif name in errors:
                 fix = _FIXES.get((where, name))
                 problems.add(f"{path}: {fix}" if fix else type_problem(f"{path}: {where}", name, value, kinds[name]))
-    return replace(cls(), **values)
+    return replace(table, **values)
 
 
 def _unknown(path: Path, where: str, name: str, value: object, known: set[str], top: bool) -> str:

@@ -8,12 +8,17 @@ checks a table is derived from the dataclass's own fields, so the two cannot dri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields, replace
 from functools import cache
-from typing import Annotated, Any, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_origin, get_type_hints
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 from pydantic_core import ErrorDetails
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 # TOML has nan and inf; neither is a size, a volume or a time.
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
@@ -32,7 +37,6 @@ def _as_tuple(value: object) -> object:
 def strict_model(cls: type, skip: frozenset[str] = frozenset()) -> type[BaseModel]:
     """The pydantic model of a settings dataclass's fields (less `skip`, the tables read on their own)."""
     hints = get_type_hints(cls)
-    defaults = cls()  # each settings table has a default for every field
     spec: dict[str, tuple[Any, Any]] = {}
     for f in fields(cls):
         if f.name in skip:
@@ -40,7 +44,13 @@ def strict_model(cls: type, skip: frozenset[str] = frozenset()) -> type[BaseMode
         kind = hints[f.name]
         if get_origin(kind) is tuple:
             kind = Annotated[kind, BeforeValidator(_as_tuple)]
-        spec[f.name] = (kind, getattr(defaults, f.name))
+        if f.default is not MISSING:
+            default: object = f.default
+        elif callable(f.default_factory):
+            default = f.default_factory()
+        else:
+            default = ...  # required
+        spec[f.name] = (kind, default)
     # mypy matches the **fields against create_model's own keyword options too, and finds no overload.
     model: type[BaseModel] = create_model(cls.__name__, __config__=STRICT, **spec)  # type: ignore[call-overload]
     return model
@@ -52,10 +62,11 @@ def field_types(cls: type) -> dict[str, object]:
 
 
 def validate_table(
-    cls: type, raw: Mapping[str, object], skip: frozenset[str] = frozenset()
-) -> tuple[dict[str, object], dict[str, ErrorDetails]]:
-    """The table's good values by name, and the first error of each bad key (left out: its default stays)."""
-    model = strict_model(cls, skip)
+    base: T, raw: Mapping[str, object], skip: frozenset[str] = frozenset()
+) -> tuple[T, dict[str, ErrorDetails]]:
+    """`base` with the table's good values, and the first error of each bad key (left out: its value in
+    `base` stays)."""
+    model = strict_model(type(base), skip)
     errors: dict[str, ErrorDetails] = {}
     while True:
         try:
@@ -67,4 +78,4 @@ def validate_table(
             if len(errors) == known:  # nothing left to leave out: not a table of fields
                 raise
             continue
-        return {name: getattr(checked, name) for name in checked.model_fields_set}, errors
+        return replace(base, **{name: getattr(checked, name) for name in checked.model_fields_set}), errors
