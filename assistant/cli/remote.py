@@ -238,15 +238,16 @@ def history(
     params: dict[str, Any] = {"all": all_}
     if limit is not None:
         params["limit"] = limit
-    turns = remote("history", timeout=30, **params)
+    result = remote("history", timeout=30, **params)
     if as_json:
-        print_json(turns)
+        print_json(result)
         return
+    turns: list[TurnRecord] = typed(result, (list[TurnRecord],))
     for turn in turns:
-        when = datetime.datetime.fromtimestamp(turn["started"]).strftime("%H:%M:%S")
-        status_ = turn["error"] or ("nothing heard" if turn["nothing_heard"] else "")
-        typer.echo(f"[{when}] you: {turn['transcript']}")
-        typer.echo(f"           assistant: {turn['reply']}{' (interrupted)' if turn['interrupted'] else ''} {status_}")
+        when = datetime.datetime.fromtimestamp(turn.started).strftime("%H:%M:%S")
+        status_ = turn.error or ("nothing heard" if turn.nothing_heard else "")
+        typer.echo(f"[{when}] you: {turn.transcript}")
+        typer.echo(f"           assistant: {turn.reply}{' (interrupted)' if turn.interrupted else ''} {status_}")
 
 
 @app.command("new")

@@ -7,7 +7,10 @@ import datetime as dt
 import typer
 
 from assistant.cli.common import print_json, print_table
-from assistant.cli.remote import JSON, remote
+from assistant.cli.remote import JSON, remote, typed
+from assistant.core.records import CancelledAlarms, Reminder, Timer
+from assistant.tools.alarm_log import Rang
+from assistant.tools.registry import ToolInfo
 
 app = typer.Typer()  # its commands join the top-level `assistant` app (cli/app.py)
 timers_app = typer.Typer(help="Running timers.", invoke_without_command=True)
@@ -26,14 +29,15 @@ FIRED = typer.Option(False, "--fired", help="The ones that rang instead, newest 
 
 
 def _rang(kind: str, as_json: bool) -> None:
-    rows = remote("alarms.rang", timeout=10, kind=kind)
+    result = remote("alarms.rang", timeout=10, kind=kind)
     if as_json:
-        print_json(rows)
+        print_json(result)
         return
-    if not rows:
+    rang: list[Rang] = typed(result, (list[Rang],))
+    if not rang:
         typer.echo(f"no {kind} has rung yet")
         return
-    shown = [{**r, "rang": _clock(r["rang"]), "heard": r["heard"], "announcement": r["announcement"]} for r in rows]
+    shown = [{"id": r.id, "rang": _clock(r.rang), "heard": r.heard, "announcement": r.announcement} for r in rang]
     print_table(shown, ["id", "rang", "heard", "announcement"])
 
 
@@ -45,15 +49,16 @@ def timers(ctx: typer.Context, fired: bool = FIRED, as_json: bool = JSON) -> Non
     if fired:
         _rang("timer", as_json)
         return
-    rows = remote("timers", timeout=10)
+    result = remote("timers", timeout=10)
     if as_json:
-        print_json(rows)
+        print_json(result)
         return
-    if not rows:
+    running: list[Timer] = typed(result, (list[Timer],))
+    if not running:
         typer.echo("no timers")
         return
-    shown = [{**r, "left": f"{int(r['remaining_s']) // 60}:{int(r['remaining_s']) % 60:02d}", "rings": _clock(r["due"])}
-             for r in rows]
+    shown = [{"id": t.id, "label": t.label, "left": f"{int(t.remaining_s) // 60}:{int(t.remaining_s) % 60:02d}",
+              "rings": _clock(t.due)} for t in running]
     print_table(shown, ["id", "label", "left", "rings"])
 
 
@@ -64,7 +69,7 @@ def timers_cancel(timer_id: str = typer.Argument(..., metavar="ID|all", help="A 
     if as_json:
         print_json(result)
         return
-    typer.echo(f"cancelled {len(result['cancelled'])} timer{'s' if len(result['cancelled']) != 1 else ''}")
+    _cancelled(typed(result, (CancelledAlarms,)), "timer")
 
 
 @reminders_app.callback()
@@ -75,14 +80,15 @@ def reminders(ctx: typer.Context, fired: bool = FIRED, as_json: bool = JSON) -> 
     if fired:
         _rang("reminder", as_json)
         return
-    rows = remote("reminders", timeout=10)
+    result = remote("reminders", timeout=10)
     if as_json:
-        print_json(rows)
+        print_json(result)
         return
-    if not rows:
+    found: list[Reminder] = typed(result, (list[Reminder],))
+    if not found:
         typer.echo("no reminders")
         return
-    print_table([{**r, "when": _clock(r["due"])} for r in rows], ["id", "when", "text"])
+    print_table([{"id": r.id, "when": _clock(r.due), "text": r.text} for r in found], ["id", "when", "text"])
 
 
 @reminders_app.command("cancel")
@@ -92,14 +98,20 @@ def reminders_cancel(reminder_id: str = typer.Argument(..., metavar="ID", help="
     if as_json:
         print_json(result)
         return
-    typer.echo(f"cancelled {len(result['cancelled'])} reminder{'s' if len(result['cancelled']) != 1 else ''}")
+    _cancelled(typed(result, (CancelledAlarms,)), "reminder")
+
+
+def _cancelled(result: CancelledAlarms, kind: str) -> None:
+    typer.echo(f"cancelled {len(result.cancelled)} {kind}{'s' if len(result.cancelled) != 1 else ''}")
 
 
 @app.command("tools")
 def tools(as_json: bool = JSON) -> None:
     """Every tool the assistant can use, with its source (builtin or mcp:SERVER)."""
-    rows = remote("tools", timeout=10)
+    result = remote("tools", timeout=10)
     if as_json:
-        print_json(rows)
+        print_json(result)
         return
-    print_table(rows, ["name", "source", "description"])
+    listed: list[ToolInfo] = typed(result, (list[ToolInfo],))
+    print_table([{"name": t.name, "source": t.source, "description": t.description} for t in listed],
+                ["name", "source", "description"])

@@ -9,10 +9,11 @@ to_json(payload())}`), so a client reads exactly what it read when events were a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
+from assistant.core.records import AlarmKind, FiredReminder, FiredTimer, Reminder, Timer, ToolCallRecord, TurnRecord
 from assistant.core.wire import to_json
 
 
@@ -23,8 +24,6 @@ class TurnState(StrEnum):
     SPEAKING = "speaking"  # the reply plays
     DICTATING = "dictating"  # the dictation key is held: the words will be typed, not answered
 
-
-AlarmKind = Literal["timer", "reminder"]
 
 
 class DaemonEvent:
@@ -68,15 +67,14 @@ class TurnFinished(DaemonEvent):
     """A turn's record as the history keeps it (transcript, reply, timings, tool calls, error)."""
 
     NAME: ClassVar[str] = "turn"
-    record: Mapping[str, Any]
+    record: TurnRecord
 
     @property
     def error(self) -> str | None:
-        error = self.record.get("error")
-        return str(error) if error else None
+        return self.record.error or None
 
-    def data(self) -> dict[str, Any]:
-        return dict(self.record)
+    def payload(self) -> object:
+        return self.record
 
 
 @dataclass(frozen=True)
@@ -160,15 +158,18 @@ class AlarmSet(DaemonEvent):
     """A timer started or a reminder was set (the socket's names: `timer.started`, `reminder.set`)."""
 
     NAME: ClassVar[str] = "alarm.set"
-    kind: AlarmKind
-    alarm: Mapping[str, Any]
+    alarm: Timer | Reminder
+
+    @property
+    def kind(self) -> AlarmKind:
+        return "timer" if isinstance(self.alarm, Timer) else "reminder"
 
     @property
     def name(self) -> str:
         return "timer.started" if self.kind == "timer" else "reminder.set"
 
-    def data(self) -> dict[str, Any]:
-        return dict(self.alarm)
+    def payload(self) -> object:
+        return self.alarm
 
 
 @dataclass(frozen=True)
@@ -176,24 +177,24 @@ class AlarmFired(DaemonEvent):
     """A timer or reminder came due (`timer.fired`, `reminder.fired`)."""
 
     NAME: ClassVar[str] = "alarm.fired"
-    kind: AlarmKind
-    alarm: Mapping[str, Any]
-    late_s: float
-    announcement: str
+    alarm: FiredTimer | FiredReminder
+
+    @property
+    def kind(self) -> AlarmKind:
+        return "timer" if isinstance(self.alarm, FiredTimer) else "reminder"
 
     @property
     def name(self) -> str:
         return f"{self.kind}.fired"
 
-    def data(self) -> dict[str, Any]:
-        return {**self.alarm, "late_s": self.late_s, "announcement": self.announcement}
+    def payload(self) -> object:
+        return self.alarm
 
 
 @dataclass(frozen=True)
 class ToolCalled(DaemonEvent):
     NAME: ClassVar[str] = "tool.called"
-    record: Mapping[str, Any] = field(default_factory=dict)
+    record: ToolCallRecord
 
-    def data(self) -> dict[str, Any]:
-        return dict(self.record)
-
+    def payload(self) -> object:
+        return self.record

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -49,6 +50,12 @@ def from_json_as(data: object, *kinds: type) -> Any:
     raise WireError(f"the reply fits none of {', '.join(k.__name__ for k in kinds)}: {data!r}")
 
 
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    # Resolved once per dataclass: a history of thousands of turns is read back line by line.
+    return typing.get_type_hints(kind)
+
+
 def _decode(hint: Any, data: object, where: str) -> Any:
     if hint is Any or hint is object:
         return data
@@ -60,6 +67,10 @@ def _decode(hint: Any, data: object, where: str) -> Any:
             except WireError:
                 continue
         raise WireError(f"{where}: {data!r} fits none of {hint}")
+    if origin is typing.Literal:
+        if data in typing.get_args(hint) and not isinstance(data, bool):
+            return data
+        raise WireError(f"{where}: {data!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}")
     if hint is type(None):
         if data is not None:
             raise WireError(f"{where}: expected null, got {data!r}")
@@ -84,7 +95,7 @@ def _decode(hint: Any, data: object, where: str) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(data, dict):
             raise WireError(f"{where}: expected an object, got {type(data).__name__}")
-        hints = typing.get_type_hints(hint)
+        hints = _hints(hint)
         values = {}
         for f in dataclasses.fields(hint):
             if f.name in data:
@@ -93,7 +104,9 @@ def _decode(hint: Any, data: object, where: str) -> Any:
                 raise WireError(f"{where}: the reply has no {f.name!r}")
         return hint(**values)
     if hint is float and isinstance(data, int) and not isinstance(data, bool):
-        return float(data)  # JSON has one number type: 2 is a fine float
+        # JSON has one number type: 2 is a fine float, and kept an int (as typing's numeric tower allows),
+        # so a record read back is written out as it came (a count in the turn's timings stays 3, not 3.0).
+        return data
     if isinstance(hint, type) and isinstance(data, hint) and not (isinstance(data, bool) and hint is not bool):
         return data
     raise WireError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {data!r}")

@@ -22,7 +22,7 @@ from assistant.triggers.handsfree import WakeMethods
 from assistant.turn.assistant import Assistant
 from assistant.turn.dictation import Dictated
 from assistant.turn.history import TurnRecord
-from assistant.turn.latency import RECENT_TURNS, summary
+from assistant.turn.latency import RECENT_TURNS, LatencySummary, summary
 from assistant.turn.outcomes import Cancelled, DictationStarted, Pressed, Released, Said
 from assistant.turn.turns import Turns
 
@@ -165,7 +165,7 @@ class Control:
             **{name: part() for name, part in self.status_parts.items()},
         }
 
-    def _latency(self) -> dict[str, Any]:
+    def _latency(self) -> LatencySummary:
         return summary(self.assistant.history.turns(limit=RECENT_TURNS))
 
     @method("llm.list")
@@ -223,11 +223,10 @@ class Control:
         return await self.turns.say(text)
 
     @method("history", History)
-    async def history(self, request: History) -> list[dict[str, Any]]:
+    async def history(self, request: History) -> list[TurnRecord]:
         history = self.assistant.history
         conversation = None if request.all else history.conversation
-        result: list[dict[str, Any]] = await asyncio.to_thread(history.turns, request.limit, conversation)
-        return result
+        return await asyncio.to_thread(history.turns, request.limit, conversation)
 
     @method("new")
     async def new_conversation(self) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from assistant.core.events import AlarmKind
 from assistant.core.jsonl import append_line
+from assistant.core.records import AlarmKind
+from assistant.core.wire import from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +40,23 @@ class AlarmLog:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._memory: list[dict[str, Any]] = []
+        self._memory: list[Rang] = []
 
     def append(self, entry: Rang) -> None:
-        line = asdict(entry)
         if self.path is None:
-            self._memory = [*self._memory, line][-KEEP:]
+            self._memory = [*self._memory, entry][-KEEP:]
             return
         try:
-            append_line(self.path, line, KEEP)
+            append_line(self.path, to_json(entry), KEEP)
         except OSError as exc:
             log.error("cannot record the alarm in %s: %s", self.path, exc)
 
-    def recent(self, kind: AlarmKind, limit: int = 20) -> list[dict[str, Any]]:
+    def recent(self, kind: AlarmKind, limit: int = 20) -> list[Rang]:
         """The newest first."""
         entries = self._memory if self.path is None else self._read()
-        return [e for e in reversed(entries) if e.get("kind") == kind][:limit]
+        return [e for e in reversed(entries) if e.kind == kind][:limit]
 
-    def _read(self) -> list[dict[str, Any]]:
+    def _read(self) -> list[Rang]:
         assert self.path is not None
         try:
             text = self.path.read_text()
@@ -69,9 +68,7 @@ class AlarmLog:
         entries = []
         for line in text.splitlines():
             try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash mid-write
-            if isinstance(entry, dict):
-                entries.append(entry)
+                entries.append(from_json(Rang, json.loads(line)))
+            except (ValueError, RecursionError):  # a WireError is a ValueError
+                continue  # a line cut by a crash mid-write, or edited by hand
         return entries

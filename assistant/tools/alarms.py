@@ -12,10 +12,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from assistant.core.atomic import write_json_atomic
-from assistant.core.events import AlarmKind
+from assistant.core.records import AlarmKind, FiredReminder, FiredTimer, Reminder, Timer
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +34,18 @@ class Alarm:
     def due_iso(self) -> str:
         return dt.datetime.fromtimestamp(self.due).astimezone().isoformat(timespec="seconds")
 
-    def describe(self, now: float) -> dict[str, Any]:
-        """The socket's shapes: a timer {id, label, duration_s, due, remaining_s}, a reminder {id, text, due}."""
+    def describe(self, now: float) -> Timer | Reminder:
+        """As the socket and the tools show it: a timer with its time left, or a reminder."""
         if self.kind == "timer":
-            remaining = max(0.0, self.due - now)
-            return {
-                "id": self.id,
-                "label": self.label,
-                "duration_s": self.duration_s,
-                "due": self.due_iso(),
-                "remaining_s": round(remaining, 1),
-            }
-        return {"id": self.id, "text": self.text, "due": self.due_iso()}
+            return Timer(self.id, self.label, self.duration_s, self.due_iso(), round(max(0.0, self.due - now), 1))
+        return Reminder(self.id, self.text, self.due_iso())
+
+    def fired(self, now: float, late_s: float, announcement: str) -> FiredTimer | FiredReminder:
+        """As the `timer.fired` and `reminder.fired` events tell it: how late it rang and what was said."""
+        if self.kind == "timer":
+            remaining = round(max(0.0, self.due - now), 1)
+            return FiredTimer(self.id, self.label, self.duration_s, self.due_iso(), remaining, late_s, announcement)
+        return FiredReminder(self.id, self.text, self.due_iso(), late_s, announcement)
 
 
 def alarms_path(state_dir: Path) -> Path:
@@ -67,7 +66,7 @@ class Alarms:
         self,
         path: Path | None,
         clock: Callable[[], float] = time.time,
-        on_add: Callable[[AlarmKind, dict[str, Any]], None] = lambda kind, alarm: None,
+        on_add: Callable[[Timer | Reminder], None] = lambda alarm: None,
     ) -> None:
         self.path = path
         self.clock = clock
@@ -113,7 +112,7 @@ class Alarms:
         self._alarms[alarm.id] = alarm
         self._save()
         self._changed.set()
-        self.on_add(kind, alarm.describe(self.clock()))
+        self.on_add(alarm.describe(self.clock()))
         return alarm
 
     def cancel(self, alarm_id: str) -> Alarm | None:

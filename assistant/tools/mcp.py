@@ -42,15 +42,27 @@ def tool_name(server: str, tool: str) -> str:
     return f"{server}__{_UNSAFE.sub('_', tool)}"[:64]
 
 
+@dataclass(frozen=True)
+class ServerStatus:
+    """An [[mcp]] server as `assistant status` and `mcp.status` show it."""
+
+    name: str
+    connected: bool
+    tools: tuple[str, ...]  # the registry's names of its tools (SERVER__TOOL)
+    error: str | None  # why it is down (the last failure), None while connected
+
+
 @dataclass
 class ServerState:
+    """A server's live state, kept by the task that serves it."""
+
     name: str
     connected: bool = False
     tools: list[str] = field(default_factory=list)
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "connected": self.connected, "tools": self.tools, "error": self.error}
+    def status(self) -> ServerStatus:
+        return ServerStatus(self.name, self.connected, tuple(self.tools), self.error)
 
 
 class McpServers:
@@ -79,11 +91,11 @@ class McpServers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def status(self) -> list[dict[str, Any]]:
-        return [state.to_dict() for state in self.states.values()]
+    def status(self) -> list[ServerStatus]:
+        return [state.status() for state in self.states.values()]
 
     @method("mcp.status")
-    async def methods_status(self) -> list[dict[str, Any]]:
+    async def methods_status(self) -> list[ServerStatus]:
         """The `mcp.status` socket method: each [[mcp]] server, connected or not, its tools, its last error."""
         return self.status()
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from assistant.api.protocol import method
 from assistant.core.errors import AssistantError
-from assistant.core.events import AlarmKind
-from assistant.tools.alarm_log import AlarmLog
+from assistant.core.records import AlarmKind, CancelledAlarms, Reminder, Timer
+from assistant.tools.alarm_log import AlarmLog, Rang
 from assistant.tools.alarms import Alarms
-from assistant.tools.registry import Registry
+from assistant.tools.registry import Registry, ToolInfo
 
 
 @dataclass(frozen=True)
-class Rang:
+class AlarmsRang:
     kind: str  # timer or reminder
     limit: int = 20
 
@@ -30,42 +29,42 @@ class AlarmMethods:
         self.rang = rang
         self.tools = tools
 
-    @method("alarms.rang", Rang)
-    async def alarms_rang(self, request: Rang) -> list[dict[str, Any]]:
+    @method("alarms.rang", AlarmsRang)
+    async def alarms_rang(self, request: AlarmsRang) -> list[Rang]:
         kinds: dict[str, AlarmKind] = {"timer": "timer", "reminder": "reminder"}
         if request.kind not in kinds:
             raise AssistantError(f"kind must be timer or reminder, not {request.kind!r}", "bad_params")
         return self.rang.recent(kinds[request.kind], request.limit)
 
     @method("timers")
-    async def timers(self) -> list[dict[str, Any]]:
-        return self._listing("timer")
+    async def timers(self) -> list[Timer]:
+        return [timer for timer in self._listing("timer") if isinstance(timer, Timer)]
 
     @method("timers.cancel", Chosen)
-    async def timers_cancel(self, request: Chosen) -> dict[str, Any]:
+    async def timers_cancel(self, request: Chosen) -> CancelledAlarms:
         return self._cancel("timer", request.id)
 
     @method("reminders")
-    async def reminders(self) -> list[dict[str, Any]]:
-        return self._listing("reminder")
+    async def reminders(self) -> list[Reminder]:
+        return [reminder for reminder in self._listing("reminder") if isinstance(reminder, Reminder)]
 
     @method("reminders.cancel", Chosen)
-    async def reminders_cancel(self, request: Chosen) -> dict[str, Any]:
+    async def reminders_cancel(self, request: Chosen) -> CancelledAlarms:
         return self._cancel("reminder", request.id)
 
     @method("tools")
-    async def tool_list(self) -> list[dict[str, Any]]:
+    async def tool_list(self) -> list[ToolInfo]:
         return [tool.describe() for tool in self.tools]
 
-    def _listing(self, kind: AlarmKind) -> list[dict[str, Any]]:
+    def _listing(self, kind: AlarmKind) -> list[Timer | Reminder]:
         now = self.alarms.clock()
         return [alarm.describe(now) for alarm in self.alarms.list(kind)]
 
-    def _cancel(self, kind: AlarmKind, wanted: str) -> dict[str, Any]:
+    def _cancel(self, kind: AlarmKind, wanted: str) -> CancelledAlarms:
         alarms = self.alarms
         chosen = alarms.list(kind) if wanted == "all" else [a for a in alarms.list(kind) if a.id == wanted]
         if not chosen and wanted != "all":
             raise AssistantError(f"there is no {kind} with id {wanted!r}; see `assistant {kind}s`", "not_found")
         for alarm in chosen:
             alarms.cancel(alarm.id)
-        return {"cancelled": [a.id for a in chosen]}
+        return CancelledAlarms(tuple(a.id for a in chosen))

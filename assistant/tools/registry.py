@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from assistant.core.chat import ToolSpec
 from assistant.core.errors import AssistantError
+from assistant.core.records import ToolCallRecord as ToolCallRecord  # re-exported: a turn's tool runs
+from assistant.core.records import ToolRoute
 from assistant.core.wire import WireError, from_json
 from assistant.tools.arguments import Misfit, misfit, plain_error, shape
 
@@ -19,12 +21,13 @@ from assistant.tools.arguments import Misfit, misfit, plain_error, shape
 class ToolResult:
     """What a tool did, in words: `text` is shown and spoken (numbers as digits; the voice reads them out).
 
-    `data` is the machine-readable result (for `history --json` and the LLM); `ok` is False when the
-    tool could not do what was asked, and `text` then says why and what would make it possible.
+    `data` is the machine-readable result: a typed record (a `Timer`, the `CancelledAlarms`), or JSON
+    where JSON is what the tool gave (an MCP server's structured content); `ok` is False when the tool
+    could not do what was asked, and `text` then says why and what would make it possible.
     """
 
     text: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: object = field(default_factory=dict)
     ok: bool = True
 
 
@@ -48,8 +51,18 @@ class Tool:
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.parameters)
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "parameters": self.parameters, "source": self.source}
+    def describe(self) -> ToolInfo:
+        return ToolInfo(self.name, self.description, self.parameters, self.source)
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """A tool as `assistant tools` lists it."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]  # its arguments' JSON schema
+    source: str  # "builtin" or "mcp:SERVER"
 
 
 @dataclass(frozen=True)
@@ -86,28 +99,6 @@ def builtin_tool(
         return ToolResult((asks or {}).get(refused.argument, refused.sentence), ok=False)
 
     return Tool(name, description, parameters, run, record=record)
-
-
-@dataclass(frozen=True)
-class ToolCallRecord:
-    """One tool run, as a turn's history keeps it."""
-
-    name: str
-    arguments: dict[str, Any]
-    result: str
-    ok: bool
-    ms: float
-    route: str  # "intent" (the local matcher) or "llm" (the model asked for it)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "arguments": self.arguments,
-            "result": self.result,
-            "ok": self.ok,
-            "ms": round(self.ms, 2),
-            "route": self.route,
-        }
 
 
 class Registry:
@@ -153,7 +144,7 @@ class Registry:
         return [tool.spec for tool in self._tools.values()]
 
     async def call(
-        self, name: str, arguments: dict[str, Any], route: str, records: list[ToolCallRecord]
+        self, name: str, arguments: dict[str, Any], route: ToolRoute, records: list[ToolCallRecord]
     ) -> ToolResult:
         """Run a tool and append its record to `records` (a turn's); a failure becomes an honest result.
 
@@ -170,15 +161,18 @@ class Registry:
             try:
                 result = await tool.run(arguments)
             except asyncio.CancelledError:
-                ms = (time.perf_counter() - started) * 1000
-                records.append(ToolCallRecord(name, arguments, "cancelled", False, ms, route))
+                records.append(ToolCallRecord(name, arguments, "cancelled", False, _ms_since(started), route))
                 raise
             except AssistantError as exc:
                 result = ToolResult(f"I couldn't do that: {exc.message}", ok=False)
             except Exception as exc:  # a tool's bug must become a sentence, not a dead turn
                 result = ToolResult(f"I couldn't do that: the {name} tool failed ({plain_error(str(exc))}).", ok=False)
-        record = ToolCallRecord(name, arguments, result.text, result.ok, (time.perf_counter() - started) * 1000, route)
+        record = ToolCallRecord(name, arguments, result.text, result.ok, _ms_since(started), route)
         records.append(record)
         if self.on_call is not None:
             self.on_call(record)
         return result
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

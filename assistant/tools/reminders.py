@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assistant.core.records import CancelledAlarms
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.clock import clock_time
 from assistant.tools.numbers import parse_duration, parse_number, words
@@ -195,7 +196,7 @@ def reminder_tools(alarms: Alarms, morning_hour: Callable[[], int], now: Callabl
         for reminder in found:
             alarms.cancel(reminder.id)
         what = f"your reminder to {second_person(found[0].text)}" if len(found) == 1 else f"{len(found)} reminders"
-        return ToolResult(f"Cancelled {what}.", {"cancelled": [r.id for r in found]})
+        return ToolResult(f"Cancelled {what}.", CancelledAlarms(tuple(r.id for r in found)))
 
     return [
         builtin_tool(

@@ -75,7 +75,7 @@ class Ringer:
             text, title = announcement(alarm, late_s), "Timer done"
         else:
             text, title = reminder_announcement(alarm, late_s), "Reminder"
-        self.emit(AlarmFired(alarm.kind, alarm.describe(self.clock()), round(late_s, 1), text))
+        self.emit(AlarmFired(alarm.fired(self.clock(), round(late_s, 1), text)))
         self.notify(title, text)
         task = asyncio.current_task()
         assert task is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assistant.core.records import CancelledAlarms
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.numbers import parse_duration
 from assistant.tools.registry import Tool, ToolResult, builtin_tool
@@ -108,9 +109,10 @@ def timer_tools(alarms: Alarms) -> list[Tool]:
             return ToolResult(problem, ok=False)
         for alarm in chosen:
             alarms.cancel(alarm.id)
+        cancelled = CancelledAlarms(tuple(a.id for a in chosen))
         if len(chosen) == 1:
-            return ToolResult(f"Cancelled your {timer_name(chosen[0])}.", {"cancelled": [chosen[0].id]})
-        return ToolResult(f"Cancelled {len(chosen)} timers.", {"cancelled": [a.id for a in chosen]})
+            return ToolResult(f"Cancelled your {timer_name(chosen[0])}.", cancelled)
+        return ToolResult(f"Cancelled {len(chosen)} timers.", cancelled)
 
     async def list_timers(args: TimerName) -> ToolResult:
         now = alarms.clock()

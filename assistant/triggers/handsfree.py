@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from assistant.audio.wake_listener import WakeListener
 from assistant.config.settings import WakeSettings
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.events import DaemonEvent, Emit, StateChanged, TurnFinished, TurnState, WakeChanged, WakeWordHeard
+from assistant.core.records import TurnRecord
 from assistant.turn.utterance import End, Source
 
 if TYPE_CHECKING:
@@ -251,8 +252,8 @@ class HandsFree:
         task.add_done_callback(self._tasks.discard)
 
 
-def _answered_by_voice(turn: Mapping[str, Any]) -> bool:
-    return bool(turn.get("source") == "voice" and turn.get("reply") and not turn.get("interrupted") and not turn.get("error"))
+def _answered_by_voice(turn: TurnRecord) -> bool:
+    return bool(turn.source == "voice" and turn.reply and not turn.interrupted and not turn.error)
 
 
 class WakeMethods:

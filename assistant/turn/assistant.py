@@ -74,9 +74,9 @@ class Assistant:
         if persist:
             history.restore(conversation)
             _apply_selection(config, models)
-        tools = Registry(on_call=lambda record: emit(ToolCalled(record.to_dict())))
+        tools = Registry(on_call=lambda record: emit(ToolCalled(record)))
         alarms = Alarms(
-            alarms_path(paths.state_dir) if persist else None, on_add=lambda kind, alarm: emit(AlarmSet(kind, alarm))
+            alarms_path(paths.state_dir) if persist else None, on_add=lambda alarm: emit(AlarmSet(alarm))
         )
         alarm_log = AlarmLog(alarm_log_path(paths.state_dir) if persist else None)
         pipeline = Pipeline(arbiter, conversation, tools, LocalIntents(lambda: (Matcher(), HomeIntents(settings.language))))

@@ -8,13 +8,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from assistant.core.atomic import write_atomic
 from assistant.core.chat import Message
 from assistant.core.paths import make_private_dir
+from assistant.core.records import ConversationStarted
+from assistant.core.records import TurnRecord as TurnRecord  # re-exported: the history's own record
+from assistant.core.wire import WireError, from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -73,57 +75,18 @@ class Conversation:
         return len(self._turns)
 
 
-# The fields of a history line that the daemon and the CLI read, with their types.
-_EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {"event": str, "conversation": int}
-_TURN_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "started": (int, float),
-    "transcript": str,
-    "reply": str,
-    "error": (str, type(None)),
-    "interrupted": bool,
-    "nothing_heard": bool,
-    "timings": dict,
-    "conversation": int,
-}
+# A line of the history: a turn, or the marker that starts a conversation.
+Entry = TurnRecord | ConversationStarted
 
 
-def valid_entry(entry: object) -> bool:
-    """A history line the daemon can use: a marker event or a turn, with every field it reads well typed."""
-    if not isinstance(entry, dict):
-        return False
-    wanted = _EVENT_FIELDS if "event" in entry else _TURN_FIELDS
-    for key, expected in wanted.items():
-        value = entry.get(key)
-        if key == "conversation" and key not in entry:
-            continue  # lines from before conversations were numbered
-        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            return False
-    return True
-
-
-@dataclass
-class TurnRecord:
-    id: str
-    started: float
-    transcript: str
-    reply: str  # what the user heard
-    timings: dict[str, float | None]
-    full_reply: str = ""  # what the LLM wrote; longer than reply when interrupted
-    llm: str = ""
-    interrupted: bool = False
-    nothing_heard: bool = False
-    error: str | None = None
-    error_code: str | None = None
-    audio_path: str | None = None
-    source: str = "voice"
-    conversation: int = 0
-    tools: list[dict[str, Any]] = field(default_factory=list)  # ToolCallRecord.to_dict() per tool run
-    # The reply was an honest refusal (tools/capabilities.py), not a model's: kept here for the user,
-    # never put back into the LLM's context, where a small model copies it onto the next request.
-    refused: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def read_entry(data: object) -> Entry | None:
+    """A history line the daemon can use, as its record; None for one that is not (torn, edited by hand)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return from_json(ConversationStarted, data) if "event" in data else from_json(TurnRecord, data)
+    except WireError:
+        return None
 
 
 class HistoryLog:
@@ -143,13 +106,13 @@ class HistoryLog:
         self.max_bytes = max_bytes
         self.keep_tokens = keep_tokens
         self.conversation = 0
-        self._cache: list[dict[str, Any]] | None = None  # the newest lines, at most CACHED_LINES
+        self._cache: list[Entry] | None = None  # the newest lines, at most CACHED_LINES
         self._whole = False  # whether the cache holds every line of the file
         self._stamp: tuple[int, int, int] | None = None  # (inode, size, mtime) of the file the cache read
         self._lock = threading.RLock()
         for entry in self._entries(report=True):
-            if entry.get("event") == "new_conversation":
-                self.conversation = entry.get("conversation", self.conversation + 1)
+            if isinstance(entry, ConversationStarted):
+                self.conversation = entry.conversation
         self._keep_tail()
 
     def reconfigure(self, max_bytes: int | None, keep_tokens: int) -> None:
@@ -168,7 +131,7 @@ class HistoryLog:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def _entries(self, report: bool = False, whole: bool = False) -> list[dict[str, Any]]:
+    def _entries(self, report: bool = False, whole: bool = False) -> list[Entry]:
         """The newest lines (every line with `whole`), from memory while the file is unchanged."""
         stamp = self._file_stamp()
         if self._cache is not None and stamp == self._stamp and (self._whole or not whole):
@@ -181,7 +144,7 @@ class HistoryLog:
         if self._cache is not None and len(self._cache) > CACHED_LINES:
             self._cache, self._whole = self._cache[-CACHED_LINES:], False
 
-    def _read(self, report: bool = False) -> list[dict[str, Any]]:
+    def _read(self, report: bool = False) -> list[Entry]:
         """Every well-formed line; a damaged one (torn by a crash, edited by hand) is skipped, and logged
         when report is set, so one bad line never costs the rest of the history or the daemon's start."""
         if not self.path.exists():
@@ -193,10 +156,10 @@ class HistoryLog:
                 if not line.strip():
                     continue
                 try:
-                    entry = json.loads(line)
+                    entry = read_entry(json.loads(line))
                 except (ValueError, RecursionError):
                     entry = None
-                if valid_entry(entry):
+                if entry is not None:
                     entries.append(entry)
                 else:
                     damaged.append(number)
@@ -205,10 +168,10 @@ class HistoryLog:
             log.warning("%s: skipped %d damaged line(s): %s", self.path, len(damaged), shown)
         return entries
 
-    def _append(self, entry: dict[str, Any]) -> None:
+    def _append(self, entry: Entry) -> None:
         cached = self._cache is not None and self._file_stamp() == self._stamp
         make_private_dir(self.path.parent)
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        line = _line(entry).encode("utf-8")
         # One write() of one line, flushed and synced: a kill loses at most the turn in flight.
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -231,7 +194,7 @@ class HistoryLog:
     def _rotate(self) -> None:
         """Move the older lines to the archive, keeping the newest half and what the LLM's context holds."""
         entries = self._read()
-        lines = [json.dumps(e, ensure_ascii=False) + "\n" for e in entries]
+        lines = [_line(e) for e in entries]
         keep = [False] * len(entries)
         budget = (self.max_bytes or 0) // 2
         for i in range(len(lines) - 1, -1, -1):  # the newest half
@@ -242,12 +205,12 @@ class HistoryLog:
         tokens = self.keep_tokens
         for i in range(len(entries) - 1, -1, -1):  # the current conversation, as far back as its context goes
             entry = entries[i]
-            if entry.get("conversation", 0) != self.conversation:
+            if entry.conversation != self.conversation:
                 continue
-            if "event" in entry:
+            if isinstance(entry, ConversationStarted):
                 keep[i] = True  # its marker: a restart must know which conversation is current
                 continue
-            tokens -= estimate_tokens(entry.get("transcript", "")) + estimate_tokens(entry.get("reply", ""))
+            tokens -= estimate_tokens(entry.transcript) + estimate_tokens(entry.reply)
             if tokens >= 0:
                 keep[i] = True
         old = "".join(line for line, kept in zip(lines, keep, strict=True) if not kept)
@@ -260,29 +223,31 @@ class HistoryLog:
         self._keep_tail()
         log.info("%s: moved %d older line(s) to %s", self.path, keep.count(False), self.archive.name)
 
-    def append(self, record: TurnRecord) -> None:
+    def append(self, record: TurnRecord) -> TurnRecord:
+        """Append a turn to the current conversation; the record as written (its conversation's number)."""
         with self._lock:
-            record.conversation = self.conversation
-            self._append(record.to_dict())
+            record = replace(record, conversation=self.conversation)
+            self._append(record)
+            return record
 
     def new_conversation(self) -> int:
         with self._lock:
             self.conversation += 1
-            self._append({"event": "new_conversation", "conversation": self.conversation, "time": time.time()})
+            self._append(ConversationStarted(conversation=self.conversation, time=time.time()))
             return self.conversation
 
-    def turns(self, limit: int | None = None, conversation: int | None = None) -> list[dict[str, Any]]:
+    def turns(self, limit: int | None = None, conversation: int | None = None) -> list[TurnRecord]:
         """The newest `limit` turns (all with None), of one conversation or of every one."""
         with self._lock:
             return self._turns(limit, conversation)
 
-    def _turns(self, limit: int | None, conversation: int | None) -> list[dict[str, Any]]:
-        turns: list[dict[str, Any]] = []
+    def _turns(self, limit: int | None, conversation: int | None) -> list[TurnRecord]:
+        turns: list[TurnRecord] = []
         for whole in (False, True):  # the newest lines in memory first; the file when they are too few
             entries = self._entries(whole=whole)
-            turns = [e for e in entries if "event" not in e]
+            turns = [e for e in entries if isinstance(e, TurnRecord)]
             if conversation is not None:
-                turns = [t for t in turns if t.get("conversation") == conversation]
+                turns = [t for t in turns if t.conversation == conversation]
             if self._whole or (limit and len(turns) >= limit):
                 break
         self._keep_tail()  # if this read the file, memory goes back to the newest lines
@@ -291,5 +256,9 @@ class HistoryLog:
     def restore(self, conversation: Conversation) -> None:
         """Refill the LLM's context from the current conversation's turns after a restart."""
         for turn in self.turns(conversation=self.conversation):
-            if turn.get("transcript") and not turn.get("error") and not turn.get("refused"):
-                conversation.add(turn["transcript"], turn.get("reply", ""))
+            if turn.transcript and not turn.error and not turn.refused:
+                conversation.add(turn.transcript, turn.reply)
+
+
+def _line(entry: Entry) -> str:
+    return json.dumps(to_json(entry), ensure_ascii=False) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from assistant.audio.sinks import WavSink
 from assistant.core.errors import AssistantError
@@ -43,12 +44,13 @@ async def record_turn(
         error_code=error.code if error else None,
         audio_path=audio_path,
         source=source,
-        tools=[call.to_dict() for call in result.tools],
+        tools=tuple(result.tools),
         refused=result.refused,
     )
     try:
-        await asyncio.to_thread(history.append, record)
+        record = await asyncio.to_thread(history.append, record)
     except OSError as exc:
         log.error("cannot append to the history file: %s", exc)
-    emit(TurnFinished(record.to_dict()))
+        record = replace(record, conversation=history.conversation)  # unwritten, but of this conversation
+    emit(TurnFinished(record))
     return record

@@ -10,6 +10,7 @@ import pytest
 
 from assistant.api.protocol import MethodSpec, ProtocolError, decode_request
 from assistant.core.events import TurnState
+from assistant.core.records import ToolCallRecord
 from assistant.core.wire import WireError, from_json, from_json_as, to_json
 from assistant.turn.dictation import Dictated
 from assistant.turn.history import TurnRecord
@@ -29,7 +30,8 @@ def test_replies_travel_as_json_and_come_back_as_their_types() -> None:
         Released(TurnState.THINKING, "abc123", 2.5),
         Said(spoken=False, interrupted=False, audio_path="/tmp/x.wav"),
         Dictated(transcript="hello comma world", text="hello, world", typed_with="wtype", seconds={"asr": 0.2}),
-        TurnRecord("t1", 1.0, "what time is it", "It is noon.", {"asr_s": 0.1, "total_s": None}, tools=[{"name": "clock"}]),
+        TurnRecord("t1", 1.0, "what time is it", "It is noon.", {"asr_s": 0.1, "total_s": None}, 
+                   tools=(ToolCallRecord("get_time", {"place": "Tokyo"}, "It's 9:00 PM in Tokyo.", True, 1.25, "intent"),)),
     ):
         assert from_json(type(value), through_the_socket(value)) == value
     assert to_json(Pressed(TurnState.LISTENING)) == {"state": "listening", "dismissed": False}

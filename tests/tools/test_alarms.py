@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from assistant.core.errors import AssistantError
+from assistant.core.wire import to_json
 from assistant.tools.alarms import Alarm, Alarms
 from assistant.tools.ringer import Ringer
 from assistant.tools.timers import announcement, timer_tools
@@ -47,11 +48,11 @@ def test_the_socket_shapes(tmp_path: Path) -> None:
     alarms = Alarms(None, clock)
     timer = alarms.add("timer", clock() + 90, label="", duration_s=90)
     clock.now += 30
-    described = timer.describe(clock())
+    described = to_json(timer.describe(clock()))
     assert set(described) == {"id", "label", "duration_s", "due", "remaining_s"}
     assert described["remaining_s"] == 60 and described["duration_s"] == 90
     assert described["due"][-6] in "+-"  # ISO 8601 with its UTC offset
-    reminder = alarms.add("reminder", clock() + 60, text="stretch").describe(clock())
+    reminder = to_json(alarms.add("reminder", clock() + 60, text="stretch").describe(clock()))
     assert set(reminder) == {"id", "text", "due"}
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.turn.history import Conversation, HistoryLog, TurnRecord
+from assistant.core.wire import to_json
+from assistant.turn.history import Conversation, Entry, HistoryLog, TurnRecord
 
 pytestmark = pytest.mark.quick
 
@@ -88,19 +89,19 @@ def test_reads_come_from_memory_until_the_file_changes_under_it(tmp_path: Path, 
     reads: list[int] = []
     real = HistoryLog._read
 
-    def counted(self: HistoryLog, report: bool = False) -> list[dict[str, object]]:
+    def counted(self: HistoryLog, report: bool = False) -> list[Entry]:
         reads.append(1)
         return real(self, report)
 
     monkeypatch.setattr(HistoryLog, "_read", counted)
     for _ in range(5):
-        assert [t["id"] for t in log.turns()] == ["t1"]
+        assert [t.id for t in log.turns()] == ["t1"]
     log.append(turn(2))
-    assert [t["id"] for t in log.turns()] == ["t1", "t2"]
+    assert [t.id for t in log.turns()] == ["t1", "t2"]
     assert len(reads) <= 1  # at most the first read after the start; appends go to memory too
     with path.open("a") as f:  # edited by hand (or by another daemon): read again
-        f.write(json.dumps(turn(3).to_dict()) + "\n")
-    assert [t["id"] for t in log.turns()] == ["t1", "t2", "t3"]
+        f.write(json.dumps(to_json(turn(3))) + "\n")
+    assert [t.id for t in log.turns()] == ["t1", "t2", "t3"]
 
 
 def test_a_crash_mid_rotation_leaves_whole_lines_and_loses_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,13 +140,13 @@ def test_memory_holds_only_the_newest_lines_and_older_ones_are_read_from_the_fil
     for i in range(CACHED_LINES + 150):
         log.append(turn(i, words=2))
     assert log._cache is not None and len(log._cache) <= CACHED_LINES  # weeks of turns are not all in memory
-    assert [t["id"] for t in log.turns(limit=50)] == [f"t{i}" for i in range(CACHED_LINES + 100, CACHED_LINES + 150)]
+    assert [t.id for t in log.turns(limit=50)] == [f"t{i}" for i in range(CACHED_LINES + 100, CACHED_LINES + 150)]
     everything = log.turns()
-    assert len(everything) == CACHED_LINES + 150 and everything[0]["id"] == "t0"  # read from the file
+    assert len(everything) == CACHED_LINES + 150 and everything[0].id == "t0"  # read from the file
     assert len(log._cache) <= CACHED_LINES
     restarted = HistoryLog(tmp_path / "history.jsonl")
     assert restarted._cache is not None and len(restarted._cache) <= CACHED_LINES
-    assert restarted.turns(limit=1)[0]["id"] == f"t{CACHED_LINES + 149}"
+    assert restarted.turns(limit=1)[0].id == f"t{CACHED_LINES + 149}"
 
 
 def test_a_refusal_stays_in_the_log_but_never_returns_to_the_llm_context(tmp_path: Path) -> None:
@@ -156,7 +157,7 @@ def test_a_refusal_stays_in_the_log_but_never_returns_to_the_llm_context(tmp_pat
     log.append(TurnRecord(id="r", started=1.0, transcript="turn off the kitchen lights", reply=refusal, timings={},
                           refused=True))
     log.append(turn(2))
-    assert [t["refused"] for t in HistoryLog(path).turns()] == [True, False]  # the user still sees it
+    assert [t.refused for t in HistoryLog(path).turns()] == [True, False]  # the user still sees it
     talk = Conversation("system", 4096)
     HistoryLog(path).restore(talk)  # a restart
     contents = [m["content"] for m in talk.messages("next")]
