@@ -9,10 +9,11 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_SCALARS = frozenset({str, int, float, bool})
 
 
 class WireError(ValueError):
@@ -22,8 +23,10 @@ class WireError(ValueError):
 def to_json(value: object) -> Any:
     """A dataclass becomes an object of its public fields, an enum its value, a sequence a list; anything
     else must already be JSON."""
+    if value is None or type(value) in _SCALARS:  # most values; an enum (a StrEnum is a str) is not one of these
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
+        return {name: to_json(getattr(value, name)) for name in _public_fields(type(value))}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Mapping):
@@ -33,10 +36,16 @@ def to_json(value: object) -> Any:
     return value
 
 
+@functools.cache
+def _public_fields(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if not f.name.startswith("_"))
+
+
 def from_json(kind: type[T], data: object) -> T:
     """`data` (parsed JSON) as a `kind` dataclass; fields it does not know are ignored (a newer daemon may
     add some), a missing required one or a wrong type is a WireError."""
-    value: T = _decode(kind, data, kind.__name__)
+    hint: Any = kind
+    value: T = _decoder(hint)(data, kind.__name__)
     return value
 
 
@@ -44,69 +53,142 @@ def from_json_as(data: object, *kinds: type) -> Any:
     """`data` as the first of `kinds` it fits, in order (a reply that is one of several types)."""
     for kind in kinds:
         try:
-            return _decode(kind, data, kind.__name__)
+            hint: Any = kind
+            return _decoder(hint)(data, kind.__name__)
         except WireError:
             continue
     raise WireError(f"the reply fits none of {', '.join(k.__name__ for k in kinds)}: {data!r}")
 
 
+# A type's decoder: (data, where it sits, for the error) → the value. Each type's is built once and kept:
+# the history reads thousands of turns back at a start, and walking each type hint per value made that
+# ten times slower than parsing the JSON.
+Decoder = Callable[[object, str], Any]
+
+
 @functools.cache
-def _hints(kind: type) -> dict[str, Any]:
-    # Resolved once per dataclass: a history of thousands of turns is read back line by line.
-    return typing.get_type_hints(kind)
-
-
-def _decode(hint: Any, data: object, where: str) -> Any:
+def _decoder(hint: Any) -> Decoder:
     if hint is Any or hint is object:
-        return data
+        return lambda data, where: data
     origin = typing.get_origin(hint)
     if isinstance(hint, types.UnionType) or origin is typing.Union:
-        for option in typing.get_args(hint):
+        return _union(hint)
+    if origin is typing.Literal:
+        return _literal(hint)
+    if hint is type(None):
+        return _none
+    if origin in (list, tuple):
+        return _sequence(hint, origin)
+    if origin is dict or hint is dict:
+        return _mapping(hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum(hint)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _record(hint)
+    return _plain(hint)
+
+
+def _union(hint: Any) -> Decoder:
+    options = [_decoder(option) for option in typing.get_args(hint)]
+    takes_none = type(None) in typing.get_args(hint)
+
+    def decode(data: object, where: str) -> Any:
+        if data is None and takes_none:
+            return None
+        for option in options:
             try:
-                return _decode(option, data, where)
+                return option(data, where)
             except WireError:
                 continue
         raise WireError(f"{where}: {data!r} fits none of {hint}")
-    if origin is typing.Literal:
-        if data in typing.get_args(hint) and not isinstance(data, bool):
+
+    return decode
+
+
+def _literal(hint: Any) -> Decoder:
+    values = typing.get_args(hint)
+
+    def decode(data: object, where: str) -> Any:
+        if data in values and not isinstance(data, bool):
             return data
-        raise WireError(f"{where}: {data!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}")
-    if hint is type(None):
-        if data is not None:
-            raise WireError(f"{where}: expected null, got {data!r}")
-        return None
-    if origin in (list, tuple):
+        raise WireError(f"{where}: {data!r} is not one of {', '.join(map(repr, values))}")
+
+    return decode
+
+
+def _none(data: object, where: str) -> None:
+    if data is not None:
+        raise WireError(f"{where}: expected null, got {data!r}")
+
+
+def _sequence(hint: Any, origin: type) -> Decoder:
+    args = typing.get_args(hint)
+    item = _decoder(args[0] if args else Any)
+
+    def decode(data: object, where: str) -> Any:
         if not isinstance(data, list):
             raise WireError(f"{where}: expected a list, got {type(data).__name__}")
-        args = typing.get_args(hint)
-        item = args[0] if args else Any
-        items = [_decode(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+        items = [item(v, f"{where}[{i}]") for i, v in enumerate(data)]
         return items if origin is list else tuple(items)
-    if origin is dict or hint is dict:
+
+    return decode
+
+
+def _mapping(hint: Any) -> Decoder:
+    args = typing.get_args(hint)
+    value = _decoder(args[1]) if args else None
+
+    def decode(data: object, where: str) -> Any:
         if not isinstance(data, dict):
             raise WireError(f"{where}: expected an object, got {type(data).__name__}")
-        args = typing.get_args(hint)
-        return {k: _decode(args[1], v, f"{where}.{k}") for k, v in data.items()} if args else dict(data)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return {k: value(v, f"{where}.{k}") for k, v in data.items()} if value is not None else dict(data)
+
+    return decode
+
+
+def _enum(hint: type[enum.Enum]) -> Decoder:
+    def decode(data: object, where: str) -> Any:
         try:
             return hint(data)
         except ValueError:
             raise WireError(f"{where}: {data!r} is not a {hint.__name__}") from None
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+
+    return decode
+
+
+def _record(hint: type) -> Decoder:
+    # (name, required, decoder) per field, made at the first use: a record may name itself in a field.
+    resolved: dict[str, list[tuple[str, bool, Decoder]]] = {}
+
+    def decode(data: object, where: str) -> Any:
+        fields = resolved.get("fields")
+        if fields is None:
+            hints = typing.get_type_hints(hint)
+            fields = resolved["fields"] = [
+                (f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, _decoder(hints[f.name]))
+                for f in dataclasses.fields(hint)
+            ]
         if not isinstance(data, dict):
             raise WireError(f"{where}: expected an object, got {type(data).__name__}")
-        hints = _hints(hint)
         values = {}
-        for f in dataclasses.fields(hint):
-            if f.name in data:
-                values[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise WireError(f"{where}: the reply has no {f.name!r}")
+        for name, required, field_decoder in fields:
+            if name in data:
+                values[name] = field_decoder(data[name], f"{where}.{name}")
+            elif required:
+                raise WireError(f"{where}: the reply has no {name!r}")
         return hint(**values)
-    if hint is float and isinstance(data, int) and not isinstance(data, bool):
-        # JSON has one number type: 2 is a fine float, and kept an int (as typing's numeric tower allows),
-        # so a record read back is written out as it came (a count in the turn's timings stays 3, not 3.0).
-        return data
-    if isinstance(hint, type) and isinstance(data, hint) and not (isinstance(data, bool) and hint is not bool):
-        return data
-    raise WireError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {data!r}")
+
+    return decode
+
+
+def _plain(hint: Any) -> Decoder:
+    def decode(data: object, where: str) -> Any:
+        if hint is float and isinstance(data, int) and not isinstance(data, bool):
+            # JSON has one number type: 2 is a fine float, and kept an int (as typing's numeric tower
+            # allows), so a record read back is written out as it came (a count stays 3, not 3.0).
+            return data
+        if isinstance(hint, type) and isinstance(data, hint) and not (isinstance(data, bool) and hint is not bool):
+            return data
+        raise WireError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {data!r}")
+
+    return decode
