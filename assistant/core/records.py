@@ -34,7 +34,9 @@ class TurnRecord:
     started: float
     transcript: str
     reply: str  # what the user heard
-    timings: dict[str, float | None]
+    # Seconds, and counts (partials, guesses, tokens): int first, so a count read back from the file is
+    # written out as it came (3, not 3.0).
+    timings: dict[str, int | float | None]
     full_reply: str = ""  # what the LLM wrote; longer than reply when interrupted
     llm: str = ""
     interrupted: bool = False

@@ -184,9 +184,7 @@ def _record(hint: type) -> Decoder:
 def _plain(hint: Any) -> Decoder:
     def decode(data: object, where: str) -> Any:
         if hint is float and isinstance(data, int) and not isinstance(data, bool):
-            # JSON has one number type: 2 is a fine float, and kept an int (as typing's numeric tower
-            # allows), so a record read back is written out as it came (a count stays 3, not 3.0).
-            return data
+            return float(data)  # JSON has one number type: 2 is a fine float
         if isinstance(hint, type) and isinstance(data, hint) and not (isinstance(data, bool) and hint is not bool):
             return data
         raise WireError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {data!r}")
