@@ -3,6 +3,9 @@
 
 The settings stay plain frozen dataclasses (the daemon compares and replaces them); the pydantic model that
 checks a table is derived from the dataclass's own fields, so the two cannot drift apart.
+
+Pydantic rather than msgspec: the MCP and openai SDKs bring it already, and each of its errors carries the
+key and the kind of fault, which is what a one-line message naming the key needs.
 """
 
 from __future__ import annotations
