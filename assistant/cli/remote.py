@@ -14,6 +14,7 @@ from assistant.cli.follow import Format, Presence
 from assistant.cli.offline import format_timings
 from assistant.core.errors import AssistantError
 from assistant.core.paths import Paths
+from assistant.core.records import NewConversation
 from assistant.core.wire import WireError, from_json_as
 from assistant.turn.history import TurnRecord
 from assistant.turn.outcomes import Cancelled, Pressed, Released, Said
@@ -235,10 +236,7 @@ def history(
     if clear:
         new_conversation(as_json)
         return
-    params: dict[str, Any] = {"all": all_}
-    if limit is not None:
-        params["limit"] = limit
-    result = remote("history", timeout=30, **params)
+    result = remote("history", timeout=30, all=all_, **({} if limit is None else {"limit": limit}))
     if as_json:
         print_json(result)
         return
@@ -254,7 +252,7 @@ def history(
 def new_conversation(as_json: bool = JSON) -> None:
     """Start a fresh conversation."""
     result = remote("new", timeout=10)
-    print_json(result) if as_json else typer.echo(f"new conversation #{result['conversation']}")
+    print_json(result) if as_json else typer.echo(f"new conversation #{typed(result, (NewConversation,)).conversation}")
 
 
 @app.command()

@@ -62,6 +62,13 @@ class ConversationStarted:
 
 
 @dataclass(frozen=True)
+class NewConversation:
+    """The `new` reply: the number of the conversation that starts."""
+
+    conversation: int
+
+
+@dataclass(frozen=True)
 class Timer:
     """A running timer, as the socket and the tools show it."""
 

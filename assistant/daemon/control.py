@@ -14,6 +14,7 @@ from assistant.api.protocol import SUBSCRIBE, MethodSpec, Request, bind, declare
 from assistant.config.settings import Config, restart_only
 from assistant.core.errors import AssistantError, ConfigError
 from assistant.core.events import Emit, LlmSwitched
+from assistant.core.records import NewConversation
 from assistant.daemon.server import Connection
 from assistant.engines.files import problem
 from assistant.tools.mcp import McpServers
@@ -229,9 +230,9 @@ class Control:
         return await asyncio.to_thread(history.turns, request.limit, conversation)
 
     @method("new")
-    async def new_conversation(self) -> dict[str, Any]:
+    async def new_conversation(self) -> NewConversation:
         self.assistant.conversation.clear()
-        return {"conversation": await asyncio.to_thread(self.assistant.history.new_conversation)}
+        return NewConversation(await asyncio.to_thread(self.assistant.history.new_conversation))
 
     @method("vram.status")
     async def vram_status(self) -> dict[str, Any]:

@@ -79,6 +79,26 @@ def day_and_date(moment: dt.datetime) -> str:
     return f"{moment:%A}, {moment:%B} {moment.day}, {moment.year}"
 
 
+@dataclass(frozen=True)
+class TimeIn:
+    """`get_time`'s result: the time there, and the zone (or "local")."""
+
+    iso: str
+    zone: str
+
+
+@dataclass(frozen=True)
+class DateIn:
+    date: str  # ISO 8601
+    weekday: str
+
+
+@dataclass(frozen=True)
+class UnknownPlace:
+    place: str
+    known: bool = False
+
+
 def _where(args: Place) -> tuple[zoneinfo.ZoneInfo | None, str, ToolResult | None]:
     place = args.place.strip()
     if not place:
@@ -86,7 +106,7 @@ def _where(args: Place) -> tuple[zoneinfo.ZoneInfo | None, str, ToolResult | Non
     found = find_zone(place)
     if found is None:
         question = f"I don't know which time zone {place.title()} is in. Which city or time zone do you mean?"
-        return None, "", ToolResult(question, {"place": place, "known": False}, ok=False)
+        return None, "", ToolResult(question, UnknownPlace(place), ok=False)
     return found[0], found[1], None
 
 
@@ -99,7 +119,7 @@ def clock_tools(now: Now = local_now) -> list[Tool]:
         text = f"It's {clock_time(moment)}" + (f" in {name}." if zone is not None else ".")
         if zone is not None and moment.date() != now().date():
             text = text[:-1] + f", on {moment:%A}."
-        return ToolResult(text, {"iso": moment.isoformat(timespec="seconds"), "zone": str(zone or "local")})
+        return ToolResult(text, TimeIn(moment.isoformat(timespec="seconds"), str(zone or "local")))
 
     async def get_date(args: Place) -> ToolResult:
         zone, name, problem = _where(args)
@@ -107,7 +127,7 @@ def clock_tools(now: Now = local_now) -> list[Tool]:
             return problem
         moment = now() if zone is None else now().astimezone(zone)
         text = f"It's {day_and_date(moment)}" + (f" in {name}." if zone is not None else ".")
-        return ToolResult(text, {"date": moment.date().isoformat(), "weekday": f"{moment:%A}"})
+        return ToolResult(text, DateIn(moment.date().isoformat(), f"{moment:%A}"))
 
     place = {
         "type": "object",
