@@ -118,6 +118,9 @@ def test_a_timer_fires_on_time_and_a_press_dismisses_its_ringing() -> None:
     assert asyncio.run(run())
     assert said == ["Your one-second timer is done."]  # through spoken(): the voice gets words
     assert [e for e, _ in events] == ["timer.fired"] and beeps[:1] == ["alarm"]
+    fired = events[0][1]
+    assert list(fired) == ["id", "label", "duration_s", "due", "remaining_s", "late_s", "announcement"]
+    assert fired["announcement"] == "Your 1-second timer is done." and fired["late_s"] == 0.0  # digits: the text
 
 
 def test_announcements() -> None:

@@ -163,3 +163,23 @@ def test_a_refusal_stays_in_the_log_but_never_returns_to_the_llm_context(tmp_pat
     contents = [m["content"] for m in talk.messages("next")]
     assert refusal not in contents and "turn off the kitchen lights" not in contents
     assert turn(2).reply in contents
+
+
+def test_a_line_read_back_is_the_line_that_was_written(tmp_path: Path) -> None:
+    """The records are the file's format: a line read back and written out again (a rotation, the `history`
+    reply) is what it was, counts in the timings included."""
+    line = {
+        "id": "t1", "started": 1.5, "transcript": "what time is it", "reply": "It's 9:00 PM.",
+        "timings": {"asr_s": 0.12, "asr_partials": 3, "speculation_ahead_s": None}, "full_reply": "It's 9:00 PM.",
+        "llm": "qwen", "interrupted": False, "nothing_heard": False, "error": None, "error_code": None,
+        "audio_path": None, "source": "voice", "conversation": 1,
+        "tools": [{"name": "get_time", "arguments": {}, "result": "It's 9:00 PM.", "ok": True, "ms": 0.41, "route": "intent"}],
+        "refused": False,
+    }
+    marker = {"event": "new_conversation", "conversation": 1, "time": 1.0}
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(marker) + "\n" + json.dumps(line) + "\n")
+    log = HistoryLog(path)
+    [turn] = log.turns()
+    assert log.conversation == 1 and turn.tools[0].route == "intent"
+    assert json.dumps(to_json(turn)) == json.dumps(line)
