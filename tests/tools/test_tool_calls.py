@@ -13,7 +13,7 @@ import pytest
 
 from assistant.config.settings import load_settings
 from assistant.core.chat import TextDelta, ToolCall, ToolSpec
-from assistant.core.errors import ConfigError
+from assistant.core.errors import ConfigError, ModelError
 from assistant.engines.options import ScriptedOptions
 from assistant.engines.scripted import ScriptedChatModel
 from assistant.engines.tool_format import (
@@ -247,6 +247,16 @@ def test_scripted_engine_replays_rounds_and_quotes_the_tool_result(tmp_path: Pat
     assert len(second) > 1  # streamed in pieces, as a model would
     unoffered = list(model.chat([{"role": "user", "content": "add"}]))
     assert not any(isinstance(e, ToolCall) for e in unoffered)
+
+
+@pytest.mark.parametrize("text", ["{oops", '["a list"]', '{"turns": [{"match": "x"}]}', '{"turns": [{"rounds": [[{"text": 5}]]}]}'])
+def test_a_script_that_is_not_one_fails_in_one_line(tmp_path: Path, text: str) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(text)
+    with pytest.raises(ModelError) as caught:
+        ScriptedChatModel(script, ScriptedOptions(), "scripted")
+    assert caught.value.message.startswith(f"scripted: {script}: a script is an object with a 'turns' list (")
+    assert "\n" not in caught.value.message
 
 
 class LoopingServerLease:
