@@ -52,6 +52,11 @@ class EngineTable(BaseModel):
         super().__init_subclass__(**kwargs)
         EngineTable.declared[_qualified(cls)] = cls
 
+    @property
+    def calls_tools(self) -> bool:
+        """Whether the LLM may be offered tools; options that can turn them off say so (LlamaOptions)."""
+        return True
+
     def to_dict(self) -> dict[str, object]:
         return {"type": _qualified(type(self)), "values": self.model_dump()}
 

@@ -33,6 +33,10 @@ class LlamaOptions(EngineTable):
     n_threads: int | None = None
     tool_format: str | None = None  # template | grammar | none; None: chosen from the GGUF's chat template
 
+    @property
+    def calls_tools(self) -> bool:
+        return self.tool_format != "none"
+
 
 class PiperOptions(EngineTable):
     speaker_id: int | None = None

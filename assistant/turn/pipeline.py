@@ -217,7 +217,7 @@ class Pipeline:
         self, llm_id: str, messages: list[Message], result: TurnResult, tools: Registry
     ) -> AsyncGenerator[str, None]:
         """The reply's text as it streams: an honest refusal, or the LLM with the tools (llm_route.converse)."""
-        calls_tools = getattr(self.arbiter.catalog.get(llm_id).options, "tool_format", None) != "none"
+        calls_tools = self.arbiter.catalog.get(llm_id).options.calls_tools
         refused = refusal(result.transcript, tools, llm_id, calls_tools)
         if refused is not None:
             result.llm = ""  # no model wrote this reply

@@ -225,3 +225,11 @@ def test_one_name_for_two_kinds_is_two_registrations(xdg: Paths) -> None:
     finally:
         for info in registered:
             del ENGINES[(info.kind, info.name)]
+
+
+def test_only_an_llm_whose_options_turn_tools_off_is_offered_none() -> None:
+    from assistant.engines.options import LlamaOptions, OpenAIOptions
+
+    assert EngineTable().calls_tools and OpenAIOptions().calls_tools
+    assert LlamaOptions().calls_tools and LlamaOptions(tool_format="grammar").calls_tools
+    assert not LlamaOptions(tool_format="none").calls_tools
