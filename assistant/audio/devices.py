@@ -50,7 +50,19 @@ def _default_index(sd: Any, kind: Kind) -> int | None:
     return index if index >= 0 else None
 
 
-def list_devices() -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One device as `assistant devices` lists it."""
+
+    index: int
+    name: str
+    inputs: int  # its most input channels (0: not an input)
+    outputs: int
+    rate: int  # its default sample rate
+    default: str | None  # "input", "output", "input+output" for the system's default device, else None
+
+
+def list_devices() -> list[DeviceInfo]:
     """Every device PortAudio sees, with its channel counts, default rate and whether it is a default."""
     sd = portaudio()
     devices = list(sd.query_devices())
@@ -63,14 +75,14 @@ def list_devices() -> list[dict[str, Any]]:
     for index, info in enumerate(devices):
         default = [kind for kind, value in defaults.items() if value == index]
         rows.append(
-            {
-                "index": index,
-                "name": str(info["name"]),
-                "inputs": int(info["max_input_channels"]),
-                "outputs": int(info["max_output_channels"]),
-                "rate": int(info["default_samplerate"]),
-                "default": "+".join(default) or None,
-            }
+            DeviceInfo(
+                index=index,
+                name=str(info["name"]),
+                inputs=int(info["max_input_channels"]),
+                outputs=int(info["max_output_channels"]),
+                rate=int(info["default_samplerate"]),
+                default="+".join(default) or None,
+            )
         )
     return rows
 
@@ -173,7 +185,7 @@ class Scanner:
         self._seen = hardware_fingerprint()
         self._scanned_at = time.monotonic()
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self) -> list[DeviceInfo]:
         with self._lock:
             return list_devices()
 

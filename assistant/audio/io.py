@@ -6,17 +6,16 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from assistant.audio.capture import Capture, to_16k
-from assistant.audio.devices import Device, Kind, Scanner, list_devices, portaudio
+from assistant.audio.devices import Device, DeviceInfo, Kind, Scanner, list_devices, portaudio
 from assistant.audio.earcons import NAMES, EarconPlayer
 from assistant.audio.playback import PlaybackSink
 from assistant.audio.settings import AudioSettings
 from assistant.core.errors import AudioError
-from assistant.core.events import AudioChanged, Emit
+from assistant.core.events import AudioChanged, AudioStatus, Emit
 from assistant.core.speech import Audio
 
 log = logging.getLogger(__name__)
@@ -60,13 +59,8 @@ class AudioIO:
         self._held = False
         self._held_preroll_s = 0.0
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "input": self.input_name,
-            "output": self.output_name,
-            "input_problem": self.input_problem,
-            "output_problem": self.output_problem,
-        }
+    def status(self) -> AudioStatus:
+        return AudioStatus(self.input_name, self.output_name, self.input_problem, self.output_problem)
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -100,7 +94,7 @@ class AudioIO:
         if self._earcons is not None:
             self._earcons.close()
 
-    def list_devices(self) -> list[dict[str, Any]]:
+    def list_devices(self) -> list[DeviceInfo]:
         """devices.list_devices, but never during a re-scan (blocking: call it off the event loop)."""
         return self._scanner.devices() if self._scanner is not None else list_devices()
 

@@ -15,6 +15,7 @@ import typer
 from assistant.config.settings import Config
 from assistant.core.errors import AssistantError
 from assistant.core.wire import to_json
+from assistant.vram.snapshot import ModelRow, VramFigures
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -89,15 +90,15 @@ def wait_gone(pid: int, timeout: float = STOP_WAIT_S) -> bool:
     return False
 
 
-def vram_summary(vram: dict[str, Any], models: Sequence[dict[str, Any]]) -> str:
+def vram_summary(vram: VramFigures, models: Sequence[ModelRow]) -> str:
     """The GPU memory line of `status` and `vram status`. A card's "used" counts other programs (and, on a
     simulated meter, plans), so it is shown only when one of our models really runs on a GPU."""
-    on_gpu = [m["id"] for m in models if m["state"] != "unloaded" and str(m.get("device") or "").startswith("cuda")]
+    on_gpu = [m.id for m in models if m.on_gpu]
     if not on_gpu:
-        return f"no model on the GPU: every loaded model runs on the CPU ({vram['meter']} meter, {vram['total_gb']:.1f} GB card)"
+        return f"no model on the GPU: every loaded model runs on the CPU ({vram.meter} meter, {vram.total_gb:.1f} GB card)"
     return (
-        f"{vram['used_gb']:.1f} GB used ({', '.join(on_gpu)} on the GPU), {vram['free_gb']:.1f} GB free,"
-        f" budget {vram['budget_gb']:.1f} GB of {vram['total_gb']:.1f} GB ({vram['meter']})"
+        f"{vram.used_gb:.1f} GB used ({', '.join(on_gpu)} on the GPU), {vram.free_gb:.1f} GB free,"
+        f" budget {vram.budget_gb:.1f} GB of {vram.total_gb:.1f} GB ({vram.meter})"
     )
 
 

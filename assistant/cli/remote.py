@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
@@ -13,9 +13,11 @@ from assistant.cli.common import fail, guarded, print_json, print_table, vram_su
 from assistant.cli.follow import Format, Presence
 from assistant.cli.offline import format_timings
 from assistant.core.errors import AssistantError
+from assistant.core.events import LlmSwitched
 from assistant.core.paths import Paths
 from assistant.core.records import NewConversation
 from assistant.core.wire import WireError, from_json_as
+from assistant.daemon.replies import ConfigReloaded, DaemonStatus, LlmCurrent, LlmEntry, Stopping, Subscribed
 from assistant.turn.history import TurnRecord
 from assistant.turn.outcomes import Cancelled, Pressed, Released, Said
 
@@ -28,6 +30,7 @@ app.add_typer(ptt_app, name="ptt")
 app.add_typer(config_app, name="config")
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+T = TypeVar("T")
 
 
 def typed(result: object, kinds: tuple[type, ...]) -> Any:
@@ -36,6 +39,13 @@ def typed(result: object, kinds: tuple[type, ...]) -> Any:
         return from_json_as(result, *kinds)
     except WireError as exc:
         raise fail(f"the daemon's reply is not what this command reads ({exc}); restart it: `assistant service restart`") from None
+
+
+def typed_list(result: object, kind: type[T]) -> list[T]:
+    """A reply that is a list of `kind`, read as `typed` reads one."""
+    if not isinstance(result, list):
+        raise fail(f"the daemon's reply is not a list of {kind.__name__}; restart it: `assistant service restart`")
+    return [typed(item, (kind,)) for item in result]
 
 
 def remote(method: str, timeout: float | None = 600.0, **params: Any) -> Any:
@@ -89,43 +99,45 @@ def status(
     if as_json:
         print_json(result)
         return
-    typer.echo(f"state:   {result['state']}")
-    typer.echo(f"models:  asr={result['models']['asr']}  llm={result['llm']}  tts={result['models']['tts']}")
-    typer.echo(f"vram:    {vram_summary(result['vram'], result['resident'])}")
-    audio = result["audio"]
-    typer.echo(f"audio:   in={audio['input_problem'] or audio['input']}  out={audio['output_problem'] or audio['output']}")
-    api = result.get("api")
+    status_: DaemonStatus = typed(result, (DaemonStatus,))
+    typer.echo(f"state:   {status_.state.value}")
+    typer.echo(f"models:  asr={status_.models.asr}  llm={status_.llm}  tts={status_.models.tts}")
+    typer.echo(f"vram:    {vram_summary(status_.vram, status_.resident)}")
+    audio = status_.audio
+    typer.echo(f"audio:   in={audio.input_problem or audio.input}  out={audio.output_problem or audio.output}")
+    api = status_.api
     if api:
         typer.echo(
-            f"api:     {api['url']}/v1{' (key required)' if api['key_required'] else ''}: {api['requests']} requests,"
-            f" {api['errors']} errors ({api['rejected']} turned away busy), {api['in_flight']} working, {api['queued']} queued"
+            f"api:     {api.url}/v1{' (key required)' if api.key_required else ''}: {api.requests} requests,"
+            f" {api.errors} errors ({api.rejected} turned away busy), {api.in_flight} working, {api.queued} queued"
         )
-    if result["resident"]:
-        print_table(result["resident"], ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases"])
-    latency = result.get("latency") or {}
-    if latency.get("turns"):
+    if status_.resident:
+        print_table(status_.resident, ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases"])
+    latency = status_.latency
+    if latency.turns and latency.p50_s is not None and latency.p95_s is not None:
         typer.echo(
-            f"latency: release → first audio p50 {latency['p50_s']:.2f} s, p95 {latency['p95_s']:.2f} s"
-            f" (last {latency['turns']} voice turns)"
+            f"latency: release → first audio p50 {latency.p50_s:.2f} s, p95 {latency.p95_s:.2f} s"
+            f" (last {latency.turns} voice turns)"
         )
-    ahead = latency.get("answered_ahead") or {}
-    if ahead.get("turns"):
+    ahead = latency.answered_ahead
+    if ahead.turns and ahead.hit_rate is not None and ahead.wasted_s_per_turn is not None:
         typer.echo(
-            f"answered ahead: {ahead['hit_rate']:.0%} of {ahead['turns']} guessed turns played the reply made while"
-            f" the key was held; {ahead['wasted_s_per_turn']:.2f} s of discarded work per turn"
+            f"answered ahead: {ahead.hit_rate:.0%} of {ahead.turns} guessed turns played the reply made while"
+            f" the key was held; {ahead.wasted_s_per_turn:.2f} s of discarded work per turn"
         )
-    turn = result.get("last_turn")
+    turn = status_.last_turn
     if turn:
-        typer.echo(f"last turn: {_cut(turn['transcript'])!r} → {_cut(turn['reply'])!r}")
-        typer.echo(format_timings(turn["timings"]))
+        typer.echo(f"last turn: {_cut(turn.transcript)!r} → {_cut(turn.reply)!r}")
+        typer.echo(format_timings(turn.timings))
 
 
 def _follow(fmt: Format) -> None:
     """The panel's view, then a line each time an event changes it: the daemon pushes them, nothing is polled."""
     try:
         with Client(Paths.from_env().socket, timeout=None) as client:
-            view = Presence.of(client.call("status"))
-            view = replace(view, state=str(client.call("subscribe")["state"]))  # a change in between is in here
+            view = Presence.of(typed(client.call("status"), (DaemonStatus,)))
+            subscribed: Subscribed = typed(client.call("subscribe"), (Subscribed,))
+            view = replace(view, state=subscribed.state.value)  # a change in between is in here
             typer.echo(view.line(fmt))
             for event in client.events(subscribed=True):
                 changed = view.after(event)
@@ -147,12 +159,11 @@ def _cut(text: str, limit: int = 120) -> str:
 @llm_app.command("list")
 def llm_list(as_json: bool = JSON) -> None:
     """The LLMs in the catalog; * marks the current one."""
-    rows = remote("llm.list", timeout=10)
+    result = remote("llm.list", timeout=10)
     if as_json:
-        print_json(rows)
+        print_json(result)
         return
-    for row in rows:
-        row["id"] = ("* " if row["current"] else "  ") + row["id"]
+    rows = [replace(row, id=("* " if row.current else "  ") + row.id) for row in typed_list(result, LlmEntry)]
     print_table(rows, ["id", "state", "vram_gb", "measured_gb", "present", "description"])
 
 
@@ -160,14 +171,18 @@ def llm_list(as_json: bool = JSON) -> None:
 def llm_current(as_json: bool = JSON) -> None:
     """The LLM in use."""
     result = remote("llm.current", timeout=10)
-    print_json(result) if as_json else typer.echo(result["id"])
+    print_json(result) if as_json else typer.echo(typed(result, (LlmCurrent,)).id)
 
 
 @llm_app.command("use")
 def llm_use(model_id: str = typer.Argument(..., help="An LLM id from `assistant llm list`."), as_json: bool = JSON) -> None:
     """Switch the LLM; the choice survives a restart."""
     result = remote("llm.use", id=model_id)
-    print_json(result) if as_json else typer.echo(f"LLM is now {result['id']} (was {result['previous']})")
+    if as_json:
+        print_json(result)
+        return
+    switched: LlmSwitched = typed(result, (LlmSwitched,))
+    typer.echo(f"LLM is now {switched.id} (was {switched.previous})")
 
 
 def _ptt(action: str, as_json: bool) -> None:
@@ -302,13 +317,14 @@ def config_reload(as_json: bool = JSON) -> None:
     if as_json:
         print_json(result)
         return
-    read = result.get("read") or result["reloaded"]
-    if result.get("config_file_exists") is False:  # named all the same: the user sees where it would be read
+    reloaded: ConfigReloaded = typed(result, (ConfigReloaded,))
+    read = list(reloaded.files)
+    if reloaded.config_file_exists is False:  # named all the same: the user sees where it would be read
         read = [f"{read[0]} (absent: the defaults)", *read[1:]]
     typer.echo("reloaded " + ", ".join(read))
-    if result.get("restart_needed"):
-        typer.echo(f"changed in config.toml, taking effect only after a restart: {', '.join(result['restart_needed'])}")
-        typer.echo(f"to restart: {result.get('restart_command') or 'systemctl --user restart assistant'}")
+    if reloaded.restart_needed:
+        typer.echo(f"changed in config.toml, taking effect only after a restart: {', '.join(reloaded.restart_needed)}")
+        typer.echo(f"to restart: {reloaded.restart_command or 'systemctl --user restart assistant'}")
 
 
 @app.command()
@@ -317,8 +333,8 @@ def shutdown(as_json: bool = JSON) -> None:
     from assistant.cli.common import wait_gone
 
     result = remote("shutdown", timeout=10)
-    pid = result.get("pid")
-    gone = wait_gone(pid) if isinstance(pid, int) else None
+    pid = typed(result, (Stopping,)).pid
+    gone = wait_gone(pid) if pid is not None else None
     if as_json:
         print_json({**result, "stopped": gone})
         return

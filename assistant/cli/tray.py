@@ -24,6 +24,8 @@ from assistant.api.client import Client, NotRunning
 from assistant.cli.follow import Presence
 from assistant.cli.tray_bus import ITEM_PATH, MENU_PATH, WATCHER, DBusMenu, Entry, Look, StatusNotifierItem, show_on_panels
 from assistant.core.errors import AssistantError
+from assistant.core.wire import from_json
+from assistant.daemon.replies import DaemonStatus, LlmEntry, Subscribed
 
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
 NO_WATCHER = ("no StatusNotifierWatcher on the session bus, so no tray icon (plain GNOME needs the AppIndicator "
@@ -76,9 +78,10 @@ def follow(socket: Path, on_change: Callable[[Presence, list[str]], None]) -> No
     llms: list[str] = []
     try:
         with Client(socket, timeout=None) as client:
-            status = client.call("status")
-            llms = [row["id"] for row in client.call("llm.list")]
-            view = replace(Presence.of(status), state=str(client.call("subscribe")["state"]))
+            status = from_json(DaemonStatus, client.call("status"))
+            llms = [from_json(LlmEntry, row).id for row in client.call("llm.list")]
+            subscribed = from_json(Subscribed, client.call("subscribe"))
+            view = replace(Presence.of(status), state=subscribed.state.value)
             on_change(view, llms)
             for event in client.events(subscribed=True):
                 changed = view.after(event)

@@ -10,9 +10,10 @@ import typer
 
 from assistant.api.client import NOT_RUNNING, NotRunning, call
 from assistant.cli.common import fail, load_config, print_json, print_table, vram_summary
-from assistant.cli.remote import JSON
+from assistant.cli.remote import JSON, typed
 from assistant.core.errors import AssistantError
 from assistant.core.paths import Paths
+from assistant.vram.snapshot import VramSnapshot
 
 vram_app = typer.Typer(help="The VRAM arbiter.", no_args_is_help=True)
 
@@ -21,7 +22,7 @@ vram_app = typer.Typer(help="The VRAM arbiter.", no_args_is_help=True)
 def vram_status(as_json: bool = JSON) -> None:
     """Per model: state, device, declared vs measured GB, leases, loads; then recent loads and evictions."""
     try:
-        snap = call(Paths.from_env().socket, "vram.status", timeout=10)
+        result = call(Paths.from_env().socket, "vram.status", timeout=10)
     except NotRunning:
         from assistant.cli.offline import model_rows
 
@@ -31,14 +32,15 @@ def vram_status(as_json: bool = JSON) -> None:
     except AssistantError as exc:
         raise fail(exc.message) from None
     if as_json:
-        print_json(snap)
+        print_json(result)
         return
-    typer.echo(f"{vram_summary(snap, snap['models'])}; reserve {snap['reserve_gb']:.2f} GB")
+    snap: VramSnapshot = typed(result, (VramSnapshot,))
+    typer.echo(f"{vram_summary(snap, snap.models)}; reserve {snap.reserve_gb:.2f} GB")
     cols = ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases", "load_count", "load_seconds"]
-    print_table(snap["models"], cols)
-    for event in snap["events"]:
-        when = datetime.datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S")
-        typer.echo(f"  {when} {event['event']:<8} {event['model']:<22} {event['reason']}")
+    print_table(snap.models, cols)
+    for event in snap.events:
+        when = datetime.datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
+        typer.echo(f"  {when} {event.event:<8} {event.model:<22} {event.reason}")
 
 
 @vram_app.command("simulate")

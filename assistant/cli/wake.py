@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from assistant.cli.common import print_json
-from assistant.cli.remote import JSON, remote
+from assistant.cli.remote import JSON, remote, typed
+from assistant.core.events import WakeStatus
 
 app = typer.Typer()  # its group joins the top-level `assistant` app (cli/app.py)
 wake_app = typer.Typer(help="The wake word: hands-free listening (off by default).", no_args_is_help=True)
 app.add_typer(wake_app, name="wake")
 
 
-def _show(result: dict[str, Any], as_json: bool) -> None:
+def _show(result: object, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    if not result["enabled"]:
-        typer.echo(f"wake word off (the microphone is not kept open for it); `assistant wake on` listens for {result['phrase']!r}")
+    wake: WakeStatus = typed(result, (WakeStatus,))
+    if not wake.enabled:
+        typer.echo(f"wake word off (the microphone is not kept open for it); `assistant wake on` listens for {wake.phrase!r}")
         return
     echo = {
         "cancel": "the sound server's echo canceller",
         "gate": "a gate on the playback signal",
         "cancel+gate": "the sound server's echo canceller and a gate on the playback signal",
-    }.get(result["echo"], result["echo"])
-    follow = f", follow-up window {result['follow_up_s']:g} s" if result["follow_up_s"] else ""
-    typer.echo(f"listening for {result['phrase']!r} (threshold {result['threshold']:.2f}{follow}); own voice kept out by {echo}")
-    typer.echo(f"wake-ups {result['wakeups']}, own voice ignored {result['own_voice_ignored']}, CPU {result['cpu_s']:.1f} s")
+    }.get(wake.echo or "", wake.echo)
+    follow = f", follow-up window {wake.follow_up_s:g} s" if wake.follow_up_s else ""
+    typer.echo(f"listening for {wake.phrase!r} (threshold {wake.threshold or 0.0:.2f}{follow}); own voice kept out by {echo}")
+    typer.echo(f"wake-ups {wake.wakeups}, own voice ignored {wake.own_voice_ignored}, CPU {wake.cpu_s:.1f} s")
 
 
 @wake_app.command("on")

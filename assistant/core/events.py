@@ -58,9 +58,6 @@ class StateChanged(DaemonEvent):
     NAME: ClassVar[str] = "state"
     state: TurnState
 
-    def data(self) -> dict[str, Any]:
-        return {"state": self.state.value}
-
 
 @dataclass(frozen=True)
 class TurnFinished(DaemonEvent):
@@ -82,13 +79,10 @@ class VramChanged(DaemonEvent):
     """The arbiter loaded, evicted, unloaded or fell back on a model."""
 
     NAME: ClassVar[str] = "vram"
+    time: float
     event: str  # load | evict | unload | fallback | ...
     model: str
     reason: str
-    time: float
-
-    def data(self) -> dict[str, Any]:
-        return {"time": self.time, "event": self.event, "model": self.model, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -97,23 +91,58 @@ class LlmSwitched(DaemonEvent):
     id: str
     previous: str
 
-    def data(self) -> dict[str, Any]:
-        return {"id": self.id, "previous": self.previous}
+
+@dataclass(frozen=True)
+class AudioStatus:
+    """Which input and output are open (their names), and what is wrong with each (one sentence; None: nothing).
+    Every field may be absent from the wire: a device that was never opened has neither name nor problem."""
+
+    input: str | None = None
+    output: str | None = None
+    input_problem: str | None = None
+    output_problem: str | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for p in (self.input_problem, self.output_problem) if p]
 
 
 @dataclass(frozen=True)
 class AudioChanged(DaemonEvent):
-    """The sound devices' status: which input and output are open, and what is wrong with each."""
+    """The sound devices' status changed."""
 
     NAME: ClassVar[str] = "audio"
-    status: Mapping[str, Any]
+    status: AudioStatus
 
     @property
     def problems(self) -> list[str]:
-        return [str(p) for p in (self.status.get("input_problem"), self.status.get("output_problem")) if p]
+        return self.status.problems
 
-    def data(self) -> dict[str, Any]:
-        return dict(self.status)
+    def payload(self) -> AudioStatus:
+        return self.status
+
+
+class McpState(StrEnum):
+    CONNECTED = "connected"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class McpUp:
+    """A tool server's "mcp" event once it connected: the tools it offers."""
+
+    server: str
+    tools: tuple[str, ...]
+    state: McpState = McpState.CONNECTED
+
+
+@dataclass(frozen=True)
+class McpDown:
+    """A tool server's "mcp" event once it went down: why (None when it was stopped on purpose)."""
+
+    server: str
+    error: str | None
+    state: McpState = McpState.DOWN
 
 
 @dataclass(frozen=True)
@@ -126,10 +155,25 @@ class McpChanged(DaemonEvent):
     tools: tuple[str, ...] = ()
     error: str | None = None
 
-    def data(self) -> dict[str, Any]:
-        if self.connected:
-            return {"server": self.server, "state": "connected", "tools": list(self.tools)}
-        return {"server": self.server, "state": "down", "error": self.error}
+    def payload(self) -> McpUp | McpDown:
+        return McpUp(self.server, self.tools) if self.connected else McpDown(self.server, self.error)
+
+
+@dataclass(frozen=True)
+class WakeStatus:
+    """The wake word's status: whether it is on, which word at what threshold, and what it has heard since
+    the daemon started. Only `enabled` is needed on the wire; the rest reads as nothing heard yet."""
+
+    enabled: bool
+    word: str = ""
+    phrase: str = ""  # the word as a person says it ("okay nabu")
+    threshold: float | None = None
+    echo: str | None = None  # while on: "gate", "cancel" (the sound server's canceller alone) or "cancel+gate"
+    follow_up_s: float = 0.0
+    wakeups: int = 0
+    own_voice_ignored: int = 0
+    wake_to_capture_ms: float | None = None
+    cpu_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -137,10 +181,10 @@ class WakeChanged(DaemonEvent):
     """The wake word was turned on or off (its whole status)."""
 
     NAME: ClassVar[str] = "wake"
-    status: Mapping[str, Any]
+    status: WakeStatus
 
-    def data(self) -> dict[str, Any]:
-        return dict(self.status)
+    def payload(self) -> WakeStatus:
+        return self.status
 
 
 @dataclass(frozen=True)
@@ -148,9 +192,6 @@ class WakeWordHeard(DaemonEvent):
     NAME: ClassVar[str] = "wake_word"
     word: str
     probability: float
-
-    def data(self) -> dict[str, Any]:
-        return {"word": self.word, "probability": self.probability}
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,22 @@ class WireError(ValueError):
     """A reply that does not have the shape of its type (a daemon of another version, most likely)."""
 
 
+def wire_name(name: str) -> dict[str, str]:
+    """A field's metadata for a key that cannot be a Python name (`class`): `field(metadata=wire_name("class"))`."""
+    return {"wire": name}
+
+
+def _key(f: dataclasses.Field[Any]) -> str:
+    return str(f.metadata.get("wire", f.name))
+
+
 def to_json(value: object) -> Any:
     """A dataclass becomes an object of its public fields, an enum its value, a sequence a list; anything
     else must already be JSON."""
     if value is None or type(value) in _SCALARS:  # most values; an enum (a StrEnum is a str) is not one of these
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: to_json(getattr(value, name)) for name in _public_fields(type(value))}
+        return {key: to_json(getattr(value, name)) for name, key in _public_fields(type(value))}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Mapping):
@@ -37,8 +46,9 @@ def to_json(value: object) -> Any:
 
 
 @functools.cache
-def _public_fields(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(kind) if not f.name.startswith("_"))
+def _public_fields(kind: type) -> tuple[tuple[str, str], ...]:
+    """(attribute, JSON key) of each public field."""
+    return tuple((f.name, _key(f)) for f in dataclasses.fields(kind) if not f.name.startswith("_"))
 
 
 def from_json(kind: type[T], data: object) -> T:
@@ -157,25 +167,26 @@ def _enum(hint: type[enum.Enum]) -> Decoder:
 
 
 def _record(hint: type) -> Decoder:
-    # (name, required, decoder) per field, made at the first use: a record may name itself in a field.
-    resolved: dict[str, list[tuple[str, bool, Decoder]]] = {}
+    # (name, JSON key, required, decoder) per field, made at the first use: a record may name itself in a field.
+    resolved: dict[str, list[tuple[str, str, bool, Decoder]]] = {}
 
     def decode(data: object, where: str) -> Any:
         fields = resolved.get("fields")
         if fields is None:
             hints = typing.get_type_hints(hint)
             fields = resolved["fields"] = [
-                (f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, _decoder(hints[f.name]))
+                (f.name, _key(f), f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+                 _decoder(hints[f.name]))
                 for f in dataclasses.fields(hint)
             ]
         if not isinstance(data, dict):
             raise WireError(f"{where}: expected an object, got {type(data).__name__}")
         values = {}
-        for name, required, field_decoder in fields:
-            if name in data:
-                values[name] = field_decoder(data[name], f"{where}.{name}")
+        for name, key, required, field_decoder in fields:
+            if key in data:
+                values[name] = field_decoder(data[key], f"{where}.{key}")
             elif required:
-                raise WireError(f"{where}: the reply has no {name!r}")
+                raise WireError(f"{where}: the reply has no {key!r}")
         return hint(**values)
 
     return decode

@@ -6,15 +6,26 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from assistant.api.protocol import SUBSCRIBE, MethodSpec, Request, bind, declared, method, serve
 from assistant.config.settings import Config, restart_only
 from assistant.core.errors import AssistantError, ConfigError
-from assistant.core.events import Emit, LlmSwitched
+from assistant.core.events import AudioStatus, Emit, LlmSwitched, WakeStatus
 from assistant.core.records import NewConversation
+from assistant.core.wire import to_json
+from assistant.daemon.replies import (
+    ApiStatus,
+    ConfigReloaded,
+    DaemonStatus,
+    DeviceList,
+    LlmCurrent,
+    LlmEntry,
+    Stopping,
+    Subscribed,
+)
 from assistant.daemon.server import Connection
 from assistant.engines.files import problem
 from assistant.tools.mcp import McpServers
@@ -26,6 +37,7 @@ from assistant.turn.history import TurnRecord
 from assistant.turn.latency import RECENT_TURNS, LatencySummary, summary
 from assistant.turn.outcomes import Cancelled, DictationStarted, Pressed, Released, Said
 from assistant.turn.turns import Turns
+from assistant.vram.snapshot import VramSnapshot
 
 if TYPE_CHECKING:
     from assistant.audio.io import AudioIO
@@ -73,7 +85,8 @@ class Control:
         stop: Callable[[], None],
         started: float,
         groups: Iterable[object] = (),
-        status_parts: Mapping[str, Callable[[], Any]] | None = None,
+        wake_status: Callable[[], WakeStatus | None] = lambda: None,
+        api_status: Callable[[], ApiStatus | None] = lambda: None,
         restart_command: str = "",
     ) -> None:
         self.turns = turns
@@ -81,7 +94,9 @@ class Control:
         self.emit = emit
         self.stop = stop
         self.started = started
-        self.status_parts = dict(status_parts or {})  # more fields for `status`, read when it is asked
+        # The parts the daemon runs beside the turns, read when `status` is asked (None: not running).
+        self.wake_status = wake_status
+        self.api_status = api_status
         self.restart_command = restart_command  # what a user runs to restart this daemon (systemd.py)
         # What the restart-only parts run with, whatever reloads came since: each reload is compared with it.
         self.running = turns.assistant.config.settings
@@ -100,7 +115,7 @@ class Control:
     async def handle(self, request: Request, conn: Connection) -> object:
         if request.method == SUBSCRIBE.name:
             conn.subscribe()
-            return {"subscribed": True, "state": self.turns.state}
+            return to_json(Subscribed(True, self.turns.state))
         return await serve(self.methods[request.method], request.params)
 
     @method("dictate.press")
@@ -142,58 +157,54 @@ class Control:
         return await self.turns.cancel()
 
     @method("status")
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DaemonStatus:
         snapshot = self.assistant.arbiter.snapshot()
         audio = self.audio
-        return {
-            "state": self.turns.state,
-            "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.started, 1),
-            "models": dict(self.assistant.models.__dict__),
-            "llm": self.assistant.models.llm,
-            "vram": {k: snapshot[k] for k in ("meter", "total_gb", "used_gb", "free_gb", "reserve_gb", "budget_gb")},
-            "resident": [m for m in snapshot["models"] if m["state"] != "unloaded"],
-            "last_turn": self.turns.last_turn,
-            "audio": {
-                "input": audio.input_name if audio else None,
-                "output": audio.output_name if audio else None,
-                "input_problem": audio.input_problem if audio else "audio disabled",
-                "output_problem": audio.output_problem if audio else "audio disabled",
-            },
-            "conversation": self.assistant.history.conversation,
+        return DaemonStatus(
+            state=self.turns.state,
+            pid=os.getpid(),
+            uptime_s=round(time.time() - self.started, 1),
+            models=replace(self.assistant.models),
+            llm=self.assistant.models.llm,
+            vram=snapshot.figures,
+            resident=snapshot.resident,
+            last_turn=self.turns.last_turn,
+            audio=audio.status() if audio else AudioStatus(input_problem="audio disabled", output_problem="audio disabled"),
+            conversation=self.assistant.history.conversation,
             # Release → first reply audio over the recent voice turns (from the turn log: survives restarts).
-            "latency": await asyncio.to_thread(self._latency),
-            **{name: part() for name, part in self.status_parts.items()},
-        }
+            latency=await asyncio.to_thread(self._latency),
+            wake=self.wake_status(),
+            api=self.api_status(),
+        )
 
     def _latency(self) -> LatencySummary:
         return summary(self.assistant.history.turns(limit=RECENT_TURNS))
 
     @method("llm.list")
-    async def llm_list(self) -> list[dict[str, Any]]:
+    async def llm_list(self) -> list[LlmEntry]:
         catalog = self.assistant.config.catalog
-        states = {m["id"]: m for m in self.assistant.arbiter.snapshot()["models"]}
+        snapshot = self.assistant.arbiter.snapshot()
         return [
-            {
-                "id": spec.id,
-                "current": spec.id == self.assistant.models.llm,
-                "vram_gb": spec.vram_gb,
-                "measured_gb": states[spec.id]["measured_gb"],
-                "state": states[spec.id]["state"],
-                "present": problem(spec, self.assistant.config.paths.models_dir) is None,
-                "description": spec.description,
-            }
+            LlmEntry(
+                id=spec.id,
+                current=spec.id == self.assistant.models.llm,
+                vram_gb=spec.vram_gb,
+                measured_gb=snapshot.row(spec.id).measured_gb,
+                state=snapshot.row(spec.id).state,
+                present=problem(spec, self.assistant.config.paths.models_dir) is None,
+                description=spec.description,
+            )
             for spec in catalog.of_kind("llm")
         ]
 
     @method("llm.current")
-    async def llm_current(self) -> dict[str, Any]:
+    async def llm_current(self) -> LlmCurrent:
         model_id = self.assistant.models.llm
         spec = self.assistant.config.catalog.get(model_id)
-        return {"id": model_id, "description": spec.description, "vram_gb": spec.vram_gb}
+        return LlmCurrent(model_id, spec.description, spec.vram_gb)
 
     @method("llm.use", LlmUse)
-    async def llm_use(self, request: LlmUse) -> dict[str, Any]:
+    async def llm_use(self, request: LlmUse) -> LlmSwitched:
         model_id = request.id
         spec = self.assistant.config.catalog.get(model_id, kind="llm")
         if spec.kind != "llm":
@@ -206,8 +217,9 @@ class Control:
             except AssistantError as exc:
                 raise AssistantError(f"could not switch to {model_id}, keeping {previous}: {exc.message}", exc.code)
             self.assistant.select("llm", model_id)
-        self.emit(LlmSwitched(model_id, previous))  # the daemon also tells the desktop
-        return {"id": model_id, "previous": previous}
+        switched = LlmSwitched(model_id, previous)
+        self.emit(switched)  # the daemon also tells the desktop
+        return switched
 
     @method("ask", Ask)
     async def ask(self, request: Ask) -> TurnRecord:
@@ -235,12 +247,11 @@ class Control:
         return NewConversation(await asyncio.to_thread(self.assistant.history.new_conversation))
 
     @method("vram.status")
-    async def vram_status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.assistant.arbiter.snapshot()
-        return result
+    async def vram_status(self) -> VramSnapshot:
+        return self.assistant.arbiter.snapshot()
 
     @method("config.reload")
-    async def config_reload(self) -> dict[str, Any]:
+    async def config_reload(self) -> ConfigReloaded:
         """Re-read config.toml and the catalogs. What the running daemon cannot take (settings.restart_only:
         servers, devices, listeners opened once at start) is named, with the restart that fits this daemon."""
         try:
@@ -250,14 +261,14 @@ class Control:
         restart = restart_only(self.running, config.settings)
         self.assistant.reconfigure(config)
         config_file = config.paths.config_file
-        return {
-            "read": [str(config_file), *(str(p) for p in config.catalog.files)],
-            "config_file_exists": config_file.exists(),
-            "reloaded": [str(p) for p in config.catalog.files],  # the catalogs (older CLIs print this)
-            "models": dict(self.assistant.models.__dict__),
-            "restart_needed": restart,
-            "restart_command": self.restart_command if restart else None,
-        }
+        return ConfigReloaded(
+            read=(str(config_file), *(str(p) for p in config.catalog.files)),
+            config_file_exists=config_file.exists(),
+            reloaded=tuple(str(p) for p in config.catalog.files),
+            models=replace(self.assistant.models),
+            restart_needed=tuple(restart),
+            restart_command=self.restart_command if restart else None,
+        )
 
     async def reload_logged(self, why: str) -> None:
         """A reload not asked over the socket (SIGHUP): its outcome goes to the log."""
@@ -266,20 +277,20 @@ class Control:
         except AssistantError as exc:
             log.error("%s: %s", why, exc.message)
             return
-        log.info("%s: reloaded %s", why, ", ".join(result["read"]))
-        if result["restart_needed"]:
+        log.info("%s: reloaded %s", why, ", ".join(result.read))
+        if result.restart_needed:
             log.warning("%s: %s changed and take effect after a restart: %s",
-                        why, ", ".join(result["restart_needed"]), result["restart_command"])
+                        why, ", ".join(result.restart_needed), result.restart_command)
 
     @method("devices")
-    async def devices(self) -> dict[str, Any]:
+    async def devices(self) -> DeviceList:
         from assistant.audio.devices import list_devices
 
         # Through AudioIO when it is open: it serialises device re-scans with its own watcher.
         lister = self.audio.list_devices if self.audio is not None else list_devices
-        return {"devices": await asyncio.to_thread(lister)}
+        return DeviceList(tuple(await asyncio.to_thread(lister)))
 
     @method("shutdown")
-    async def shutdown(self) -> dict[str, Any]:
+    async def shutdown(self) -> Stopping:
         self.stop()
-        return {"stopping": True, "pid": os.getpid()}  # the CLI waits for this process to be gone
+        return Stopping(True, os.getpid())

@@ -19,6 +19,7 @@ from assistant.daemon.control import Control
 from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
 from assistant.daemon.logfile import close_log_file, log_refusal, open_log_file
 from assistant.daemon.notify import Notifier
+from assistant.daemon.replies import ApiStatus
 from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
 from assistant.daemon.systemd import SystemdNotifier, restart_command
@@ -345,10 +346,8 @@ class Daemon:
             self.stopping.set,
             self.started,
             groups=[AlarmMethods(self.assistant.alarms, self.assistant.alarm_log, self.assistant.tools), self.mcp, WakeMethods(lambda: self.handsfree)],
-            status_parts={
-                "wake": lambda: self.handsfree.status() if self.handsfree is not None else None,
-                "api": lambda: self.api.status() if self.api is not None else None,
-            },
+            wake_status=lambda: self.handsfree.status() if self.handsfree is not None else None,
+            api_status=lambda: api_status(self.api) if self.api is not None else None,
             restart_command=restart_command(),
         )
         self.server = ControlServer(self.config.paths.socket, control.handle, control.specs)
@@ -422,3 +421,9 @@ class Daemon:
             return False
         progress = [self._last_event, *(worker.last_message for worker in self.assistant.arbiter.workers)]
         return pipeline_stuck(self.turns.state, progress, time.monotonic(), self._stuck_s())
+
+
+def api_status(api: ApiServer) -> ApiStatus:
+    counts = api.counts
+    return ApiStatus(api.url, api.keyed, counts.requests, counts.errors, counts.rejected, counts.in_flight,
+                     counts.queued, counts.decoding, dict(counts.by_path))

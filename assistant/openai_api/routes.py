@@ -35,6 +35,7 @@ from assistant.openai_api.server import Handler
 from assistant.turn.hearing import hear
 from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.turn.utterance import End, Source, Utterance
+from assistant.vram.snapshot import ModelState
 
 __all__ = ["Services", "routes"]
 
@@ -155,11 +156,11 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         return Response(await leased(services, whole), media_type=fmt.media_type)
 
     async def list_models(request: Request) -> Response:
-        states = {row["id"]: row for row in arbiter.snapshot()["models"]}
+        snapshot = arbiter.snapshot()
         current = models()
 
         def resident(model_id: str) -> bool:
-            return states[model_id]["state"] not in ("unloaded", "loading")
+            return snapshot.row(model_id).state not in (ModelState.UNLOADED, ModelState.LOADING)
 
         data = [
             {"id": spec.id, "object": "model", "created": 0, "owned_by": "assistant", "kind": spec.kind,
@@ -183,8 +184,9 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
         counts = services.limits.counts
         return JSONResponse({
             "models": [
-                {key: row[key] for key in ("id", "kind", "state", "device", "leases", "load_count", "measured_gb")}
-                for row in arbiter.snapshot()["models"] if row["state"] != "unloaded"
+                {"id": row.id, "kind": row.kind, "state": row.state.value, "device": row.device, "leases": row.leases,
+                 "load_count": row.load_count, "measured_gb": row.measured_gb}
+                for row in arbiter.snapshot().resident
             ],
             "requests": {"in_flight": counts.in_flight, "queued": counts.queued},
         })

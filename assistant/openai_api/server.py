@@ -206,9 +206,3 @@ class ApiServer:
         if self._server is not None:
             await self._server.close()
             self._server.sock.close()
-
-    def status(self) -> dict[str, object]:
-        c = self.counts
-        return {"url": self.url, "key_required": self.keyed, "requests": c.requests, "errors": c.errors,
-                "rejected": c.rejected, "in_flight": c.in_flight, "queued": c.queued, "decoding": c.decoding,
-                "by_path": dict(c.by_path)}

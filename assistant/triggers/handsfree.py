@@ -16,7 +16,7 @@ from assistant.audio.wake import Detection, WakeDetector, phrase
 from assistant.audio.wake_listener import WakeListener
 from assistant.config.settings import WakeSettings
 from assistant.core.errors import AssistantError, AudioError
-from assistant.core.events import DaemonEvent, Emit, StateChanged, TurnFinished, TurnState, WakeChanged, WakeWordHeard
+from assistant.core.events import DaemonEvent, Emit, StateChanged, TurnFinished, TurnState, WakeChanged, WakeStatus, WakeWordHeard
 from assistant.core.records import TurnRecord
 from assistant.turn.utterance import End, Source
 
@@ -76,20 +76,20 @@ class HandsFree:
         self._woke_at: float | None = None  # when the block with the last wake word arrived
         self.wake_to_capture_ms: float | None = None  # from that block's arrival to the capture running
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> WakeStatus:
         listening = self._listening
-        return {
-            "enabled": self.enabled,
-            "word": self.settings.word,
-            "phrase": phrase(self.settings.word),
-            "threshold": listening.detector.threshold if listening else self.settings.threshold or None,
-            "echo": self.echo,
-            "follow_up_s": self.settings.follow_up_s,
-            "wakeups": self.wakeups,
-            "own_voice_ignored": self.own_voice,
-            "wake_to_capture_ms": self.wake_to_capture_ms,
-            "cpu_s": round(listening.busy_s + (self._gate.busy_s() if self._gate else 0.0), 3) if listening else 0.0,
-        }
+        return WakeStatus(
+            enabled=self.enabled,
+            word=self.settings.word,
+            phrase=phrase(self.settings.word),
+            threshold=listening.detector.threshold if listening else self.settings.threshold or None,
+            echo=self.echo,
+            follow_up_s=self.settings.follow_up_s,
+            wakeups=self.wakeups,
+            own_voice_ignored=self.own_voice,
+            wake_to_capture_ms=self.wake_to_capture_ms,
+            cpu_s=round(listening.busy_s + (self._gate.busy_s() if self._gate else 0.0), 3) if listening else 0.0,
+        )
 
     async def start(self) -> None:
         """At daemon start: turn on when the config says so; a problem is logged, never raised."""
@@ -99,7 +99,7 @@ class HandsFree:
             except AssistantError as exc:
                 log.warning("wake word not started: %s", exc.message)
 
-    async def set(self, on: bool) -> dict[str, Any]:
+    async def set(self, on: bool) -> WakeStatus:
         async with self._changing:
             if on and not self.enabled:
                 await self._turn_on()
@@ -269,13 +269,13 @@ class WakeMethods:
         return found
 
     @method("wake.on")
-    async def on(self) -> dict[str, Any]:
+    async def on(self) -> WakeStatus:
         return await self._handsfree().set(True)
 
     @method("wake.off")
-    async def off(self) -> dict[str, Any]:
+    async def off(self) -> WakeStatus:
         return await self._handsfree().set(False)
 
     @method("wake.status")
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> WakeStatus:
         return self._handsfree().status()

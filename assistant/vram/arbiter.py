@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from assistant.config.catalog import Catalog
 from assistant.core.errors import AssistantError, OutOfMemory, VramError
@@ -29,6 +28,7 @@ from assistant.vram.footprints import Footprints
 from assistant.vram.meter import Meter, SimulatedMeter
 from assistant.vram.policy import PRIORITY, Plan, Request, Slot, Victim, eviction_order, plan_acquire
 from assistant.vram.residency import ModelStats, Resident, describe
+from assistant.vram.snapshot import VramSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Arbiter:
         self.wait_timeout_s = wait_timeout_s
         self.emit = emit
         self.limits = limits  # when a worker with a request outstanding counts as hung
-        self.events: deque[dict[str, Any]] = deque(maxlen=200)
+        self.events: deque[VramChanged] = deque(maxlen=200)
         self.stats: dict[str, ModelStats] = {}
         self._residents: dict[str, Resident] = {}
         self._active: dict[str, str] = {}
@@ -413,25 +413,25 @@ class Arbiter:
         return frozenset(w for w in self._workers if isinstance(w, Worker))
 
     def _event(self, kind: str, model_id: str, reason: str = "") -> None:
-        event = VramChanged(kind, model_id, reason, time.time())
-        self.events.append(event.data())
+        event = VramChanged(time.time(), kind, model_id, reason)
+        self.events.append(event)
         log.info("vram %s %s: %s", kind, model_id, reason)
         self.emit(event)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> VramSnapshot:
         mem = self.meter.memory()
-        models = [
+        models = tuple(
             describe(spec, self._residents.get(spec.id), self.stats.get(spec.id, ModelStats()), self._active,
                      self.footprints.get(spec.id))
             for spec in self.catalog.models.values()
-        ]
-        return {
-            "meter": self.meter.name,
-            "total_gb": mem.total_gb,
-            "used_gb": mem.used_gb,
-            "free_gb": mem.free_gb,
-            "reserve_gb": self.reserve_gb,
-            "budget_gb": self.budget_gb(),
-            "models": models,
-            "events": list(self.events)[-20:],
-        }
+        )
+        return VramSnapshot(
+            meter=self.meter.name,
+            total_gb=mem.total_gb,
+            used_gb=mem.used_gb,
+            free_gb=mem.free_gb,
+            reserve_gb=self.reserve_gb,
+            budget_gb=self.budget_gb(),
+            models=models,
+            events=tuple(self.events)[-20:],
+        )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from assistant.core.models import ModelSpec
 from assistant.hosts.host import ModelHost
+from assistant.vram.snapshot import ModelRow, ModelState
 
 
 @dataclass
@@ -36,26 +36,26 @@ class ModelStats:
 
 def describe(
     spec: ModelSpec, resident: Resident | None, stats: ModelStats, active: Mapping[str, str], measured_gb: float | None
-) -> dict[str, Any]:
+) -> ModelRow:
     """One model's row of `vram status`."""
     if resident is None:
-        state = "unloaded"
+        state = ModelState.UNLOADED
     elif not resident.loaded.is_set():
-        state = "loading"
+        state = ModelState.LOADING
     else:
-        state = "in use" if resident.leases else "idle"
+        state = ModelState.IN_USE if resident.leases else ModelState.IDLE
     worker = resident.worker if resident else None
-    return {
-        "id": spec.id,
-        "kind": spec.kind,
-        "state": state,
-        "device": worker.device if worker else None,
-        "declared_gb": spec.vram_gb,
-        "measured_gb": measured_gb,
-        "leases": resident.leases if resident else 0,
-        "pid": worker.pid if worker else None,
-        "active": active.get(spec.kind) == spec.id,
-        "last_used": stats.last_used,
-        "load_count": stats.load_count,
-        "load_seconds": round(stats.load_seconds, 3),
-    }
+    return ModelRow(
+        id=spec.id,
+        kind=spec.kind,
+        state=state,
+        device=worker.device if worker else None,
+        declared_gb=spec.vram_gb,
+        measured_gb=measured_gb,
+        leases=resident.leases if resident else 0,
+        pid=worker.pid if worker else None,
+        active=active.get(spec.kind) == spec.id,
+        last_used=stats.last_used,
+        load_count=stats.load_count,
+        load_seconds=round(stats.load_seconds, 3),
+    )

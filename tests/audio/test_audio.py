@@ -81,10 +81,10 @@ async def opened(settings: AudioSettings, events: Events | None = None, recheck_
 @pytest.mark.audio
 def test_list_devices_shows_the_pulse_device_and_defaults(pulse: Pulse) -> None:
     rows = list_devices()
-    by_name = {row["name"]: row for row in rows}
-    assert by_name["pulse"]["inputs"] > 0 and by_name["pulse"]["outputs"] > 0
-    assert all(isinstance(row["rate"], int) and row["rate"] > 0 for row in rows)
-    defaults = [row["default"] for row in rows if row["default"]]
+    by_name = {row.name: row for row in rows}
+    assert by_name["pulse"].inputs > 0 and by_name["pulse"].outputs > 0
+    assert all(isinstance(row.rate, int) and row.rate > 0 for row in rows)
+    defaults = [row.default for row in rows if row.default]
     assert any("input" in d for d in defaults) and any("output" in d for d in defaults)
 
     async def body() -> None:

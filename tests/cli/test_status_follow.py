@@ -11,6 +11,8 @@ import pytest
 
 from assistant.api.protocol import Event
 from assistant.cli.follow import Format, Presence
+from assistant.core.wire import from_json, to_json
+from assistant.daemon.replies import DaemonStatus
 
 from ..daemon_process import DaemonProcess
 from ..pulse import Pulse, pulse  # noqa: F401  (the session fixture)
@@ -20,10 +22,13 @@ from ..waiting import wait_for
 
 @pytest.mark.quick
 def test_the_view_follows_each_event_and_ignores_the_rest() -> None:
-    view = Presence.of({"state": "idle", "models": {"asr": "a", "llm": "b", "tts": "c"}, "wake": {"enabled": False},
-                        "audio": {"input_problem": None, "output_problem": None}, "last_turn": None})
-    assert view.as_json() == {"state": "idle", "models": {"asr": "a", "llm": "b", "tts": "c"}, "wake": False,
-                              "dictating": False, "error": None}
+    vram = {"meter": "simulated", "total_gb": 16.0, "used_gb": 0.0, "free_gb": 16.0, "reserve_gb": 0.5, "budget_gb": 15.5}
+    view = Presence.of(from_json(DaemonStatus, {
+        "state": "idle", "models": {"asr": "a", "llm": "b", "tts": "c"}, "wake": {"enabled": False},
+        "audio": {"input_problem": None, "output_problem": None}, "last_turn": None,
+        "pid": 1, "uptime_s": 1.0, "llm": "b", "vram": vram, "resident": [], "conversation": 1, "latency": {}}))
+    assert to_json(view.as_json()) == {"state": "idle", "models": {"asr": "a", "llm": "b", "tts": "c"}, "wake": False,
+                                       "dictating": False, "error": None}
     steps = [
         (Event("state", {"state": "dictating"}), {"state": "dictating", "dictating": True}),
         (Event("llm", {"id": "q", "previous": "b"}), {"models": {"asr": "a", "llm": "q", "tts": "c"}}),
@@ -33,9 +38,9 @@ def test_the_view_follows_each_event_and_ignores_the_rest() -> None:
         (Event("audio", {"input_problem": "no microphone", "output_problem": None}), {"error": "no microphone"}),
     ]
     for event, expected in steps:
-        before = view.as_json()
+        before = to_json(view.as_json())
         view = view.after(event)
-        assert view.as_json() == {**before, **expected}, event
+        assert to_json(view.as_json()) == {**before, **expected}, event
     assert view.after(Event("tool.called", {"name": "x"})) is view  # nothing shown changed: no line
     bar = json.loads(Presence("idle", {"llm": "q"}, error="no microphone").line(Format.WAYBAR))
     assert bar["class"] == bar["alt"] == "error" and "no microphone" in bar["tooltip"] and "llm: q" in bar["tooltip"]

@@ -22,6 +22,7 @@ from assistant.cli.common import vram_summary
 from assistant.config.settings import Config, Settings, restart_only
 from assistant.core.errors import ConfigError
 from assistant.core.paths import Paths
+from assistant.vram.snapshot import ModelRow, ModelState, VramFigures
 
 from ..daemon_process import DaemonProcess, alive, write_catalog
 
@@ -226,12 +227,17 @@ def test_transcribe_and_models_check_print_json(xdg: Paths, tmp_path: Path) -> N
 
 @pytest.mark.quick
 def test_vram_is_shown_only_for_models_on_a_gpu() -> None:
-    vram: dict[str, Any] = {"meter": "nvml", "total_gb": 24.0, "used_gb": 1.0, "free_gb": 23.0, "budget_gb": 23.5}
-    on_cpu: list[dict[str, Any]] = [{"id": "whisper", "state": "idle", "device": "cpu"}, {"id": "llm", "state": "unloaded", "device": None}]
+    vram = VramFigures(meter="nvml", total_gb=24.0, used_gb=1.0, free_gb=23.0, reserve_gb=0.5, budget_gb=23.5)
+    on_cpu = [model_row("whisper", ModelState.IDLE, "cpu"), model_row("llm", ModelState.UNLOADED, None)]
     line = vram_summary(vram, on_cpu)
     assert "GB used" not in line and "CPU" in line
-    on_gpu = [*on_cpu, {"id": "qwen", "state": "idle", "device": "cuda:0"}]
+    on_gpu = [*on_cpu, model_row("qwen", ModelState.IDLE, "cuda:0")]
     assert vram_summary(vram, on_gpu).startswith("1.0 GB used (qwen on the GPU)")
+
+
+def model_row(model_id: str, state: ModelState, device: str | None) -> ModelRow:
+    return ModelRow(id=model_id, kind="llm", state=state, device=device, declared_gb=1.0, measured_gb=None, leases=0,
+                    pid=None, active=False, last_used=None, load_count=0, load_seconds=0.0)
 
 
 def test_status_shows_no_vram_used_when_every_model_is_on_the_cpu(daemon: DaemonProcess) -> None:

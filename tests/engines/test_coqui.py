@@ -259,12 +259,12 @@ def test_coqui_voices_a_pipeline_turn_placed_by_the_arbiter(vits: BuiltModel, xd
             assert len(audio) > 0 and np.isfinite(audio).all()
             assert {c.sample_rate for c in sink.chunks} == {vits.sample_rate}
             snapshot = assistant.arbiter.snapshot()
-            coqui = next(m for m in snapshot["models"] if m["id"] == "coqui-test")
-            assert coqui["state"] == "idle" and coqui["device"] == "cpu" and coqui["pid"] is not None
-            assert coqui["load_count"] == 1
+            coqui = next(m for m in snapshot.models if m.id == "coqui-test")
+            assert coqui.state == "idle" and coqui.device == "cpu" and coqui.pid is not None
+            assert coqui.load_count == 1
             # The simulated 16 GB card holds the Coqui model's declared footprint beside the LLM's.
-            assert meter.process_gb(coqui["pid"]) == pytest.approx(0.3)
-            assert snapshot["meter"] == "simulated" and snapshot["total_gb"] == 16
+            assert meter.process_gb(coqui.pid) == pytest.approx(0.3)
+            assert snapshot.meter == "simulated" and snapshot.total_gb == 16
         finally:
             await assistant.close()
 

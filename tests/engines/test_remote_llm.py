@@ -189,10 +189,10 @@ def test_the_arbiter_never_evicts_for_a_remote_model(xdg: Paths, server: LlamaSe
             await arbiter.shutdown()
 
     events, snapshot = asyncio.run(main())
-    assert [e["event"] for e in events if e["model"] == REMOTE] == ["load"]
-    assert not [e for e in events if e["event"] == "evict"]
-    row = next(m for m in snapshot["models"] if m["id"] == REMOTE)
-    assert row["device"] == "remote" and row["pid"] is None and row["state"] == "idle"
+    assert [e.event for e in events if e.model == REMOTE] == ["load"]
+    assert not [e for e in events if e.event == "evict"]
+    row = next(m for m in snapshot.models if m.id == REMOTE)
+    assert row.device == "remote" and row.pid is None and row.state == "idle"
     assert meter.memory().used_gb == pytest.approx(15.4)  # nothing placed on the card
 
 

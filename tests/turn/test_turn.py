@@ -68,8 +68,8 @@ def test_silence_is_nothing_heard_without_an_llm_call(config: Config) -> None:
 
     hiss, snapshot = asyncio.run(main())
     assert hiss.nothing_heard and hiss.reply == ""
-    llm = next(m for m in snapshot["models"] if m["id"] == config.catalog.defaults["llm"])  # type: ignore[index, union-attr]
-    assert llm["load_count"] == 0, "no LLM may be loaded for a turn where nothing was heard"
+    llm = next(m for m in snapshot.models if m.id == config.catalog.defaults["llm"])  # type: ignore[index, union-attr]
+    assert llm.load_count == 0, "no LLM may be loaded for a turn where nothing was heard"
 
 
 def test_worker_killed_mid_generation_is_a_clean_error_and_the_next_turn_works(config: Config) -> None:
@@ -78,7 +78,7 @@ def test_worker_killed_mid_generation_is_a_clean_error_and_the_next_turn_works(c
         try:
             await assistant.arbiter.ensure(assistant.models.llm)
             llm_pid = next(
-                m["pid"] for m in assistant.arbiter.snapshot()["models"] if m["id"] == assistant.models.llm
+                m.pid for m in assistant.arbiter.snapshot().models if m.id == assistant.models.llm
             )
             messages = [{"role": "user", "content": "Count from one to one hundred."}]
             error: BaseException | None = None
@@ -129,11 +129,11 @@ def test_crashed_idle_worker_is_replaced_on_next_use(config: Config, phase: str)
 
 
 def _pid(assistant: Assistant, model_id: str) -> int:
-    return next(m["pid"] for m in assistant.arbiter.snapshot()["models"] if m["id"] == model_id)
+    return next(m.pid for m in assistant.arbiter.snapshot().models if m.id == model_id)
 
 
 def _state(assistant: Assistant, model_id: str) -> str:
-    return next(m["state"] for m in assistant.arbiter.snapshot()["models"] if m["id"] == model_id)
+    return next(m.state for m in assistant.arbiter.snapshot().models if m.id == model_id)
 
 
 class InterruptingSink:

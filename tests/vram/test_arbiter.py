@@ -77,11 +77,11 @@ def make_arbiter(config: Config, meter: Any = None, wait_timeout_s: float = 60) 
 
 
 def pid_of(arbiter: Arbiter, model_id: str) -> int:
-    return int(next(m["pid"] for m in arbiter.snapshot()["models"] if m["id"] == model_id))
+    return int(next(m.pid for m in arbiter.snapshot().models if m.id == model_id))
 
 
 def resident(arbiter: Arbiter) -> list[str]:
-    return sorted(m["id"] for m in arbiter.snapshot()["models"] if m["state"] != "unloaded")
+    return sorted(m.id for m in arbiter.snapshot().models if m.state != "unloaded")
 
 
 def test_switching_llm_ends_the_old_process(xdg: Paths) -> None:
@@ -94,8 +94,8 @@ def test_switching_llm_ends_the_old_process(xdg: Paths) -> None:
             await arbiter.ensure("smollm2-alt")
             assert not alive(old)
             assert resident(arbiter) == ["smollm2-alt", "whisper-tiny-en"]  # ASR kept: the stale LLM went first
-            evict = [e for e in arbiter.events if e["event"] == "evict"]
-            assert [e["model"] for e in evict] == ["smollm2-135m"]
+            evict = [e for e in arbiter.events if e.event == "evict"]
+            assert [e.model for e in evict] == ["smollm2-135m"]
             assert "pass 0: stale" in evict[0]["reason"] and "for smollm2-alt" in evict[0]["reason"]
             assert arbiter.meter.memory().used_gb == 13
         finally:
@@ -125,12 +125,12 @@ def test_concurrent_acquires_never_overcommit(xdg: Paths) -> None:
             assert len(done) == 16
         finally:
             await arbiter.shutdown()
-        loads = [e for e in arbiter.events if e["event"] == "load"]
+        loads = [e for e in arbiter.events if e.event == "load"]
         # One load per model at a time: a model never has two workers, so loads alternate with evictions.
-        for model in {e["model"] for e in loads}:
-            timeline = [e["event"] for e in arbiter.events if e["model"] == model and e["event"] in ("load", "evict")]
+        for model in {e.model for e in loads}:
+            timeline = [e.event for e in arbiter.events if e.model == model and e.event in ("load", "evict")]
             assert all(a != b for a, b in zip(timeline, timeline[1:])), (model, timeline)
-        assert not [e for e in arbiter.events if e["event"] in ("oom", "load_failed")]
+        assert not [e for e in arbiter.events if e.event in ("oom", "load_failed")]
 
     asyncio.run(main())
     assert max(high_water) <= 16 - 0.5 + 1e-9
@@ -186,7 +186,7 @@ def test_killed_worker_is_noticed_and_its_memory_released(xdg: Paths, leased: bo
                 await asyncio.sleep(0.05)
             assert meter.process_gb(pid) is None and meter.memory().used_gb == 0
             assert "piper-joe" not in resident(arbiter)
-            assert any(e["event"] == "crash" for e in arbiter.events)
+            assert any(e.event == "crash" for e in arbiter.events)
             async with arbiter.use("piper-joe") as tts:  # the next use starts a fresh worker
                 assert tts.pid != pid
         finally:
@@ -205,12 +205,12 @@ def test_oom_on_load_evicts_further_and_retries(xdg: Paths) -> None:
             await arbiter.ensure("whisper-tiny-en")
             await arbiter.ensure("piper-joe")
             await arbiter.ensure("smollm2-135m")
-            events = [(e["event"], e["model"]) for e in arbiter.events]
+            events = [(e.event, e.model) for e in arbiter.events]
             assert ("oom", "smollm2-135m") in events
             assert ("evict", "piper-joe") in events  # the next in plan order, not the ASR
             assert resident(arbiter) == ["smollm2-135m", "whisper-tiny-en"]
-            llm = next(m for m in arbiter.snapshot()["models"] if m["id"] == "smollm2-135m")
-            assert llm["declared_gb"] == 9 and llm["measured_gb"] == 11
+            llm = next(m for m in arbiter.snapshot().models if m.id == "smollm2-135m")
+            assert llm.declared_gb == 9 and llm.measured_gb == 11
         finally:
             await arbiter.shutdown()
         # The measured footprint is kept and preferred next time.
@@ -236,9 +236,9 @@ def test_oom_after_retry_falls_back_to_cpu_or_fails_clearly(xdg: Paths, fallback
             async with arbiter.use("smollm2-135m") as llm:
                 reply = [d async for d in llm.stream("chat", messages=[{"role": "user", "content": "Hi"}])]
             assert reply
-            snap = {m["id"]: m for m in arbiter.snapshot()["models"]}
-            assert snap["smollm2-135m"]["device"] == "cpu"
-            assert any(e["event"] == "fallback" for e in arbiter.events)
+            snap = {m.id: m for m in arbiter.snapshot().models}
+            assert snap["smollm2-135m"].device == "cpu"
+            assert any(e.event == "fallback" for e in arbiter.events)
             assert meter.memory().used_gb <= 4  # the LLM holds no GPU memory
         finally:
             await arbiter.shutdown()
@@ -368,7 +368,7 @@ def test_idle_ttl_unloads_an_idle_model(xdg: Paths) -> None:
                     break
                 await asyncio.sleep(0.1)
             assert resident(arbiter) == [] and not alive(pid)
-            assert any(e["event"] == "unload" and "idle for 1 s" in e["reason"] for e in arbiter.events)
+            assert any(e.event == "unload" and "idle for 1 s" in e.reason for e in arbiter.events)
         finally:
             await arbiter.shutdown()
 
@@ -386,7 +386,7 @@ def test_a_cancelled_load_frees_its_slot(xdg: Paths) -> None:
             switch.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await switch
-            assert "loading" not in {m["state"] for m in arbiter.snapshot()["models"]}
+            assert "loading" not in {m.state for m in arbiter.snapshot().models}
             assert await asyncio.wait_for(arbiter.ensure("smollm2-alt"), 60)
             assert resident(arbiter) == ["smollm2-alt"]
             assert not [w for w in arbiter._workers if not w.alive]  # no half-started worker left behind
