@@ -96,7 +96,7 @@ def test_switching_llm_ends_the_old_process(xdg: Paths) -> None:
             assert resident(arbiter) == ["smollm2-alt", "whisper-tiny-en"]  # ASR kept: the stale LLM went first
             evict = [e for e in arbiter.events if e.event == "evict"]
             assert [e.model for e in evict] == ["smollm2-135m"]
-            assert "pass 0: stale" in evict[0]["reason"] and "for smollm2-alt" in evict[0]["reason"]
+            assert "pass 0: stale" in evict[0].reason and "for smollm2-alt" in evict[0].reason
             assert arbiter.meter.memory().used_gb == 13
         finally:
             await arbiter.shutdown()
