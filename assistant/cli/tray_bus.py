@@ -60,7 +60,7 @@ class Look:
     tip_title: str
     tip_text: str
 
-    def properties(self) -> dict[str, Any]:
+    def properties(self) -> dict[str, str | ToolTip]:
         """The D-Bus properties this look decides, by their D-Bus names."""
         return {"Status": self.status, "IconName": self.icon, "ToolTip": (self.icon, [], self.tip_title, self.tip_text)}
 
