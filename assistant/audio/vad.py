@@ -1,4 +1,10 @@
-"""End of speech after the wake word: a voice activity detector (pymicro-vad) and the rules that end an utterance."""
+"""End of speech after the wake word: a voice activity detector (pymicro-vad) and the rules that end an utterance.
+
+Two ways to end one. By silence: quiet for `silence_s` after speech. By meaning: at each pause of
+`pause_s` the caller asks the end-of-turn model (audio/smart_turn.py) whether the words are complete,
+and `silence_s` is only the longest pause allowed. The rules here decide when a pause is a pause; the
+model's verdict is the caller's, since it needs the audio and this stays pure.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,10 @@ RATE = 16_000
 FRAME = 160  # pymicro-vad scores 10 ms at a time
 FRAME_S = FRAME / RATE
 
-Outcome = Literal["end", "no_speech", "max"]
+# How the utterance ended: "end" a silence, "model" the end-of-turn model's verdict (the caller's),
+# "no_speech" nobody spoke, "max" the cap. "pause" is no end: the moment to ask the model.
+Outcome = Literal["end", "model", "no_speech", "max"]
+Signal = Outcome | Literal["pause"]
 
 
 class Vad:
@@ -54,6 +63,8 @@ class EndpointRules:
     # start an utterance nor keep one open.
     min_speech_s: float = 0.2
     threshold: float = 0.5
+    # Ending by meaning: at each pause this long after speech, `push` says "pause" once (None: never).
+    pause_s: float | None = None
 
 
 class Endpointer:
@@ -65,9 +76,11 @@ class Endpointer:
         self.heard_speech = False
         self._run_s = 0.0  # length of the current run of speech frames
         self._silence_s = 0.0  # length of the current run of non-speech frames after speech
+        self._paused = False  # the current run of silence was signalled as a pause
 
-    def push(self, probability: float) -> Outcome | None:
-        """One 10 ms frame's speech probability (negative: not known yet); the outcome once the utterance is over."""
+    def push(self, probability: float) -> Signal | None:
+        """One 10 ms frame's speech probability (negative: not known yet); the outcome once the utterance
+        is over, or "pause" when a pause has lasted `pause_s` (once per pause)."""
         rules = self.rules
         self.elapsed_s += FRAME_S
         if probability >= rules.threshold:
@@ -75,6 +88,7 @@ class Endpointer:
             if self._run_s >= rules.min_speech_s:
                 self.heard_speech = True
                 self._silence_s = 0.0
+                self._paused = False
         else:
             self._run_s = 0.0
             if self.heard_speech:
@@ -83,6 +97,9 @@ class Endpointer:
             return "max"
         if self.heard_speech and self._silence_s >= rules.silence_s:
             return "end"
+        if rules.pause_s is not None and self.heard_speech and not self._paused and self._silence_s >= rules.pause_s:
+            self._paused = True
+            return "pause"
         if not self.heard_speech and self.elapsed_s >= rules.no_speech_s:
             return "no_speech"
         return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.api.client import NotRunning, call
-from assistant.config.settings import Config
+from assistant.config.settings import Config, Settings
 from assistant.core.errors import AssistantError
 from assistant.engines.files import problem
 
@@ -90,7 +90,24 @@ def wake_checks(config: Config) -> list[Check]:
     return [*checks, Check("wake echo", True, f"own voice kept out by {echo}")]
 
 
-def gpuCheck() -> Check:
+def end_of_turn_check(settings: Settings) -> Check:
+    """How a hands-free turn ends: the end-of-turn model, or a fixed silence (chosen, or for want of the model)."""
+    from assistant.audio import smart_turn
+
+    turn, wake = settings.turn, settings.wake
+    silence = f"hands-free turns end after {wake.silence_s:g} s of silence"
+    if turn.end == "silence":
+        return Check("end of turn", True, f"{silence} ([turn] end = \"silence\")")
+    if smart_turn.load() is None:
+        return Check("end of turn", False, smart_turn.missing_reason())
+    return Check(
+        "end of turn", True,
+        f"the end-of-turn model (Smart Turn v3) judges each {turn.pause_s:g} s pause; "
+        f"complete at p >= {turn.threshold:g}, and {turn.max_silence_s:g} s of silence ends a turn whatever it says",
+    )
+
+
+def gpu_check() -> Check:
     from assistant.vram.meter import NvmlMeter
 
     try:
@@ -110,7 +127,7 @@ def model_checks(config: Config) -> list[Check]:
     return checks
 
 
-def serviceCheck() -> Check:
+def service_check() -> Check:
     from assistant.install.service import checkout, inspect_unit, status
     from assistant.install.unit import unit_path
 
@@ -133,7 +150,7 @@ def serviceCheck() -> Check:
     return Check("systemd unit", True, f"{detail}; runs this checkout with {target.python}")
 
 
-def daemonCheck(config: Config) -> Check:
+def daemon_check(config: Config) -> Check:
     try:
         result = call(config.paths.socket, "status", timeout=5)
     except NotRunning:
@@ -181,7 +198,7 @@ def dictation_checks(config: Config) -> list[Check]:
     return checks
 
 
-def trayCheck(config: Config) -> Check:
+def tray_check(config: Config) -> Check:
     from assistant.cli.tray import watcher_problem
 
     if not config.settings.desktop.tray:
@@ -196,9 +213,10 @@ def run_checks(config: Config) -> list[Check]:
         *dictation_checks(config),
         *audio_checks(config),
         *wake_checks(config),
-        gpuCheck(),
+        end_of_turn_check(config.settings),
+        gpu_check(),
         *model_checks(config),
-        serviceCheck(),
-        daemonCheck(config),
-        trayCheck(config),
+        service_check(),
+        daemon_check(config),
+        tray_check(config),
     ]

@@ -28,6 +28,10 @@ def _show(result: object, as_json: bool) -> None:
     }.get(wake.echo or "", wake.echo)
     follow = f", follow-up window {wake.follow_up_s:g} s" if wake.follow_up_s else ""
     typer.echo(f"listening for {wake.phrase!r} (threshold {wake.threshold or 0.0:.2f}{follow}); own voice kept out by {echo}")
+    if wake.end == "model":
+        typer.echo("a turn ends when the end-of-turn model judges the words complete at a pause")
+    else:
+        typer.echo(f"a turn ends after a fixed silence{f' ({wake.end_problem})' if wake.end_problem else ''}")
     typer.echo(f"wake-ups {wake.wakeups}, own voice ignored {wake.own_voice_ignored}, CPU {wake.cpu_s:.1f} s")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from assistant.audio.settings import AudioSettings
+from assistant.audio.settings import AudioSettings, TurnSettings
 from assistant.audio.wake import WORDS
 from assistant.config.api import LOOPBACK, ApiSettings, check_api
 from assistant.config.catalog import Catalog, load_catalog, read_toml
@@ -189,6 +189,7 @@ class Settings:
     workers: WorkerSettings = field(default_factory=WorkerSettings, metadata=LIVE)
     history: HistorySettings = field(default_factory=HistorySettings, metadata=LIVE)
     wake: WakeSettings = field(default_factory=WakeSettings)
+    turn: TurnSettings = field(default_factory=TurnSettings)
     dictation: DictationSettings = field(default_factory=DictationSettings)
 
     @property
@@ -215,6 +216,7 @@ _SECTIONS: dict[str, type] = {
     "workers": WorkerSettings,
     "history": HistorySettings,
     "wake": WakeSettings,
+    "turn": TurnSettings,
     "dictation": DictationSettings,
 }
 
@@ -337,9 +339,19 @@ def _check_wake(path: Path, settings: Settings) -> None:
         raise ConfigError(f"{path}: [wake]: field 'echo' must be auto, gate or cancel")
 
 
+def _check_turn(path: Path, settings: Settings) -> None:
+    turn = settings.turn
+    if turn.end not in ("model", "silence"):
+        raise ConfigError(f"{path}: [turn]: field 'end' must be \"model\" (the end-of-turn model) or \"silence\", got {turn.end!r}")
+    if not 0.0 < turn.threshold < 1.0:
+        raise ConfigError(f"{path}: [turn]: field 'threshold' must be between 0 and 1, got {turn.threshold}")
+    if turn.pause_s <= 0 or turn.max_silence_s <= turn.pause_s:
+        raise ConfigError(f"{path}: [turn]: fields 'pause_s' and 'max_silence_s' must be seconds with 0 < pause_s < max_silence_s")
+
+
 # Each is one check of the built settings; each raises at its first problem, and the others still run.
 _CHECKS: tuple[Callable[[Path, Settings], None], ...] = (
-    _check_misc, _check_servers, _check_workers, _check_wake, _check_dictation, _check_language)
+    _check_misc, _check_servers, _check_workers, _check_wake, _check_turn, _check_dictation, _check_language)
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,8 @@ class WakeStatus:
     own_voice_ignored: int = 0
     wake_to_capture_ms: float | None = None
     cpu_s: float = 0.0
+    end: str = "silence"  # how a hands-free turn ends: "model" (the end-of-turn model) or "silence"
+    end_problem: str | None = None  # why it ends by silence although the model was asked for
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ class TurnRecord:
     # The reply was an honest refusal (tools/capabilities.py), not a model's: kept here for the user,
     # never put back into the LLM's context, where a small model copies it onto the next request.
     refused: bool = False
+    # Why the user's turn ended (release, silence, model, cap, commit, typed) and, when the end-of-turn
+    # model judged it, its last probability that the turn was complete.
+    end: str | None = None
+    end_probability: float | None = None
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,9 @@ class Daemon:
             from assistant.triggers.handsfree import HandsFree
 
             settings = self.config.settings
-            self.handsfree = HandsFree(settings.wake, self.audio, self.turns, settings.audio.max_utterance_s, self.emit)
+            self.handsfree = HandsFree(
+                settings.wake, self.audio, self.turns, settings.audio.max_utterance_s, self.emit, settings.turn
+            )
 
     async def _close_wake_word(self) -> None:
         if self.handsfree is not None:

@@ -10,10 +10,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from assistant.api.protocol import method
+from assistant.audio import smart_turn
 from assistant.audio.echo import LOOKAHEAD_S, PlaybackGate, echo_cancelled_source
+from assistant.audio.settings import TurnSettings
+from assistant.audio.smart_turn import SmartTurn
 from assistant.audio.vad import EndpointRules, Outcome
 from assistant.audio.wake import Detection, WakeDetector, phrase
-from assistant.audio.wake_listener import WakeListener
+from assistant.audio.wake_listener import ByMeaning, Verdict, WakeListener
 from assistant.config.settings import WakeSettings
 from assistant.core.errors import AssistantError, AudioError
 from assistant.core.events import DaemonEvent, Emit, StateChanged, TurnFinished, TurnState, WakeChanged, WakeStatus, WakeWordHeard
@@ -40,9 +43,11 @@ class HandsFree:
     """A trigger beside the hotkeys: it drives the same press/release/cancel as a held key.
 
     While on, the capture stream stays open and a WakeListener thread hears every block: the wake
-    word calls `press` (keeping WAKE_PREROLL_S from before the detection), then the VAD
-    calls `release` after `silence_s` of silence, or `cancel` (with the "nothing" earcon) when
-    nobody spoke within `no_speech_s`. A key press meanwhile takes over: its release ends the turn.
+    word calls `press` (keeping WAKE_PREROLL_S from before the detection), then the end of the turn
+    calls `release`: by meaning ([turn] end = "model"), when the end-of-turn model judges the words
+    complete at a pause of `pause_s`, or after `max_silence_s` of quiet whatever it says; by silence,
+    after [wake] `silence_s`. Nobody speaking within `no_speech_s` calls `cancel` (with the "nothing"
+    earcon). A key press meanwhile takes over: its release ends the turn.
 
     Args:
         audio: the daemon's AudioIO (input listeners, holding the input open, playback listeners, earcons).
@@ -56,14 +61,18 @@ class HandsFree:
         turns: Turns,
         max_utterance_s: float,
         emit: Emit,
+        turn: TurnSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.turn = turn if turn is not None else TurnSettings()
         self.audio = audio
         self.turns = turns
         self.emit = emit
-        self.rules = EndpointRules(
-            silence_s=settings.silence_s, no_speech_s=settings.no_speech_s, max_s=max_utterance_s
-        )
+        self.max_utterance_s = max_utterance_s
+        self.rules = self._rules(None)
+        self.end_model: SmartTurn | None = None  # loaded at the first turn on, when [turn] end = "model"
+        self.end_problem: str | None = None  # why turns end by silence although the model was asked for
+        self._verdicts: list[Verdict] = []  # the end-of-turn model's, in the utterance being heard
         self.enabled = False
         self.echo: str | None = None  # while on: "gate", "cancel" (the sound server's canceller alone) or "cancel+gate"
         self.wakeups = 0
@@ -75,6 +84,27 @@ class HandsFree:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._woke_at: float | None = None  # when the block with the last wake word arrived
         self.wake_to_capture_ms: float | None = None  # from that block's arrival to the capture running
+
+    def _rules(self, model: SmartTurn | None) -> EndpointRules:
+        if model is None:
+            return EndpointRules(silence_s=self.settings.silence_s, no_speech_s=self.settings.no_speech_s, max_s=self.max_utterance_s)
+        return EndpointRules(
+            silence_s=self.turn.max_silence_s,
+            no_speech_s=self.settings.no_speech_s,
+            max_s=self.max_utterance_s,
+            pause_s=self.turn.pause_s,
+        )
+
+    def _meaning(self) -> ByMeaning | None:
+        return ByMeaning(self.end_model, self.turn.threshold) if self.end_model is not None else None
+
+    async def _load_end_model(self) -> None:
+        """The end-of-turn model, once; without it (or with [turn] end = "silence") turns end by silence."""
+        if self.turn.end != "model" or self.end_model is not None:
+            return
+        self.end_model = await asyncio.to_thread(smart_turn.load)
+        self.end_problem = None if self.end_model is not None else smart_turn.missing_reason()
+        self.rules = self._rules(self.end_model)
 
     def status(self) -> WakeStatus:
         listening = self._listening
@@ -89,6 +119,9 @@ class HandsFree:
             own_voice_ignored=self.own_voice,
             wake_to_capture_ms=self.wake_to_capture_ms,
             cpu_s=round(listening.busy_s + (self._gate.busy_s() if self._gate else 0.0), 3) if listening else 0.0,
+            # Until the first turn on loads the model, the configured way stands.
+            end="model" if self.end_model is not None or (self.turn.end == "model" and self.end_problem is None) else "silence",
+            end_problem=self.end_problem,
         )
 
     async def start(self) -> None:
@@ -122,6 +155,7 @@ class HandsFree:
             detector = await asyncio.to_thread(WakeDetector, word, threshold)
         except (ImportError, OSError, ValueError) as exc:
             raise AssistantError(f"cannot load the wake word model {word!r}: {exc}; reinstall pymicro-wakeword", "wake") from None
+        await self._load_end_model()
         loop = asyncio.get_running_loop()
 
         def on_wake(detection: Detection, arrived: float) -> None:
@@ -130,7 +164,10 @@ class HandsFree:
         def on_end(outcome: Outcome) -> None:
             loop.call_soon_threadsafe(self._on_end, outcome)
 
-        self._listening = WakeListener(detector, on_wake, on_end)
+        def on_verdict(verdict: Verdict) -> None:
+            loop.call_soon_threadsafe(self._verdicts.append, verdict)
+
+        self._listening = WakeListener(detector, on_wake, on_end, on_verdict=on_verdict)
         self.echo = self.settings.echo
         if self.echo == "auto":
             # The canceller where there is one, and the gate always: in our measurements WebRTC's
@@ -217,7 +254,8 @@ class HandsFree:
         listening = self._listening
         if listening is None:
             return
-        listening.endpoint(rules)  # first, so the VAD hears from the first block after the press
+        self._verdicts = []
+        listening.endpoint(rules, self._meaning())  # first, so the VAD hears from the first block after the press
         # The capture starts WAKE_PREROLL_S before the block that held the wake word, however late
         # the press comes: the ring holds what was said meanwhile.
         preroll_s = 0.0 if woke is None else min(RING_S, WAKE_PREROLL_S + time.monotonic() - woke)
@@ -237,12 +275,22 @@ class HandsFree:
         self._spawn(self._end(outcome))
 
     async def _end(self, outcome: Outcome) -> None:
+        verdicts, self._verdicts = self._verdicts, []
         try:
             if outcome == "no_speech":
                 await self.turns.cancel()
                 self.audio.earcon("nothing")
+                return
+            end = {"model": End.MODEL, "max": End.CAP}.get(outcome, End.SILENCE)
+            last = verdicts[-1] if verdicts else None
+            if last is not None:
+                log.info(
+                    "turn ended by %s (the end-of-turn model: p=%.2f at %.2f s, %d pause(s) judged, %.0f ms a call)",
+                    end.value, last.probability, last.at_s, len(verdicts), sum(v.ms for v in verdicts) / len(verdicts),
+                )
             else:
-                await self.turns.release(End.SILENCE)
+                log.info("turn ended by %s", end.value)
+            await self.turns.release(end, last.probability if last is not None else None)
         except AssistantError as exc:
             log.warning("end of speech: %s", exc.message)
 

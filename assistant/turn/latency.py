@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from assistant.core.records import TurnRecord
+from assistant.turn.utterance import End
 
 RECENT_TURNS = 50
 
@@ -39,11 +40,15 @@ _STEPS = (
 )
 
 
-def timeline(turn_id: str, timings: Mapping[str, float | None]) -> str:
-    """One line: each step's seconds after the release, then what was done ahead of it."""
+def timeline(
+    turn_id: str, timings: Mapping[str, float | None], end: End | None = None, probability: float | None = None
+) -> str:
+    """One line: each step's seconds after the release, then why the turn ended and what was done ahead of it."""
     steps = [f"{label} {timings[key]:.3f}" for label, key in _STEPS if timings.get(key) is not None]
     line = f"turn {turn_id}: release 0.000 → " + " → ".join(steps)
     extra = []
+    if end is not None:
+        extra.append(f"ended by {end.value}" + (f", the end-of-turn model's p={probability:.2f}" if probability is not None else ""))
     if (partials := timings.get("asr_partials")) is not None:
         extra.append(f"asr: {partials:.0f} partials, {timings.get('asr_tail_audio_s') or 0:.2f} s of tail")
     if guesses := timings.get("speculations"):

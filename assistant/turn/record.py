@@ -11,6 +11,7 @@ from assistant.core.errors import AssistantError
 from assistant.core.events import Emit, TurnFinished
 from assistant.turn.history import HistoryLog, TurnRecord
 from assistant.turn.results import TurnResult
+from assistant.turn.utterance import Utterance
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ async def record_turn(
     started: float,
     error: AssistantError | None,
     wav: WavSink | None,
-    source: str,
+    utterance: Utterance,
 ) -> TurnRecord:
     """Append the turn to the history (a full disk must not fail the turn) and announce it; its record.
 
@@ -43,9 +44,11 @@ async def record_turn(
         error=error.message if error else None,
         error_code=error.code if error else None,
         audio_path=audio_path,
-        source=source,
+        source="text" if utterance.is_typed else "voice",
         tools=tuple(result.tools),
         refused=result.refused,
+        end=utterance.end.value if utterance.end is not None else None,
+        end_probability=round(utterance.end_probability, 3) if utterance.end_probability is not None else None,
     )
     try:
         record = await asyncio.to_thread(history.append, record)

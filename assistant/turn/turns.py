@@ -168,8 +168,9 @@ class Turns:
         if self._utterance is not None and decide(self.floor(), SpokeAgain()).does(Act.DROP_GUESS):
             self._utterance.drop_guess()
 
-    async def release(self, end: End = End.RELEASE) -> Released:
-        """Stop listening and answer: `end` says why (the key's release, or the wake word's silence)."""
+    async def release(self, end: End = End.RELEASE, probability: float | None = None) -> Released:
+        """Stop listening and answer: `end` says why (the key's release, hands-free's silence or the end-of-turn
+        model's verdict); `probability` is that model's last judgement, when it judged."""
         plan = self._plan(Release(end))
         released = time.perf_counter()
         assert self.audio is not None  # listening needs a microphone: the policy refused a press without one
@@ -180,7 +181,7 @@ class Turns:
         if utterance is None:  # not expected: a press always makes one
             utterance = Utterance(Source.PUSH_TO_TALK, on_state=self.set_state)
         audio = await self.audio.stop_capture()
-        utterance.ended(end, audio, released)
+        utterance.ended(end, audio, released, probability)
         self._earcon("stop")
         self.set_state(plan.floor.state)
         turn_id = uuid.uuid4().hex[:12]
@@ -349,10 +350,9 @@ class Turns:
                 if listening is not None:
                     listening.annotate(result.timings, self.assistant.config.settings.answer_ahead)
                 if not utterance.is_typed and not result.nothing_heard:
-                    log.info("%s", timeline(turn_id, result.timings.as_dict()))
-                source = "text" if utterance.is_typed else "voice"
+                    log.info("%s", timeline(turn_id, result.timings.as_dict(), utterance.end, utterance.end_probability))
                 record = self.last_turn = await record_turn(
-                    self.assistant.history, self.emit, result, started, error, wav, source
+                    self.assistant.history, self.emit, result, started, error, wav, utterance
                 )
         if not self._closed:
             # Keep the ASR ready for the next press, if it fits without evicting anything.

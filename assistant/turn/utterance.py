@@ -93,6 +93,7 @@ class Utterance:
     partials: list[str] = field(default_factory=list)  # each pause's transcript of the utterance so far
     pauses: list[float] = field(default_factory=list)  # perf_counter() at each pause that was transcribed
     end: End | None = None
+    end_probability: float | None = None  # the end-of-turn model's last verdict, when it judged the end
     ended_at: float | None = None  # perf_counter() at the end; None: when its turn starts
     transcript: str | None = None  # the final words, once the turn has them
     on_state: Callable[[TurnState], None] = _unseen  # who is shown the turn's state (the tray, a guess's gate)
@@ -120,9 +121,11 @@ class Utterance:
     def is_typed(self) -> bool:
         return self.text is not None
 
-    def ended(self, end: End, audio: Audio, at: float | None = None) -> None:
-        """The user stopped: `audio` is all of it, `at` the perf_counter() the turn's timings count from."""
+    def ended(self, end: End, audio: Audio, at: float | None = None, probability: float | None = None) -> None:
+        """The user stopped: `audio` is all of it, `at` the perf_counter() the turn's timings count from,
+        `probability` the end-of-turn model's last verdict (None: it did not judge)."""
         self.end = end
+        self.end_probability = probability
         self.audio = audio
         self.ended_at = at if at is not None else time.perf_counter()
 

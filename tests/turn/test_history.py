@@ -174,7 +174,7 @@ def test_a_line_read_back_is_the_line_that_was_written(tmp_path: Path) -> None:
         "llm": "qwen", "interrupted": False, "nothing_heard": False, "error": None, "error_code": None,
         "audio_path": None, "source": "voice", "conversation": 1,
         "tools": [{"name": "get_time", "arguments": {}, "result": "It's 9:00 PM.", "ok": True, "ms": 0.41, "route": "intent"}],
-        "refused": False,
+        "refused": False, "end": "model", "end_probability": 0.93,
     }
     marker = {"event": "new_conversation", "conversation": 1, "time": 1.0}
     path = tmp_path / "history.jsonl"
