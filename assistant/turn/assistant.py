@@ -139,6 +139,14 @@ class Assistant:
             conversation.reconfigure(settings.system_prompt, settings.history_tokens)
         self.history.reconfigure(settings.history.max_bytes, settings.history_tokens)
 
+    async def load_asr(self, evict: bool = True) -> None:
+        """The current ASR loaded; without `evict`, only if it fits beside what is resident."""
+        await self.arbiter.ensure(self.models.asr, evict=evict)
+
+    def voice_resident(self) -> bool:
+        """Whether the current LLM and voice are both loaded: a reply made ahead never loads a model."""
+        return self.arbiter.resident(self.models.llm) and self.arbiter.resident(self.models.tts)
+
     async def close(self) -> None:
         await self.alarms.close()
         await self.arbiter.shutdown()

@@ -83,7 +83,7 @@ class Turns:
 
     def floor(self) -> Floor:
         """What the policy decides from: the state, and the live facts."""
-        audio, models, arbiter = self.audio, self.assistant.models, self.assistant.arbiter
+        audio = self.audio
         return Floor(
             state=self.state,
             speaking=any(not task.done() for task in self._speaking),
@@ -91,7 +91,7 @@ class Turns:
             mic_problem=(audio.input_problem if audio else "the daemon runs without audio") or None,
             can_dictate=self.dictation is not None,
             answer_ahead=self.assistant.config.settings.answer_ahead,
-            resident=arbiter.resident(models.llm) and arbiter.resident(models.tts),
+            resident=self.assistant.voice_resident(),
             guessing=self._utterance is not None and self._utterance.guess is not None,
         )
 
@@ -276,7 +276,7 @@ class Turns:
 
     async def _warm_asr(self) -> None:
         try:
-            await self.assistant.arbiter.ensure(self.assistant.models.asr)
+            await self.assistant.load_asr()
         except AssistantError as exc:
             log.warning("could not load the ASR at the press: %s", exc)
 
@@ -361,6 +361,6 @@ class Turns:
 
     async def _keep_asr(self) -> None:
         try:
-            await self.assistant.arbiter.ensure(self.assistant.models.asr, evict=False)
+            await self.assistant.load_asr(evict=False)
         except AssistantError as exc:
             log.info("ASR not kept resident: %s", exc)
