@@ -70,7 +70,10 @@ SILENCE_S = 0.7  # the fixed silence compared against: [wake] silence_s's defaul
 
 
 def voice(text: str, name: str) -> np.ndarray:
-    return espeak(text, "en-us", 150) if name == "espeak" else speak_16k(text, pad_s=0.0)
+    """`text` spoken, trimmed to its first and last loud sample: a pause in the corpus is the pause it says."""
+    audio = espeak(text, "en-us", 150) if name == "espeak" else speak_16k(text, pad_s=0.0)
+    loud = np.flatnonzero(np.abs(audio) > 0.02)
+    return audio[loud[0] : loud[-1] + 1] if len(loud) else audio
 
 
 def corpus() -> list[dict[str, Any]]:
@@ -135,6 +138,11 @@ async def run_setting(
         for _ in range(runs):
             for item in items:
                 assistant.conversation.clear()
+                # Every item starts as a user's turn does: the three models resident (a reply cut short may
+                # have had its voice's worker replaced).
+                for kind in ("asr", "llm", "tts"):
+                    await assistant.arbiter.ensure(assistant.models.of(kind))
+                previous = turns.last_turn
                 ended.clear()
                 calls_before = len(model_ms)
                 # The utterance starts as the wake word starts it (the wake word itself is bench_wake.py's).
@@ -162,7 +170,10 @@ async def run_setting(
                 first = sinks[-1].first_sample_time if sinks else None
                 await turns.interrupt()  # as a barge-in would: the turn is recorded with what it heard
                 await asyncio.to_thread(pulse.mic.wait, 60)
-                record = turns.last_turn
+                deadline = time.perf_counter() + 30
+                while turns.last_turn is previous and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.05)  # the record is written after the turn's task ends
+                record = turns.last_turn if turns.last_turn is not previous else None
                 transcript = record.transcript if record is not None else ""
                 rows.append({
                     "set": item["set"],

@@ -61,6 +61,13 @@ def wer(reference: str, hypothesis: str) -> float:
     return row[len(hyp)] / len(ref)
 
 
+def names(hypothesis: str, *stems: str) -> bool:
+    """Whether each stem begins some word of `hypothesis`: the question was heard, though a small ASR on a
+    synthetic voice may say "about the cat" for "about cats"."""
+    words = normalize(hypothesis)
+    return all(any(word.startswith(stem) for word in words) for stem in stems)
+
+
 def quiet_wav(size_bytes: int, rate: int = 48_000, channels: int = 2) -> bytes:
     """A WAV of `size_bytes` (16-bit) holding a faint hiss: as heavy to decode and resample to 16 kHz mono as
     any recording of its size, and quick for the ASR after (its VAD finds no speech in it)."""

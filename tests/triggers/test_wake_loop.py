@@ -21,7 +21,7 @@ from ..daemon_process import DaemonProcess
 from ..espeak import CORPUS, MISSING, espeak, silence, with_noise
 from ..pulse import Pulse, pulse  # noqa: F401  (the session fixture)
 from ..room import Room, echo_canceller, recording_streams, remove_echo_canceller, speaker_in_room
-from ..speech import speak_16k, wer
+from ..speech import names, speak_16k, wer
 from ..waiting import wait_for
 
 pytestmark = [
@@ -31,6 +31,7 @@ pytestmark = [
 ]
 
 QUESTION = "Tell me a joke about cats."
+QUESTION_WORDS = ("tell", "joke", "cat")
 OWN_REPLY = "Sure. Okay nabu, the words you say to wake me."  # the Piper voice saying it wakes the model
 
 
@@ -88,7 +89,7 @@ def test_okay_nabu_then_a_question_runs_a_whole_turn(hands_free: DaemonProcess, 
     wait_for(lambda: turn_count(hands_free) > before, timeout=180)
     turn = hands_free.call("history", all=True)[-1]
     assert turn["source"] == "voice" and turn["reply"] and not turn["error"], turn
-    assert wer(QUESTION, turn["transcript"]) <= 0.25, turn["transcript"]
+    assert names(turn["transcript"], *QUESTION_WORDS), turn["transcript"]
     assert hands_free.call("wake.status")["wakeups"] == wakeups + 1
     idle(hands_free)
 
@@ -239,5 +240,5 @@ def test_follow_up_needs_no_wake_word(hands_free: DaemonProcess, pulse: Pulse, t
         feed(pulse, np.concatenate([silence(0.3), espeak(QUESTION, "en-us", 140), silence(1.5)]))
         wait_for(lambda: turn_count(daemon) == 2, timeout=180)
         second = daemon.call("history", all=True)[-1]
-        assert wer(QUESTION, second["transcript"]) <= 0.25, second["transcript"]
+        assert names(second["transcript"], *QUESTION_WORDS), second["transcript"]
         assert daemon.call("wake.status")["wakeups"] == 1  # one wake word, two questions
