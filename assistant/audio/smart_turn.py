@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import re
+import threading
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,8 @@ def _extractor(kind: type) -> Any:
 class SmartTurn:
     """The loaded model: `complete(audio)` is the probability that the turn in `audio` is over.
 
-    Not thread-safe: one caller at a time (the wake listener's thread owns it).
+    One process-wide instance (`shared`) serves the wake listener's thread and the guesses made while a
+    key is held; a lock keeps their calls one at a time, as the single thread it runs on would anyway.
     """
 
     def __init__(self, path: Path) -> None:
@@ -101,13 +104,15 @@ class SmartTurn:
         self.path = path
         self._session: Any = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+        self._lock = threading.Lock()
 
     def complete(self, audio: Audio) -> float:
         """The probability (0 to 1) that the speaker has finished the turn that ends `audio`."""
         if len(audio) == 0:
             return 0.0
-        batch = features(audio)[np.newaxis]
-        (scores, *_) = self._session.run(None, {self._input: batch})
+        with self._lock:
+            batch = features(audio)[np.newaxis]
+            (scores, *_) = self._session.run(None, {self._input: batch})
         return float(np.asarray(scores).reshape(-1)[0])
 
 
@@ -122,3 +127,14 @@ def load() -> SmartTurn | None:
     except Exception as exc:  # onnxruntime's own errors: a damaged or foreign file
         log.warning("the end-of-turn model %s does not load (%s); hands-free turns end after a fixed silence", path, exc)
         return None
+
+
+@cache
+def shared() -> SmartTurn | None:
+    """The process's one model (loaded at the first call, which blocks: call it off the event loop)."""
+    model = load()
+    if model is not None:
+        # The first call builds the mel filter bank and onnxruntime's plans (about 0.2 s here): done now,
+        # not at the user's first pause.
+        model.complete(np.zeros(RATE, dtype=np.float32))
+    return model

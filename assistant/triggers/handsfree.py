@@ -102,7 +102,7 @@ class HandsFree:
         """The end-of-turn model, once; without it (or with [turn] end = "silence") turns end by silence."""
         if self.turn.end != "model" or self.end_model is not None:
             return
-        self.end_model = await asyncio.to_thread(smart_turn.load)
+        self.end_model = await asyncio.to_thread(smart_turn.shared)
         self.end_problem = None if self.end_model is not None else smart_turn.missing_reason()
         self.rules = self._rules(self.end_model)
 

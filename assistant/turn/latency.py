@@ -54,7 +54,13 @@ def timeline(
     if guesses := timings.get("speculations"):
         ahead = timings.get("speculation_ahead_s")
         used = f"the reply began {ahead:.2f} s before the release" if ahead is not None else "none used"
-        extra.append(f"answered ahead: {guesses:.0f} guesses, {used}, {timings.get('speculation_wasted_s') or 0:.2f} s wasted")
+        dropped = timings.get("speculations_dropped") or 0
+        extra.append(
+            f"answered ahead: {guesses:.0f} guesses ({dropped:.0f} thrown away), {used}, "
+            f"{timings.get('speculation_wasted_s') or 0:.2f} s wasted"
+        )
+    if skipped := timings.get("speculations_skipped"):
+        extra.append(f"{skipped:.0f} pause(s) heard as unfinished by the end-of-turn model, so not guessed at")
     if (evaluated := timings.get("prompt_evaluated")) is not None:
         extra.append(f"prompt: {evaluated:.0f} tokens evaluated, {timings.get('prompt_reused') or 0:.0f} reused")
     return line + (f" ({'; '.join(extra)})" if extra else "")

@@ -70,9 +70,11 @@ class Cancel:
 
 @dataclass(frozen=True)
 class Pause:
-    """A pause while the user speaks, with the words so far."""
+    """A pause while the user speaks, with the words so far, and the end-of-turn model's verdict on them
+    (None: no model judged; [turn] end = "silence" or the model is missing)."""
 
     text: str
+    complete: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class Act(Enum):
     STOP_LISTENING = "stop_listening"  # drop that work (partials, prefill, the guess)
     GUESS = "guess"  # answer the words so far into a gated buffer (turn/speculation.py)
     DROP_GUESS = "drop_guess"
+    SKIP_GUESS = "skip_guess"  # no guess: the end-of-turn model heard the words as unfinished (counted)
     ANSWER = "answer"  # the utterance (or the typed words) goes to the pipeline, queued behind any turn
     SPEAK = "speak"  # words spoken as they are, queued behind any turn
     BEGIN_DICTATION = "begin_dictation"
@@ -192,6 +195,10 @@ def decide(floor: Floor, event: Event) -> Plan:
     if isinstance(event, Pause):
         # A guess only while the user still speaks, only when allowed and nothing must load for it.
         if floor.listening and floor.answer_ahead and floor.resident:
+            if event.complete is False:
+                # The words sound unfinished ("set a timer for, um"): a guess now would most likely be
+                # thrown away when the user goes on, and it would take the CPU the ASR needs meanwhile.
+                return Plan(floor, (Act.SKIP_GUESS,))
             return Plan(replace(floor, guessing=True), (Act.DROP_GUESS, Act.GUESS))
         return _nothing(floor)
     if isinstance(event, SpokeAgain):

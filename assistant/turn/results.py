@@ -58,6 +58,8 @@ class Timings:
     speculations: float | None = None  # guesses started while the key was held
     speculation_ahead_s: float | None = None  # the reply used began this long before the release (None: none used)
     speculation_wasted_s: float | None = None  # seconds the discarded guesses worked
+    speculations_dropped: float | None = None  # guesses thrown away (the user went on, or other words were final)
+    speculations_skipped: float | None = None  # pauses the end-of-turn model heard as unfinished: no guess started
 
     def count_from(self, shift: float) -> None:
         """The times a guess counted from its own start, moved by `shift` seconds to count from the release

@@ -149,19 +149,29 @@ class Turns:
             # After the barge-in wound down, so the prefill sees the history with what was heard.
             self._stop_listening()
             self._listening = WhileHeld(
-                self.assistant.pipeline, self.assistant.models, self.audio, utterance, self._on_pause, self._on_speech
+                self.assistant.pipeline,
+                self.assistant.models,
+                self.audio,
+                utterance,
+                self._on_pause,
+                self._on_speech,
+                self.assistant.config.settings.turn,
             )
             self._listening.start()
         return Pressed(self.state)
 
-    def _on_pause(self, text: str) -> None:
-        """The words so far, at a pause while the key is held: the policy says whether to answer them ahead."""
+    def _on_pause(self, text: str, complete: bool | None) -> None:
+        """The words so far, at a pause while the key is held, and whether the end-of-turn model heard them as
+        complete (None: it did not judge): the policy says whether to answer them ahead."""
         utterance, listening = self._utterance, self._listening
         if utterance is None or listening is None:
             return
         utterance.heard(text)
-        if decide(self.floor(), Pause(text)).does(Act.GUESS):
+        plan = decide(self.floor(), Pause(text, complete))
+        if plan.does(Act.GUESS):
             listening.guess(text)
+        elif plan.does(Act.SKIP_GUESS):
+            utterance.unguessed += 1
 
     def _on_speech(self) -> None:
         """The user spoke again after a pause: a guess for the words before it no longer stands."""

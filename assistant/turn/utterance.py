@@ -99,10 +99,13 @@ class Utterance:
     on_state: Callable[[TurnState], None] = _unseen  # who is shown the turn's state (the tray, a guess's gate)
     streamer: StreamingTranscriber | None = None  # transcribed it at its pauses; its finish is the transcript
     held: Confirmation | None = None  # a guess's utterance: nothing acts or is stored before this is confirmed
-    # The answers started ahead of the end: the one standing, how many were started, how long the
-    # dropped ones worked, and whether the turn used one.
+    # The answers started ahead of the end: the one standing, how many were started, how many were thrown
+    # away and how long they worked, the pauses the end-of-turn model heard as unfinished (no guess
+    # started: work saved), and whether the turn used one.
     guess: Guess | None = None
     guesses: int = 0
+    dropped: int = 0
+    unguessed: int = 0
     wasted_s: float = 0.0
     guessed_ahead: bool = False
     _dropping: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -153,6 +156,7 @@ class Utterance:
     async def _discard(self, guess: Guess) -> None:
         # Awaited first, then added: `self.wasted_s += await ...` reads the sum before the await, and
         # two drops running at once would each write their own figure over the other's.
+        self.dropped += 1
         wasted = await guess.discard()
         self.wasted_s += wasted
 

@@ -104,8 +104,12 @@ def test_without_the_model_turns_end_by_silence_and_doctor_says_why(
 ) -> None:
     monkeypatch.setattr(smart_turn, "DISTRIBUTION", "pipecat-ai-not-installed")
     handsfree = HandsFree(WakeSettings(silence_s=0.7), None, None, 30.0, lambda event: None, TurnSettings())  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING):
-        asyncio.run(handsfree._load_end_model())
+    smart_turn.shared.cache_clear()  # the process's model, as a daemon without the package would find it
+    try:
+        with caplog.at_level(logging.WARNING):
+            asyncio.run(handsfree._load_end_model())
+    finally:
+        smart_turn.shared.cache_clear()
     assert handsfree.end_model is None and handsfree.rules.pause_s is None and handsfree.rules.silence_s == 0.7
     assert handsfree.end_problem is not None and "scripts/install.sh" in handsfree.end_problem
     assert "fixed silence" in caplog.text

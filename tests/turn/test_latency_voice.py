@@ -10,7 +10,7 @@ import pytest
 
 from ..daemon_process import DaemonProcess
 from ..pulse import Pulse, pulse  # noqa: F401  (the session fixture)
-from ..speech import wer
+from ..speech import normalize, speak_16k, wer
 from ..daemon.test_voice_loop import last_turn, speak_into_mic, voice  # noqa: F401  (voice is a fixture)
 from ..waiting import wait_for
 
@@ -91,3 +91,28 @@ def test_a_guess_for_words_that_changed_is_never_heard_stored_or_done(
     assert voice.call("timers") == []
     history = voice.call("history")
     assert len(history) == 2 and all(not h["tools"] for h in history), history
+
+
+def test_answering_ahead_waits_for_words_that_sound_finished(voice: DaemonProcess, pulse: Pulse) -> None:  # noqa: F811
+    """At "Set a timer for, um," the end-of-turn model hears unfinished words: no guess starts there. After
+    "ten minutes." it hears them finished: the guess started then is the reply, and its snapshot's
+    transcript is final at the release (no second ASR pass)."""
+    assert voice.call("ptt.press")["state"] == "listening"
+    time.sleep(0.5)  # the start earcon is over
+    pulse.mic.feed(np.concatenate([speak_16k("Set a timer for, um,", pad_s=0.0), np.zeros(24_000, dtype=np.float32)]))
+    pulse.mic.wait()
+    speak_into_mic(pulse, "ten minutes.")
+    time.sleep(2.0)  # the partial, the verdict and the guess all fit in this pause
+    voice.call("ptt.release")
+    turn = last_turn(voice, 1)
+    wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
+    words = normalize(str(turn["transcript"]))
+    assert "timer" in words and ("ten" in words or "10" in words) and "minutes" in words, turn["transcript"]
+    t = turn["timings"]
+    assert t["speculations_skipped"] >= 1, t  # the pause after "um," was not guessed at
+    assert t["speculation_ahead_s"] is not None, t  # the guess at the finished words was the reply
+    assert t["asr_tail_audio_s"] == 0, t  # its transcript was final: nothing transcribed after the release
+    assert [round(timer["duration_s"] / 60) for timer in voice.call("timers")] == [10]  # and it acted, once
+    log = voice.log.read_text()
+    assert "0.00 s of tail" in log and "heard as unfinished by the end-of-turn model" in log, log[-2000:]
+    voice.call("timers.cancel", id="all")

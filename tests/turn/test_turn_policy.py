@@ -83,6 +83,14 @@ def test_a_pause_guesses_only_while_listening_with_the_models_loaded_and_allowed
     assert decide(guessing, SpokeAgain()).acts == (Act.DROP_GUESS,)
 
 
+def test_a_pause_the_end_of_turn_model_hears_as_unfinished_starts_no_guess() -> None:
+    ready = Floor(state=TurnState.LISTENING, answer_ahead=True, resident=True)
+    unfinished = decide(ready, Pause("set a timer for", complete=False))
+    assert unfinished.acts == (Act.SKIP_GUESS,) and not unfinished.floor.guessing  # counted, nothing started
+    assert decide(ready, Pause("set a timer for ten minutes", complete=True)).does(Act.GUESS)
+    assert not decide(replace(ready, answer_ahead=False), Pause("set a timer for", complete=False)).acts  # no guess to skip
+
+
 def test_a_cancel_while_dictating_leaves_the_dictation_to_its_own_key() -> None:
     dictating = Floor(state=TurnState.DICTATING)
     plan = decide(dictating, Cancel())
@@ -102,7 +110,7 @@ events = st.one_of(
     st.builds(Press, st.sampled_from([Source.PUSH_TO_TALK, Source.WAKE])),
     st.builds(Release, st.sampled_from([End.RELEASE, End.SILENCE])),
     st.just(Cancel()),
-    st.builds(Pause, st.sampled_from(["what", "what time is it"])),
+    st.builds(Pause, st.sampled_from(["what", "what time is it"]), st.sampled_from([None, True, False])),
     st.just(SpokeAgain()),
     st.builds(Ask, st.booleans()),
     st.just(Say()),
@@ -156,6 +164,7 @@ def test_invariants_hold_over_any_sequence(steps: list[Event | str], answer_ahea
         # A guess only while the user speaks, never with an answer, and only when nothing must load.
         if Act.GUESS in acts:
             assert isinstance(step, Pause) and floor.listening and floor.resident and floor.answer_ahead
+            assert step.complete is not False, "a guess for words the end-of-turn model heard as unfinished"
             assert Act.ANSWER not in acts and Act.SPEAK not in acts
         # The state is only ever one the user can be shown, and capturing matches it.
         assert capturing == (plan.floor.state in (TurnState.LISTENING, TurnState.DICTATING))
