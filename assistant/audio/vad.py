@@ -78,6 +78,16 @@ class Endpointer:
         self._silence_s = 0.0  # length of the current run of non-speech frames after speech
         self._paused = False  # the current run of silence was signalled as a pause
 
+    @property
+    def speech_run_s(self) -> float:
+        """How long the current run of speech has lasted (0 in a pause)."""
+        return self._run_s
+
+    @property
+    def silence_s(self) -> float:
+        """How long the quiet after the last speech has lasted."""
+        return self._silence_s
+
     def push(self, probability: float) -> Signal | None:
         """One 10 ms frame's speech probability (negative: not known yet); the outcome once the utterance
         is over, or "pause" when a pause has lasted `pause_s` (once per pause)."""

@@ -109,7 +109,8 @@ def status(
     if api:
         typer.echo(
             f"api:     {api.url}/v1{' (key required)' if api.key_required else ''}: {api.requests} requests,"
-            f" {api.errors} errors ({api.rejected} turned away busy), {api.in_flight} working, {api.queued} queued"
+            f" {api.errors} errors ({api.rejected} turned away busy), {api.in_flight} working, {api.queued} queued,"
+            f" {api.sessions} realtime sessions"
         )
     if status_.resident:
         print_table(status_.resident, ["id", "kind", "state", "device", "declared_gb", "measured_gb", "leases"])

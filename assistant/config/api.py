@@ -20,6 +20,9 @@ class ApiSettings:
     max_concurrent: int = 2  # requests worked on at once; the rest queue
     max_queue: int = 16  # queued beyond that are answered 429
     request_timeout_s: float = 300.0  # a request (upload, work and streamed reply) longer than this is ended
+    max_sessions: int = 4  # Realtime API sessions (WebSockets) open at once; more are answered 429
+    session_idle_s: float = 300.0  # a session with no event for this long is closed
+    max_buffer_s: float = 60.0  # audio a session holds uncommitted (an utterance is cut, a manual buffer refused)
 
     def key(self) -> str | None:
         return os.environ.get(self.api_key_env) or None if self.api_key_env else None
@@ -58,3 +61,6 @@ def check_api(path: Path, api: ApiSettings) -> None:
     if api.max_concurrent < 1 or api.max_queue < 0 or api.request_timeout_s <= 0:
         raise ConfigError(f"{path}: [api]: max_concurrent must be at least 1, max_queue at least 0, "
                           "request_timeout_s more than 0")
+    if api.max_sessions < 0 or api.session_idle_s <= 0 or api.max_buffer_s <= 0:
+        raise ConfigError(f"{path}: [api]: max_sessions must be at least 0 (0: no Realtime sessions), "
+                          "session_idle_s and max_buffer_s more than 0")

@@ -125,7 +125,8 @@ class WorkerSettings:
 
     def stall_s(self) -> dict[str, float]:
         """Per worker operation, as workers.Worker takes them."""
-        return {"transcribe": self.transcribe_stall_s, "chat": self.chat_stall_s, "synthesize": self.synthesize_stall_s}
+        return {"transcribe": self.transcribe_stall_s, "transcribe_segments": self.transcribe_stall_s,
+                "chat": self.chat_stall_s, "synthesize": self.synthesize_stall_s}
 
 
 DICTATION_METHODS = ("auto", "wtype", "xtest", "xdotool", "portal", "uinput", "clipboard")

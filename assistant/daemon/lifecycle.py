@@ -428,4 +428,4 @@ class Daemon:
 def api_status(api: ApiServer) -> ApiStatus:
     counts = api.counts
     return ApiStatus(api.url, api.keyed, counts.requests, counts.errors, counts.rejected, counts.in_flight,
-                     counts.queued, counts.decoding, dict(counts.by_path))
+                     counts.queued, counts.decoding, dict(counts.by_path), counts.sessions)

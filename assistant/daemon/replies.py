@@ -33,6 +33,7 @@ class ApiStatus:
     queued: int
     decoding: int  # uploads being decoded now, in threads
     by_path: dict[str, int]
+    sessions: int = 0  # Realtime API sessions open now
 
 
 @dataclass(frozen=True)

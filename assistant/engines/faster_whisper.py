@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,18 @@ class WhisperTranscriber:
             raise load_error(model_id, path, exc) from None
 
     def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
+        *_, transcript = self.transcribe_segments(audio, prompt)
+        assert isinstance(transcript, Transcript)
+        return transcript
+
+    def transcribe_segments(self, audio: Audio, prompt: str | None = None) -> Iterator[Segment | Transcript]:
+        """Each segment as faster-whisper decodes it (its generator decodes a 30 s window at a time), then the
+        whole Transcript: a long file's first words go out before its last window is read."""
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
         if duration < 0.1:
-            return Transcript(text="", audio_seconds=duration)
+            yield Transcript(text="", audio_seconds=duration)
+            return
         # The same speech gives the same words however much quiet came before and after it (audio/onset.py).
         aligned = align_speech(audio)
         segments, info = self.model.transcribe(
@@ -76,12 +85,16 @@ class WhisperTranscriber:
             without_timestamps=False,
         )
         shift = aligned.shift_s
-        parts = tuple(Segment(max(0.0, s.start + shift), max(0.0, s.end + shift), s.text.strip()) for s in segments)
+        parts: list[Segment] = []
+        for s in segments:
+            part = Segment(max(0.0, s.start + shift), max(0.0, s.end + shift), s.text.strip())
+            parts.append(part)
+            yield part
         text = " ".join(p.text for p in parts if p.text).strip()
         speech = float(getattr(info, "duration_after_vad", duration) or 0.0)
-        return Transcript(
+        yield Transcript(
             text=text,
-            segments=parts,
+            segments=tuple(parts),
             language=str(info.language),
             audio_seconds=duration,
             speech_seconds=speech,

@@ -18,6 +18,7 @@ class Op(StrEnum):
     """The operations a host carries to its engine (the one place their names are spelled)."""
 
     TRANSCRIBE = "transcribe"  # asr: audio → Transcript
+    TRANSCRIBE_SEGMENTS = "transcribe_segments"  # asr: audio → a stream of Segment as decoded, then the Transcript
     CHAT = "chat"  # llm: messages → a stream of TextDelta | ToolCall
     PREFILL = "prefill"  # llm: evaluate the prompt into the KV cache → prompt stats, or None
     PROMPT_STATS = "prompt_stats"  # llm: the last prompt's token counts, or None

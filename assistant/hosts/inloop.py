@@ -22,6 +22,7 @@ from typing import Any
 
 from assistant.core.errors import AssistantError, ModelError
 from assistant.core.models import ModelFiles, ModelSpec
+from assistant.core.speech import Transcript
 from assistant.engines.loader import load_engine
 from assistant.hosts.host import Op
 
@@ -87,6 +88,8 @@ class InLoopModel:
             items = engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))
         elif op == Op.SYNTHESIZE:
             items = engine.synthesize(args["text"])
+        elif op == Op.TRANSCRIBE_SEGMENTS:
+            items = _whole(await engine.transcribe(args["audio"], args.get("prompt")))
         else:
             raise AssistantError(f"{self.spec.id}: unknown stream {op!r}", code="bad_request")
         async with aclosing(items) as events:
@@ -107,3 +110,10 @@ class InLoopModel:
     def kill(self) -> None:
         """Nothing to kill: its sockets close with the loop."""
         self.exit_reason = "stopped"
+
+
+async def _whole(transcript: Transcript) -> AsyncGenerator[object, None]:
+    """A remote engine's transcript, which comes whole: its segments, then itself."""
+    for segment in transcript.segments:
+        yield segment
+    yield transcript

@@ -26,7 +26,8 @@ PROBE_S = 1.0  # how often a waiting request looks at its worker
 STOPPED_GRACE_S = 2.0  # a stop this short may be a user's Ctrl+Z-and-continue or a profiler's sample
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-DEFAULT_STALL_S: Mapping[str, float] = {"transcribe": 120.0, "chat": 120.0, "synthesize": 120.0}
+DEFAULT_STALL_S: Mapping[str, float] = {"transcribe": 120.0, "transcribe_segments": 120.0, "chat": 120.0,
+                                         "synthesize": 120.0}
 DEFAULT_IDLE_S = 10.0
 
 

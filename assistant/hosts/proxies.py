@@ -14,7 +14,7 @@ from typing import TypeVar
 from assistant.core.chat import ChatEvent, Message, TextDelta, ToolCall, ToolSpec
 from assistant.core.errors import WorkerCrashed
 from assistant.core.models import Kind
-from assistant.core.speech import Audio, AudioChunk, Transcript
+from assistant.core.speech import Audio, AudioChunk, Segment, Transcript
 from assistant.hosts.host import ModelHost, Op
 
 T = TypeVar("T")
@@ -58,6 +58,15 @@ class Asr(_Proxy):
     async def transcribe(self, audio: Audio, prompt: str | None = None) -> Transcript:
         reply = await self.host.request(Op.TRANSCRIBE, audio=audio, prompt=prompt)
         return _expect(reply, Transcript, self.host, Op.TRANSCRIBE)
+
+
+    async def transcribe_segments(self, audio: Audio, prompt: str | None = None) -> AsyncGenerator[Segment | Transcript, None]:
+        """Each segment as the engine decodes it, then the whole Transcript (last)."""
+        async with aclosing(self.host.stream(Op.TRANSCRIBE_SEGMENTS, audio=audio, prompt=prompt)) as items:
+            async for item in items:
+                if not isinstance(item, (Segment, Transcript)):
+                    raise _wrong(item, self.host, Op.TRANSCRIBE_SEGMENTS)
+                yield item
 
 
 class Llm(_Proxy):

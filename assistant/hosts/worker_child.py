@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from multiprocessing.connection import Connection
+from collections.abc import Iterator
 from typing import Any
 
 from assistant.core.errors import AssistantError, OutOfMemory
@@ -79,12 +80,13 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
     try:
         if op == Op.TRANSCRIBE:
             conn.send(("result", req_id, engine.transcribe(args["audio"], args.get("prompt"))))
-        elif op in (Op.CHAT, Op.SYNTHESIZE):
-            items = (
-                engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))
-                if op == Op.CHAT
-                else engine.synthesize(args["text"])
-            )
+        elif op in (Op.CHAT, Op.SYNTHESIZE, Op.TRANSCRIBE_SEGMENTS):
+            if op == Op.CHAT:
+                items = engine.chat(args["messages"], args.get("max_tokens"), args.get("tools", ()))
+            elif op == Op.SYNTHESIZE:
+                items = engine.synthesize(args["text"])
+            else:
+                items = _segments(engine, args["audio"], args.get("prompt"))
             for item in items:
                 conn.send(("item", req_id, item))
                 if _cancelled(conn, req_id):
@@ -108,6 +110,16 @@ def _serve(conn: Connection, engine: Any, msg: tuple[Any, ...]) -> None:
         conn.send(("error", req_id, {"code": exc.code, "message": exc.message}))
     except Exception as exc:
         conn.send(("error", req_id, {"code": "engine", "message": f"{op} failed: {exc}".splitlines()[0]}))
+
+
+def _segments(engine: Any, audio: Any, prompt: str | None) -> Iterator[Any]:
+    """Segments as the engine decodes them, then the whole Transcript; an engine that only transcribes whole
+    gives its segments at the end."""
+    stream = getattr(engine, "transcribe_segments", None)
+    if stream is not None:
+        return iter(stream(audio, prompt))
+    transcript = engine.transcribe(audio, prompt)
+    return iter([*transcript.segments, transcript])
 
 
 def _cancelled(conn: Connection, req_id: int) -> bool:

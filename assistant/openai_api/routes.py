@@ -32,7 +32,7 @@ from assistant.openai_api.formats import (
     wav_header,
 )
 from assistant.openai_api.server import Handler
-from assistant.turn.hearing import hear
+from assistant.turn.hearing import hear, hear_segments
 from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.turn.utterance import End, Source, Utterance
 from assistant.vram.snapshot import ModelState
@@ -84,11 +84,15 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
 
         if streamed:
             async def events() -> AsyncIterator[Any]:
-                transcript = await run()
-                for segment in transcript.segments:
-                    if segment.text:
-                        yield {"data": json.dumps({"type": "transcript.text.delta", "delta": segment.text + " "})}
-                yield {"data": json.dumps({"type": "transcript.text.done", "text": transcript.text})}
+                # Each segment as the ASR worker decodes it: a long file's first words go out before its last
+                # 30 s window is read.
+                utterance = Utterance.spoken(audio, Source.API, End.COMMIT)
+                async with aclosing(hear_segments(arbiter, utterance, model, prompt)) as items:
+                    async for item in items:
+                        if isinstance(item, Transcript):
+                            yield {"data": json.dumps({"type": "transcript.text.done", "text": item.text})}
+                        elif item.text:
+                            yield {"data": json.dumps({"type": "transcript.text.delta", "delta": item.text + " "})}
 
             return await stream(services, events(), sse=True)
         transcript = await leased(services, run)
@@ -189,6 +193,7 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
                 for row in arbiter.snapshot().resident
             ],
             "requests": {"in_flight": counts.in_flight, "queued": counts.queued},
+            "realtime_sessions": counts.sessions,
         })
 
     return [

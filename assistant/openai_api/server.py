@@ -23,7 +23,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from assistant.config.api import ApiBind, ApiSettings
 from assistant.core.errors import ConfigError
@@ -32,6 +33,10 @@ from assistant.openai_api.errors import ApiError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
+Socket = Callable[[WebSocket], Awaitable[None]]
+# A message over this closes the WebSocket (1009). It is above realtime_events.MAX_MESSAGE, so a message
+# between the two is read and answered with an error event, and the session lives on.
+WS_MAX_MESSAGE = 32 * 1024 * 1024
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Counts:
     in_flight: int = 0
     queued: int = 0
     decoding: int = 0  # uploads being decoded now, in threads (status shows the loop answers meanwhile)
+    sessions: int = 0  # Realtime API sessions open now (realtime.py)
     by_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -125,7 +131,8 @@ class _InLoopServer:
                 yield  # the daemon handles SIGINT and SIGTERM, and closes this server in its own order
 
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_keep_alive=5,
-                                limit_concurrency=256, h11_max_incomplete_event_size=64 * 1024)
+                                limit_concurrency=256, h11_max_incomplete_event_size=64 * 1024,
+                                ws_max_size=WS_MAX_MESSAGE, ws_ping_interval=20.0, ws_ping_timeout=20.0)
         self.server = Server(config)
         self.sock = sock
         self.task: asyncio.Task[None] | None = None
@@ -146,7 +153,15 @@ class _InLoopServer:
 
 
 class ApiServer:
-    def __init__(self, bind: ApiBind, settings: ApiSettings, routes: list[tuple[str, str, Handler]], counts: Counts) -> None:
+    def __init__(
+        self,
+        bind: ApiBind,
+        settings: ApiSettings,
+        routes: list[tuple[str, str, Handler]],
+        counts: Counts,
+        sockets: list[tuple[str, Callable[[str | None], Socket]]] | None = None,
+    ) -> None:
+        """`sockets`: WebSocket endpoints, each made with the key it checks itself (realtime.py)."""
         self.bind = bind
         self.settings = settings
         self.counts = counts
@@ -158,10 +173,12 @@ class ApiServer:
             raise ConfigError(f"[api] listen {bind.host}:{bind.port} is reachable from the network and no key is set; "
                               "set api_key_env, or listen on 127.0.0.1")
         self.keyed = key is not None
+        served: list[BaseRoute] = [
+            Route(path, guarded(handler, settings, self.counts, key), methods=[method]) for method, path, handler in routes
+        ]
+        served += [WebSocketRoute(path, make(key)) for path, make in sockets or []]
         self.app = Starlette(
-            routes=[
-                Route(path, guarded(handler, settings, self.counts, key), methods=[method]) for method, path, handler in routes
-            ],
+            routes=served,
             exception_handlers={404: self._no_route, 405: self._no_route},
         )
         self._server: _InLoopServer | None = None

@@ -2,6 +2,12 @@
 
 A connection holds a lease on a model only while one of its requests runs, so Home Assistant's idle
 connection never pins a model, and the desktop and any number of clients share the resident ones.
+
+While audio streams in, the utterance so far is transcribed after each PARTIAL_EVERY_S of new audio (when
+no pass runs), and the words two passes agree on go out as transcript-chunk events between
+transcript-start and the final transcript (turn/live_words.py): a client that announced streaming
+support in our info (supports_transcript_streaming) shows them as the user speaks; any other reads on to
+the transcript, which carries the whole text.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from assistant.core.errors import AssistantError, AudioError
 from assistant.core.speech import SAMPLE_RATE, AudioChunk
 from assistant.hosts.proxies import Tts
 from assistant.turn.hearing import hear
+from assistant.turn.live_words import LiveWords
 from assistant.turn.results import Models
 from assistant.turn.sentences import SentenceSplitter, speakable
 from assistant.turn.utterance import End, Source, Utterance
@@ -39,6 +46,7 @@ log = logging.getLogger(__name__)
 MAX_UTTERANCE_S = 120.0  # Home Assistant ends a command after seconds; this only bounds the buffer
 MAX_UTTERANCE_BYTES = 32 * 1024 * 1024  # and in bytes, whatever rate and channels a client announces
 SAMPLES_PER_CHUNK = 1024  # audio sent back in pieces this size, as wyoming-piper does
+PARTIAL_EVERY_S = 1.0  # new audio between two passes while it streams in
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,10 @@ class Connection:
         self._language: str | None = None
         self._splitter: SentenceSplitter | None = None  # set while a streaming synthesis is open
         self._rejected = False  # this audio stream got an error: drop its chunks quietly until audio-stop
+        self._words = LiveWords()  # the words sent as transcript chunks while the audio streams
+        self._started = False  # transcript-start was sent for this stream
+        self._pass: asyncio.Task[None] | None = None  # the pass over the audio so far, while it streams
+        self._passed_at = 0  # bytes of audio when that pass started
         self._handlers: dict[str, Callable[[Event], Awaitable[None]]] = {
             "describe": self._describe,
             "ping": self._ping,
@@ -118,6 +130,9 @@ class Connection:
         self._format = None
         self._pcm = bytearray()
         self._splitter = None
+        if self._pass is not None:
+            self._pass.cancel()  # a cancelled pass gives its lease back; its words are not wanted now
+        self._words, self._started, self._pass, self._passed_at = LiveWords(), False, None, 0
 
     async def _write(self, event: Event) -> None:
         await async_write_event(event, self.writer)
@@ -170,12 +185,36 @@ class Connection:
                 f"{fmt.rate} Hz/{fmt.width} B/{fmt.channels} ch; keep one format per stream"
             )
         self._pcm += chunk.audio
-        limit = min(MAX_UTTERANCE_S * fmt.rate * fmt.width * fmt.channels, MAX_UTTERANCE_BYTES)
-        if len(self._pcm) > limit:
+        per_second = fmt.rate * fmt.width * fmt.channels
+        if len(self._pcm) > min(MAX_UTTERANCE_S * per_second, MAX_UTTERANCE_BYTES):
             raise AudioError(f"more than {MAX_UTTERANCE_S:.0f} s of audio in one utterance; send audio-stop sooner")
+        idle = self._pass is None or self._pass.done()
+        if idle and len(self._pcm) - self._passed_at >= PARTIAL_EVERY_S * per_second:
+            self._passed_at = len(self._pcm)
+            self._pass = asyncio.get_running_loop().create_task(self._partial(bytes(self._pcm), fmt))
+
+    async def _partial(self, pcm: bytes, fmt: AudioStart) -> None:
+        """A pass over the audio so far; the words it agrees on with the last one go out as a chunk."""
+        try:
+            audio = await asyncio.to_thread(lambda: resample(from_pcm(pcm, fmt.width, fmt.channels), fmt.rate, SAMPLE_RATE))
+            heard = await hear(self.services.arbiter, Utterance.spoken(audio, Source.WYOMING), self.services.models().asr)
+            delta = self._words.partial(heard.text)
+            if delta:
+                await self._transcript_start(self._language)
+                await self._write(TranscriptChunk(text=delta).event())
+        except (AssistantError, ConnectionError, OSError) as exc:  # the final pass says what went wrong, if anything
+            log.debug("wyoming: a partial transcription failed: %s", exc)
+
+    async def _transcript_start(self, language: str | None) -> None:
+        if not self._started:
+            self._started = True
+            await self._write(TranscriptStart(language=language).event())
 
     async def _audio_stop(self, event: Event) -> None:
-        fmt, pcm = self._format, bytes(self._pcm)
+        if self._pass is not None:
+            await asyncio.gather(self._pass, return_exceptions=True)  # its chunk goes out before the rest
+        fmt, pcm, words, started = self._format, bytes(self._pcm), self._words, self._started
+        self._pass = None
         self._reset()
         if self._rejected:
             self._rejected = False
@@ -188,9 +227,10 @@ class Connection:
         result = await hear(self.services.arbiter, utterance, self.services.models().asr)
         language = self._language or result.language or None
         # Streaming clients read transcript-start/chunk/stop; the others stop at the transcript.
-        await self._write(TranscriptStart(language=language).event())
-        if result.text:
-            await self._write(TranscriptChunk(text=result.text).event())
+        self._started = started
+        await self._transcript_start(language)
+        if rest := words.final(result.text):
+            await self._write(TranscriptChunk(text=rest).event())
         await self._write(WyTranscript(text=result.text, language=language).event())
         await self._write(TranscriptStop().event())
 

@@ -25,7 +25,7 @@ from assistant.audio.files import resample
 from assistant.tools.clock import clock_time
 
 from ..daemon_process import SCRIPTED, DaemonProcess, private_xdg, write_catalog
-from ..speech import quiet_wav, speak_to_wav, wer
+from ..speech import quiet_wav, speak_16k, speak_to_wav, wer
 from ..waiting import wait_for
 
 pytestmark = pytest.mark.api
@@ -376,3 +376,35 @@ def _rss(daemon: DaemonProcess) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
+
+
+def test_a_streamed_transcription_of_a_long_file_sends_words_before_the_last_segment_is_decoded(
+    served: tuple[DaemonProcess, str], tmp_path: Path
+) -> None:
+    daemon, url = served
+    sentences = [
+        "The lighthouse stood on a rock at the edge of the sea, and every night its lamp turned slowly.",
+        "The keeper climbed the stairs at dusk, wiped the glass, and wrote the weather in a small blue book.",
+        "Ships passed far out in the dark, and some of them blinked their lights back as if to say thank you.",
+        "In the morning the gulls came down to the rocks, and the keeper made tea and watched the tide go out.",
+        "Years later the lamp was run by a machine, but people still walked out on the rock to watch the sea.",
+    ]
+    parts = [speak_16k(sentence) for sentence in sentences]
+    audio = np.concatenate(parts + parts[:2])  # over 30 s: at least two of the ASR's 30 s windows
+    assert len(audio) / 16_000 > 32
+    path = tmp_path / "long.wav"
+    soundfile.write(path, audio, 16_000)
+    started = time.perf_counter()
+    arrivals: list[tuple[float, dict[str, Any]]] = []
+    with httpx.stream("POST", f"{url}/v1/audio/transcriptions", files={"file": ("long.wav", path.read_bytes())},
+                      data={"stream": "true"}, timeout=300) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append((time.perf_counter() - started, json.loads(line[5:])))
+    deltas = [at for at, event in arrivals if event["type"] == "transcript.text.delta"]
+    done_at, done = next((at, event) for at, event in arrivals if event["type"] == "transcript.text.done")
+    assert len(deltas) >= 2 and deltas[-1] <= done_at, arrivals
+    # The first window's words came while the second window was still being decoded, not all at the end.
+    assert deltas[0] < 0.75 * done_at, (deltas, done_at)
+    assert wer(" ".join(sentences + sentences[:2]), done["text"]) <= 0.2, done["text"]

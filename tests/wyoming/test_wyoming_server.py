@@ -262,3 +262,57 @@ def test_too_many_clients_at_once_are_told_so(server: tuple[DaemonProcess, int])
                 return
         time.sleep(0.1)
     raise AssertionError("still refusing clients after the others left")
+
+
+def test_transcript_chunks_arrive_while_the_audio_streams_in(server: tuple[DaemonProcess, int]) -> None:
+    """A client streaming a microphone at real-time pace sees words before it sends audio-stop; the chunks add
+    up to the transcript (the wyoming package's own client and event types)."""
+    from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.client import AsyncTcpClient
+
+    from assistant.audio.pcm import to_pcm16
+
+    _, port = server
+    text = "The quick brown fox jumps over the lazy dog, and then it runs across the wide green field."
+    pcm = to_pcm16(speak_16k(text))
+    step = 3200  # 100 ms of 16 kHz 16-bit mono
+
+    async def stream() -> tuple[list[tuple[str, str]], int]:
+        client = AsyncTcpClient(HOST, port)
+        await client.connect()
+        events: list[tuple[str, str]] = []  # (type, text), in arrival order
+        stopped_at = -1  # how many events had arrived when audio-stop went out
+
+        async def read() -> None:
+            while (event := await client.read_event()) is not None:
+                if TranscriptChunk.is_type(event.type):
+                    events.append((event.type, TranscriptChunk.from_event(event).text))
+                elif Transcript.is_type(event.type):
+                    events.append((event.type, Transcript.from_event(event).text))
+                    return
+                else:
+                    events.append((event.type, ""))
+
+        try:
+            reader = asyncio.create_task(read())
+            await client.write_event(Transcribe(language="en").event())
+            await client.write_event(AudioStart(rate=16_000, width=2, channels=1).event())
+            for offset in range(0, len(pcm), step):
+                await client.write_event(AudioChunk(16_000, 2, 1, pcm[offset : offset + step]).event())
+                await asyncio.sleep(0.1)
+            stopped_at = len(events)
+            await client.write_event(AudioStop().event())
+            await asyncio.wait_for(reader, 120)
+        finally:
+            await client.disconnect()
+        return events, stopped_at
+
+    events, stopped_at = run(stream())
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == TranscriptStart().event().type and kinds[-1] == "transcript", kinds
+    chunks = [chunk for kind, chunk in events if kind == "transcript-chunk"]
+    assert any(kind == "transcript-chunk" for kind, _ in events[:stopped_at]), (stopped_at, events)  # while streaming
+    whole = events[-1][1]
+    assert wer(text, whole) <= 0.2, whole
+    assert wer(whole, "".join(chunks)) <= 0.1, chunks
