@@ -59,8 +59,9 @@ class Asr(_Proxy):
         reply = await self.host.request(Op.TRANSCRIBE, audio=audio, prompt=prompt)
         return _expect(reply, Transcript, self.host, Op.TRANSCRIBE)
 
-
-    async def transcribe_segments(self, audio: Audio, prompt: str | None = None) -> AsyncGenerator[Segment | Transcript, None]:
+    async def transcribe_segments(
+        self, audio: Audio, prompt: str | None = None
+    ) -> AsyncGenerator[Segment | Transcript, None]:
         """Each segment as the engine decodes it, then the whole Transcript (last)."""
         async with aclosing(self.host.stream(Op.TRANSCRIBE_SEGMENTS, audio=audio, prompt=prompt)) as items:
             async for item in items:

@@ -11,8 +11,8 @@ import os
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 from assistant.core.errors import AssistantError, OutOfMemory

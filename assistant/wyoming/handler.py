@@ -101,6 +101,8 @@ class Connection:
         except Exception:  # a bug here must cost one connection, never the daemon
             log.exception("wyoming connection failed")
         finally:
+            if self._pass is not None:
+                self._pass.cancel()  # a client gone mid-stream: its pass gives the lease back now
             self.writer.close()
 
     async def refuse(self, text: str) -> None:
