@@ -83,8 +83,9 @@ def test_a_guess_for_words_that_changed_is_never_heard_stored_or_done(
         turn = last_turn(voice, count)
         wait_for(lambda: voice.call("status")["state"] == "idle", timeout=120)
         t = turn["timings"]
-        # A guess for the first words, dropped when the user spoke again (and one for the whole, which may be used).
-        assert t["speculations"] >= 2 and t["speculation_wasted_s"] > 0, t
+        # A guess for the first words, dropped when the user spoke again. One for the whole may follow, or not:
+        # under load the release can come before its partial, and then the words are transcribed after it.
+        assert t["speculations_dropped"] >= 1 and t["speculation_wasted_s"] > 0, t
         assert wer(f"{first} {then}", turn["transcript"]) <= 0.3, turn["transcript"]
         assert turn["tools"] == [], turn["tools"]  # the timer was a guess: never started
         assert held.size and float(np.max(np.abs(held))) < 0.01  # nothing was played while the key was held
