@@ -13,8 +13,15 @@ clip, interleaved so drift hits all alike:
   push-to-talk     the desktop's streaming transcriber fed the same blocks, released 0.3 s after the speech
 Each reports speech end → final transcript (median, p95). The sessions also report speech start → first
 delta, and deltas per 2 s of speech. Targets: the WebSocket adds at most 10 ms at the median; at least
-one delta per 2 s of speech. Spoken replies (a conversation session) are not served yet, so the
-conversation figures of the Realtime issue are not measured here.
+one delta per 2 s of speech.
+
+Spoken replies, per clip, the current LLM and voice:
+  conversation server_vad    a conversation session (SDK client), server_vad (silence 500 ms): speech end →
+                             the first response.output_audio.delta
+  conversation semantic_vad  the same, ended by the end-of-turn model
+  desktop turn               the desktop's pipeline on the same clip, from the key's release at the speech's
+                             end to its first audio (no end detection to wait for)
+Target: a conversation's first audio at most 1.1x the desktop turn's, at the median.
 
 The figures depend on the CPU: on this 2-core machine one tiny.en pass over a few seconds takes about
 0.3 to 0.6 s, and a pass runs after each second of new speech.
@@ -40,15 +47,18 @@ import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
 
 from assistant.audio.files import resample  # noqa: E402
+from assistant.audio.sinks import CollectingSink  # noqa: E402
 from assistant.config.api import ApiSettings  # noqa: E402
 from assistant.config.settings import Config  # noqa: E402
 from assistant.core.speech import SAMPLE_RATE, Audio  # noqa: E402
 from assistant.hosts.proxies import Asr  # noqa: E402
 from assistant.openai_api import start_api  # noqa: E402
-from assistant.openai_api.realtime_events import Append, SessionConfig  # noqa: E402
+from assistant.openai_api.realtime_config import SessionConfig  # noqa: E402
+from assistant.openai_api.realtime_events import Append  # noqa: E402
 from assistant.openai_api.realtime_session import TranscriptionSession  # noqa: E402
 from assistant.turn.assistant import Assistant  # noqa: E402
 from assistant.turn.streaming_asr import ANSWER_PAUSE_S, StreamingTranscriber  # noqa: E402
+from assistant.turn.utterance import Utterance  # noqa: E402
 from assistant.vram.meter import SimulatedMeter  # noqa: E402
 from scripts.bench_turn import QUESTIONS, speak_questions  # noqa: E402
 
@@ -108,6 +118,7 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
     models, arbiter = assistant.models, assistant.arbiter
     server = None
     rows: dict[str, list[dict[str, float | None]]] = {"ws": [], "direct": [], "file": [], "ptt": []}
+    replies: dict[str, list[float]] = {"server_vad": [], "semantic_vad": [], "desktop": []}
     lead, quiet = np.zeros(int(0.5 * SAMPLE_RATE), np.float32), np.zeros(SAMPLE_RATE, np.float32)
     try:
         await arbiter.ensure(models.asr)
@@ -179,12 +190,47 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
             await streamer.finish(np.concatenate(heard))  # released 0.3 s after the speech, as a user lets go
             return {"end_to_final_s": time.perf_counter() - timeline.start - timeline.speech_end}
 
+        async def conversation(clip: Audio, detection: str) -> float:
+            from openai import AsyncOpenAI
+
+            client = AsyncOpenAI(base_url=f"{url}/v1", api_key="unused")
+            async with client.realtime.connect(model="gpt-realtime") as connection:
+                session: Any = {"type": "realtime", "audio": {"input": {
+                    "format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": {"type": detection}}}}
+                await connection.session.update(session=session)
+                timeline = Timeline()
+
+                async def send(audio: Audio) -> None:
+                    await connection.input_audio_buffer.append(audio=base64.b64encode(pcm24(audio)).decode())
+
+                sender = asyncio.create_task(paced([lead, clip, quiet], send, timeline))
+                async for event in connection:
+                    timeline.add({"type": event.type})
+                    if event.type in ("response.output_audio.delta", "response.done", "error"):
+                        break
+                sender.cancel()
+                first = next(at for at, e in timeline.events if e["type"] == "response.output_audio.delta")
+            return first - timeline.speech_end
+
+        async def desktop(clip: Audio) -> float:
+            assistant.conversation.clear()
+            result = await assistant.pipeline.turn(Utterance.spoken(clip), assistant.models, CollectingSink())
+            assert result.timings.first_audio_s is not None, result
+            return float(result.timings.first_audio_s)
+
         await file(clips[0])  # warm-up: the first inference allocates its buffers
+        await desktop(clips[0])  # ... and the LLM and the voice are resident before the first reply measured
         for _ in range(runs):
             for clip in clips:
                 for key, measure in (("ws", websocket), ("direct", direct), ("file", file), ("ptt", push_to_talk)):
                     await asyncio.sleep(0.5)  # the previous measure's worker winds down first
                     rows[key].append(await measure(clip))
+            for clip in clips[: len(QUESTIONS)]:  # the questions (the long clip is no question)
+                for detection in ("server_vad", "semantic_vad"):
+                    await asyncio.sleep(0.5)
+                    replies[detection].append(await conversation(clip, detection))
+                await asyncio.sleep(0.5)
+                replies["desktop"].append(await desktop(clip))
     finally:
         if server is not None:
             await server.close()
@@ -202,8 +248,11 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
         "runs": runs, "clips": len(clips), "end_to_final": summary, "first_delta_after_speech_start": first,
         "deltas_per_2s_of_speech": rate,
         "ws_added_median_ms": (ws_median - direct_median) * 1000 if ws_median is not None and direct_median is not None else None,
-        "targets": {"ws_added_median_ms_max": 10, "deltas_per_2s_min": 1},
-        "rows": rows,
+        "targets": {"ws_added_median_ms_max": 10, "deltas_per_2s_min": 1, "first_audio_ratio_max": 1.1},
+        "first_audio": {key: {"median": statistics.median(values), "p95": p95(values)} for key, values in replies.items()},
+        "first_audio_ratio": {key: statistics.median(replies[key]) / statistics.median(replies["desktop"])
+                              for key in ("server_vad", "semantic_vad")},
+        "rows": rows, "reply_rows": replies,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -219,6 +268,12 @@ def print_table(report: dict[str, Any]) -> None:
         rate = report["deltas_per_2s_of_speech"].get(key, {}).get("median")
         print(f"{label:<16} {s['median']:>18.3f}s {s['p95']:>7.3f}s "
               f"{(f'{first:.2f}s' if first is not None else '-'):>12} {(f'{rate:.2f}' if rate is not None else '-'):>13}")
+    print(f"\n{'spoken reply':<26} {'speech end → first audio':>25} {'p95':>8} {'vs desktop':>11}")
+    for key, label in (("server_vad", "conversation server_vad"), ("semantic_vad", "conversation semantic_vad"),
+                       ("desktop", "desktop turn (release)")):
+        s = report["first_audio"][key]
+        ratio = report["first_audio_ratio"].get(key)
+        print(f"{label:<26} {s['median']:>24.3f}s {s['p95']:>7.3f}s {(f'{ratio:.2f}x' if ratio else '-'):>11}")
     added = report["ws_added_median_ms"]
     print(f"the WebSocket adds {added:.1f} ms at the median (target: at most 10 ms); deltas per 2 s of speech: "
           "target at least 1")

@@ -71,7 +71,7 @@ def turn_usage(answered: Answered) -> Usage:
     return Usage(answered.prompt_estimate, estimate_tokens(result.full_reply) if result.full_reply else 0)
 
 
-async def _counts(llm: Llm) -> PromptStats | None:
+async def engine_counts(llm: Llm) -> PromptStats | None:
     """The engine's token counts of the completion it just made (None: it keeps none).
 
     Asked right after the stream, under the same lease; a request of another client that the worker
@@ -109,7 +109,7 @@ def chat_route(services: Services) -> Handler:
                 async with aclosing(llm.chat(messages, max_tokens, tools)) as reply:
                     async for event in reply:
                         yield event
-                stats.append(await _counts(llm))
+                stats.append(await engine_counts(llm))
 
         def chunk(delta: ChoiceDelta, finish: _Finish | None = None) -> dict[str, str]:
             return _data(_chunk(reply_id, created, model, delta, finish))

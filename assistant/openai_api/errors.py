@@ -69,3 +69,14 @@ def resolve(catalog: Catalog, name: str | None, kind: Kind, current: str) -> str
     known = ", ".join(spec.id for spec in catalog.of_kind(kind))
     raise ApiError(404, f"the model {name!r} does not exist here; use one of {known} (GET /v1/models)",
                    code="model_not_found")
+
+
+class EventError(Exception):
+    """A Realtime client event this server cannot take: OpenAI's error code and one line that says what to send.
+    The session answers it with an `error` event and lives on."""
+
+    def __init__(self, message: str, code: str = "invalid_value", event_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.event_id = event_id

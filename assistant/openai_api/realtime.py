@@ -7,9 +7,10 @@ answered with an `error` event and the session lives on; a session with no messa
 `[api] session_idle_s` is closed. Each ASR pass takes a request slot and the model's lease, as an
 upload does, and gives both back when it ends, so desktop turns and other clients interleave with it.
 
-Served: transcription sessions (`?intent=transcription`, or `session.update` with a transcription
-session). A conversation session (`?model=…`) is opened so a client can read the error that says so,
-and its `response.create` is refused with what to use instead.
+Two kinds of session: a transcription session (`?intent=transcription`, or `session.update` with a
+transcription session) only transcribes (realtime_session.py); a conversation session (`?model=…`,
+a catalog LLM or OpenAI's name for the current one) also answers (realtime_conversation.py), with the
+input side telling the conversation when speech starts and what was said.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from assistant.core.speech import Audio
 from assistant.openai_api.common import Services, leased
 from assistant.openai_api.errors import ApiError, resolve
-from assistant.openai_api.realtime_events import EventError, SessionConfig, error_event, read, server_event
+from assistant.openai_api.realtime_config import SessionConfig
+from assistant.openai_api.realtime_conversation import Conversation
+from assistant.openai_api.realtime_events import Append, Clear, Commit, EventError, Update, error_event, read, server_event
+from assistant.openai_api.realtime_reply import Reply, replier
 from assistant.openai_api.realtime_session import Transcribe, TranscriptionSession
 from assistant.openai_api.server import Socket
 from assistant.turn.hearing import hear
@@ -76,15 +80,23 @@ def realtime_route(services: Services, key: str | None) -> Socket:
                 "close one, or retry in a moment", "rate_limit_exceeded", "session_limit",
                 {"Retry-After": "5"}).response())
             return
+        # ?intent=transcription opens a transcription session; otherwise a conversation with ?model=… (a
+        # catalog LLM, or OpenAI's name for the current one: checked now, so a wrong name is refused at once).
+        transcription = websocket.query_params.get("intent") == "transcription"
+        llm = "" if transcription else websocket.query_params.get("model", "")
+        try:
+            resolve(services.catalog, llm, "llm", services.models().llm)
+        except ApiError as exc:
+            counts.errors += 1
+            await websocket.send_denial_response(exc.response())
+            return
         offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
         counts.sessions += 1
-        # ?intent=transcription opens a transcription session; ?model=… a conversation session, whose replies
-        # are refused with the error that says so (realtime_events.NO_REPLIES) while it still transcribes.
-        transcription = websocket.query_params.get("intent") == "transcription"
-        config = SessionConfig(intent="transcription" if transcription else "realtime")
+        config = SessionConfig(intent="transcription" if transcription else "realtime", llm=llm)
         try:
-            await _serve(websocket, config, transcribe, settings.session_idle_s, settings.max_buffer_s)
+            await _serve(websocket, config, transcribe, replier(services), settings.session_idle_s,
+                         settings.max_buffer_s)
         finally:
             counts.sessions -= 1
 
@@ -92,7 +104,7 @@ def realtime_route(services: Services, key: str | None) -> Socket:
 
 
 async def _serve(
-    websocket: WebSocket, config: SessionConfig, transcribe: Transcribe, idle_s: float, max_buffer_s: float
+    websocket: WebSocket, config: SessionConfig, transcribe: Transcribe, reply: Reply, idle_s: float, max_buffer_s: float
 ) -> None:
     """One session, from the handshake to the client's leaving (or its idle timeout)."""
     sending = asyncio.Lock()
@@ -103,6 +115,8 @@ async def _serve(
                 await websocket.send_text(message)
 
     session = TranscriptionSession(config, transcribe, send, max_buffer_s)
+    conversation = Conversation(reply, send, lambda: session.config)
+    session.listener = conversation
     await send(server_event("session.created", session=config.wire()))
     try:
         while True:
@@ -123,7 +137,11 @@ async def _serve(
             except EventError as exc:
                 await send(error_event(exc.message, exc.code, exc.event_id))
                 continue
-            await session.take(event)
+            if isinstance(event, (Append, Commit, Clear, Update)):
+                await session.take(event)
+            else:
+                await conversation.take(event)
     finally:
+        await conversation.close()
         await session.close()
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from assistant.audio.wake_listener import Resampler
 from assistant.core.errors import AssistantError
 from assistant.core.speech import SAMPLE_RATE, Audio
 from assistant.openai_api.errors import ApiError
-from assistant.openai_api.realtime_events import Append, Clear, ClientEvent, Commit, Detection, SessionConfig, Update
+from assistant.openai_api.realtime_config import Detection, SessionConfig
+from assistant.openai_api.realtime_events import Append, Clear, ClientEvent, Commit, Update
 from assistant.openai_api.realtime_events import error_event, new_id, server_event
 from assistant.turn.live_words import LiveWords
 
@@ -44,6 +46,18 @@ LEAD_S = 1.0  # quiet kept before speech when nobody speaks (the prefix padding 
 
 Transcribe = Callable[[Audio, SessionConfig], Awaitable[str]]
 Send = Callable[[str], Awaitable[None]]
+
+
+class Listener(Protocol):
+    """Who hears of the input side's news: a conversation (realtime_conversation.py) makes its responses."""
+
+    def spoken(self, item_id: str) -> None: ...  # an utterance was committed; its transcript will follow
+
+    async def transcribed(self, item_id: str, text: str | None) -> None: ...  # None: its transcription failed
+
+    async def committed_by_detection(self) -> None: ...  # turn detection ended an utterance
+
+    async def speech_started(self, ago_s: float) -> None: ...  # the user began to speak `ago_s` ago
 
 
 @dataclass
@@ -66,9 +80,11 @@ class _Item:
 
 
 class TranscriptionSession:
-    def __init__(self, config: SessionConfig, transcribe: Transcribe, send: Send, max_buffer_s: float) -> None:
+    def __init__(self, config: SessionConfig, transcribe: Transcribe, send: Send, max_buffer_s: float,
+                 listener: Listener | None = None) -> None:
         """`transcribe` runs the ASR (on a lease, in a request slot); `send` writes one server event."""
         self.config = config
+        self.listener = listener
         self._transcribe = transcribe
         self._send = send
         self.max_buffer_s = max_buffer_s
@@ -194,6 +210,8 @@ class TranscriptionSession:
         item = self._from_lead(round((run_s + self.config.prefix_padding_s) * SAMPLE_RATE))
         self._item = item
         await self._send(server_event("input_audio_buffer.speech_started", audio_start_ms=item.start_ms, item_id=item.id))
+        if self.listener is not None:
+            await self.listener.speech_started(run_s)
 
     def _from_lead(self, samples: int) -> _Item:
         lead = np.concatenate(self._lead) if self._lead else np.zeros(0, dtype=np.float32)
@@ -212,7 +230,7 @@ class TranscriptionSession:
         await self._send(server_event("input_audio_buffer.speech_stopped", audio_end_ms=self._ms(self._position),
                                       item_id=item.id))
         self._reset_detection_keeping_vad()
-        await self._committed(item)
+        await self._committed(item, by_detection=True)
 
     def _reset_detection_keeping_vad(self) -> None:
         vad = self._vad
@@ -232,9 +250,9 @@ class TranscriptionSession:
         self._item = None
         if self._endpointer is not None:
             self._reset_detection_keeping_vad()
-        await self._committed(item)
+        await self._committed(item, by_detection=False)
 
-    async def _committed(self, item: _Item) -> None:
+    async def _committed(self, item: _Item, by_detection: bool) -> None:
         await self._send(server_event("input_audio_buffer.committed", item_id=item.id, previous_item_id=self._previous))
         await self._send(server_event(
             "conversation.item.added", previous_item_id=self._previous,
@@ -243,6 +261,10 @@ class TranscriptionSession:
         ))
         self._previous = item.id
         self._finals.put_nowait(item)
+        if self.listener is not None:
+            self.listener.spoken(item.id)
+            if by_detection:
+                await self.listener.committed_by_detection()
 
     def _ms(self, samples: int) -> int:
         return round(samples * 1000 / SAMPLE_RATE)
@@ -308,9 +330,13 @@ class TranscriptionSession:
                 await self._send(server_event(
                     "conversation.item.input_audio_transcription.failed", item_id=item.id, content_index=0,
                     error={"type": "transcription_error", "code": code, "message": exc.message, "param": None}))
+                if self.listener is not None:
+                    await self.listener.transcribed(item.id, None)
                 continue
             await self._delta(item, item.words.final(text))
             await self._send(server_event(
                 "conversation.item.input_audio_transcription.completed", item_id=item.id, content_index=0,
                 transcript=text, usage={"type": "duration", "seconds": round(len(audio) / SAMPLE_RATE, 3)}))
+            if self.listener is not None:
+                await self.listener.transcribed(item.id, text)
 

@@ -1,0 +1,108 @@
+"""A Realtime conversation's items: what the user said or typed, what the assistant said, the function
+calls it made and their outputs; each as the LLM reads it (`Message`s) and as the wire shows it.
+
+Items are the conversation's memory: every response reads all of them, in order, after the session's
+instructions. A function call and its output go to the LLM the way the chat endpoint passes a client's
+tool calls (an assistant message with `tool_calls`, then a `tool` message).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from assistant.core.chat import Message, ToolCall
+
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{next(_ids):06d}"
+
+
+Status = Literal["completed", "incomplete", "in_progress"]
+
+
+@dataclass
+class UserMessage:
+    id: str
+    text: str | None  # None: spoken, and its transcript is not done yet
+    spoken: bool = False
+
+    def messages(self) -> list[Message]:
+        return [{"role": "user", "content": self.text}] if self.text else []
+
+    def wire(self) -> dict[str, Any]:
+        part = ({"type": "input_audio", "transcript": self.text} if self.spoken
+                else {"type": "input_text", "text": self.text or ""})
+        return {"id": self.id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
+                "content": [part]}
+
+
+@dataclass
+class SystemMessage:
+    id: str
+    text: str
+
+    def messages(self) -> list[Message]:
+        return [{"role": "system", "content": self.text}]
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "realtime.item", "type": "message", "status": "completed", "role": "system",
+                "content": [{"type": "input_text", "text": self.text}]}
+
+
+@dataclass
+class AssistantMessage:
+    id: str
+    text: str = ""  # what was said (or written); cut to what was played when the user barged in
+    spoken: bool = True
+    status: Status = "in_progress"
+
+    def messages(self) -> list[Message]:
+        return [{"role": "assistant", "content": self.text}] if self.text else []
+
+    def wire(self) -> dict[str, Any]:
+        part = ({"type": "output_audio", "transcript": self.text} if self.spoken
+                else {"type": "output_text", "text": self.text})
+        return {"id": self.id, "object": "realtime.item", "type": "message", "status": self.status,
+                "role": "assistant", "content": [part]}
+
+
+@dataclass
+class FunctionCall:
+    id: str
+    call_id: str
+    name: str
+    arguments: str  # JSON, as the model wrote it
+
+    @classmethod
+    def of(cls, call: ToolCall) -> FunctionCall:
+        return cls(new_id("item"), call.id or new_id("call"), call.name, json.dumps(call.arguments))
+
+    def messages(self) -> list[Message]:
+        return [{"role": "assistant", "content": "", "tool_calls": [
+            {"id": self.call_id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}]}]
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "realtime.item", "type": "function_call", "status": "completed",
+                "call_id": self.call_id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass
+class FunctionOutput:
+    id: str
+    call_id: str
+    output: str
+
+    def messages(self) -> list[Message]:
+        return [{"role": "tool", "tool_call_id": self.call_id, "content": self.output}]
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "realtime.item", "type": "function_call_output", "status": "completed",
+                "call_id": self.call_id, "output": self.output}
+
+
+Item = UserMessage | SystemMessage | AssistantMessage | FunctionCall | FunctionOutput
