@@ -24,7 +24,12 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypedDict
+
+from openai.types.realtime import RealtimeResponse, RealtimeResponseStatus, RealtimeResponseUsage
+from openai.types.realtime import realtime_response, realtime_response_status
+from openai.types.realtime.realtime_audio_formats import AudioPCM
+from openai.types.realtime.response_content_part_done_event import Part
 
 from assistant.core.chat import Message
 from assistant.core.errors import AssistantError
@@ -51,6 +56,16 @@ TRANSCRIPTION_ONLY = ("a transcription session makes no responses; connect with 
                       "with type 'realtime') for a conversation")
 
 Send = Callable[[str], Awaitable[None]]
+Status = Literal["completed", "cancelled", "failed", "incomplete", "in_progress"]
+Reason = Literal["turn_detected", "client_cancelled"]
+
+
+class _Where(TypedDict):
+    """Where a response's event belongs: OpenAI's three fields on each of them."""
+
+    response_id: str
+    item_id: str
+    output_index: int
 
 
 @dataclass
@@ -72,7 +87,7 @@ class _Response:
     spoken: list[_Spoken] = field(default_factory=list)
     audio_ms: float = 0.0
     first_audio_at: float | None = None
-    usage: dict[str, int] | None = None
+    usage: RealtimeResponseUsage | None = None
 
     def heard_ms(self, ago_s: float = 0.0) -> float:
         """The audio the client has played by now (less `ago_s`), at real-time pace from the first delta."""
@@ -80,12 +95,14 @@ class _Response:
             return 0.0
         return max(0.0, min(self.audio_ms, (time.monotonic() - ago_s - self.first_audio_at) * 1000))
 
-    def wire(self, status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"id": self.id, "object": "realtime.response", "status": status, "status_details": details,
-                "output": [item.wire() for item in self.output], "output_modalities": [self.config.modality.value],
-                "conversation_id": "conv_default", "max_output_tokens": self.config.max_output_tokens or "inf",
-                "audio": {"output": {"format": {"type": "audio/pcm", "rate": 24_000}, "voice": self.config.voice or "alloy"}},
-                "usage": self.usage}
+    def wire(self, status: Status, details: RealtimeResponseStatus | None = None) -> RealtimeResponse:
+        return RealtimeResponse(
+            id=self.id, object="realtime.response", status=status, status_details=details,
+            output=[item.wire() for item in self.output], output_modalities=[self.config.modality.value],
+            conversation_id="conv_default", max_output_tokens=self.config.max_output_tokens or "inf",
+            audio=realtime_response.Audio(output=realtime_response.AudioOutput(
+                format=AudioPCM(type="audio/pcm", rate=24_000), voice=self.config.voice or "alloy")),
+            usage=self.usage)
 
 
 class Conversation:
@@ -236,16 +253,18 @@ class Conversation:
                         await self._call(response, FunctionCall.of(part.call))
                     elif isinstance(part, Used):
                         usage = part.usage
-                        response.usage = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
-                                          "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+                        response.usage = RealtimeResponseUsage(
+                            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                            total_tokens=usage.prompt_tokens + usage.completion_tokens)
         except (AssistantError, ApiError) as exc:
             error = from_assistant(exc) if isinstance(exc, AssistantError) else exc
             log.info("a realtime response failed: %s", error.message)
             self._active = None
             await self._close_message(response, "incomplete")
             await self._send(error_event(error.message, error.code or "server_error", kind="server_error"))
-            await self._send(server_event("response.done", response=response.wire("failed", {
-                "type": "failed", "error": {"type": "server_error", "code": error.code or "server_error"}})))
+            await self._send(server_event("response.done", response=response.wire("failed", RealtimeResponseStatus(
+                type="failed", error=realtime_response_status.Error(type="server_error",
+                                                                    code=error.code or "server_error")))))
             return
         self._active = None
         await self._close_message(response, "completed")
@@ -257,7 +276,7 @@ class Conversation:
             messages += item.messages()
         return messages
 
-    def _where(self, response: _Response, item: Item) -> dict[str, Any]:
+    def _where(self, response: _Response, item: Item) -> _Where:
         return {"response_id": response.id, "item_id": item.id, "output_index": response.output.index(item)}
 
     async def _words(self, response: _Response, text: str) -> None:
@@ -290,7 +309,7 @@ class Conversation:
         message = AssistantMessage(new_id("item"), spoken=response.config.modality is Modality.AUDIO)
         response.message = message
         await self._open(response, message)
-        part = {"type": "audio", "transcript": ""} if message.spoken else {"type": "text", "text": ""}
+        part = Part(type="audio", transcript="") if message.spoken else Part(type="text", text="")
         await self._send(server_event("response.content_part.added", **self._where(response, message), content_index=0,
                                       part=part))
         return message
@@ -303,7 +322,7 @@ class Conversation:
                                       output_index=len(response.output) - 1, item=item.wire()))
         await self._send(server_event("conversation.item.added", previous_item_id=previous, item=item.wire()))
 
-    async def _close_message(self, response: _Response, status: str) -> None:
+    async def _close_message(self, response: _Response, status: Status) -> None:
         message = response.message
         if message is None:
             return
@@ -315,10 +334,10 @@ class Conversation:
             await self._send(server_event("response.output_audio.done", **where, content_index=0))
             await self._send(server_event("response.output_audio_transcript.done", **where, content_index=0,
                                           transcript=message.text))
-            part: dict[str, Any] = {"type": "audio", "transcript": message.text}
+            part = Part(type="audio", transcript=message.text)
         else:
             await self._send(server_event("response.output_text.done", **where, content_index=0, text=message.text))
-            part = {"type": "text", "text": message.text}
+            part = Part(type="text", text=message.text)
         await self._send(server_event("response.content_part.done", **where, content_index=0, part=part))
         await self._send(server_event("response.output_item.done", response_id=response.id,
                                       output_index=where["output_index"], item=message.wire()))
@@ -338,7 +357,7 @@ class Conversation:
                                       output_index=where["output_index"], item=call.wire()))
         await self._send(server_event("conversation.item.done", item=call.wire()))
 
-    async def _finish(self, response: _Response, status: str, reason: str, ago_s: float = 0.0) -> None:
+    async def _finish(self, response: _Response, status: Literal["cancelled"], reason: Reason, ago_s: float = 0.0) -> None:
         """Stop a response in progress: its task (and so its leases), then its closing events."""
         self._active = None
         if response.task is not None and not response.task.done():
@@ -351,5 +370,6 @@ class Conversation:
             if heard < response.audio_ms:
                 await self._truncate(response, message, heard)
         await self._close_message(response, "incomplete")
-        await self._send(server_event("response.done", response=response.wire(status, {"type": status, "reason": reason})))
+        await self._send(server_event("response.done",
+                                      response=response.wire(status, RealtimeResponseStatus(type=status, reason=reason))))
         self._last_audio = None

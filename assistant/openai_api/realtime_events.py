@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from assistant.openai_api.errors import EventError
 from assistant.openai_api.realtime_config import ResponseOptions, SessionConfig, response_options, updated
 from assistant.openai_api.realtime_items import FunctionOutput, Item, SystemMessage, UserMessage, new_id
@@ -169,8 +171,15 @@ def _pcm(audio: object) -> bytes:
 # ---------------------------------------------------------------------------------------- server events
 
 def server_event(kind: str, **fields: Any) -> str:
-    """One server event as its JSON message, with a fresh event_id."""
-    return json.dumps({"type": kind, "event_id": new_id("event"), **fields})
+    """One server event as its JSON message, with a fresh event_id. A field may be one of the SDK's types
+    (an item, a response): only the fields set go out, as OpenAI leaves its optional ones out."""
+    return json.dumps({"type": kind, "event_id": new_id("event"), **fields}, default=_dumped)
+
+
+def _dumped(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def error_event(message: str, code: str, event_id: str | None = None, kind: str = "invalid_request_error") -> str:

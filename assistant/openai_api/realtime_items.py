@@ -3,7 +3,9 @@ calls it made and their outputs; each as the LLM reads it (`Message`s) and as th
 
 Items are the conversation's memory: every response reads all of them, in order, after the session's
 instructions. A function call and its output go to the LLM the way the chat endpoint passes a client's
-tool calls (an assistant message with `tool_calls`, then a `tool` message).
+tool calls (an assistant message with `tool_calls`, then a `tool` message). On the wire each is the
+SDK's own pydantic type, as chat.py answers with the SDK's chat types: a field we misname fails here,
+not in a client.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from openai.types.realtime import (
+    RealtimeConversationItemAssistantMessage,
+    RealtimeConversationItemFunctionCall,
+    RealtimeConversationItemFunctionCallOutput,
+    RealtimeConversationItemSystemMessage,
+    RealtimeConversationItemUserMessage,
+)
+from openai.types.realtime import realtime_conversation_item_assistant_message as assistant_message
+from openai.types.realtime import realtime_conversation_item_system_message as system_message
+from openai.types.realtime import realtime_conversation_item_user_message as user_message
 
 from assistant.core.chat import Message, ToolCall
 
@@ -34,11 +47,11 @@ class UserMessage:
     def messages(self) -> list[Message]:
         return [{"role": "user", "content": self.text}] if self.text else []
 
-    def wire(self) -> dict[str, Any]:
-        part = ({"type": "input_audio", "transcript": self.text} if self.spoken
-                else {"type": "input_text", "text": self.text or ""})
-        return {"id": self.id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
-                "content": [part]}
+    def wire(self) -> RealtimeConversationItemUserMessage:
+        part = (user_message.Content(type="input_audio", transcript=self.text) if self.spoken
+                else user_message.Content(type="input_text", text=self.text or ""))
+        return RealtimeConversationItemUserMessage(id=self.id, object="realtime.item", type="message",
+                                                   status="completed", role="user", content=[part])
 
 
 @dataclass
@@ -49,9 +62,10 @@ class SystemMessage:
     def messages(self) -> list[Message]:
         return [{"role": "system", "content": self.text}]
 
-    def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "realtime.item", "type": "message", "status": "completed", "role": "system",
-                "content": [{"type": "input_text", "text": self.text}]}
+    def wire(self) -> RealtimeConversationItemSystemMessage:
+        return RealtimeConversationItemSystemMessage(
+            id=self.id, object="realtime.item", type="message", status="completed", role="system",
+            content=[system_message.Content(type="input_text", text=self.text)])
 
 
 @dataclass
@@ -64,11 +78,11 @@ class AssistantMessage:
     def messages(self) -> list[Message]:
         return [{"role": "assistant", "content": self.text}] if self.text else []
 
-    def wire(self) -> dict[str, Any]:
-        part = ({"type": "output_audio", "transcript": self.text} if self.spoken
-                else {"type": "output_text", "text": self.text})
-        return {"id": self.id, "object": "realtime.item", "type": "message", "status": self.status,
-                "role": "assistant", "content": [part]}
+    def wire(self) -> RealtimeConversationItemAssistantMessage:
+        part = (assistant_message.Content(type="output_audio", transcript=self.text) if self.spoken
+                else assistant_message.Content(type="output_text", text=self.text))
+        return RealtimeConversationItemAssistantMessage(id=self.id, object="realtime.item", type="message",
+                                                        status=self.status, role="assistant", content=[part])
 
 
 @dataclass
@@ -86,9 +100,10 @@ class FunctionCall:
         return [{"role": "assistant", "content": "", "tool_calls": [
             {"id": self.call_id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}]}]
 
-    def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "realtime.item", "type": "function_call", "status": "completed",
-                "call_id": self.call_id, "name": self.name, "arguments": self.arguments}
+    def wire(self) -> RealtimeConversationItemFunctionCall:
+        return RealtimeConversationItemFunctionCall(id=self.id, object="realtime.item", type="function_call",
+                                                    status="completed", call_id=self.call_id, name=self.name,
+                                                    arguments=self.arguments)
 
 
 @dataclass
@@ -100,9 +115,10 @@ class FunctionOutput:
     def messages(self) -> list[Message]:
         return [{"role": "tool", "tool_call_id": self.call_id, "content": self.output}]
 
-    def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "realtime.item", "type": "function_call_output", "status": "completed",
-                "call_id": self.call_id, "output": self.output}
+    def wire(self) -> RealtimeConversationItemFunctionCallOutput:
+        return RealtimeConversationItemFunctionCallOutput(id=self.id, object="realtime.item",
+                                                          type="function_call_output", status="completed",
+                                                          call_id=self.call_id, output=self.output)
 
 
 Item = UserMessage | SystemMessage | AssistantMessage | FunctionCall | FunctionOutput

@@ -34,6 +34,7 @@ from assistant.openai_api.errors import ApiError
 from assistant.openai_api.realtime_config import Detection, SessionConfig
 from assistant.openai_api.realtime_events import Append, Clear, ClientEvent, Commit, Update
 from assistant.openai_api.realtime_events import error_event, new_id, server_event
+from assistant.openai_api.realtime_items import UserMessage
 from assistant.turn.live_words import LiveWords
 
 log = logging.getLogger(__name__)
@@ -256,8 +257,7 @@ class TranscriptionSession:
         await self._send(server_event("input_audio_buffer.committed", item_id=item.id, previous_item_id=self._previous))
         await self._send(server_event(
             "conversation.item.added", previous_item_id=self._previous,
-            item={"id": item.id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
-                  "content": [{"type": "input_audio", "transcript": None}]},
+            item=UserMessage(item.id, None, spoken=True).wire(),
         ))
         self._previous = item.id
         self._finals.put_nowait(item)
