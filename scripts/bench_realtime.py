@@ -92,7 +92,10 @@ class Timeline:
         return any(e["type"] == COMPLETED for _, e in self.events)
 
     def figures(self, lead_s: float, speech_s: float) -> dict[str, float | None]:
-        completed = next(at for at, e in self.events if e["type"] == COMPLETED)
+        done = [at for at, e in self.events if e["type"] == COMPLETED]
+        if not done:
+            raise RuntimeError(f"no transcript came back: {[e['type'] for _, e in self.events]} {self.events[-1]}")
+        completed = done[0]
         deltas = [at for at, e in self.events if e["type"] == DELTA]
         early = [at for at in deltas if at <= self.speech_end]
         return {
@@ -205,12 +208,14 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
 
                 sender = asyncio.create_task(paced([lead, clip, quiet], send, timeline))
                 async for event in connection:
-                    timeline.add({"type": event.type})
+                    timeline.add(event.model_dump())
                     if event.type in ("response.output_audio.delta", "response.done", "error"):
                         break
                 sender.cancel()
-                first = next(at for at, e in timeline.events if e["type"] == "response.output_audio.delta")
-            return first - timeline.speech_end
+                first = [at for at, e in timeline.events if e["type"] == "response.output_audio.delta"]
+                if not first:
+                    raise RuntimeError(f"no audio came back: {timeline.events[-3:]}")
+            return first[0] - timeline.speech_end
 
         async def desktop(clip: Audio) -> float:
             assistant.conversation.clear()

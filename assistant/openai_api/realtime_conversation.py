@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -46,12 +47,16 @@ from assistant.openai_api.realtime_events import (
     new_id,
     server_event,
 )
-from assistant.openai_api.realtime_items import AssistantMessage, FunctionCall, Item, UserMessage
+from assistant.openai_api.realtime_items import AssistantMessage, FunctionCall, FunctionOutput, Item, UserMessage
 from assistant.openai_api.realtime_reply import Call, Reply, Sound, Used, Words
+from assistant.turn.history import estimate_tokens
 
 log = logging.getLogger(__name__)
 
 BYTES_PER_MS = 48  # 24 kHz, 16-bit
+# What the LLM reads of the conversation, as the desktop's default history_tokens: with the instructions
+# and the reply it fits the embedded LLM's 2048-token context.
+HISTORY_TOKENS = 1024
 TRANSCRIPTION_ONLY = ("a transcription session makes no responses; connect with ?model=… (or send session.update "
                       "with type 'realtime') for a conversation")
 
@@ -115,6 +120,7 @@ class Conversation:
         self._active: _Response | None = None
         self._last_audio: _Response | None = None  # the last response that spoke: a barge-in may cut it
         self._heard = asyncio.Condition()  # a spoken item's transcript arrived (or failed)
+        self._first: str | None = None  # the oldest item the LLM reads (HISTORY_TOKENS)
 
     # ------------------------------------------------------------------ the input side's news
 
@@ -271,8 +277,27 @@ class Conversation:
         await self._send(server_event("response.done", response=response.wire("completed")))
 
     def _messages(self, config: SessionConfig) -> list[Message]:
+        """The instructions, then the items that fit HISTORY_TOKENS, oldest first.
+
+        As the desktop's history does (turn/history.py), once the items outgrow the budget the oldest go
+        in one step, down to half of it, and the view then starts at the same item for several turns, so
+        the LLM's KV cache is reused rather than the whole conversation read again each turn. The items
+        themselves stay (a client may still truncate or delete them); only what the LLM reads is cut.
+        """
+        start = next((i for i, item in enumerate(self.items) if item.id == self._first), 0)
+        sizes = [sum(estimate_tokens(m["content"] + json.dumps(m.get("tool_calls", ""))) for m in item.messages())
+                 for item in self.items]
+        if sum(sizes[start:]) > HISTORY_TOKENS:
+            kept, start = 0, len(self.items)
+            while start > 0 and kept + sizes[start - 1] <= HISTORY_TOKENS // 2:
+                start -= 1
+                kept += sizes[start]
+            start = min(start, len(self.items) - 1)  # the newest item always, however long
+        while start < len(self.items) - 1 and isinstance(self.items[start], (AssistantMessage, FunctionOutput)):
+            start += 1  # never begin with a reply or an output whose question or call was cut
+        self._first = self.items[start].id if self.items else None
         messages: list[Message] = [{"role": "system", "content": config.instructions}] if config.instructions else []
-        for item in self.items:
+        for item in self.items[start:]:
             messages += item.messages()
         return messages
 
