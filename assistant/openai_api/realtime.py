@@ -30,7 +30,7 @@ from assistant.openai_api.realtime_conversation import Conversation
 from assistant.openai_api.realtime_events import Append, Clear, Commit, EventError, Update, error_event, read, server_event
 from assistant.openai_api.realtime_reply import Reply, replier
 from assistant.openai_api.realtime_session import Transcribe, TranscriptionSession
-from assistant.openai_api.server import Socket
+from assistant.openai_api.server import Counts, Socket
 from assistant.turn.hearing import hear
 from assistant.turn.utterance import End, Source, Utterance
 
@@ -95,7 +95,7 @@ def realtime_route(services: Services, key: str | None) -> Socket:
         counts.sessions += 1
         config = SessionConfig(intent="transcription" if transcription else "realtime", llm=llm)
         try:
-            await _serve(websocket, config, transcribe, replier(services), settings.session_idle_s,
+            await _serve(websocket, config, transcribe, replier(services), counts, settings.session_idle_s,
                          settings.max_buffer_s)
         finally:
             counts.sessions -= 1
@@ -104,7 +104,8 @@ def realtime_route(services: Services, key: str | None) -> Socket:
 
 
 async def _serve(
-    websocket: WebSocket, config: SessionConfig, transcribe: Transcribe, reply: Reply, idle_s: float, max_buffer_s: float
+    websocket: WebSocket, config: SessionConfig, transcribe: Transcribe, reply: Reply, counts: Counts, idle_s: float,
+    max_buffer_s: float,
 ) -> None:
     """One session, from the handshake to the client's leaving (or its idle timeout)."""
     sending = asyncio.Lock()
@@ -115,7 +116,7 @@ async def _serve(
                 await websocket.send_text(message)
 
     session = TranscriptionSession(config, transcribe, send, max_buffer_s)
-    conversation = Conversation(reply, send, lambda: session.config)
+    conversation = Conversation(reply, send, lambda: session.config, counts)
     session.listener = conversation
     await send(server_event("session.created", session=config.wire()))
     try:

@@ -2,8 +2,10 @@
 
 A response starts when turn detection commits an utterance (`create_response`) or when the client sends
 `response.create`. An utterance committed while a reply is still being made (with `interrupt_response`
-off, so its speech did not stop it) replaces that reply: the user has said something newer. It waits for the transcripts of the utterances before it (they run in the input
-side's order), then reads every item after the session's instructions, and streams the reply
+off, so its speech did not stop it) replaces that reply: the user has said something newer. It waits
+for the transcripts of the utterances before it (they run in the input side's order), then reads every
+item after the session's instructions (or takes the reply made ahead at the user's pause to the same
+conversation: realtime_guess.py), and streams the reply
 (realtime_reply.py) as OpenAI's events: the message item, its content part, the transcript and audio
 deltas sentence by sentence (or text deltas), a function-call item per call, and `response.done`.
 
@@ -19,17 +21,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Literal
 
-from openai.types.realtime import RealtimeResponse, RealtimeResponseStatus, RealtimeResponseUsage
-from openai.types.realtime import realtime_response, realtime_response_status
-from openai.types.realtime.realtime_audio_formats import AudioPCM
+from openai.types.realtime import RealtimeResponseStatus, RealtimeResponseUsage, realtime_response_status
 from openai.types.realtime.response_content_part_done_event import Part
 
 from assistant.core.chat import Message
@@ -47,78 +45,35 @@ from assistant.openai_api.realtime_events import (
     new_id,
     server_event,
 )
-from assistant.openai_api.realtime_items import AssistantMessage, FunctionCall, FunctionOutput, Item, UserMessage
+from assistant.openai_api.realtime_guess import Guess
+from assistant.openai_api.realtime_items import AssistantMessage, FunctionCall, Item, UserMessage, view
 from assistant.openai_api.realtime_reply import Call, Reply, Sound, Used, Words
-from assistant.turn.history import estimate_tokens
+from assistant.openai_api.realtime_reply import Part as ReplyPart
+from assistant.openai_api.realtime_response import Response, Spoken, Status, Where
+from assistant.openai_api.server import Counts
 
 log = logging.getLogger(__name__)
 
 BYTES_PER_MS = 48  # 24 kHz, 16-bit
-# What the LLM reads of the conversation, as the desktop's default history_tokens: with the instructions
-# and the reply it fits the embedded LLM's 2048-token context.
-HISTORY_TOKENS = 1024
 TRANSCRIPTION_ONLY = ("a transcription session makes no responses; connect with ?model=… (or send session.update "
                       "with type 'realtime') for a conversation")
 
 Send = Callable[[str], Awaitable[None]]
-Status = Literal["completed", "cancelled", "failed", "incomplete", "in_progress"]
 Reason = Literal["turn_detected", "client_cancelled"]
 
 
-class _Where(TypedDict):
-    """Where a response's event belongs: OpenAI's three fields on each of them."""
-
-    response_id: str
-    item_id: str
-    output_index: int
-
-
-@dataclass
-class _Spoken:
-    """A sentence of the reply and where its audio lies in the item's audio."""
-
-    text: str
-    start_ms: float
-    end_ms: float | None = None  # None: its audio has not gone out yet
-
-
-@dataclass
-class _Response:
-    id: str
-    config: SessionConfig
-    task: asyncio.Task[None] | None = None
-    output: list[Item] = field(default_factory=list)
-    message: AssistantMessage | None = None  # the message item being written
-    spoken: list[_Spoken] = field(default_factory=list)
-    audio_ms: float = 0.0
-    first_audio_at: float | None = None
-    usage: RealtimeResponseUsage | None = None
-
-    def heard_ms(self, ago_s: float = 0.0) -> float:
-        """The audio the client has played by now (less `ago_s`), at real-time pace from the first delta."""
-        if self.first_audio_at is None:
-            return 0.0
-        return max(0.0, min(self.audio_ms, (time.monotonic() - ago_s - self.first_audio_at) * 1000))
-
-    def wire(self, status: Status, details: RealtimeResponseStatus | None = None) -> RealtimeResponse:
-        return RealtimeResponse(
-            id=self.id, object="realtime.response", status=status, status_details=details,
-            output=[item.wire() for item in self.output], output_modalities=[self.config.modality.value],
-            conversation_id="conv_default", max_output_tokens=self.config.max_output_tokens or "inf",
-            audio=realtime_response.Audio(output=realtime_response.AudioOutput(
-                format=AudioPCM(type="audio/pcm", rate=24_000), voice=self.config.voice or "alloy")),
-            usage=self.usage)
-
-
 class Conversation:
-    def __init__(self, reply: Reply, send: Send, config: Callable[[], SessionConfig]) -> None:
-        """`reply` makes a response's parts; `send` writes a server event; `config` is the session's, now."""
+    def __init__(self, reply: Reply, send: Send, config: Callable[[], SessionConfig], counts: Counts) -> None:
+        """`reply` makes a response's parts; `send` writes a server event; `config` is the session's, now;
+        `counts` are the server's (answers made ahead and taken or dropped are counted there)."""
         self._reply = reply
         self._send = send
         self._config = config
+        self._counts = counts
+        self._guess: Guess | None = None  # the answer to the words before the user's pause, made ahead
         self.items: list[Item] = []
-        self._active: _Response | None = None
-        self._last_audio: _Response | None = None  # the last response that spoke: a barge-in may cut it
+        self._active: Response | None = None
+        self._last_audio: Response | None = None  # the last response that spoke: a barge-in may cut it
         self._heard = asyncio.Condition()  # a spoken item's transcript arrived (or failed)
         self._first: str | None = None  # the oldest item the LLM reads (HISTORY_TOKENS)
 
@@ -141,6 +96,25 @@ class Conversation:
             if self._active is not None:
                 await self._finish(self._active, "cancelled", "turn_detected")  # the user spoke on: answer that
             self._start(ResponseOptions())
+
+    async def paused(self, item_id: str, text: str) -> None:
+        """The user paused after `text`: the answer to it is made now, in case the turn ends here."""
+        await self._drop_guess()
+        config = self._config()
+        if config.intent != "realtime" or not config.create_response or self._active is not None or not text:
+            return
+        options = ResponseOptions().over(config)  # as committed_by_detection will start the response
+        messages = self._messages(options) + UserMessage(item_id, text, spoken=True).messages()
+        self._guess = Guess.start(self._reply, options, messages)
+
+    async def resumed(self) -> None:
+        await self._drop_guess()
+
+    async def _drop_guess(self) -> None:
+        guess, self._guess = self._guess, None
+        if guess is not None:
+            self._counts.guesses_dropped += 1
+            await guess.drop()
 
     async def speech_started(self, ago_s: float) -> None:
         """The user began to speak `ago_s` ago: a barge-in when a reply is being made or still playing."""
@@ -191,6 +165,7 @@ class Conversation:
 
     async def close(self) -> None:
         """The client left: the response stops (giving back its leases), and nothing more is sent."""
+        await self._drop_guess()
         active, self._active = self._active, None
         if active is not None and active.task is not None:
             active.task.cancel()
@@ -220,7 +195,7 @@ class Conversation:
         await self._send(error_event(f"{event.item_id!r} is not an assistant item with audio that can be truncated",
                                      "item_not_found", event.event_id))
 
-    async def _truncate(self, response: _Response, message: AssistantMessage, heard_ms: float) -> None:
+    async def _truncate(self, response: Response, message: AssistantMessage, heard_ms: float) -> None:
         """The item keeps the words the user heard: whole sentences, and the share of the one cut through."""
         words: list[str] = []
         for sentence in response.spoken:
@@ -239,17 +214,17 @@ class Conversation:
     # ------------------------------------------------------------------ a response
 
     def _start(self, options: ResponseOptions) -> None:
-        response = _Response(new_id("resp"), options.over(self._config()))
+        response = Response(new_id("resp"), options.over(self._config()))
         self._active = response
         response.task = asyncio.get_running_loop().create_task(self._run(response))
 
-    async def _run(self, response: _Response) -> None:
+    async def _run(self, response: Response) -> None:
         await self._send(server_event("response.created", response=response.wire("in_progress")))
         try:
             async with self._heard:  # the transcripts of what the user said before this response
                 await self._heard.wait_for(lambda: all(
                     not isinstance(item, UserMessage) or item.text is not None for item in self.items))
-            async with aclosing(self._reply(response.config, self._messages(response.config))) as parts:
+            async with aclosing(await self._parts(response.config)) as parts:
                 async for part in parts:
                     if isinstance(part, Words):
                         await self._words(response, part.text)
@@ -277,41 +252,31 @@ class Conversation:
         await self._send(server_event("response.done", response=response.wire("completed")))
 
     def _messages(self, config: SessionConfig) -> list[Message]:
-        """The instructions, then the items that fit HISTORY_TOKENS, oldest first.
-
-        As the desktop's history does (turn/history.py), once the items outgrow the budget the oldest go
-        in one step, down to half of it, and the view then starts at the same item for several turns, so
-        the LLM's KV cache is reused rather than the whole conversation read again each turn. The items
-        themselves stay (a client may still truncate or delete them); only what the LLM reads is cut.
-        """
-        start = next((i for i, item in enumerate(self.items) if item.id == self._first), 0)
-        sizes = [sum(estimate_tokens(m["content"] + json.dumps(m.get("tool_calls", ""))) for m in item.messages())
-                 for item in self.items]
-        if sum(sizes[start:]) > HISTORY_TOKENS:
-            kept, start = 0, len(self.items)
-            while start > 0 and kept + sizes[start - 1] <= HISTORY_TOKENS // 2:
-                start -= 1
-                kept += sizes[start]
-            start = min(start, len(self.items) - 1)  # the newest item always, however long
-        while start < len(self.items) - 1 and isinstance(self.items[start], (AssistantMessage, FunctionOutput)):
-            start += 1  # never begin with a reply or an output whose question or call was cut
-        self._first = self.items[start].id if self.items else None
-        messages: list[Message] = [{"role": "system", "content": config.instructions}] if config.instructions else []
-        for item in self.items[start:]:
-            messages += item.messages()
+        messages, self._first = view(self.items, self._first, config.instructions)
         return messages
 
-    def _where(self, response: _Response, item: Item) -> _Where:
+    async def _parts(self, config: SessionConfig) -> AsyncGenerator[ReplyPart, None]:
+        """The reply: the one made ahead when it answers this very conversation, or a new one."""
+        messages = self._messages(config)
+        guess = self._guess
+        if guess is not None and guess.answers(config, messages):
+            self._guess = None
+            self._counts.guesses_taken += 1
+            return guess.stream()
+        await self._drop_guess()
+        return self._reply(config, messages)
+
+    def _where(self, response: Response, item: Item) -> Where:
         return {"response_id": response.id, "item_id": item.id, "output_index": response.output.index(item)}
 
-    async def _words(self, response: _Response, text: str) -> None:
+    async def _words(self, response: Response, text: str) -> None:
         message = response.message
         if message is None:
             message = await self._open_message(response)
         audio = response.config.modality is Modality.AUDIO
         message.text = f"{message.text} {text}".strip() if audio else message.text + text
         if audio:
-            response.spoken.append(_Spoken(text, response.audio_ms))
+            response.spoken.append(Spoken(text, response.audio_ms))
             delta = text if len(response.spoken) == 1 else " " + text  # joined, the deltas are the transcript
             await self._send(server_event("response.output_audio_transcript.delta", **self._where(response, message),
                                           content_index=0, delta=delta))
@@ -319,7 +284,7 @@ class Conversation:
             await self._send(server_event("response.output_text.delta", **self._where(response, message),
                                           content_index=0, delta=text))
 
-    async def _sound(self, response: _Response, pcm: bytes) -> None:
+    async def _sound(self, response: Response, pcm: bytes) -> None:
         message = response.message or await self._open_message(response)
         if response.first_audio_at is None:
             response.first_audio_at = time.monotonic()
@@ -330,7 +295,7 @@ class Conversation:
         await self._send(server_event("response.output_audio.delta", **self._where(response, message), content_index=0,
                                       delta=base64.b64encode(pcm).decode()))
 
-    async def _open_message(self, response: _Response) -> AssistantMessage:
+    async def _open_message(self, response: Response) -> AssistantMessage:
         message = AssistantMessage(new_id("item"), spoken=response.config.modality is Modality.AUDIO)
         response.message = message
         await self._open(response, message)
@@ -339,7 +304,7 @@ class Conversation:
                                       part=part))
         return message
 
-    async def _open(self, response: _Response, item: Item) -> None:
+    async def _open(self, response: Response, item: Item) -> None:
         previous = self.items[-1].id if self.items else None
         self.items.append(item)
         response.output.append(item)
@@ -347,7 +312,7 @@ class Conversation:
                                       output_index=len(response.output) - 1, item=item.wire()))
         await self._send(server_event("conversation.item.added", previous_item_id=previous, item=item.wire()))
 
-    async def _close_message(self, response: _Response, status: Status) -> None:
+    async def _close_message(self, response: Response, status: Status) -> None:
         message = response.message
         if message is None:
             return
@@ -369,7 +334,7 @@ class Conversation:
         await self._send(server_event("conversation.item.done", item=message.wire()))
         response.message = message  # kept: a barge-in after the response may still cut it
 
-    async def _call(self, response: _Response, call: FunctionCall) -> None:
+    async def _call(self, response: Response, call: FunctionCall) -> None:
         if response.message is not None:  # text before the call ends its message
             await self._close_message(response, "completed")
             response.message = None
@@ -382,7 +347,7 @@ class Conversation:
                                       output_index=where["output_index"], item=call.wire()))
         await self._send(server_event("conversation.item.done", item=call.wire()))
 
-    async def _finish(self, response: _Response, status: Literal["cancelled"], reason: Reason, ago_s: float = 0.0) -> None:
+    async def _finish(self, response: Response, status: Literal["cancelled"], reason: Reason, ago_s: float = 0.0) -> None:
         """Stop a response in progress: its task (and so its leases), then its closing events."""
         self._active = None
         if response.task is not None and not response.task.done():

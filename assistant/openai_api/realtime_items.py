@@ -27,6 +27,11 @@ from openai.types.realtime import realtime_conversation_item_system_message as s
 from openai.types.realtime import realtime_conversation_item_user_message as user_message
 
 from assistant.core.chat import Message, ToolCall
+from assistant.turn.history import estimate_tokens
+
+# What the LLM reads of the conversation, as the desktop's default history_tokens: with the instructions
+# and the reply it fits the embedded LLM's 2048-token context.
+HISTORY_TOKENS = 1024
 
 _ids = itertools.count(1)
 
@@ -122,3 +127,29 @@ class FunctionOutput:
 
 
 Item = UserMessage | SystemMessage | AssistantMessage | FunctionCall | FunctionOutput
+
+
+def view(items: list[Item], first: str | None, instructions: str) -> tuple[list[Message], str | None]:
+    """What the LLM reads: the instructions, then the items that fit HISTORY_TOKENS, oldest first; and the
+    id of the oldest item read, to start from next time (`first`, this time).
+
+    As the desktop's history does (turn/history.py), once the items outgrow the budget the oldest go in
+    one step, down to half of it, and the view then starts at the same item for several turns, so the
+    LLM's KV cache is reused rather than the whole conversation read again each turn. The items
+    themselves stay (a client may still truncate or delete them); only what the LLM reads is cut.
+    """
+    start = next((i for i, item in enumerate(items) if item.id == first), 0)
+    sizes = [sum(estimate_tokens(m["content"] + json.dumps(m.get("tool_calls", ""))) for m in item.messages())
+             for item in items]
+    if sum(sizes[start:]) > HISTORY_TOKENS:
+        kept, start = 0, len(items)
+        while start > 0 and kept + sizes[start - 1] <= HISTORY_TOKENS // 2:
+            start -= 1
+            kept += sizes[start]
+        start = min(start, len(items) - 1)  # the newest item always, however long
+    while start < len(items) - 1 and isinstance(items[start], (AssistantMessage, FunctionOutput)):
+        start += 1  # never begin with a reply or an output whose question or call was cut
+    messages: list[Message] = [{"role": "system", "content": instructions}] if instructions else []
+    for item in items[start:]:
+        messages += item.messages()
+    return messages, items[start].id if items else None

@@ -7,7 +7,7 @@ sentence, not after the whole reply. Both leases and the request slot are held f
 only, and given back when it ends or is cancelled (a barge-in, `response.cancel`, a client gone).
 
 What comes out, in order: `Words` (a sentence, or a text delta when the reply is text only), then that
-sentence's `Sound` (24 kHz 16-bit PCM, OpenAI's), a `Call` for each function call the model makes,
+sentence's `Sound` (24 kHz 16-bit PCM, OpenAI's, in pieces of 100 ms at most), a `Call` for each function call the model makes,
 and last the `Used` token counts.
 """
 
@@ -26,6 +26,9 @@ from assistant.openai_api.errors import resolve
 from assistant.openai_api.formats import SpeechFormat, chunk_bytes
 from assistant.openai_api.realtime_config import Modality, SessionConfig
 from assistant.turn.sentences import SentenceSplitter, speakable
+
+
+SOUND_BYTES = 4800  # 100 ms of 24 kHz 16-bit audio: a delta's most, so a player gets it as a stream
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,9 @@ def replier(services: Services) -> Reply:
                     yield Words(sentence)
                     async with aclosing(tts.synthesize(sentence)) as audio:
                         async for chunk in audio:
-                            yield Sound(chunk_bytes(chunk.samples, chunk.sample_rate, SpeechFormat.PCM))
+                            pcm = chunk_bytes(chunk.samples, chunk.sample_rate, SpeechFormat.PCM)
+                            for at in range(0, len(pcm), SOUND_BYTES):  # a voice may give a whole sentence
+                                yield Sound(pcm[at : at + SOUND_BYTES])
             await writer  # its error (a model that failed) is the response's
         finally:
             if not writer.done():

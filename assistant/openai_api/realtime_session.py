@@ -12,6 +12,12 @@ is free), and the words that two passes in a row agree on go out as deltas (turn
 final pass of the whole utterance sends the rest, and `completed`
 carries the whole transcript. Final passes run one at a time, in the order the utterances ended.
 
+At each PAUSE_S pause (with either detection) the utterance so far is transcribed at once. If the
+turn ends in that pause, with no speech since, that pass is the final one: what follows is quiet, so
+a second pass over it would only add its time to the end of the turn. A conversation hears of the
+pause's words (`Listener.paused`) and starts its answer ahead (realtime_guess.py); speech again
+(`Listener.resumed`) drops both.
+
 The session holds the ASR only while a pass runs (`transcribe` leases it), never between utterances.
 """
 
@@ -19,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -41,10 +47,12 @@ log = logging.getLogger(__name__)
 
 PARTIAL_EVERY_S = 1.0  # new speech between two passes while the user speaks
 MIN_COMMIT_S = 0.1  # OpenAI refuses a commit of less than 100 ms of audio
-PAUSE_S = 0.2  # semantic_vad: the pause at which the end-of-turn model is asked (as hands-free turns)
+PAUSE_S = 0.2  # the pause at which the utterance so far is transcribed, and (semantic_vad) the end-of-turn
+# model is asked, as hands-free turns do
 THRESHOLD = 0.5  # ... and the probability of a finished turn that ends it
 LEAD_S = 1.0  # quiet kept before speech when nobody speaks (the prefix padding comes from it)
 
+T = TypeVar("T")
 Transcribe = Callable[[Audio, SessionConfig], Awaitable[str]]
 Send = Callable[[str], Awaitable[None]]
 
@@ -60,6 +68,10 @@ class Listener(Protocol):
 
     async def speech_started(self, ago_s: float) -> None: ...  # the user began to speak `ago_s` ago
 
+    async def paused(self, item_id: str, text: str) -> None: ...  # the user paused, having said `text` so far
+
+    async def resumed(self) -> None: ...  # ... and spoke on: what they said at the pause is not the turn
+
 
 @dataclass
 class _Item:
@@ -71,6 +83,9 @@ class _Item:
     samples: int = 0
     words: LiveWords = field(default_factory=LiveWords)  # the words sent as deltas
     partial_at: int = 0  # samples when the last pass started
+    # The pass over the utterance up to its current pause (None: no pause, or speech since): the final
+    # transcript when the turn ends in that pause.
+    settling: asyncio.Task[str | None] | None = None
 
     def add(self, audio: Audio) -> None:
         self.parts.append(audio)
@@ -98,8 +113,8 @@ class TranscriptionSession:
         self._previous: str | None = None  # the last committed item's id
         self._finals: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._worker = asyncio.get_running_loop().create_task(self._work())
-        self._partial: asyncio.Task[None] | None = None
-        self._judging: set[asyncio.Task[None]] = set()  # the end-of-turn model's verdicts (semantic_vad)
+        self._partial: asyncio.Task[str | None] | None = None  # one pass at a time while the user speaks
+        self._tasks: set[asyncio.Task[None] | asyncio.Task[str | None]] = set()  # passes and verdicts under way
         self._pauses = 0  # pauses signalled: a verdict asked at an earlier one is stale
         self._reset_detection()
 
@@ -125,7 +140,7 @@ class TranscriptionSession:
 
     async def close(self) -> None:
         """The client left: stop the passes (each gives back its lease) without sending anything."""
-        tasks = [task for task in (self._partial, self._worker, *self._judging) if task is not None]
+        tasks = [self._worker, *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -144,7 +159,7 @@ class TranscriptionSession:
             no_speech_s=float("inf"),
             max_s=float("inf"),  # the buffer's cap ends an utterance instead (_append)
             threshold=config.threshold,
-            pause_s=PAUSE_S if semantic else None,
+            pause_s=PAUSE_S,
         ))
 
     async def _append(self, pcm: bytes, event_id: str | None) -> None:
@@ -176,16 +191,22 @@ class TranscriptionSession:
         for index, score in enumerate(self._vad.feed(audio)):
             endpointer = self._endpointer
             assert endpointer is not None
-            was_speech = endpointer.heard_speech
+            was_speech, paused = endpointer.heard_speech, endpointer.silence_s >= PAUSE_S
             signal = endpointer.push(score)
             at = min(len(audio), (index + 1) * FRAME)
             if not was_speech and endpointer.heard_speech:
                 self._keep(audio[done:at])
                 done = at
                 await self._speech_started(endpointer.speech_run_s)
+            if paused and endpointer.silence_s == 0.0:
+                await self._resumed()
             if signal == "pause":
                 self._pauses += 1
-                self._judge()
+                self._keep(audio[done:at])
+                done = at
+                self._settle()
+                if self.config.detection is Detection.SEMANTIC_VAD:
+                    self._judge()
             elif signal is not None:  # "end": no cap and no give-up are set, so nothing else comes
                 self._keep(audio[done:at])
                 done = at
@@ -266,8 +287,40 @@ class TranscriptionSession:
             if by_detection:
                 await self.listener.committed_by_detection()
 
+    def _spawn(self, work: Coroutine[None, None, T]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # type: ignore[arg-type]  # a pass's or a verdict's
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+        return task
+
     def _ms(self, samples: int) -> int:
         return round(samples * 1000 / SAMPLE_RATE)
+
+    # ------------------------------------------------------------------ pauses
+
+    def _settle(self) -> None:
+        """A pause: the utterance so far is transcribed now, after any pass still running."""
+        item = self._item
+        if item is None:
+            return
+        before = self._partial
+        item.settling = self._partial = self._spawn(self._settling(item, before))
+
+    async def _settling(self, item: _Item, before: asyncio.Task[str | None] | None) -> str | None:
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        item.partial_at = item.samples
+        text = await self._pass(item)
+        if text is not None and item.settling is asyncio.current_task() and self.listener is not None:
+            await self.listener.paused(item.id, text)
+        return text
+
+    async def _resumed(self) -> None:
+        item = self._item
+        if item is not None and item.settling is not None:
+            item.settling = None
+            if self.listener is not None:
+                await self.listener.resumed()
 
     # ------------------------------------------------------------------ semantic_vad
 
@@ -275,9 +328,7 @@ class TranscriptionSession:
         item = self._item
         if item is None:
             return
-        task = asyncio.get_running_loop().create_task(self._verdict(item, self._pauses))
-        self._judging.add(task)
-        task.add_done_callback(self._judging.discard)
+        self._spawn(self._verdict(item, self._pauses))
 
     async def _verdict(self, item: _Item, pauses: int) -> None:
         audio = item.audio()
@@ -303,15 +354,17 @@ class TranscriptionSession:
         if busy or not self._finals.empty():
             return  # the ASR is taken: an utterance's final pass goes first
         item.partial_at = item.samples
-        self._partial = asyncio.get_running_loop().create_task(self._pass(item))
+        self._partial = self._spawn(self._pass(item))
 
-    async def _pass(self, item: _Item) -> None:
+    async def _pass(self, item: _Item) -> str | None:
+        """A pass over the utterance so far: its agreed words go out; None when it failed."""
         try:
-            text = await self._transcribe(item.audio(), self.config)
+            text = (await self._transcribe(item.audio(), self.config)).strip()
         except (AssistantError, ApiError) as exc:  # ApiError: no request slot free (the queue is full)
             log.info("a partial transcription failed: %s", exc.message)
-            return
+            return None
         await self._delta(item, item.words.partial(text))
+        return text
 
     async def _delta(self, item: _Item, delta: str | None) -> None:
         if delta:
@@ -324,7 +377,9 @@ class TranscriptionSession:
                 await asyncio.gather(self._partial, return_exceptions=True)  # its deltas go out before the rest
             audio = item.audio()
             try:
-                text = (await self._transcribe(audio, self.config)).strip()
+                # The turn ended in the pause its last pass heard: that pass's words are the transcript.
+                settled = await item.settling if item.settling is not None else None
+                text = settled if settled is not None else (await self._transcribe(audio, self.config)).strip()
             except (AssistantError, ApiError) as exc:
                 code = exc.code if isinstance(exc, AssistantError) else exc.code or "server_error"
                 await self._send(server_event(

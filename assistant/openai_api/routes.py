@@ -194,6 +194,8 @@ def routes(services: Services) -> list[tuple[str, str, Handler]]:
             ],
             "requests": {"in_flight": counts.in_flight, "queued": counts.queued},
             "realtime_sessions": counts.sessions,
+            # Realtime answers made ahead at a pause: sent, or dropped (the user spoke on)
+            "answered_ahead": {"taken": counts.guesses_taken, "dropped": counts.guesses_dropped},
         })
 
     return [

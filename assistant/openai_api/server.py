@@ -48,6 +48,8 @@ class Counts:
     queued: int = 0
     decoding: int = 0  # uploads being decoded now, in threads (status shows the loop answers meanwhile)
     sessions: int = 0  # Realtime API sessions open now (realtime.py)
+    guesses_taken: int = 0  # Realtime answers made ahead at a pause and sent (realtime_guess.py)
+    guesses_dropped: int = 0  # ... and thrown away: the user spoke on, or the conversation changed
     by_path: dict[str, int] = field(default_factory=dict)
 
 

@@ -31,12 +31,14 @@ pytestmark = pytest.mark.api
 
 KEY = "test-key-conversation-41d0"
 ANSWER = "Paris is the capital of France. It lies on the river Seine."
+WEATHER = "It is mild and sunny in Paris today."
 STORY = " ".join(f"This is sentence number {n} of a long story about a quiet village by the sea." for n in range(1, 41))
 SCRIPT = {"turns": [
     {"match": "capital", "rounds": [[{"text": ANSWER}]]},
     {"match": "lights", "rounds": [[{"tool": "turn_on", "arguments": {"area": "kitchen"}}],
                                    [{"text": "Done. The tool said: {result}"}]]},
     {"match": "story", "rounds": [[{"text": STORY}]]},
+    {"match": "paris", "rounds": [[{"text": WEATHER}]]},
 ]}
 TURN_ON = {"type": "function", "name": "turn_on", "description": "Turn the lights of an area on.",
            "parameters": {"type": "object", "properties": {"area": {"type": "string"}}, "required": ["area"]}}
@@ -75,11 +77,14 @@ class Talk:
 
     async def say(self, text: str, quiet_s: float = 1.0) -> None:
         """Speech at real-time pace (100 ms appends, 24 kHz), then quiet."""
-        for audio in (speak_16k(text), np.zeros(int(16_000 * quiet_s), dtype=np.float32)):
-            data = pcm16(audio, 24_000)
-            for offset in range(0, len(data), 4800):
-                await self.connection.input_audio_buffer.append(audio=base64.b64encode(data[offset : offset + 4800]).decode())
-                await asyncio.sleep(0.1)
+        await self.send(np.concatenate([speak_16k(text), np.zeros(int(16_000 * quiet_s), dtype=np.float32)]))
+
+    async def send(self, audio: np.ndarray) -> None:
+        """16 kHz audio at real-time pace (100 ms appends, 24 kHz)."""
+        data = pcm16(audio, 24_000)
+        for offset in range(0, len(data), 4800):
+            await self.connection.input_audio_buffer.append(audio=base64.b64encode(data[offset : offset + 4800]).decode())
+            await asyncio.sleep(0.1)
 
     async def write(self, text: str) -> None:
         await self.connection.conversation.item.create(item={"type": "message", "role": "user",
@@ -247,3 +252,34 @@ def test_a_cancelled_reply_and_a_client_gone_mid_reply_give_the_leases_back(serv
     wait_for(drained, 60, what=lambda: f"the leases back: {ps()}")
     assert {m["id"]: m["pid"] for m in daemon.call("vram.status")["models"] if m["pid"]} == workers
     assert {m["id"]: m["load_count"] for m in daemon.call("vram.status")["models"]} == loads
+
+
+def test_an_answer_made_at_a_pause_goes_out_only_when_the_turn_ends_there(served: tuple[DaemonProcess, str]) -> None:
+    """The user pauses mid-question (long enough for the words so far to be transcribed and answered
+    ahead), speaks on, then stops: the guess at the first half is dropped unheard, and the one at the
+    end is the response, with the whole question's answer."""
+    daemon, url = served
+
+    def ahead() -> dict[str, int]:
+        reply = httpx.get(f"{url}/api/ps", headers={"Authorization": f"Bearer {KEY}"}, timeout=10).json()
+        return dict(reply["answered_ahead"])
+
+    before = ahead()
+
+    async def body(conversation: Talk) -> None:
+        first, rest = speak_16k("What is the weather like", pad_s=0.5), speak_16k("in Paris today?", pad_s=0.5)
+        await conversation.send(np.concatenate([first, rest, np.zeros(40_000, dtype=np.float32)]))
+        await conversation.until("response.done")
+
+    detection = {"type": "server_vad", "silence_duration_ms": 1500}
+    heard = asyncio.run(talk(url, "scripted-tools", {"audio": {"input": {"turn_detection": detection}}}, body))
+    after = ahead()
+    assert len(heard.heard.of("input_audio_buffer.committed")) == 1  # one turn, across the pause
+    assert heard.heard.first("input_audio_buffer.committed") < heard.heard.first("response.created")
+    assert len(heard.heard.of("response.created")) == 1  # nothing made at the pause was sent
+    question = heard.heard.of("conversation.item.input_audio_transcription.completed")[0]["transcript"]
+    assert "weather" in question.lower() and "paris" in question.lower(), question
+    done = heard.heard.of("response.done")[0]["response"]
+    assert done["status"] == "completed" and done["output"][0]["content"][0]["transcript"] == WEATHER, done
+    assert after["taken"] - before["taken"] == 1, (before, after)  # the answer at the end was made ahead
+    assert after["dropped"] - before["dropped"] >= 1, (before, after)  # ... and the one at the pause dropped

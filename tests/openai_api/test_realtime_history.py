@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from assistant.openai_api.realtime_config import SessionConfig
-from assistant.openai_api.realtime_conversation import HISTORY_TOKENS, Conversation
-from assistant.openai_api.realtime_items import AssistantMessage, FunctionCall, FunctionOutput, UserMessage
+from assistant.openai_api.realtime_conversation import Conversation
+from assistant.openai_api.realtime_items import HISTORY_TOKENS, AssistantMessage, FunctionCall, FunctionOutput, UserMessage
+from assistant.openai_api.server import Counts
 from assistant.turn.history import estimate_tokens
 
 pytestmark = pytest.mark.quick
@@ -23,7 +24,7 @@ def _never(*args: Any) -> Any:
 
 
 def test_a_long_conversation_is_cut_to_the_budget_in_steps_never_at_a_reply() -> None:
-    conversation = Conversation(_never, _send, lambda: SessionConfig(intent="realtime"))
+    conversation = Conversation(_never, _send, lambda: SessionConfig(intent="realtime"), Counts())
     sentence = "This is a sentence of a conversation that goes on and on. " * 3
     for n in range(40):
         conversation.items += [UserMessage(f"u{n}", f"Question {n}. {sentence}"),
@@ -43,7 +44,7 @@ def test_a_long_conversation_is_cut_to_the_budget_in_steps_never_at_a_reply() ->
 
 
 def test_a_cut_never_leaves_a_function_output_without_its_call() -> None:
-    conversation = Conversation(_never, _send, lambda: SessionConfig(intent="realtime"))
+    conversation = Conversation(_never, _send, lambda: SessionConfig(intent="realtime"), Counts())
     long = "word " * 2000  # one item over the whole budget
     conversation.items += [UserMessage("u0", long), FunctionCall("c0", "call_0", "turn_on", "{}"),
                            FunctionOutput("o0", "call_0", long), UserMessage("u1", "And the kitchen?")]
