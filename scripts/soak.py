@@ -15,7 +15,8 @@ Wyoming server and an MCP tool server (stdio) configured. Turn i is, by its numb
   otherwise          a text question, answered in text.
 Every 10 turns (after a text turn, when every model in use is loaded) it samples the daemon's and the workers' RSS, the daemon's open descriptors, its child
 processes (and zombies), and the sizes of the history and state files. It prints a table and writes JSON:
-growth after warm-up (the first 10 % of turns, at least 50), and text-turn latency by decile, counting
+growth after warm-up (the first 10 % of turns, at least 50; descriptors between samples with as many
+workers up, since a killed worker returns only when a turn needs it), and text-turn latency by decile, counting
 only warm turns (not the first after a switch, a kill or a reload), each against the median of the same
 question over the run (replies differ in length). Targets: daemon RSS growth <= 20 MB,
 no descriptor or process leak, latency drift (last decile / first) <= 10 %.
@@ -219,8 +220,9 @@ class Soak:
             "warm_up_turns": warm_up,
             "seconds": round(time.monotonic() - self.started, 1),
             "daemon_rss_growth_mb": round(max(s.daemon_rss_mb for s in after) - base.daemon_rss_mb, 1),
-            "fd_growth": last.fds - base.fds,
-            "children_growth": last.children - base.children,
+            "fd_growth": fd_growth(after),
+            # A leaked process outlives its worker: the end has more than any sample before it had.
+            "children_growth": last.children - max(s.children for s in self.samples[:-1] or [last]),
             "zombies_at_end": last.zombies,
             "text_turn_latency_by_decile_s": deciles,
             "text_turn_latency_relative_by_decile": [round(r, 3) if r is not None else None for r in relative],
@@ -230,6 +232,15 @@ class Soak:
 
     def close(self) -> None:
         self.pulse.close()
+
+
+def fd_growth(samples: list[Sample]) -> int:
+    """Descriptors gained between samples with as many workers up: each worker holds its pipes, and a
+    worker killed (or evicted) comes back only when a turn needs it, so a sample may find one fewer."""
+    by_children: dict[int, list[Sample]] = {}
+    for sample in samples:
+        by_children.setdefault(sample.children, []).append(sample)
+    return max(group[-1].fds - group[0].fds for group in by_children.values())
 
 
 def last_turn(daemon: DaemonProcess) -> str | None:
