@@ -12,7 +12,7 @@ clip, interleaved so drift hits all alike:
   file             POST /v1/audio/transcriptions with the whole clip once the speech is over
   push-to-talk     the desktop's streaming transcriber fed the same blocks, released 0.3 s after the speech
 Each reports speech end → final transcript (median, p95). The sessions also report speech start → first
-delta, and deltas per 2 s of speech. Targets: the WebSocket adds at most 10 ms at the median; at least
+delta, and deltas per 2 s of speech (on the long clip). Targets: the WebSocket adds at most 10 ms at the median; at least
 one delta per 2 s of speech.
 
 Spoken replies, per clip, the current LLM and voice:
@@ -236,6 +236,7 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
                     replies[detection].append(await conversation(clip, detection))
                 await asyncio.sleep(0.5)
                 replies["desktop"].append(await desktop(clip))
+        ahead = {"taken": server.counts.guesses_taken, "dropped": server.counts.guesses_dropped}
     finally:
         if server is not None:
             await server.close()
@@ -247,7 +248,11 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
 
     summary = {key: stat(key, "end_to_final_s") for key in rows}
     first = {key: stat(key, "first_delta_after_start_s") for key in ("ws", "direct")}
-    rate = {key: stat(key, "deltas_per_2s") for key in ("ws", "direct")}
+    # Deltas per 2 s on the long clip (the last of each round): a short question is over before two
+    # passes can agree on a word, so its words come at the end.
+    long_rows = {key: [row for i, row in enumerate(rows[key]) if i % len(clips) == len(clips) - 1] for key in rows}
+    rate = {key: {"median": statistics.median(v) if (v := [float(r["deltas_per_2s"] or 0) for r in long_rows[key]])
+                  else None} for key in ("ws", "direct")}
     ws_median, direct_median = summary["ws"]["median"], summary["direct"]["median"]
     report = {
         "runs": runs, "clips": len(clips), "end_to_final": summary, "first_delta_after_speech_start": first,
@@ -257,7 +262,7 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
         "first_audio": {key: {"median": statistics.median(values), "p95": p95(values)} for key, values in replies.items()},
         "first_audio_ratio": {key: statistics.median(replies[key]) / statistics.median(replies["desktop"])
                               for key in ("server_vad", "semantic_vad")},
-        "rows": rows, "reply_rows": replies,
+        "answered_ahead": ahead, "rows": rows, "reply_rows": replies,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -280,8 +285,10 @@ def print_table(report: dict[str, Any]) -> None:
         ratio = report["first_audio_ratio"].get(key)
         print(f"{label:<26} {s['median']:>24.3f}s {s['p95']:>7.3f}s {(f'{ratio:.2f}x' if ratio else '-'):>11}")
     added = report["ws_added_median_ms"]
-    print(f"the WebSocket adds {added:.1f} ms at the median (target: at most 10 ms); deltas per 2 s of speech: "
-          "target at least 1")
+    print(f"the WebSocket adds {added:.1f} ms at the median (target: at most 10 ms); deltas per 2 s of speech "
+          "(the long clip): target at least 1")
+    print(f"conversation answers made ahead at a pause: {report['answered_ahead']['taken']} taken, "
+          f"{report['answered_ahead']['dropped']} dropped")
 
 
 if __name__ == "__main__":

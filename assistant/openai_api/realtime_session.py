@@ -182,7 +182,11 @@ class TranscriptionSession:
         if current is not None and self._endpointer is not None and current.samples / SAMPLE_RATE >= self.max_buffer_s:
             await self._end_speech()  # the cap: the utterance so far is committed
         elif current is not None and current.samples - current.partial_at >= PARTIAL_EVERY_S * SAMPLE_RATE:
-            self._start_partial(current)
+            endpointer = self._endpointer
+            if endpointer is None or endpointer.silence_s == 0.0:
+                # Not in quiet: quiet may be the speech's end, and a pass begun now would hold the pause's
+                # pass (PAUSE_S away) back by its own length; the pause's pass hears everything anyway.
+                self._start_partial(current)
 
     async def _detect(self, audio: Audio) -> None:
         """Frame by frame through the voice detector: speech starts, pauses (semantic_vad) and ends."""
@@ -204,7 +208,7 @@ class TranscriptionSession:
                 self._pauses += 1
                 self._keep(audio[done:at])
                 done = at
-                self._settle()
+                self._settle(endpointer.silence_s)
                 if self.config.detection is Detection.SEMANTIC_VAD:
                     self._judge()
             elif signal is not None:  # "end": no cap and no give-up are set, so nothing else comes
@@ -298,19 +302,28 @@ class TranscriptionSession:
 
     # ------------------------------------------------------------------ pauses
 
-    def _settle(self) -> None:
-        """A pause: the utterance so far is transcribed now, after any pass still running."""
+    def _settle(self, quiet_s: float) -> None:
+        """A pause, `quiet_s` after the last speech: the utterance so far is transcribed now. A pass under
+        way that began after the last speech already hears all of it, and is taken as the pause's; any
+        other runs first (one pass at a time), then this one."""
         item = self._item
         if item is None:
             return
         before = self._partial
-        item.settling = self._partial = self._spawn(self._settling(item, before))
+        running = before is not None and not before.done()
+        covers = running and item.partial_at >= item.samples - round(quiet_s * SAMPLE_RATE)
+        item.settling = self._partial = self._spawn(self._settling(item, before, covers))
 
-    async def _settling(self, item: _Item, before: asyncio.Task[str | None] | None) -> str | None:
+    async def _settling(self, item: _Item, before: asyncio.Task[str | None] | None, covers: bool) -> str | None:
         if before is not None:
-            await asyncio.gather(before, return_exceptions=True)
+            (earlier,) = await asyncio.gather(before, return_exceptions=True)
+            if covers:
+                text = earlier if isinstance(earlier, str) else None
+                return await self._paused(item, text)
         item.partial_at = item.samples
-        text = await self._pass(item)
+        return await self._paused(item, await self._pass(item))
+
+    async def _paused(self, item: _Item, text: str | None) -> str | None:
         if text is not None and item.settling is asyncio.current_task() and self.listener is not None:
             await self.listener.paused(item.id, text)
         return text
