@@ -5,7 +5,9 @@ and the desktop's push-to-talk, on the real embedded models.
     .venv/bin/python scripts/bench_realtime.py [--runs 2] [--out FILE]
 
 One process: the arbiter and its workers, the API served on loopback from the same event loop (as in the
-daemon). Each clip (Piper, 16 kHz) is sent at real-time pace in 100 ms appends, then 1 s of quiet; per
+daemon). Each clip (Piper, 16 kHz) is sent at real-time pace in 100 ms appends, then 2 s of quiet (as a
+microphone goes on sending: server_vad's 500 ms come after pymicro-vad's hang-over of up to 0.4 s on
+some of Piper's takes, so 1 s of quiet was not always enough for the end to be heard at all); per
 clip, interleaved so drift hits all alike:
   realtime ws      the official SDK's realtime client over the WebSocket, server_vad (silence 500 ms)
   realtime direct  the same session code in-process (no WebSocket): what the socket adds is the difference
@@ -122,7 +124,7 @@ async def main(runs: int, out: Path) -> dict[str, Any]:
     server = None
     rows: dict[str, list[dict[str, float | None]]] = {"ws": [], "direct": [], "file": [], "ptt": []}
     replies: dict[str, list[float]] = {"server_vad": [], "semantic_vad": [], "desktop": []}
-    lead, quiet = np.zeros(int(0.5 * SAMPLE_RATE), np.float32), np.zeros(SAMPLE_RATE, np.float32)
+    lead, quiet = np.zeros(int(0.5 * SAMPLE_RATE), np.float32), np.zeros(2 * SAMPLE_RATE, np.float32)
     try:
         await arbiter.ensure(models.asr)
         clips = await speak_questions(assistant, [*QUESTIONS, LONG])
