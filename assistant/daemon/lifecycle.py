@@ -6,9 +6,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from assistant.api.protocol import Event
 from assistant.config.settings import Config, Settings
@@ -16,12 +14,13 @@ from assistant.core.errors import AssistantError
 from assistant.core.events import AudioChanged, DaemonEvent, LlmSwitched, TurnFinished
 from assistant.core.paths import make_private_dir
 from assistant.daemon.control import Control
-from assistant.daemon.liveness import pipeline_stuck, stuck_after_s
+from assistant.daemon.liveness import ping_watchdog, pipeline_stuck, stuck_after_s
 from assistant.daemon.logfile import close_log_file, log_refusal, open_log_file
 from assistant.daemon.notify import Notifier
 from assistant.daemon.replies import ApiStatus
 from assistant.daemon.ready import readiness, ready_lines
 from assistant.daemon.server import ControlServer
+from assistant.daemon.steps import Step, undo
 from assistant.daemon.systemd import SystemdNotifier, restart_command
 from assistant.daemon.tray import TrayChild
 from assistant.tools.mcp import McpServers
@@ -43,15 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 4.0
-
-
-@dataclass(frozen=True)
-class Step:
-    """One part of the daemon: how it starts and, where something must be undone, how it stops."""
-
-    name: str
-    start: Callable[[], Awaitable[None]]
-    stop: Callable[[], Awaitable[None]] | None = None
 
 
 class Daemon:
@@ -116,7 +106,7 @@ class Daemon:
             (f"the OpenAI-compatible API on {self.api.url}/v1",) if self.api else ())
         ready = readiness(self.config.paths, self.assistant.models, self.audio, self.hotkeys, servers)
         print("\n".join(ready_lines(ready, self.config.catalog)), flush=True)
-        watchdog = asyncio.get_running_loop().create_task(self._watchdog())
+        watchdog = asyncio.get_running_loop().create_task(ping_watchdog(self.systemd, self.pipeline_stuck, self._stuck_s))
         await self.stopping.wait()
         watchdog.cancel()
         self.systemd.notify("STOPPING=1")
@@ -164,7 +154,7 @@ class Daemon:
         steps, self._started_steps = self._started_steps[::-1], []
         for worker in self.assistant.arbiter.workers if self.assistant is not None else ():
             worker.daemon_stopping = True
-        graceful = asyncio.get_running_loop().create_task(self._undo(steps))
+        graceful = asyncio.get_running_loop().create_task(undo(steps))
         hurry = asyncio.get_running_loop().create_task(self._hurry.wait())
         try:
             await asyncio.wait({graceful, hurry}, timeout=SHUTDOWN_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
@@ -180,15 +170,6 @@ class Daemon:
             if self.audio is not None:
                 self.audio.close()  # the one step that must still run: it releases the sound devices
         log.info("stopped")
-
-    async def _undo(self, steps: list[Step]) -> None:
-        for step in steps:
-            if step.stop is None:
-                continue
-            try:
-                await step.stop()
-            except Exception:  # one part failing to close must not keep the others open
-                log.exception("stopping %s failed", step.name)
 
     # ---------------------------------------------------------------- the steps
 
@@ -402,18 +383,6 @@ class Daemon:
             task = asyncio.get_running_loop().create_task(self._control.reload_logged("SIGHUP"))
             self._reloads.add(task)
             task.add_done_callback(self._reloads.discard)
-
-    async def _watchdog(self) -> None:
-        interval = self.systemd.watchdog_interval()
-        if interval is None:
-            return
-        while True:
-            # A stuck pipeline is as dead to the user as a dead loop: stop pinging and let systemd restart us.
-            if self.pipeline_stuck():
-                log.error("the turn has made no progress for over %.0f s; not pinging the watchdog", self._stuck_s())
-            else:
-                self.systemd.notify("WATCHDOG=1")
-            await asyncio.sleep(interval)
 
     def _stuck_s(self) -> float:
         return stuck_after_s(self._live_settings().workers.stall_s())

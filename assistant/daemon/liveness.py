@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
 
 from assistant.core.events import TurnState
+from assistant.daemon.systemd import SystemdNotifier
+
+log = logging.getLogger(__name__)
 
 # Beyond the longest worker stall deadline: time for a stalled worker to be killed and its turn to end.
 STUCK_MARGIN_S = 60.0
@@ -32,3 +37,17 @@ def pipeline_stuck(state: TurnState | str, progress: Iterable[float], now: float
         return False
     latest = max(progress, default=None)
     return latest is None or now - latest > limit_s
+
+
+async def ping_watchdog(systemd: SystemdNotifier, stuck: Callable[[], bool], stuck_s: Callable[[], float]) -> None:
+    """Ping systemd's watchdog at its interval (none set: return), unless the pipeline is `stuck`: a stuck
+    pipeline is as dead to the user as a dead loop, so the pings stop and systemd restarts us."""
+    interval = systemd.watchdog_interval()
+    if interval is None:
+        return
+    while True:
+        if stuck():
+            log.error("the turn has made no progress for over %.0f s; not pinging the watchdog", stuck_s())
+        else:
+            systemd.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

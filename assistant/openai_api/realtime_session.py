@@ -26,8 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -41,7 +40,7 @@ from assistant.openai_api.realtime_config import Detection, SessionConfig
 from assistant.openai_api.realtime_events import Append, Clear, ClientEvent, Commit, Update
 from assistant.openai_api.realtime_events import error_event, new_id, server_event
 from assistant.openai_api.realtime_items import UserMessage
-from assistant.turn.live_words import LiveWords
+from assistant.openai_api.realtime_input import InputItem, Listener
 
 log = logging.getLogger(__name__)
 
@@ -57,44 +56,6 @@ Transcribe = Callable[[Audio, SessionConfig], Awaitable[str]]
 Send = Callable[[str], Awaitable[None]]
 
 
-class Listener(Protocol):
-    """Who hears of the input side's news: a conversation (realtime_conversation.py) makes its responses."""
-
-    def spoken(self, item_id: str) -> None: ...  # an utterance was committed; its transcript will follow
-
-    async def transcribed(self, item_id: str, text: str | None) -> None: ...  # None: its transcription failed
-
-    async def committed_by_detection(self) -> None: ...  # turn detection ended an utterance
-
-    async def speech_started(self, ago_s: float) -> None: ...  # the user began to speak `ago_s` ago
-
-    async def paused(self, item_id: str, text: str) -> None: ...  # the user paused, having said `text` so far
-
-    async def resumed(self) -> None: ...  # ... and spoke on: what they said at the pause is not the turn
-
-
-@dataclass
-class _Item:
-    """One utterance: its audio (16 kHz), the words sent as deltas so far, and its place in the stream."""
-
-    id: str
-    start_ms: int
-    parts: list[Audio] = field(default_factory=list)
-    samples: int = 0
-    words: LiveWords = field(default_factory=LiveWords)  # the words sent as deltas
-    partial_at: int = 0  # samples when the last pass started
-    # The pass over the utterance up to its current pause (None: no pause, or speech since): the final
-    # transcript when the turn ends in that pause.
-    settling: asyncio.Task[str | None] | None = None
-
-    def add(self, audio: Audio) -> None:
-        self.parts.append(audio)
-        self.samples += len(audio)
-
-    def audio(self) -> Audio:
-        return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)
-
-
 class TranscriptionSession:
     def __init__(self, config: SessionConfig, transcribe: Transcribe, send: Send, max_buffer_s: float,
                  listener: Listener | None = None) -> None:
@@ -108,13 +69,13 @@ class TranscriptionSession:
         self._vad: Vad | None = None
         self._endpointer: Endpointer | None = None
         self._lead: list[Audio] = []  # quiet before speech, trimmed to LEAD_S
-        self._item: _Item | None = None  # the utterance being spoken (or, without detection, the buffer)
+        self._item: InputItem | None = None  # the utterance being spoken (or, without detection, the buffer)
         self._position = 0  # 16 kHz samples received in this session
         self._previous: str | None = None  # the last committed item's id
-        self._finals: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._finals: asyncio.Queue[InputItem | None] = asyncio.Queue()
         self._worker = asyncio.get_running_loop().create_task(self._work())
         self._partial: asyncio.Task[str | None] | None = None  # one pass at a time while the user speaks
-        self._tasks: set[asyncio.Task[None] | asyncio.Task[str | None]] = set()  # passes and verdicts under way
+        self._tasks: set[asyncio.Task[object]] = set()  # passes and verdicts under way
         self._pauses = 0  # pauses signalled: a verdict asked at an earlier one is stale
         self._reset_detection()
 
@@ -168,7 +129,7 @@ class TranscriptionSession:
         if not len(audio):
             return
         if self._endpointer is None:  # the client commits: everything is the buffer
-            item = self._item or _Item(new_id("item"), self._ms(self._position))
+            item = self._item or InputItem(new_id("item"), self._ms(self._position))
             if (item.samples + len(audio)) / SAMPLE_RATE > self.max_buffer_s:
                 await self._send(error_event(
                     f"the input audio buffer holds {self.max_buffer_s:g} s at most; commit or clear it before appending more",
@@ -239,10 +200,10 @@ class TranscriptionSession:
         if self.listener is not None:
             await self.listener.speech_started(run_s)
 
-    def _from_lead(self, samples: int) -> _Item:
+    def _from_lead(self, samples: int) -> InputItem:
         lead = np.concatenate(self._lead) if self._lead else np.zeros(0, dtype=np.float32)
         keep = min(len(lead), samples)
-        item = _Item(new_id("item"), self._ms(self._position - keep))
+        item = InputItem(new_id("item"), self._ms(self._position - keep))
         item.add(lead[len(lead) - keep :])
         self._lead = []
         return item
@@ -278,7 +239,7 @@ class TranscriptionSession:
             self._reset_detection_keeping_vad()
         await self._committed(item, by_detection=False)
 
-    async def _committed(self, item: _Item, by_detection: bool) -> None:
+    async def _committed(self, item: InputItem, by_detection: bool) -> None:
         await self._send(server_event("input_audio_buffer.committed", item_id=item.id, previous_item_id=self._previous))
         await self._send(server_event(
             "conversation.item.added", previous_item_id=self._previous,
@@ -293,8 +254,8 @@ class TranscriptionSession:
 
     def _spawn(self, work: Coroutine[None, None, T]) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)  # type: ignore[arg-type]  # a pass's or a verdict's
-        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     def _ms(self, samples: int) -> int:
@@ -314,7 +275,7 @@ class TranscriptionSession:
         covers = running and item.partial_at >= item.samples - round(quiet_s * SAMPLE_RATE)
         item.settling = self._partial = self._spawn(self._settling(item, before, covers))
 
-    async def _settling(self, item: _Item, before: asyncio.Task[str | None] | None, covers: bool) -> str | None:
+    async def _settling(self, item: InputItem, before: asyncio.Task[str | None] | None, covers: bool) -> str | None:
         if before is not None:
             (earlier,) = await asyncio.gather(before, return_exceptions=True)
             if covers:
@@ -323,7 +284,7 @@ class TranscriptionSession:
         item.partial_at = item.samples
         return await self._paused(item, await self._pass(item))
 
-    async def _paused(self, item: _Item, text: str | None) -> str | None:
+    async def _paused(self, item: InputItem, text: str | None) -> str | None:
         if text is not None and item.settling is asyncio.current_task() and self.listener is not None:
             await self.listener.paused(item.id, text)
         return text
@@ -343,7 +304,7 @@ class TranscriptionSession:
             return
         self._spawn(self._verdict(item, self._pauses))
 
-    async def _verdict(self, item: _Item, pauses: int) -> None:
+    async def _verdict(self, item: InputItem, pauses: int) -> None:
         audio = item.audio()
 
         def probability() -> float | None:
@@ -362,14 +323,14 @@ class TranscriptionSession:
 
     # ------------------------------------------------------------------ words out
 
-    def _start_partial(self, item: _Item) -> None:
+    def _start_partial(self, item: InputItem) -> None:
         busy = self._partial is not None and not self._partial.done()
         if busy or not self._finals.empty():
             return  # the ASR is taken: an utterance's final pass goes first
         item.partial_at = item.samples
         self._partial = self._spawn(self._pass(item))
 
-    async def _pass(self, item: _Item) -> str | None:
+    async def _pass(self, item: InputItem) -> str | None:
         """A pass over the utterance so far: its agreed words go out; None when it failed."""
         try:
             text = (await self._transcribe(item.audio(), self.config)).strip()
@@ -379,7 +340,7 @@ class TranscriptionSession:
         await self._delta(item, item.words.partial(text))
         return text
 
-    async def _delta(self, item: _Item, delta: str | None) -> None:
+    async def _delta(self, item: InputItem, delta: str | None) -> None:
         if delta:
             await self._send(server_event("conversation.item.input_audio_transcription.delta", item_id=item.id,
                                           content_index=0, delta=delta))

@@ -24,6 +24,7 @@ from assistant.hosts.host import ModelHost
 from assistant.hosts.inloop import InLoopModel
 from assistant.hosts.progress import WorkerLimits
 from assistant.hosts.worker import Worker
+from assistant.vram.accounting import budget_gb, remeasure, wait_returned
 from assistant.vram.footprints import Footprints
 from assistant.vram.meter import Meter, SimulatedMeter
 from assistant.vram.policy import PRIORITY, Plan, Request, Slot, Victim, eviction_order, plan_acquire
@@ -32,7 +33,6 @@ from assistant.vram.snapshot import VramSnapshot
 
 log = logging.getLogger(__name__)
 
-RETURN_TIMEOUT_S = 10.0
 PASS_NAMES = {0: "stale", 1: "same or lower priority", 2: "higher priority, last resort"}
 
 
@@ -145,7 +145,7 @@ class Arbiter:
     async def release(self, resident: Resident) -> None:
         async with self._lock:
             resident.leases = max(0, resident.leases - 1)
-            self._remeasure(resident)
+            remeasure(self.meter, self.footprints, resident)
             resident.last_used = time.monotonic()
             self.stats.setdefault(resident.spec.id, ModelStats()).last_used = time.time()
             self._changed.notify_all()
@@ -178,18 +178,7 @@ class Arbiter:
 
     def budget_gb(self) -> float:
         """The card's total, less the reserve, less what processes other than our workers hold."""
-        mem = self.meter.memory()
-        if isinstance(self.meter, SimulatedMeter):
-            return mem.total_gb - self.reserve_gb - self.meter.other_gb
-        # Every worker counts, loading ones too: they allocate before they are in the table.
-        readings = [self.meter.process_gb(w.pid) for w in self._workers if w.pid is not None]
-        if any(r is not None for r in readings):
-            own = sum(r or 0.0 for r in readings)
-        else:
-            # No per-process numbers (some drivers and containers withhold them): trust the plans.
-            own = sum(r.gb for r in self._residents.values() if r.on_gpu and r.worker is not None)
-        others = max(0.0, mem.used_gb - own)
-        return mem.total_gb - self.reserve_gb - others
+        return budget_gb(self.meter, self.reserve_gb, self._workers, self._residents.values())
 
     def start_idle_ttl(self) -> None:
         if any(m.idle_ttl_s for m in self.catalog.models.values()):
@@ -324,19 +313,6 @@ class Arbiter:
         resident.worker = worker
         self._event("load", spec.id, reason=f"on {worker.device} in {worker.load_seconds:.2f} s")
 
-    def _remeasure(self, resident: Resident) -> None:
-        """Keep the high-water mark: inference allocates workspace beyond what loading took.
-
-        On an H100 a Coqui VITS worker held 0.51 GB after loading and 0.71 GB after synthesis.
-        """
-        worker = resident.worker
-        if not resident.on_gpu or worker is None or worker.pid is None:
-            return
-        measured = self.meter.process_gb(worker.pid)
-        if measured is not None and measured > resident.gb + 0.01:
-            resident.gb = measured
-            self.footprints.record(resident.spec.id, measured)
-
     def _on_worker_exit(self, worker: Worker) -> None:
         """A worker died on its own (crash, OOM kill): forget it so the next use starts a fresh one."""
         self._gone(worker)
@@ -373,18 +349,9 @@ class Arbiter:
         self._workers.discard(worker)
         if pid is not None:
             self.meter.detach(pid)
-            await self._wait_returned(pid, resident.spec.id)
+            await wait_returned(self.meter, pid, resident.spec.id)
             async with self._lock:
                 self._changed.notify_all()  # the memory is back: wake acquires waiting for room
-
-    async def _wait_returned(self, pid: int, model_id: str) -> None:
-        """Count memory as free only once the meter shows the process gone from the GPU."""
-        deadline = time.monotonic() + RETURN_TIMEOUT_S
-        while self.meter.process_gb(pid):
-            if time.monotonic() > deadline:
-                log.warning("%s: GPU memory of pid %d not returned after %.0f s", model_id, pid, RETURN_TIMEOUT_S)
-                return
-            await asyncio.sleep(0.05)
 
     async def _idle_ttl_loop(self) -> None:
         while True:
