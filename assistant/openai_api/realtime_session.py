@@ -31,7 +31,7 @@ from typing import TypeVar
 import numpy as np
 
 from assistant.audio import smart_turn
-from assistant.audio.vad import FRAME, Endpointer, EndpointRules, Vad
+from assistant.audio.vad import FRAME, FRAME_S, Endpointer, EndpointRules, Vad
 from assistant.audio.wake_listener import Resampler
 from assistant.core.errors import AssistantError
 from assistant.core.speech import SAMPLE_RATE, Audio
@@ -69,6 +69,7 @@ class TranscriptionSession:
         self._vad: Vad | None = None
         self._endpointer: Endpointer | None = None
         self._lead: list[Audio] = []  # quiet before speech, trimmed to LEAD_S
+        self._scored_s = 0.0
         self._item: InputItem | None = None  # the utterance being spoken (or, without detection, the buffer)
         self._position = 0  # 16 kHz samples received in this session
         self._previous: str | None = None  # the last committed item's id
@@ -114,6 +115,7 @@ class TranscriptionSession:
             self._vad, self._endpointer = None, None
             return
         self._vad = Vad()
+        self._scored_s = 0.0  # audio the detector has scored (it needs 0.75 s before its first score)
         semantic = config.detection is Detection.SEMANTIC_VAD
         self._endpointer = Endpointer(EndpointRules(
             silence_s=config.longest_pause_s if semantic else config.silence_s,
@@ -154,6 +156,7 @@ class TranscriptionSession:
         assert self._vad is not None
         done = 0  # samples of `audio` already kept
         for index, score in enumerate(self._vad.feed(audio)):
+            self._scored_s += FRAME_S if score >= 0 else 0.0
             endpointer = self._endpointer
             assert endpointer is not None
             was_speech, paused = endpointer.heard_speech, endpointer.silence_s >= PAUSE_S
@@ -193,8 +196,13 @@ class TranscriptionSession:
         self._lead = kept[::-1]
 
     async def _speech_started(self, run_s: float) -> None:
-        """Speech began `run_s` ago: the utterance starts there, less the prefix padding, from the quiet kept."""
-        item = self._from_lead(round((run_s + self.config.prefix_padding_s) * SAMPLE_RATE))
+        """Speech began `run_s` ago: the utterance starts there, less the prefix padding, from the quiet kept.
+        Speech heard from the detector's first score may have begun while it warmed up (a client that
+        sends a recording from its first word): then all the audio kept goes in (LEAD_S covers the warm-up)."""
+        back_s = run_s + self.config.prefix_padding_s
+        if self._scored_s <= run_s + FRAME_S:
+            back_s = LEAD_S
+        item = self._from_lead(round(back_s * SAMPLE_RATE))
         self._item = item
         await self._send(server_event("input_audio_buffer.speech_started", audio_start_ms=item.start_ms, item_id=item.id))
         if self.listener is not None:
@@ -220,10 +228,10 @@ class TranscriptionSession:
         await self._committed(item, by_detection=True)
 
     def _reset_detection_keeping_vad(self) -> None:
-        vad = self._vad
+        vad, scored_s = self._vad, self._scored_s
         self._reset_detection()
         if vad is not None and self._vad is not None:
-            self._vad = vad  # warm: a new detector needs 0.75 s of audio before its first score
+            self._vad, self._scored_s = vad, scored_s  # warm: a new detector needs 0.75 s before its first score
 
     async def _commit(self, event_id: str | None) -> None:
         item = self._item

@@ -165,6 +165,17 @@ def test_semantic_vad_ends_a_finished_question_by_the_end_of_turn_model(served: 
     assert wer(question, completed["transcript"]) <= 0.25, completed["transcript"]
 
 
+def test_a_recording_sent_from_its_first_word_keeps_that_word(served: tuple[DaemonProcess, str], tmp_path: Path) -> None:
+    """The voice detector scores nothing for its first 0.75 s: speech there must not lose its start."""
+    daemon, url = served
+    question = "What is the capital of France?"
+    speech = speak_16k(question, pad_s=0.0)[:-1]  # no quiet before the first word
+    heard = asyncio.run(stream_live(url, speech, {"type": "server_vad"}))
+    completed = heard.of("conversation.item.input_audio_transcription.completed")[0]
+    assert heard.of("input_audio_buffer.speech_started")[0]["audio_start_ms"] == 0
+    assert wer(question, completed["transcript"]) <= file_wer(url, speech, tmp_path, question) + 0.05, completed
+
+
 def test_without_turn_detection_the_client_commits(served: tuple[DaemonProcess, str]) -> None:
     daemon, url = served
     question = "How far away is the moon?"
